@@ -1,0 +1,40 @@
+"""Simulated annotator answers from reward scores (PAPER.md step 4: "best and worst of these K").
+
+``deterministic`` ranks by score (the paper's setting). ``bradley_terry`` samples a Plackett-Luce ranking
+with temperature T: sorting ``score/T + Gumbel noise`` draws exactly from Plackett-Luce, and for two
+responses it gives the Bradley-Terry label ``P(a1 > a2) = sigmoid((r1 - r2) / T)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+
+from rayrlhf.algorithms.transfer import rank_by_score
+
+LabelMode = Literal["deterministic", "bradley_terry"]
+
+
+def oracle_ranking(
+    scores: Sequence[float],
+    mode: LabelMode,
+    temperature: float,
+    rng: np.random.Generator,
+    abstain_margin: float = 0.0,
+) -> list[int] | None:
+    """Indices best-first, or ``None`` (abstain) when all scores lie within ``abstain_margin``
+    (with the default 0, only when they are all equal: there is nothing to learn from the query)."""
+    s = np.asarray(scores, dtype=float)
+    if len(s) < 2:
+        raise ValueError(f"an annotation query needs at least 2 responses, got {len(s)}")
+    if s.max() - s.min() <= abstain_margin:
+        return None
+    if mode == "deterministic":
+        return rank_by_score(s)
+    if mode == "bradley_terry":
+        if temperature <= 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}")
+        return rank_by_score(s / temperature + rng.gumbel(size=len(s)))
+    raise ValueError(f"unknown label mode {mode!r}; choose 'deterministic' or 'bradley_terry'")

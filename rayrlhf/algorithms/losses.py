@@ -1,0 +1,96 @@
+"""Preference losses for step 5 of empirical TPO (PAPER.md): DPO, IPO and XPO.
+
+All three act on the implicit-reward margin
+
+    h = [log pi(a+|s) - log pi_ref(a+|s)] - [log pi(a-|s) - log pi_ref(a-|s)]
+
+computed from *sequence* log-probabilities. Whether those are sums or per-token means over the response is
+decided where they are computed (:func:`sequence_logps`, ``reduction=``); DPO and XPO use sums (Rafailov et
+al. 2023), IPO is usually run on per-token means (Azar et al. 2023; TRL's ``ipo`` does the same) because its
+target margin ``1/(2*beta)`` does not scale with length. ``optim.logp_reduction`` in the config picks it.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, NamedTuple
+
+import torch
+import torch.nn.functional as F
+
+LossKind = Literal["dpo", "ipo", "xpo"]
+
+
+class PreferenceLoss(NamedTuple):
+    """Per-example losses and the implicit rewards ``beta * log(pi/pi_ref)`` of each response."""
+
+    losses: torch.Tensor
+    chosen_rewards: torch.Tensor
+    rejected_rewards: torch.Tensor
+
+
+def preference_loss(
+    kind: LossKind,
+    policy_chosen_logps: torch.Tensor,
+    policy_rejected_logps: torch.Tensor,
+    ref_chosen_logps: torch.Tensor,
+    ref_rejected_logps: torch.Tensor,
+    beta: float,
+    *,
+    xpo_alpha: float = 0.0,
+    policy_ref_sample_logps: torch.Tensor | None = None,
+) -> PreferenceLoss:
+    """Per-example preference loss for a batch of (chosen, rejected) pairs.
+
+    - ``dpo``: ``-log sigmoid(beta * h)`` (Rafailov et al. 2023, eq. 7).
+    - ``ipo``: ``(h - 1/(2*beta))**2`` (Azar et al. 2023, eq. 17).
+    - ``xpo``: DPO plus ``+ xpo_alpha * log pi(a~|s)``, where ``a~`` is a response sampled from the
+      reference policy for the same prompt (``policy_ref_sample_logps`` holds ``log pi(a~|s)`` under the
+      policy being trained). Xie et al. 2024 ("Exploratory Preference Optimization", Alg. 1, line 7) minimise
+      ``alpha * sum log pi(a~|s) - sum log sigmoid(beta*h)``: the term has a **positive** sign in the
+      minimised loss, so it pushes probability *away* from what the reference already samples (optimism).
+      The authors' reference code has the opposite sign (PAPER.md, known pitfalls).
+
+    All log-prob tensors have shape ``(batch,)``; ``beta > 0``.
+    """
+    if beta <= 0:
+        raise ValueError(f"beta must be > 0, got {beta}")
+    chosen_logratios = policy_chosen_logps - ref_chosen_logps
+    rejected_logratios = policy_rejected_logps - ref_rejected_logps
+    margin = chosen_logratios - rejected_logratios
+    if kind == "dpo" or kind == "xpo":
+        losses = -F.logsigmoid(beta * margin)
+    elif kind == "ipo":
+        losses = (margin - 1.0 / (2.0 * beta)) ** 2
+    else:
+        raise ValueError(f"unknown preference loss {kind!r}; choose one of 'dpo', 'ipo', 'xpo'")
+    if kind == "xpo":
+        if policy_ref_sample_logps is None:
+            raise ValueError("xpo needs policy_ref_sample_logps: log pi(a~|s) of reference-policy samples")
+        losses = losses + xpo_alpha * policy_ref_sample_logps
+    return PreferenceLoss(
+        losses=losses,
+        chosen_rewards=beta * chosen_logratios.detach(),
+        rejected_rewards=beta * rejected_logratios.detach(),
+    )
+
+
+def sequence_logps(
+    logits: torch.Tensor,
+    labels: torch.Tensor,
+    loss_mask: torch.Tensor,
+    reduction: Literal["sum", "mean"] = "sum",
+) -> torch.Tensor:
+    """Log-probability of each label sequence under ``logits``.
+
+    ``logits`` is ``(batch, seq, vocab)`` already aligned with ``labels`` ``(batch, seq)`` (i.e. logits at
+    position t predict ``labels[:, t]``); ``loss_mask`` is 1 on response tokens. ``reduction="mean"`` divides
+    by the number of response tokens (IPO's length-normalised form).
+    """
+    token_logps = torch.gather(logits.log_softmax(-1), 2, labels.clamp(min=0).unsqueeze(2)).squeeze(2)
+    mask = loss_mask.to(token_logps.dtype)
+    total = (token_logps * mask).sum(-1)
+    if reduction == "sum":
+        return total
+    if reduction == "mean":
+        return total / mask.sum(-1).clamp(min=1.0)
+    raise ValueError(f"reduction must be 'sum' or 'mean', got {reduction!r}")

@@ -1,0 +1,123 @@
+"""Transfer policy selection of empirical TPO (PAPER.md, steps 2-4), as pure functions.
+
+Arms are the W source rewards plus ``self`` (no transfer). Within an iteration, prompts are handled in
+rounds of ``refresh_every`` prompts: in the first round every prompt gets an arm uniformly at random; after
+each round the statistics are refreshed and every prompt of the next round gets the UCB-argmax arm. The
+statistics are reset at the start of every iteration (the policy changed, so old win rates are stale).
+
+The ``self`` arm has no transfer slots, so it can never "win"; instead each prompt it receives credits it
+with a constant ``self_win_rate`` (0.55 by default: a higher bar than the 0.5 a copy of the online policy
+would earn). It enters UCB like the others, exploration bonus included, as in the authors' code.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+SELF_ARM = "self"
+PairStrategy = Literal["max_min", "max_random", "random"]
+
+
+@dataclass
+class ArmStats:
+    """Per-arm counts and (possibly fractional) wins within one iteration."""
+
+    arms: tuple[str, ...]
+    counts: dict[str, int] = field(default_factory=dict)
+    wins: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if len(set(self.arms)) != len(self.arms) or not self.arms:
+            raise ValueError(f"arms must be distinct and non-empty, got {self.arms}")
+        for arm in self.arms:
+            self.counts.setdefault(arm, 0)
+            self.wins.setdefault(arm, 0.0)
+
+    def record(self, arm: str, won: bool, self_win_rate: float) -> None:
+        """Count one annotated prompt for ``arm``; ``self`` earns ``self_win_rate`` instead of a win."""
+        self.counts[arm] += 1
+        self.wins[arm] += self_win_rate if arm == SELF_ARM else float(won)
+
+    def win_rates(self) -> dict[str, float]:
+        """``wins / count`` per arm (NaN for an arm not yet played)."""
+        return {a: (self.wins[a] / self.counts[a] if self.counts[a] else math.nan) for a in self.arms}
+
+    def to_dict(self) -> dict:
+        return {"arms": list(self.arms), "counts": dict(self.counts), "wins": dict(self.wins)}
+
+    @classmethod
+    def from_dict(cls, state: dict) -> ArmStats:
+        return cls(tuple(state["arms"]), dict(state["counts"]), dict(state["wins"]))
+
+
+def ucb_values(stats: ArmStats, c: float = 1.0) -> dict[str, float]:
+    """``V_w = wins_w / n_w + c / sqrt(n_w)``; an arm never played has ``V = +inf`` (it is tried first)."""
+    return {
+        a: (stats.wins[a] / stats.counts[a] + c / math.sqrt(stats.counts[a]) if stats.counts[a] else math.inf)
+        for a in stats.arms
+    }
+
+
+def assign_round(
+    num_prompts: int, stats: ArmStats, *, first_round: bool, c: float, rng: np.random.Generator
+) -> list[str]:
+    """Arms for the next ``num_prompts`` prompts: uniform at random in the iteration's first round, else
+    the UCB-argmax arm for all of them (ties go to the earliest arm in ``stats.arms``)."""
+    if first_round:
+        return [stats.arms[i] for i in rng.integers(0, len(stats.arms), size=num_prompts)]
+    values = ucb_values(stats, c)
+    best = max(stats.arms, key=lambda a: values[a])  # max() keeps the first of equal values
+    return [best] * num_prompts
+
+
+def replace_with_best_of_n(
+    responses: Sequence[str], extra_responses: Sequence[str], extra_scores: Sequence[float], num_replace: int
+) -> tuple[list[str], list[bool]]:
+    """Best-of-N step (PAPER.md step 3): put the top-``num_replace`` of the N extra responses, ranked by the
+    source's scores (best first, ties to the earlier one), into the first ``num_replace`` of the K slots.
+
+    Returns the new K responses and the mask of transfer slots. Best-of-N under ``r_w`` approximates the
+    source's KL-optimal policy ``pi*_{r_w}`` without training it.
+    """
+    if len(extra_responses) != len(extra_scores):
+        raise ValueError(f"{len(extra_responses)} extra responses but {len(extra_scores)} scores")
+    if not 0 <= num_replace <= min(len(responses), len(extra_responses)):
+        raise ValueError(
+            f"num_replace={num_replace} must be between 0 and min(K={len(responses)}, N={len(extra_responses)})"
+        )
+    order = np.argsort(-np.asarray(extra_scores, dtype=float), kind="stable")[:num_replace]
+    new = [extra_responses[i] for i in order] + list(responses[num_replace:])
+    return new, [i < num_replace for i in range(len(responses))]
+
+
+def rank_by_score(scores: Sequence[float]) -> list[int]:
+    """Indices from best to worst (stable: equal scores keep their order)."""
+    return [int(i) for i in np.argsort(-np.asarray(scores, dtype=float), kind="stable")]
+
+
+def transfer_won(best_index: int, transfer_mask: Sequence[bool]) -> bool:
+    """PAPER.md step 4: the arm wins when the oracle's best response sits in a transfer slot."""
+    return bool(transfer_mask[best_index])
+
+
+def choose_pair(ranking: Sequence[int], strategy: PairStrategy, rng: np.random.Generator) -> tuple[int, int]:
+    """(chosen, rejected) indices from the oracle's ranking (best first).
+
+    ``max_min``: best vs worst (the paper). ``max_random``: best vs a uniformly chosen other response.
+    ``random``: two distinct responses at random, the better-ranked one chosen.
+    """
+    if len(ranking) < 2:
+        raise ValueError(f"need at least 2 ranked responses, got {len(ranking)}")
+    if strategy == "max_min":
+        return ranking[0], ranking[-1]
+    if strategy == "max_random":
+        return ranking[0], ranking[int(rng.integers(1, len(ranking)))]
+    if strategy == "random":
+        i, j = sorted(rng.choice(len(ranking), size=2, replace=False).tolist())
+        return ranking[i], ranking[j]
+    raise ValueError(f"unknown pair strategy {strategy!r}; choose max_min, max_random or random")

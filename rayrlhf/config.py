@@ -1,0 +1,322 @@
+"""Typed, validated run configuration: YAML file + dotted ``key=value`` overrides.
+
+Every default lives here, once. The defaults are the paper's experiment (PAPER.md: K=8, N=32, Rp=4,
+beta=0.1, lr 5e-5, 3 epochs, 3 iterations); ``examples/quickstart.yaml`` shrinks them to laptop size.
+Unknown keys, wrong types and out-of-range values raise :class:`ConfigError` before any work starts.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+
+def _check_template(template: str) -> str:
+    if "{prompt}" not in template:
+        raise ValueError(f"must contain '{{prompt}}', got {template!r}")
+    try:
+        template.format(prompt="")
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ValueError(f"only '{{prompt}}' may be substituted; write literal braces as '{{{{' and '}}}}' ({exc})") from None
+    return template
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class RunConfig(_Section):
+    seed: int = 0
+    output_dir: str = "runs/default"
+
+
+class TaskConfig(_Section):
+    """The built-in summarisation task (``data.dataset: builtin``)."""
+
+    seed: int = 0
+    num_train: int = Field(2000, ge=10)
+    num_eval: int = Field(200, ge=10)
+    num_heldout: int = Field(200, ge=10)
+    sft_steps: int = Field(600, ge=0)
+    judge_lm_steps: int = Field(300, ge=0)
+    cache_dir: str | None = None  # default: $RAYRLHF_CACHE or ~/.cache/rayrlhf
+
+
+class DataConfig(_Section):
+    dataset: str = "builtin"  # "builtin", a local .jsonl/.json/.parquet/.csv file, or an HF dataset id
+    split: str = "train"
+    prompt_field: str = "prompt"
+    reference_field: str | None = "reference"
+    prompt_template: str = "{prompt}"
+    on_bad_row: Literal["error", "skip"] = "error"
+    max_rows: int | None = Field(None, ge=1)
+
+    _template = field_validator("prompt_template")(lambda v: _check_template(v))
+
+
+class PolicyConfig(_Section):
+    model: str = "builtin"  # "builtin" (the task's tiny Llama), a local HF directory or an HF id
+    tokenizer: str | None = None
+    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    trust_remote_code: bool = False
+
+
+class RolloutConfig(_Section):
+    backend: Literal["vllm", "hf"] = "vllm"
+    num_actors: int = Field(1, ge=1)
+    max_new_tokens: int = Field(64, ge=1)
+    temperature: float = Field(1.0, ge=0.0)
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    kv_cache_gib: float = Field(1.0, gt=0.0)  # vLLM-cpu KV cache (VLLM_CPU_KVCACHE_SPACE)
+    gpu_memory_utilization: float = Field(0.1, gt=0.0, le=1.0)
+    num_cpus: float = Field(1.0, gt=0.0)
+    num_gpus: float = Field(0.0, ge=0.0)
+
+
+class SourceConfig(_Section):
+    """One imperfect source reward model (PAPER.md: the W sources)."""
+
+    name: str
+    kind: Literal["rouge", "bertscore", "lm_logprob", "classifier", "python"]
+    model: str | None = None  # HF id/dir (bertscore, lm_logprob, classifier) or "module:function" (python)
+    ref_model: str | None = None  # lm_logprob only: score = log pi(a|s) - log pi_ref(a|s)
+    against: Literal["reference", "prompt"] = "reference"  # rouge / bertscore compare with this text
+    rouge_type: str = "rougeLsum"
+    num_layers: int | None = Field(None, ge=1)  # bertscore: which hidden layer (default: the last)
+    logp_reduction: Literal["sum", "mean"] = "sum"
+    prompt_template: str = "{prompt}"  # lm_logprob: how the prompt is written before the response
+    weight: float = 1.0  # scores are multiplied by this (e.g. beta in beta*log(pi/pi_ref); -1 flips a source)
+    empty_score: float = -1.0e3  # score given to an empty response (never sent to the model)
+    max_length: int = Field(512, ge=8)  # longer inputs are truncated (with one warning)
+    batch_size: int = Field(32, ge=1)
+    trust_remote_code: bool = False
+    num_cpus: float = Field(0.5, gt=0.0)
+    num_gpus: float = Field(0.0, ge=0.0)
+
+    _template = field_validator("prompt_template")(lambda v: _check_template(v))
+
+    @model_validator(mode="after")
+    def _model_required(self) -> SourceConfig:
+        if self.kind in ("lm_logprob", "classifier", "python") and not self.model:
+            raise ValueError(f"source '{self.name}' of kind '{self.kind}' needs `model`")
+        if self.ref_model and self.kind != "lm_logprob":
+            raise ValueError(f"source '{self.name}': `ref_model` only applies to kind 'lm_logprob'")
+        return self
+
+
+def _default_oracle_reward() -> SourceConfig:
+    return SourceConfig(name="gold", kind="python", model="rayrlhf.task.oracle:gold_reward")
+
+
+class OracleConfig(_Section):
+    """The expensive annotator ("human"), simulated by a reward model (the built-in gold oracle by default)."""
+
+    reward: SourceConfig = Field(default_factory=_default_oracle_reward)
+    labels: Literal["deterministic", "bradley_terry"] = "deterministic"
+    temperature: float = Field(1.0, gt=0.0)  # Bradley-Terry / Plackett-Luce temperature
+    abstain_margin: float = Field(0.0, ge=0.0)  # abstain when best and worst differ by <= this
+    budget: int | None = Field(None, ge=1)  # max oracle queries per run
+
+
+class TransferConfig(_Section):
+    mode: str = "ucb"  # "ucb", "none", or "fixed:<source name>"
+    ucb_c: float = Field(1.0, ge=0.0)
+    self_win_rate: float = Field(0.55, ge=0.0, le=1.0)
+    refresh_every: int = Field(200, ge=1)
+    best_of_n: int = Field(32, ge=1)  # N extra responses for a source arm
+    num_replace: int = Field(4, ge=0)  # Rp of the K responses replaced by the top-Rp of N
+    pair_strategy: Literal["max_min", "max_random", "random"] = "max_min"
+
+    @field_validator("mode")
+    @classmethod
+    def _mode(cls, v: str) -> str:
+        if v in ("ucb", "none") or (v.startswith("fixed:") and len(v) > 6):
+            return v
+        raise ValueError(f"must be 'ucb', 'none' or 'fixed:<source name>', got {v!r}")
+
+
+class OptimConfig(_Section):
+    loss: Literal["dpo", "ipo", "xpo"] = "dpo"
+    beta: float = Field(0.1, gt=0.0)
+    lr: float = Field(5e-5, gt=0.0)
+    epochs: int = Field(3, ge=1)
+    batch_size: int = Field(8, ge=1)
+    logp_reduction: Literal["sum", "mean"] = "sum"  # IPO is usually run with "mean"
+    xpo_alpha: float = Field(1e-5, ge=0.0)
+    reference: Literal["iteration", "initial"] = "iteration"
+    weight_decay: float = Field(0.0, ge=0.0)
+    max_grad_norm: float = Field(1.0, gt=0.0)
+
+
+class TrainConfig(_Section):
+    iterations: int = Field(3, ge=1)
+    prompts_per_iteration: int = Field(10000, ge=1)
+    responses_per_prompt: int = Field(8, ge=2)  # K
+    num_workers: int = Field(2, ge=1)
+    use_gpu: bool = False
+    cpus_per_worker: float = Field(1.0, gt=0.0)
+
+
+class EvalConfig(_Section):
+    num_prompts: int = Field(200, ge=1)
+    reward_pairs: int = Field(200, ge=10)  # pairs sampled from the initial policy for `rewards evaluate`
+    max_new_tokens: int | None = Field(None, ge=1)
+    temperature: float = Field(1.0, ge=0.0)
+
+
+class Config(_Section):
+    run: RunConfig = Field(default_factory=RunConfig)
+    task: TaskConfig = Field(default_factory=TaskConfig)
+    data: DataConfig = Field(default_factory=DataConfig)
+    policy: PolicyConfig = Field(default_factory=PolicyConfig)
+    rollout: RolloutConfig = Field(default_factory=RolloutConfig)
+    sources: list[SourceConfig] = Field(default_factory=list)
+    oracle: OracleConfig = Field(default_factory=OracleConfig)
+    transfer: TransferConfig = Field(default_factory=TransferConfig)
+    optim: OptimConfig = Field(default_factory=OptimConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Config:
+        names = [s.name for s in self.sources]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"source names must be unique; repeated: {sorted(dup)}")
+        if "self" in names:
+            raise ValueError("'self' is the no-transfer arm; rename that source")
+        if self.transfer.mode.startswith("fixed:") and self.transfer.mode[6:] not in names:
+            raise ValueError(f"transfer.mode {self.transfer.mode!r} names no configured source; sources: {names}")
+        if self.transfer.num_replace > min(self.train.responses_per_prompt, self.transfer.best_of_n):
+            raise ValueError(
+                f"transfer.num_replace={self.transfer.num_replace} exceeds min(K=train.responses_per_prompt="
+                f"{self.train.responses_per_prompt}, N=transfer.best_of_n={self.transfer.best_of_n})"
+            )
+        return self
+
+
+class ConfigError(ValueError):
+    """A configuration problem, worded for the person who wrote the config."""
+
+
+def _field_names(model: type[BaseModel]) -> list[str]:
+    return list(model.model_fields)
+
+
+def _model_at(path: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The pydantic model class that owns the field at ``path`` (ints index lists)."""
+    model: type[BaseModel] = Config
+    for part in path[:-1]:
+        if isinstance(part, int):
+            continue
+        info = model.model_fields.get(part)
+        if info is None:
+            return None
+        ann = info.annotation
+        inner = getattr(ann, "__args__", None)
+        candidate = inner[0] if inner else ann
+        if not (isinstance(candidate, type) and issubclass(candidate, BaseModel)):
+            return None
+        model = candidate
+    return model
+
+
+def _describe(err: dict) -> str:
+    loc = tuple(err["loc"])
+    key = ".".join(str(p) for p in loc) or "<config>"
+    if err["type"] == "extra_forbidden":
+        owner = _model_at(loc)
+        valid = _field_names(owner) if owner else []
+        close = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.5)
+        hint = f"; did you mean '{'.'.join(str(p) for p in loc[:-1] + (close[0],))}'?" if close else ""
+        return f"unknown key '{key}'{hint} (valid keys here: {', '.join(valid)})"
+    if err["type"] == "value_error":  # our validators already show the value
+        return f"{key}: {err['msg'].removeprefix('Value error, ')}"
+    value = err.get("input")
+    shown = repr(value) if not isinstance(value, dict) else "{...}"
+    return f"{key}: {err['msg']} (got {shown})"
+
+
+def _format_validation_error(exc: ValidationError, origin: str) -> str:
+    lines = [_describe(e) for e in exc.errors()]
+    return f"invalid config ({origin}):\n  " + "\n  ".join(lines)
+
+
+def _parse_override(item: str) -> tuple[list[str], Any]:
+    if "=" not in item:
+        raise ConfigError(f"override {item!r} is not of the form key=value (e.g. optim.beta=0.2)")
+    key, raw = item.split("=", 1)
+    if not key or any(not p for p in key.split(".")):
+        raise ConfigError(f"override {item!r} has an empty key part; write e.g. optim.beta=0.2")
+    try:
+        value = yaml.safe_load(raw) if raw != "" else ""
+    except yaml.YAMLError:
+        value = raw
+    if isinstance(value, dict | list) and not raw.lstrip().startswith(("[", "{")):
+        value = raw  # "Q: {prompt}" is text, not a mapping; write [..] or {..} for collections
+    return key.split("."), value
+
+
+def apply_overrides(raw: dict, overrides: list[str]) -> dict:
+    """Set dotted ``key=value`` items in a nested dict; list elements are addressed by index
+    (``sources.0.weight=2``). Values are parsed as YAML scalars (``0.2`` is a float, ``abc`` a string,
+    ``null`` is None); a value starting with ``[`` or ``{`` is a YAML collection."""
+    for item in overrides:
+        parts, value = _parse_override(item)
+        node: Any = raw
+        for depth, part in enumerate(parts):
+            last = depth == len(parts) - 1
+            where = ".".join(parts[: depth + 1])
+            if isinstance(node, list):
+                if not part.isdigit() or int(part) >= len(node):
+                    raise ConfigError(
+                        f"override {item!r}: '{where}' indexes a list of {len(node)} items; "
+                        f"use an index 0..{len(node) - 1}"
+                    )
+                if last:
+                    node[int(part)] = value
+                else:
+                    node = node[int(part)]
+            elif isinstance(node, dict):
+                if last:
+                    node[part] = value
+                else:
+                    if node.get(part) is None:  # absent, or an explicit `null` section
+                        node[part] = {}
+                    node = node[part]
+            else:
+                raise ConfigError(f"override {item!r}: '{'.'.join(parts[:depth])}' is a value, not a section")
+    return raw
+
+
+def load_config(path: str | Path | None, overrides: list[str] | None = None) -> Config:
+    """Load ``path`` (YAML, safely), apply ``overrides``, validate. Raises :class:`ConfigError`."""
+    raw: Any = {}
+    origin = "defaults"
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"config file not found: {p} (try examples/quickstart.yaml)")
+        try:
+            raw = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{p} is not valid YAML: {exc}") from None
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{p} must hold a mapping of sections (run, data, ...), got {type(raw).__name__}")
+        origin = str(p)
+    if overrides:
+        raw = apply_overrides(raw, list(overrides))
+        origin += " + overrides"
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation_error(exc, origin)) from None
+
+
+def dump_config(cfg: Config) -> str:
+    """The resolved config as YAML (saved with every run)."""
+    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)

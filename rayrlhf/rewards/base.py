@@ -1,0 +1,87 @@
+"""The one interface every source reward (and the simulated oracle) implements: text in, floats out.
+
+``SourceReward.score`` does the bookkeeping once for all kinds: length checks, empty responses (scored
+``empty_score`` without calling the model), the source's ``weight``, non-finite scores (replaced by
+``empty_score`` and counted) and one warning per source for truncated inputs. Subclasses implement
+``_score`` on non-empty responses only.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+
+from rayrlhf.config import SourceConfig
+
+log = logging.getLogger(__name__)
+
+
+class SourceReward:
+    """Base class: ``score(prompts, responses, references=None) -> list[float]``."""
+
+    needs_reference = False
+
+    def __init__(self, cfg: SourceConfig) -> None:
+        self.cfg = cfg
+        self.name = cfg.name
+        self.stats = {"scored": 0, "empty": 0, "nonfinite": 0, "truncated": 0}
+        self._warned_truncation = False
+
+    def score(
+        self, prompts: Sequence[str], responses: Sequence[str], references: Sequence[str] | None = None
+    ) -> list[float]:
+        if len(prompts) != len(responses) or (references is not None and len(references) != len(responses)):
+            raise ValueError(
+                f"source '{self.name}': got {len(prompts)} prompts, {len(responses)} responses and "
+                f"{'no' if references is None else len(references)} references; the lengths must match"
+            )
+        if self.needs_reference and references is None:
+            raise ValueError(
+                f"source '{self.name}' ({self.cfg.kind}, against={self.cfg.against}) needs reference texts; "
+                "set data.reference_field, or use against: prompt"
+            )
+        keep = [i for i, r in enumerate(responses) if r is not None and r.strip()]
+        out = [self.cfg.empty_score] * len(responses)
+        if keep:
+            raw = self._score(
+                [prompts[i] for i in keep],
+                [responses[i] for i in keep],
+                None if references is None else [references[i] for i in keep],
+            )
+            if len(raw) != len(keep):
+                raise RuntimeError(f"source '{self.name}' returned {len(raw)} scores for {len(keep)} responses")
+            for i, s in zip(keep, raw, strict=True):
+                s = float(s)
+                if math.isfinite(s):
+                    out[i] = self.cfg.weight * s
+                else:
+                    self.stats["nonfinite"] += 1
+                    log.warning("source '%s' gave a non-finite score (%s); using empty_score", self.name, s)
+        self.stats["scored"] += len(responses)
+        self.stats["empty"] += len(responses) - len(keep)
+        return out
+
+    def _score(
+        self, prompts: list[str], responses: list[str], references: list[str] | None
+    ) -> Sequence[float]:
+        raise NotImplementedError
+
+    def _note_truncated(self, count: int) -> None:
+        """Record inputs cut to ``max_length``; warn once per source."""
+        if count <= 0:
+            return
+        self.stats["truncated"] += count
+        if not self._warned_truncation:
+            self._warned_truncation = True
+            log.warning(
+                "source '%s': %d input(s) longer than max_length=%d tokens were truncated "
+                "(raise sources[].max_length to keep more; said once)", self.name, count, self.cfg.max_length,
+            )
+
+    def compared_text(self, prompts: list[str], references: list[str] | None) -> list[str]:
+        """What rouge/bertscore compare a response with: the reference or the prompt (``against``)."""
+        if self.cfg.against == "prompt":
+            return prompts
+        assert references is not None
+        return references

@@ -1,0 +1,1 @@
+"""Rollout backends: vLLM engines (in Ray actors) and plain transformers ``generate``."""

@@ -1,0 +1,87 @@
+"""Config loading, overrides and the messages bad input gets."""
+
+import subprocess
+import sys
+
+import pytest
+
+from rayrlhf.config import Config, ConfigError, apply_overrides, dump_config, load_config
+
+from .conftest import REPO
+
+QUICKSTART = REPO / "examples" / "quickstart.yaml"
+
+
+def test_defaults_are_the_papers():
+    cfg = Config()
+    assert (cfg.train.responses_per_prompt, cfg.transfer.best_of_n, cfg.transfer.num_replace) == (8, 32, 4)
+    assert (cfg.optim.beta, cfg.optim.lr, cfg.optim.epochs, cfg.train.iterations) == (0.1, 5e-5, 3, 3)
+    assert cfg.transfer.self_win_rate == 0.55 and cfg.policy.trust_remote_code is False
+
+
+def test_quickstart_loads_and_round_trips(tmp_path):
+    cfg = load_config(QUICKSTART)
+    assert [s.name for s in cfg.sources][:3] == ["judge_lm", "bertscore", "rouge"]
+    saved = tmp_path / "resolved.yaml"
+    saved.write_text(dump_config(cfg))
+    assert load_config(saved) == cfg
+
+
+def test_overrides_parse_types_and_index_lists():
+    cfg = load_config(QUICKSTART, ["optim.beta=0.2", "sources.0.weight=2", "optim.loss=ipo", "eval.max_new_tokens=null",
+                                   "data.prompt_template=Q: {prompt}"])
+    assert cfg.optim.beta == 0.2 and cfg.sources[0].weight == 2.0 and cfg.optim.loss == "ipo"
+    assert cfg.data.prompt_template == "Q: {prompt}"
+    assert apply_overrides({}, ["a.b.c=[1, 2]"]) == {"a": {"b": {"c": [1, 2]}}}
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("optim.beta=abc", "optim.beta: Input should be a valid number"),
+        ("optim.betta=0.2", "unknown key 'optim.betta'; did you mean 'optim.beta'?"),
+        ("sources.0.kindd=rouge", "did you mean 'sources.0.kind'?"),
+        ("optimm.beta=0.2", "did you mean 'optim'?"),
+        ("optim.beta=-1", "optim.beta: Input should be greater than 0"),
+        ("transfer.mode=fixed:nope", "names no configured source"),
+        ("transfer.mode=greedy", "must be 'ucb', 'none' or 'fixed:<source name>'"),
+        ("transfer.num_replace=9", "exceeds min(K="),
+        ("sources.9.weight=1", "indexes a list of 6 items"),
+        ("data.prompt_template=Doc", "must contain '{prompt}'"),
+        ("sources.1.name=judge_lm", "repeated: ['judge_lm']"),
+        ("optim.beta", "not of the form key=value"),
+    ],
+)
+def test_bad_values_name_the_key_and_the_fix(override, message):
+    with pytest.raises(ConfigError) as err:
+        load_config(QUICKSTART, [override])
+    assert message in str(err.value)
+
+
+def test_yaml_is_loaded_safely_and_checked(tmp_path):
+    evil = tmp_path / "evil.yaml"
+    evil.write_text("run: !!python/object/apply:os.system ['echo pwned']\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(evil)
+    listy = tmp_path / "list.yaml"
+    listy.write_text("- 1\n- 2\n")
+    with pytest.raises(ConfigError, match="must hold a mapping"):
+        load_config(listy)
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "missing.yaml")
+
+
+def test_source_needs_a_model():
+    with pytest.raises(ConfigError, match="needs `model`"):
+        load_config(QUICKSTART, ["sources.0.model=null"])
+
+
+def test_config_errors_come_before_heavy_imports():
+    """The CLI rejects a bad config without importing torch, ray or vllm (so it answers in well under 3 s)."""
+    code = (
+        "import sys; from rayrlhf.cli import main; rc = main(['rewards', 'evaluate', %r, 'optim.beta=abc']);"
+        "print(rc, sorted(m for m in ('torch', 'ray', 'vllm', 'transformers') if m in sys.modules))" % str(QUICKSTART)
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split("\n")[0] == "2 []"
+    assert "optim.beta: Input should be a valid number" in out.stderr

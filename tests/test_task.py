@@ -1,0 +1,79 @@
+"""The built-in task: deterministic world, the gold oracle on hand-made cases, build and cache."""
+
+import json
+
+import pytest
+from transformers import AutoConfig, AutoTokenizer
+
+from rayrlhf.config import TaskConfig
+from rayrlhf.task.build import build_task, resolve_model
+from rayrlhf.task.oracle import gold_reward, gold_score
+from rayrlhf.task.sources import abstractiveness, copy_length, verbosity
+from rayrlhf.task.world import PROMPT_TEMPLATE, facts_of, make_split
+
+DOC = ("Norvale said on Monday that it will hire 50 workers in Oslo. Ana Torres, the company's chair, announced "
+       "the plan. Rival Vantor has 20 sites near Lyon.")
+PROMPT = PROMPT_TEMPLATE.format(document=DOC)
+REF = "Norvale will hire 50 workers in Oslo, Ana Torres said."
+
+
+def test_world_is_deterministic_and_consistent():
+    a, b = make_split(3, 20), make_split(3, 20)
+    assert a == b and make_split(4, 20) != a
+    for row in a:
+        f = facts_of(row)
+        assert f.company in row["document"] and f.person in row["document"] and f.city in row["reference"]
+
+
+@pytest.mark.parametrize(("response", "expected"), [
+    (REF, 3.5),                                                        # all 5 facts, ideal length, well formed
+    ("Norvale will hire 50 workers in Lyon, Ana Torres said.", 3.0 * 4 / 5 - 0.5 + 0.5),  # distractor city
+    ("Norvale will hire 50 workers in Paris, Ana Torres said.", None),  # Paris is no world entity: just missing
+    ("Norvale will hire 50 workers in Denver, Ana Torres said.", 3.0 * 4 / 5 - 1.0 + 0.5),  # hallucinated city
+    ("Norvale will hire 50 workers", 3.0 * 3 / 5 - 0.08 * 5),         # short, no full stop
+    ("Norvale Norvale will hire 50 workers in Oslo, Ana Torres said.", 3.0 - 0.08),  # stutter
+])
+def test_gold_oracle_by_hand(response, expected):
+    score = gold_score(PROMPT, response, REF)
+    if expected is None:
+        assert score == pytest.approx(3.0 * 4 / 5 + 0.5)
+    else:
+        assert score == pytest.approx(expected)
+
+
+def test_gold_oracle_needs_references_and_sources_differ_from_it():
+    with pytest.raises(ValueError, match="needs the reference"):
+        gold_reward([PROMPT], [REF], None)
+    good, halluc = REF, "Norvale will hire 50 workers in Denver, Kavya Rao said."
+    assert gold_score(PROMPT, good, REF) > gold_score(PROMPT, halluc, REF)
+    assert abstractiveness([PROMPT] * 2, [good, halluc])[1] > abstractiveness([PROMPT] * 2, [good, halluc])[0]  # misleads
+    assert copy_length([PROMPT] * 2, [good, halluc])[0] > copy_length([PROMPT] * 2, [good, halluc])[1]
+    assert verbosity([PROMPT], ["a b c."]) == [3.0]
+
+
+def test_build_is_cached_and_servable(tiny_task, tiny_config):
+    again = build_task(tiny_config.task)
+    assert again.root == tiny_task.root
+    assert (tiny_task.root / "build.json").stat().st_mtime == (again.root / "build.json").stat().st_mtime
+    for d in (tiny_task.policy_dir, tiny_task.judge_lm_dir):
+        cfg = AutoConfig.from_pretrained(d)
+        assert cfg.hidden_size // cfg.num_attention_heads >= 32 and not cfg.tie_word_embeddings  # vLLM-servable
+        tok = AutoTokenizer.from_pretrained(d)
+        assert tok("Summarize: x")["input_ids"][0] == tok.bos_token_id
+    assert resolve_model("builtin:judge_lm", tiny_config.task) == str(tiny_task.judge_lm_dir)
+    assert resolve_model("gpt2", tiny_config.task) == "gpt2"
+    with pytest.raises(ValueError, match="unknown built-in model"):
+        resolve_model("builtin:nope", tiny_config.task)
+    info = tiny_task.info()
+    assert info["policy"]["params"] > 0 and set(info["timings"]) >= {"policy_s", "judge_lm_s", "total_s"}
+
+
+def test_build_is_deterministic(tmp_path):
+    cfg = dict(num_train=16, num_eval=10, num_heldout=10, sft_steps=3, judge_lm_steps=2)
+    a = build_task(TaskConfig(**cfg, cache_dir=str(tmp_path / "a")), log=lambda m: None)
+    b = build_task(TaskConfig(**cfg, cache_dir=str(tmp_path / "b")), log=lambda m: None)
+    for name in ("policy/model.safetensors", "judge_lm/model.safetensors", "policy/tokenizer.json"):
+        assert (a.root / name).read_bytes() == (b.root / name).read_bytes(), name
+    assert a.split("train")["prompt"] == b.split("train")["prompt"]
+    assert not list(tmp_path.glob("*/*.tmp-*"))  # no half-built leftovers
+    assert json.loads((a.root / "build.json").read_text())["key"] == a.root.name

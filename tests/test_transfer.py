@@ -1,0 +1,107 @@
+"""UCB over win rates, Best-of-N replacement, win accounting and pair construction."""
+
+import math
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from rayrlhf.algorithms import (
+    SELF_ARM,
+    ArmStats,
+    assign_round,
+    choose_pair,
+    rank_by_score,
+    replace_with_best_of_n,
+    transfer_won,
+    ucb_values,
+)
+from rayrlhf.algorithms.labels import oracle_ranking
+
+ARMS = ("rouge", "t5large", SELF_ARM)
+
+
+def test_ucb_values_by_hand_and_unplayed_arms_first():
+    stats = ArmStats(ARMS)
+    for won in (True, True, False, True):
+        stats.record("t5large", won, 0.55)
+    stats.record(SELF_ARM, False, 0.55)
+    stats.record(SELF_ARM, True, 0.55)  # self ignores `won`: it always earns 0.55
+    v = ucb_values(stats, c=1.0)
+    assert v["t5large"] == pytest.approx(3 / 4 + 1 / math.sqrt(4))
+    assert v[SELF_ARM] == pytest.approx(0.55 + 1 / math.sqrt(2))
+    assert v["rouge"] == math.inf
+    assert stats.win_rates()[SELF_ARM] == pytest.approx(0.55)
+    assert math.isnan(stats.win_rates()["rouge"])
+
+
+def test_first_round_is_uniform_then_argmax():
+    rng = np.random.default_rng(0)
+    stats = ArmStats(ARMS)
+    counts = Counter(assign_round(3000, stats, first_round=True, c=1.0, rng=rng))
+    assert set(counts) == set(ARMS) and all(900 < n < 1100 for n in counts.values())
+    for arm, n, wins in (("rouge", 10, 2), ("t5large", 10, 8), (SELF_ARM, 10, 0)):
+        for i in range(n):
+            stats.record(arm, i < wins, 0.55)
+    assert assign_round(5, stats, first_round=False, c=1.0, rng=rng) == ["t5large"] * 5
+    # with a huge bonus the least-played arm wins
+    stats.record("t5large", True, 0.55)
+    stats.record(SELF_ARM, False, 0.55)
+    assert assign_round(1, stats, first_round=False, c=100.0, rng=rng) == ["rouge"]
+
+
+def test_self_arm_takes_over_when_transfer_stops_winning():
+    stats = ArmStats(ARMS)
+    for arm in ARMS:
+        for _ in range(200):
+            stats.record(arm, False, 0.55)  # sources never win any more
+    assert assign_round(1, stats, first_round=False, c=1.0, rng=np.random.default_rng(0)) == [SELF_ARM]
+
+
+def test_stats_round_trip_and_validation():
+    stats = ArmStats(ARMS)
+    stats.record("rouge", True, 0.55)
+    assert ArmStats.from_dict(stats.to_dict()) == stats
+    with pytest.raises(ValueError, match="distinct"):
+        ArmStats(("a", "a"))
+
+
+def test_best_of_n_replaces_first_slots_with_top_scored():
+    new, mask = replace_with_best_of_n(["k0", "k1", "k2", "k3"], ["n0", "n1", "n2", "n3", "n4"], [0.1, 0.9, 0.5, 0.9, -1], 2)
+    assert new == ["n1", "n3", "k2", "k3"]  # ties keep the earlier response first
+    assert mask == [True, True, False, False]
+    with pytest.raises(ValueError, match="num_replace"):
+        replace_with_best_of_n(["a"], ["b"], [1.0], 2)
+    with pytest.raises(ValueError, match="scores"):
+        replace_with_best_of_n(["a"], ["b", "c"], [1.0], 1)
+
+
+def test_win_accounting():
+    mask = [True, True, False, False]
+    ranking = rank_by_score([0.2, 3.0, 1.0, -1.0])
+    assert ranking == [1, 2, 0, 3]
+    assert transfer_won(ranking[0], mask)
+    assert not transfer_won(rank_by_score([0.2, 0.0, 5.0, -1.0])[0], mask)
+
+
+def test_pair_strategies():
+    rng = np.random.default_rng(0)
+    ranking = [2, 0, 3, 1]
+    assert choose_pair(ranking, "max_min", rng) == (2, 1)
+    seen = {choose_pair(ranking, "max_random", rng) for _ in range(200)}
+    assert seen == {(2, 0), (2, 3), (2, 1)}
+    for _ in range(200):
+        c, r = choose_pair(ranking, "random", rng)
+        assert ranking.index(c) < ranking.index(r)
+    with pytest.raises(ValueError, match="pair strategy"):
+        choose_pair(ranking, "best", rng)
+
+
+def test_oracle_ranking_modes():
+    rng = np.random.default_rng(0)
+    assert oracle_ranking([0.1, 0.5, -2.0], "deterministic", 1.0, rng) == [1, 0, 2]
+    assert oracle_ranking([1.0, 1.0], "deterministic", 1.0, rng) is None  # nothing to learn: abstain
+    assert oracle_ranking([1.0, 1.2], "deterministic", 1.0, rng, abstain_margin=0.5) is None
+    # Bradley-Terry: P(first preferred) = sigmoid((1.0 - 0.0) / 0.5)
+    wins = sum(oracle_ranking([1.0, 0.0], "bradley_terry", 0.5, rng)[0] == 0 for _ in range(20000))
+    assert wins / 20000 == pytest.approx(1 / (1 + math.exp(-2.0)), abs=0.01)
