@@ -1,0 +1,127 @@
+"""The learner: a Ray Train ``TorchTrainer`` (DDP; gloo on CPU, NCCL on GPU) whose workers stay alive across
+iterations.
+
+Starting a ``TorchTrainer.fit()`` per iteration costs ~30 s of worker start-up, process-group init and
+model loading on a laptop (more than the rest of a quickstart iteration), so one ``fit()`` runs for the
+whole job in a background thread and each worker takes per-iteration jobs from its own queue. Each job
+carries that worker's Ray Data shard of the iteration's preference pairs; rank 0 writes the HF checkpoint
+(+ optimizer state) and answers on the result queue.
+
+Ray touch points: ``TorchTrainer``/``ScalingConfig`` (here), ``ray.train.torch.prepare_model``,
+``ray.util.queue.Queue`` and ``ray.data.from_items(...).split`` (below).
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+from pathlib import Path
+
+import ray
+from ray.util.queue import Empty, Queue
+
+from rayrlhf.config import Config
+
+
+def _train_loop(loop_config: dict) -> None:
+    """Runs on every Ray Train worker until it receives ``None``."""
+    import torch
+    import ray.train
+    import ray.train.torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from rayrlhf.config import OptimConfig
+    from rayrlhf.learner.step import PreferenceExample, train_epochs
+
+    ctx = ray.train.get_context()
+    rank = ctx.get_world_rank()
+    jobs: Queue = loop_config["job_queues"][rank]
+    results: Queue = loop_config["results"]
+    optim = OptimConfig.model_validate(loop_config["optim"])
+    torch.manual_seed(loop_config["seed"])
+    tokenizer = AutoTokenizer.from_pretrained(loop_config["init_dir"])
+    model = AutoModelForCausalLM.from_pretrained(loop_config["model_dir"], torch_dtype=torch.float32)
+    initial = AutoModelForCausalLM.from_pretrained(loop_config["init_dir"], torch_dtype=torch.float32).eval()
+    model = ray.train.torch.prepare_model(model)
+    core = model.module if hasattr(model, "module") else model
+    optimizer = torch.optim.AdamW(model.parameters(), lr=optim.lr, weight_decay=optim.weight_decay)
+    if loop_config.get("optimizer_state"):
+        optimizer.load_state_dict(torch.load(loop_config["optimizer_state"], weights_only=True))
+    while True:
+        job = jobs.get()
+        if job is None:
+            return
+        t0 = time.perf_counter()
+        reference = initial if optim.reference == "initial" else copy.deepcopy(core).eval()
+        shard = [PreferenceExample(**row) for row in job["shard"].iter_rows()]
+        stats = train_epochs(model, reference, tokenizer, optimizer, shard, optim, seed=job["seed"] + rank)
+        # average the diagnostics over workers
+        keys = sorted(k for k in stats if k != "steps")
+        vec = torch.tensor([stats[k] for k in keys], dtype=torch.float64)
+        if torch.distributed.is_initialized():
+            torch.distributed.all_reduce(vec)
+            vec /= torch.distributed.get_world_size()
+        if rank == 0:
+            out = Path(job["out_dir"])
+            core.save_pretrained(out, safe_serialization=True)
+            tokenizer.save_pretrained(out)
+            torch.save(optimizer.state_dict(), out / "optimizer.pt")
+            results.put({**dict(zip(keys, vec.tolist(), strict=True)), "steps": stats["steps"],
+                         "pairs": len(shard) * ctx.get_world_size(), "seconds": time.perf_counter() - t0})
+
+
+class Learner:
+    """Driver-side handle: ``train(pairs, out_dir) -> metrics`` per iteration; ``close()`` at the end."""
+
+    def __init__(self, cfg: Config, model_dir: str, init_dir: str, storage: Path, optimizer_state: str | None = None):
+        from ray.train import RunConfig, ScalingConfig
+        from ray.train.torch import TorchTrainer
+
+        t0 = time.perf_counter()
+        n = cfg.train.num_workers
+        self.num_workers = n
+        self._jobs = [Queue(actor_options={"num_cpus": 0}) for _ in range(n)]
+        self._results = Queue(actor_options={"num_cpus": 0})
+        resources = {"CPU": cfg.train.cpus_per_worker}
+        self._trainer = TorchTrainer(
+            _train_loop,
+            train_loop_config={
+                "job_queues": self._jobs, "results": self._results, "optim": cfg.optim.model_dump(),
+                "seed": cfg.run.seed, "model_dir": model_dir, "init_dir": init_dir, "optimizer_state": optimizer_state,
+            },
+            scaling_config=ScalingConfig(num_workers=n, use_gpu=cfg.train.use_gpu, resources_per_worker=resources),
+            run_config=RunConfig(name="learner", storage_path=str(storage.resolve())),
+        )
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._fit, name="rayrlhf-learner", daemon=True)
+        self._thread.start()
+        self.startup_s = time.perf_counter() - t0
+
+    def _fit(self) -> None:
+        try:
+            self._trainer.fit()
+        except BaseException as exc:  # surfaced by train()/close()
+            self._error = exc
+
+    def train(self, pairs: list[dict], out_dir: Path, seed: int) -> dict:
+        """Shard ``pairs`` with Ray Data (equal shards, as DDP needs), train, wait for the checkpoint."""
+        if len(pairs) < self.num_workers:
+            raise RuntimeError(f"only {len(pairs)} preference pairs for {self.num_workers} learner workers; "
+                               "raise train.prompts_per_iteration or lower train.num_workers")
+        shards = ray.data.from_items(pairs).split(self.num_workers, equal=True)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for q, shard in zip(self._jobs, shards, strict=True):
+            q.put({"shard": shard, "out_dir": str(out_dir), "seed": seed})
+        while True:
+            if self._error is not None or not self._thread.is_alive():
+                raise RuntimeError(f"the Ray Train learner stopped: {self._error!r}") from self._error
+            try:
+                return self._results.get(timeout=1.0)
+            except Empty:
+                continue
+
+    def close(self) -> None:
+        for q in self._jobs:
+            q.put(None)
+        self._thread.join(timeout=120)
