@@ -33,9 +33,12 @@ comma := ,
 env: $(VENV)/.installed-cpu
 env-dev: $(VENV)/.installed-dev
 
-## Set up and run the main job on the built-in task.
+RUN_DIR ?= runs/quickstart-$(shell date +%Y%m%d-%H%M%S)
+
+## Set up and run the main job on the built-in task: source quality, then 3 iterations of TPO training.
 quickstart: env
 	$(VENV)/bin/rayrlhf rewards evaluate $(CONFIG)
+	$(VENV)/bin/rayrlhf train $(CONFIG) run.output_dir=$(RUN_DIR)
 
 ## Set up and run the test suite.
 test: env-dev

@@ -11,7 +11,6 @@ import time
 from rayrlhf.config import ConfigError, load_config
 
 PLANNED = {
-    "train": "run empirical TPO on Ray (rollout, reward and coordinator actors, Ray Train learner)",
     "compare": "run several transfer methods over seeds and write the Table-1 / Figure-2 report",
     "report": "regenerate RUN_DIR/report.md and plots from a train/compare run",
     "sweep": "sweep optim.beta and other knobs with Ray Tune",
@@ -46,6 +45,12 @@ def build_parser() -> argparse.ArgumentParser:
     _config_args(ev)
     ev.add_argument("--pairs", help='jsonl of {"prompt"?, "chosen", "rejected"} rows (HH-RLHF dialogues work too)')
     ev.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+
+    tr = sub.add_parser("train", help="run empirical TPO on Ray (vLLM rollouts, reward actors, coordinator, Ray Train)",
+                        description="Run online RLHF with transfer from the configured sources; writes RUN_DIR "
+                        "(run.output_dir): config.yaml, metrics.jsonl, annotations.jsonl, checkpoints/, tb/.")
+    _config_args(tr, required=False)
+    tr.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped run from its last complete iteration")
 
     for name, text in PLANNED.items():
         p = sub.add_parser(name, help=f"{text} (not implemented yet)", description=f"{text}. Not implemented yet.")
@@ -92,6 +97,23 @@ def cmd_rewards_evaluate(args) -> int:
     return 0
 
 
+def cmd_train(args) -> int:
+    from rayrlhf.pipeline import train
+
+    if args.resume:
+        if args.config or args.overrides:
+            raise ConfigError("--resume takes the run's own config.yaml; pass no CONFIG or overrides with it")
+        rows = train(None, args.resume, resume=True, log=lambda m: print(m, file=sys.stderr))
+    else:
+        if not args.config:
+            raise ConfigError("rayrlhf train needs a CONFIG (e.g. examples/quickstart.yaml) or --resume RUN_DIR")
+        rows = train(_load(args), log=lambda m: print(m, file=sys.stderr))
+    if rows:
+        last = rows[-1]
+        print(json.dumps({k: last[k] for k in last if k == "iteration" or k.startswith(("eval/", "oracle"))}, indent=2))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)  # overrides may follow flags: `... --json optim.beta=0.2`
@@ -100,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(stray)}")
     if extra:
         args.overrides = [*args.overrides, *extra]
-    handlers = {("task", "build"): cmd_task_build, ("rewards", "evaluate"): cmd_rewards_evaluate}
+    handlers = {("train", None): cmd_train, ("task", "build"): cmd_task_build, ("rewards", "evaluate"): cmd_rewards_evaluate}
     handler = handlers.get((args.command, getattr(args, "action", None)))
     try:
         if handler is None:

@@ -32,6 +32,7 @@ class _Section(BaseModel):
 class RunConfig(_Section):
     seed: int = 0
     output_dir: str = "runs/default"
+    ray_address: str | None = None  # an existing cluster ("auto", "ray://..."); default: $RAY_ADDRESS or a local Ray
 
 
 class TaskConfig(_Section):
@@ -49,6 +50,7 @@ class TaskConfig(_Section):
 class DataConfig(_Section):
     dataset: str = "builtin"  # "builtin", a local .jsonl/.json/.parquet/.csv file, or an HF dataset id
     split: str = "train"
+    eval_split: str | None = None  # held-out prompts; builtin uses "heldout", a single file holds out its tail
     prompt_field: str = "prompt"
     reference_field: str | None = "reference"
     prompt_template: str = "{prompt}"
@@ -109,7 +111,8 @@ class SourceConfig(_Section):
 
 
 def _default_oracle_reward() -> SourceConfig:
-    return SourceConfig(name="gold", kind="python", model="rayrlhf.task.oracle:gold_reward")
+    # empty summaries rank below any real one (r* of a non-empty summary is rarely under -5)
+    return SourceConfig(name="gold", kind="python", model="rayrlhf.task.oracle:gold_reward", empty_score=-5.0)
 
 
 class OracleConfig(_Section):

@@ -16,6 +16,7 @@ import numpy as np
 
 from rayrlhf.config import Config
 from rayrlhf.data import DataError, check_rows
+from rayrlhf.stats import paired_win_rate
 
 HH_ASSISTANT = "\n\nAssistant:"
 
@@ -66,19 +67,8 @@ def load_pairs(path: str | Path, on_bad_row: str = "error") -> tuple[list[Prefer
 
 def agreement(chosen_scores, rejected_scores, seed: int = 0) -> dict:
     """Agreement with the label (ties count half), its 95% bootstrap CI, and the tie rate."""
-    from scipy.stats import bootstrap
-
-    c, r = np.asarray(chosen_scores, dtype=float), np.asarray(rejected_scores, dtype=float)
-    outcome = np.where(c > r, 1.0, np.where(c == r, 0.5, 0.0))
-    n = len(outcome)
-    if n >= 2 and np.ptp(outcome) > 0:
-        ci = bootstrap((outcome,), np.mean, confidence_level=0.95, n_resamples=4999,
-                       random_state=np.random.default_rng(seed), method="BCa").confidence_interval
-        low, high = float(ci.low), float(ci.high)
-    else:  # every outcome identical: the interval degenerates to the point
-        low = high = float(outcome.mean()) if n else float("nan")
-    return {"agreement": float(outcome.mean()), "ci_low": low, "ci_high": high,
-            "tie_rate": float((c == r).mean()), "n": n}
+    stats = paired_win_rate(chosen_scores, rejected_scores, seed)
+    return {"agreement": stats.pop("mean"), **stats}
 
 
 def task_pairs(cfg: Config, log=print) -> tuple[list[PreferencePair], dict]:

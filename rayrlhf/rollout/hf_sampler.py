@@ -11,6 +11,8 @@ from collections.abc import Sequence
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
+from rayrlhf.rollout.vllm_engine import Sample
+
 
 class HFSampler:
     def __init__(self, model_dir: str, trust_remote_code: bool = False, device: str = "cpu") -> None:
@@ -36,17 +38,37 @@ class HFSampler:
         batch_size: int = 64,
     ) -> list[list[str]]:
         """``n`` responses per prompt (greedy when ``temperature == 0``), as decoded text."""
+        return [[s.text for s in row] for row in self.sample(prompts, n, max_new_tokens, temperature, top_p, seed, batch_size)]
+
+    @torch.inference_mode()
+    def sample(
+        self,
+        prompts: Sequence[str],
+        n: int = 1,
+        max_new_tokens: int = 64,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        seed: int = 0,
+        batch_size: int = 64,
+    ) -> list[list[Sample]]:
+        """Like :meth:`generate`, with token ids and summed log-probs (the ``hf`` rollout backend)."""
         torch.manual_seed(seed)
-        out: list[list[str]] = []
+        out: list[list[Sample]] = []
         sampling = {"do_sample": True, "temperature": temperature, "top_p": top_p} if temperature > 0 else {"do_sample": False}
         for b in range(0, len(prompts), batch_size):
             chunk = list(prompts[b : b + batch_size])
             enc = self.tok(chunk, return_tensors="pt", padding=True).to(self.device)
             gen = self.model.generate(
-                **enc, max_new_tokens=max_new_tokens, num_return_sequences=n,
-                pad_token_id=self.tok.pad_token_id, **sampling,
+                **enc, max_new_tokens=max_new_tokens, num_return_sequences=n, pad_token_id=self.tok.pad_token_id,
+                return_dict_in_generate=True, output_scores=True, **sampling,
             )
-            new = gen if self.seq2seq else gen[:, enc["input_ids"].shape[1] :]
-            texts = self.tok.batch_decode(new, skip_special_tokens=True)
-            out.extend(texts[i * n : (i + 1) * n] for i in range(len(chunk)))
+            seqs = gen.sequences
+            new = seqs[:, 1:] if self.seq2seq else seqs[:, enc["input_ids"].shape[1] :]  # seq2seq: drop decoder start
+            logps = self.model.compute_transition_scores(seqs, gen.scores, normalize_logits=True)
+            samples = []
+            for row, lp in zip(new.tolist(), logps, strict=True):
+                ids = [t for t in row if t != self.tok.pad_token_id]
+                samples.append(Sample(self.tok.decode(ids, skip_special_tokens=True), ids,
+                                      float(lp[: len(ids)].clamp(min=-1e4).sum())))
+            out.extend(samples[i * n : (i + 1) * n] for i in range(len(chunk)))
         return out

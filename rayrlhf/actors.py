@@ -1,0 +1,85 @@
+"""Ray actors: the rollout generator and one reward model per source. Each wraps one plain class.
+
+Ray touch points: ``ray.remote`` options below (resources, restarts, retries).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict
+
+import ray
+
+from rayrlhf.config import Config, SourceConfig, TaskConfig
+
+
+class RolloutWorker:
+    """Generates K (+N) responses per prompt; takes new weights in place after each learner update."""
+
+    def __init__(self, model_dir: str, cfg: Config) -> None:
+        self.backend = cfg.rollout.backend
+        self.cfg = cfg.rollout
+        trc = cfg.policy.trust_remote_code
+        if self.backend == "vllm":
+            from rayrlhf.rollout.vllm_engine import VllmGenerator
+
+            self.engine = VllmGenerator(model_dir, cfg.rollout, seed=cfg.run.seed, trust_remote_code=trc)
+        else:
+            from rayrlhf.rollout.hf_sampler import HFSampler
+
+            self.engine = HFSampler(model_dir, trust_remote_code=trc)
+        self.trust_remote_code = trc
+
+    def generate(self, prompts: list[str], n: int, temperature: float | None = None, seed: int = 0) -> list[list[dict]]:
+        """``n`` samples for each prompt, as ``{"text", "token_ids", "logprob"}``. ``seed`` seeds the ``hf``
+        backend's call; a vLLM engine follows its own seeded stream."""
+        temp = self.cfg.temperature if temperature is None else temperature
+        if self.backend == "vllm":
+            rows = self.engine.generate(prompts, n=n, temperature=temp)
+        else:
+            rows = self.engine.sample(prompts, n=n, max_new_tokens=self.cfg.max_new_tokens, temperature=temp,
+                                      top_p=self.cfg.top_p, seed=seed)
+        return [[asdict(s) for s in row] for row in rows]
+
+    def load_weights(self, model_dir: str) -> float:
+        """Update the weights in place from an HF checkpoint; returns the seconds it took."""
+        t0 = time.perf_counter()
+        if self.backend == "vllm":
+            self.engine.load_weights(model_dir)
+        else:
+            from rayrlhf.rollout.hf_sampler import HFSampler
+
+            self.engine = HFSampler(model_dir, trust_remote_code=self.trust_remote_code)
+        return time.perf_counter() - t0
+
+
+class RewardWorker:
+    """Hosts one source reward model (or the simulated oracle's reward). Stateless: safe to restart."""
+
+    def __init__(self, source: SourceConfig, task: TaskConfig) -> None:
+        from rayrlhf.rewards import build_source
+        from rayrlhf.task.build import resolve_model
+
+        self.source = build_source(source, lambda m: resolve_model(m, task))
+
+    def score(self, prompts: list[str], responses: list[str], references: list[str] | None) -> list[float]:
+        return self.source.score(prompts, responses, references)
+
+    def pid(self) -> int:
+        return os.getpid()
+
+
+def rollout_actor(model_dir: str, cfg: Config):
+    env = {"VLLM_CPU_KVCACHE_SPACE": str(max(1, round(cfg.rollout.kv_cache_gib))), "TOKENIZERS_PARALLELISM": "false"}
+    return ray.remote(RolloutWorker).options(
+        num_cpus=cfg.rollout.num_cpus, num_gpus=cfg.rollout.num_gpus, runtime_env={"env_vars": env},
+    ).remote(model_dir, cfg)
+
+
+def reward_actor(source: SourceConfig, task: TaskConfig):
+    """Restarted by Ray if its process dies; a call in flight is retried on the new process."""
+    return ray.remote(RewardWorker).options(
+        num_cpus=source.num_cpus, num_gpus=source.num_gpus, max_restarts=-1, max_task_retries=-1,
+        runtime_env={"env_vars": {"TOKENIZERS_PARALLELISM": "false"}},
+    ).remote(source, task)

@@ -1,0 +1,22 @@
+"""Paired comparison statistics shared by reward evaluation and policy evaluation."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def paired_win_rate(a_scores, b_scores, seed: int = 0) -> dict:
+    """How often ``a`` beats ``b`` on the same items (ties count half), with a 95% BCa bootstrap CI over
+    items (``scipy.stats.bootstrap``) and the tie rate."""
+    from scipy.stats import bootstrap
+
+    a, b = np.asarray(a_scores, dtype=float), np.asarray(b_scores, dtype=float)
+    outcome = np.where(a > b, 1.0, np.where(a == b, 0.5, 0.0))
+    n = len(outcome)
+    if n >= 2 and np.ptp(outcome) > 0:
+        ci = bootstrap((outcome,), np.mean, confidence_level=0.95, n_resamples=4999,
+                       random_state=np.random.default_rng(seed), method="BCa").confidence_interval
+        low, high = float(ci.low), float(ci.high)
+    else:  # every outcome identical: the interval degenerates to the point
+        low = high = float(outcome.mean()) if n else float("nan")
+    return {"mean": float(outcome.mean()), "ci_low": low, "ci_high": high, "tie_rate": float((a == b).mean()) if n else float("nan"), "n": n}

@@ -1,0 +1,118 @@
+"""`rayrlhf train` end to end on a real local Ray with tiny models (subprocesses, as a user runs it)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from transformers import AutoModelForCausalLM
+
+from .conftest import REPO
+
+TINY_RUN = ["train.prompts_per_iteration=16", "train.responses_per_prompt=4", "transfer.best_of_n=4",
+            "transfer.num_replace=2", "transfer.refresh_every=8", "train.iterations=2", "eval.num_prompts=12",
+            "optim.batch_size=4", "optim.epochs=1", "optim.lr=1e-3", "rollout.max_new_tokens=16", "rollout.num_cpus=0.5"]
+
+
+@pytest.fixture(scope="module")
+def config(tmp_path_factory, tiny_overrides):
+    """A quickstart-shaped config with three cheap sources (the tiny task's judge LM included)."""
+    path = tmp_path_factory.mktemp("cfg") / "train.yaml"
+    path.write_text(yaml.safe_dump({
+        "data": {"dataset": "builtin"}, "policy": {"model": "builtin"},
+        "rollout": {"kv_cache_gib": 0.5, "gpu_memory_utilization": 0.05},
+        "sources": [
+            {"name": "judge_lm", "kind": "lm_logprob", "model": "builtin:judge_lm", "num_cpus": 0.25},
+            {"name": "rouge", "kind": "rouge", "num_cpus": 0.25},
+            {"name": "dier", "kind": "python", "model": "tests.helpers:length_then_die_once", "num_cpus": 0.25},
+        ],
+    }))
+    return [str(path), *tiny_overrides, *TINY_RUN]
+
+
+def env(**extra):
+    return {**os.environ, "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO), **extra}
+
+
+def train(config, run_dir, *overrides, **env_extra):
+    out = subprocess.run([sys.executable, "-m", "rayrlhf.cli", "train", *config, f"run.output_dir={run_dir}", *overrides],
+                         capture_output=True, text=True, env=env(**env_extra), cwd=REPO, timeout=900)
+    assert out.returncode == 0, out.stderr[-4000:]
+    return [json.loads(line) for line in (Path(run_dir) / "metrics.jsonl").read_text().splitlines()]
+
+
+def ledger(run_dir):
+    return [json.loads(line) for line in (Path(run_dir) / "annotations.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.parametrize(("mode", "loss", "backend"), [
+    ("ucb", "dpo", "vllm"),
+    ("none", "ipo", "hf"),
+    ("fixed:judge_lm", "xpo", "hf"),
+])
+def test_train_runs_every_mode_and_loss(config, tmp_path, mode, loss, backend, tiny_task):
+    run = tmp_path / "run"
+    extra = ["optim.logp_reduction=mean"] if loss == "ipo" else []
+    rows = train(config, run, f"transfer.mode={mode}", f"optim.loss={loss}", f"rollout.backend={backend}", *extra,
+                 RAYRLHF_TEST_DIE_ONCE=str(tmp_path / "already-died"))
+    assert [r["iteration"] for r in rows] == [1, 2]
+    last = rows[-1]
+    for key in ("train/loss", "train/reward_margin", "train/kl", "eval/win_rate_vs_init", "eval/win_rate_vs_init_ci_low",
+                "timing/generate_s", "timing/score_s", "timing/annotate_s", "timing/train_s", "timing/weight_sync_s",
+                "timing/eval_s"):
+        assert key in last, key
+    arms = {k.split("/")[1] for k in last if k.startswith("arm/")}
+    assert arms == {"none": {"self"}, "ucb": {"judge_lm", "rouge", "dier", "self"}, "fixed:judge_lm": {"judge_lm"}}[mode]
+    assert sum(last[f"arm/{a}/count"] for a in arms) + last["annotation/abstained"] == 16  # stats reset per iteration
+    entries = ledger(run)
+    assert len(entries) == last["oracle_queries"] == len({e["query_id"] for e in entries}) <= 32
+    if mode == "fixed:judge_lm":  # transfer slots hold Best-of-N picks, so the arm must win sometimes
+        assert last["arm/judge_lm/win_rate"] > 0
+    model = AutoModelForCausalLM.from_pretrained(run / "checkpoints" / "iter_2")  # HF-format checkpoint
+    assert model.config.tie_word_embeddings is False
+    assert (run / "checkpoints" / "latest").read_text() == "iter_2" and list((run / "tb").iterdir())
+    assert yaml.safe_load((run / "config.yaml").read_text())["optim"]["loss"] == loss
+
+
+def test_killed_reward_actor_does_not_fail_the_run(config, tmp_path):
+    """The `dier` source kills its own actor on its first call; Ray restarts it and retries the call."""
+    common = ["transfer.mode=fixed:dier", "rollout.backend=hf", "train.iterations=1"]
+    marker = tmp_path / "died"
+    killed = train(config, tmp_path / "killed", *common, RAYRLHF_TEST_DIE_ONCE=str(marker))
+    assert marker.exists()  # it really died
+    calm = train(config, tmp_path / "calm", *common)
+    assert killed[-1]["oracle_queries"] == calm[-1]["oracle_queries"] > 0
+    assert killed[-1]["arm/dier/count"] == calm[-1]["arm/dier/count"] == 16 - calm[-1]["annotation/abstained"]
+
+
+def test_sigkill_then_resume(config, tmp_path):
+    run = tmp_path / "run"
+    args = [sys.executable, "-m", "rayrlhf.cli", "train", *config, f"run.output_dir={run}", "rollout.backend=hf",
+            "train.iterations=3"]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env(), cwd=REPO,
+                            start_new_session=True)
+    deadline = time.time() + 600
+    while time.time() < deadline and proc.poll() is None:  # kill once iteration 2 has paid for some labels
+        if (run / "annotations.jsonl").exists() and any(e["iteration"] == 2 for e in ledger(run)):
+            break
+        time.sleep(0.2)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before = ledger(run)
+    assert [json.loads(x)["iteration"] for x in (run / "metrics.jsonl").read_text().splitlines()] == [1]
+    out = subprocess.run([sys.executable, "-m", "rayrlhf.cli", "train", "--resume", str(run)], capture_output=True,
+                         text=True, env=env(), cwd=REPO, timeout=900)
+    assert out.returncode == 0, out.stderr[-4000:]
+    rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["iteration"] for r in rows] == [1, 2, 3]  # the series continues, no duplicates
+    after = ledger(run)
+    ids = [e["query_id"] for e in after]
+    assert len(ids) == len(set(ids)) == rows[-1]["oracle_queries"]  # no query asked twice
+    assert after[: len(before)] == before
+    assert rows[1]["annotation/reused"] >= sum(e["iteration"] == 2 for e in before) > 0  # replayed from the ledger
