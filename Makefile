@@ -42,7 +42,7 @@ quickstart: env
 
 ## Set up and run the test suite.
 test: env-dev
-	$(PY) -m pytest -q tests
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest -q tests
 
 lint: env-dev
 	$(VENV)/bin/ruff check rayrlhf tests

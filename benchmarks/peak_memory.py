@@ -2,8 +2,9 @@
 
     python benchmarks/peak_memory.py -- rayrlhf train examples/quickstart.yaml
 
-Sums RSS over the whole process tree every 0.5 s (shared pages are counted once per process, so the figure
-errs high) and prints the peak and the exit code.
+Samples the whole process tree every 0.5 s and prints the peak of the summed PSS (shared pages split
+among the processes that map them: the memory the tree really holds) and of the summed RSS (which counts
+shared libraries once per process, so it errs high), and the exit code.
 """
 
 from __future__ import annotations
@@ -15,14 +16,17 @@ import time
 import psutil
 
 
-def tree_rss(root: psutil.Process) -> int:
-    total = 0
+def tree_memory(root: psutil.Process) -> tuple[int, int]:
+    """(sum of RSS, sum of PSS) over the tree; PSS splits shared pages among their users."""
+    rss = pss = 0
     for p in [root, *root.children(recursive=True)]:
         try:
-            total += p.memory_info().rss
+            info = p.memory_full_info()
+            rss += info.rss
+            pss += getattr(info, "pss", info.rss)
         except psutil.Error:
             pass
-    return total
+    return rss, pss
 
 
 def main() -> int:
@@ -33,14 +37,16 @@ def main() -> int:
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd)
     root = psutil.Process(proc.pid)
-    peak = 0
+    peak_rss = peak_pss = 0
     while proc.poll() is None:
         try:
-            peak = max(peak, tree_rss(root))
+            rss, pss = tree_memory(root)
+            peak_rss, peak_pss = max(peak_rss, rss), max(peak_pss, pss)
         except psutil.Error:
             pass
         time.sleep(0.5)
-    print(f"peak_rss_gib={peak / 2**30:.2f} wall_s={time.perf_counter() - t0:.1f} exit={proc.returncode}", file=sys.stderr)
+    print(f"peak_pss_gib={peak_pss / 2**30:.2f} peak_rss_sum_gib={peak_rss / 2**30:.2f} "
+          f"wall_s={time.perf_counter() - t0:.1f} exit={proc.returncode}", file=sys.stderr)
     return proc.returncode
 
 

@@ -53,6 +53,9 @@ class RolloutWorker:
             self.engine = HFSampler(model_dir, trust_remote_code=self.trust_remote_code)
         return time.perf_counter() - t0
 
+    def node_id(self) -> str:
+        return ray.get_runtime_context().get_node_id()
+
 
 class RewardWorker:
     """Hosts one source reward model (or the simulated oracle's reward). Stateless: safe to restart."""
@@ -69,17 +72,21 @@ class RewardWorker:
     def pid(self) -> int:
         return os.getpid()
 
+    def node_id(self) -> str:
+        return ray.get_runtime_context().get_node_id()
 
-def rollout_actor(model_dir: str, cfg: Config):
+
+def rollout_actor(model_dir: str, cfg: Config, scheduling="DEFAULT"):
     env = {"VLLM_CPU_KVCACHE_SPACE": str(max(1, round(cfg.rollout.kv_cache_gib))), "TOKENIZERS_PARALLELISM": "false"}
     return ray.remote(RolloutWorker).options(
-        num_cpus=cfg.rollout.num_cpus, num_gpus=cfg.rollout.num_gpus, runtime_env={"env_vars": env},
+        num_cpus=cfg.rollout.num_cpus, num_gpus=cfg.rollout.num_gpus, resources=cfg.rollout.resources,
+        scheduling_strategy=scheduling, runtime_env={"env_vars": env},
     ).remote(model_dir, cfg)
 
 
-def reward_actor(source: SourceConfig, task: TaskConfig):
-    """Restarted by Ray if its process dies; a call in flight is retried on the new process."""
+def reward_actor(source: SourceConfig, task: TaskConfig, scheduling="DEFAULT"):
+    """Restarted by Ray if its process (or node) dies; a call in flight is retried on the new process."""
     return ray.remote(RewardWorker).options(
-        num_cpus=source.num_cpus, num_gpus=source.num_gpus, max_restarts=-1, max_task_retries=-1,
-        runtime_env={"env_vars": {"TOKENIZERS_PARALLELISM": "false"}},
+        num_cpus=source.num_cpus, num_gpus=source.num_gpus, resources=source.resources, max_restarts=-1,
+        max_task_retries=-1, scheduling_strategy=scheduling, runtime_env={"env_vars": {"TOKENIZERS_PARALLELISM": "false"}},
     ).remote(source, task)

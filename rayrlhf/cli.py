@@ -11,9 +11,6 @@ import time
 from rayrlhf.config import ConfigError, load_config
 
 PLANNED = {
-    "compare": "run several transfer methods over seeds and write the Table-1 / Figure-2 report",
-    "report": "regenerate RUN_DIR/report.md and plots from a train/compare run",
-    "sweep": "sweep optim.beta and other knobs with Ray Tune",
     "theory": "exact TPO in tabular contextual bandits: Lemma 3.1 check and regret curves",
 }
 
@@ -51,6 +48,26 @@ def build_parser() -> argparse.ArgumentParser:
                         "(run.output_dir): config.yaml, metrics.jsonl, annotations.jsonl, checkpoints/, tb/.")
     _config_args(tr, required=False)
     tr.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped run from its last complete iteration")
+    tr.add_argument("--dry-run", action="store_true", help="validate, print the plan and the resources; load nothing")
+
+    cmp_ = sub.add_parser("compare", help="run transfer methods over seeds with the same label budget; write the report",
+                          description="Train once per method and seed (sharing the task, the workers and the "
+                          "evaluation prompts), judge the policies head to head with the oracle, and write "
+                          "RUN_DIR/report.md, report.csv, report.json and plots.")
+    _config_args(cmp_)
+    cmp_.add_argument("--methods", required=True, help="comma-separated transfer modes, e.g. ucb,none,fixed:judge_lm")
+    cmp_.add_argument("--seeds", type=int, default=1, help="seeds per method (run.seed, run.seed+1, ...)")
+
+    sw = sub.add_parser("sweep", help="grid sweep over config keys with Ray Tune (one trial = one pipeline run)",
+                        description="Run one pipeline per grid point as Ray Tune trials, at most as many at once as "
+                        "the cluster's CPUs fit; write SWEEP_DIR/sweep.md, sweep.csv and sweep.png.")
+    _config_args(sw, required=False)
+    sw.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2", help="e.g. optim.beta=0.05,0.1,0.3 (repeatable)")
+    sw.add_argument("--scheduler", choices=["asha"], help="stop hopeless trials after an iteration")
+    sw.add_argument("--resume", metavar="SWEEP_DIR", help="restore an interrupted sweep")
+
+    rep = sub.add_parser("report", help="regenerate RUN_DIR/report.md and plots from a train or compare run")
+    rep.add_argument("run_dir", metavar="RUN_DIR")
 
     for name, text in PLANNED.items():
         p = sub.add_parser(name, help=f"{text} (not implemented yet)", description=f"{text}. Not implemented yet.")
@@ -98,6 +115,11 @@ def cmd_rewards_evaluate(args) -> int:
 
 
 def cmd_train(args) -> int:
+    if args.dry_run:
+        from rayrlhf.plan import describe_plan
+
+        print(describe_plan(_load(args)))
+        return 0
     from rayrlhf.pipeline import train
 
     if args.resume:
@@ -114,6 +136,40 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_compare(args) -> int:
+    cfg = _load(args)
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    if len(methods) < 2 or len(set(methods)) != len(methods) or args.seeds < 1:
+        raise ConfigError("--methods needs two or more distinct modes (e.g. ucb,none) and --seeds at least 1")
+    from rayrlhf.compare import run_compare
+
+    root = run_compare(cfg, methods, args.seeds, log=lambda m: print(m, file=sys.stderr))
+    print((root / "report.md").read_text())
+    return 0
+
+
+def cmd_sweep(args) -> int:
+    from rayrlhf.sweep import parse_grid, run_sweep
+
+    if args.resume:
+        if args.config or args.overrides or args.grid:
+            raise ConfigError("--resume takes the sweep's own config and grid; pass nothing else with it")
+        root = run_sweep(None, {}, None, resume=args.resume, log=lambda m: print(m, file=sys.stderr))
+    else:
+        if not args.config or not args.grid:
+            raise ConfigError("rayrlhf sweep needs CONFIG and at least one --grid KEY=V1,V2 (or --resume SWEEP_DIR)")
+        root = run_sweep(_load(args), parse_grid(args.grid), args.scheduler, log=lambda m: print(m, file=sys.stderr))
+    print((root / "sweep.md").read_text())
+    return 0
+
+
+def cmd_report(args) -> int:
+    from rayrlhf.report import write_report
+
+    print(write_report(args.run_dir).read_text())
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)  # overrides may follow flags: `... --json optim.beta=0.2`
@@ -122,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(stray)}")
     if extra:
         args.overrides = [*args.overrides, *extra]
-    handlers = {("train", None): cmd_train, ("task", "build"): cmd_task_build, ("rewards", "evaluate"): cmd_rewards_evaluate}
+    handlers = {("train", None): cmd_train, ("compare", None): cmd_compare, ("report", None): cmd_report, ("sweep", None): cmd_sweep, ("task", "build"): cmd_task_build, ("rewards", "evaluate"): cmd_rewards_evaluate}
     handler = handlers.get((args.command, getattr(args, "action", None)))
     try:
         if handler is None:

@@ -33,6 +33,8 @@ class RunConfig(_Section):
     seed: int = 0
     output_dir: str = "runs/default"
     ray_address: str | None = None  # an existing cluster ("auto", "ray://..."); default: $RAY_ADDRESS or a local Ray
+    placement: Literal["pack", "spread"] = "pack"  # how the rollout and reward actors are spread over nodes
+    placement_timeout_s: float = Field(120.0, gt=0.0)  # then fail, naming the missing resources
 
 
 class TaskConfig(_Section):
@@ -77,6 +79,7 @@ class RolloutConfig(_Section):
     gpu_memory_utilization: float = Field(0.1, gt=0.0, le=1.0)
     num_cpus: float = Field(1.0, gt=0.0)
     num_gpus: float = Field(0.0, ge=0.0)
+    resources: dict[str, float] = Field(default_factory=dict)  # custom Ray resources, e.g. {"rollout_node": 1}
 
 
 class SourceConfig(_Section):
@@ -98,6 +101,7 @@ class SourceConfig(_Section):
     trust_remote_code: bool = False
     num_cpus: float = Field(0.5, gt=0.0)
     num_gpus: float = Field(0.0, ge=0.0)
+    resources: dict[str, float] = Field(default_factory=dict)  # custom Ray resources, e.g. {"rm_node": 1}
 
     _template = field_validator("prompt_template")(lambda v: _check_template(v))
 

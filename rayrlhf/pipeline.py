@@ -64,10 +64,40 @@ def load_splits(cfg: Config) -> tuple[list[dict], list[dict]]:
     return rows, eval_rows
 
 
-class Pipeline:
-    def __init__(self, cfg: Config, run: RunDir, resume: bool) -> None:
+class Workers:
+    """The actors that one run, or several runs in turn (``rayrlhf compare``), share: the rollout engine, one
+    reward actor per source, the oracle's reward actor and the learner. All but the learner are stateless."""
+
+    def __init__(self, cfg: Config, model_dir: str, init_dir: str, storage: Path, optimizer_state: str | None = None):
         from rayrlhf.actors import reward_actor, rollout_actor
         from rayrlhf.learner.ray_learner import Learner
+        from rayrlhf.placement import Placement
+
+        init_ray(cfg)
+        t0 = time.perf_counter()
+        self.placement = Placement(cfg)
+        self.rollout = rollout_actor(model_dir, cfg, self.placement.strategy("rollout/0"))
+        self.sources = {s.name: reward_actor(s, cfg.task, self.placement.strategy(f"reward/{s.name}")) for s in cfg.sources}
+        self.oracle = reward_actor(cfg.oracle.reward, cfg.task, self.placement.strategy("oracle"))
+        self.learner = Learner(cfg, model_dir, init_dir, storage, optimizer_state=optimizer_state)
+        ray.get(self.rollout.generate.remote(["warm-up"], 1))  # wait for the engine
+        self.startup_s = time.perf_counter() - t0
+
+    def reset(self, model_dir: str) -> None:
+        """Point the rollout engine and the learner at ``model_dir`` for a new run."""
+        ray.get(self.rollout.load_weights.remote(model_dir))
+        self.learner.reset(model_dir)
+
+    def close(self) -> None:
+        self.learner.close()
+        for actor in [self.rollout, self.oracle, *self.sources.values()]:
+            ray.kill(actor)
+        self.placement.release()
+
+
+class Pipeline:
+    def __init__(self, cfg: Config, run: RunDir, resume: bool, workers: Workers | None = None,
+                 eval_init: dict | None = None) -> None:
         from rayrlhf.task.build import resolve_model
 
         self.cfg, self.run = cfg, run
@@ -76,16 +106,16 @@ class Pipeline:
         latest = run.latest() if resume else None
         self.state = latest[1] if latest else {"iteration": 0, "cursor": 0}
         model_dir = str(latest[0]) if latest else init_dir
-        init_ray(cfg)
-        t0 = time.perf_counter()
-        self.rollout = rollout_actor(model_dir, cfg)
-        self.sources = {s.name: reward_actor(s, cfg.task) for s in cfg.sources}
-        self.oracle = reward_actor(cfg.oracle.reward, cfg.task)
+        self.own_workers = workers is None
+        self.workers = workers or Workers(cfg, model_dir, init_dir, run.root / "ray_train",
+                                          str(latest[0] / "optimizer.pt") if latest else None)
+        self.startup_s = self.workers.startup_s if self.own_workers else 0.0
+        w = self.workers
+        self.rollout, self.sources, self.oracle, self.learner = w.rollout, w.sources, w.oracle, w.learner
         self.coordinator = ray.remote(Coordinator).options(num_cpus=0).remote(cfg, str(run.root), self.oracle)
-        self.learner = Learner(cfg, model_dir, init_dir, run.root / "ray_train",
-                               optimizer_state=str(latest[0] / "optimizer.pt") if latest else None)
-        ray.get(self.rollout.generate.remote(["warm-up"], 1))  # wait for the engine
-        self.startup_s = time.perf_counter() - t0
+        if eval_init is not None and not (run.root / "eval" / "iter_0.json").is_file():
+            (run.root / "eval").mkdir(exist_ok=True)
+            run.write_json_atomic(run.root / "eval" / "iter_0.json", eval_init)
         self.eval_init = self._initial_eval_samples()
 
     # -- one iteration ------------------------------------------------------------------------------------
@@ -155,27 +185,32 @@ class Pipeline:
                  "transfer_mask": masks[i], "explore": base[i][-1]} for i in range(len(chunk))]
 
     def _initial_eval_samples(self) -> dict:
-        path = self.run.root / "eval_init.json"
+        path = self.run.root / "eval" / "iter_0.json"
         if path.is_file():
             import json
 
             return json.loads(path.read_text())
         if self.state["iteration"]:
             raise RuntimeError(f"{path} is missing; cannot evaluate against the initial policy on resume")
+        return self._eval_samples(0)
+
+    def _eval_samples(self, iteration: int) -> dict:
+        """One sample per held-out prompt from the current policy, with its oracle score; saved to
+        ``RUN_DIR/eval/iter_N.json`` so that ``rayrlhf compare`` can judge policies head to head."""
         texts = [r["prompt"] for r in self.eval_rows]
-        samples = ray.get(self.rollout.generate.remote(texts, 1, self.cfg.eval.temperature, derived_seed(self.cfg.run.seed, "eval")))
         refs = [r.get("reference") for r in self.eval_rows]
-        scores = ray.get(self.oracle.score.remote(texts, [s[0]["text"] for s in samples], refs if refs[0] is not None else None))
-        out = {"responses": [s[0]["text"] for s in samples], "oracle_scores": scores}
-        self.run.write_json_atomic(path, out)
+        seed = derived_seed(self.cfg.run.seed, "eval", iteration)
+        samples = ray.get(self.rollout.generate.remote(texts, 1, self.cfg.eval.temperature, seed))
+        responses = [s[0]["text"] for s in samples]
+        scores = ray.get(self.oracle.score.remote(texts, responses, refs if refs[0] is not None else None))
+        out = {"iteration": iteration, "responses": responses, "oracle_scores": scores}
+        (self.run.root / "eval").mkdir(exist_ok=True)
+        self.run.write_json_atomic(self.run.root / "eval" / f"iter_{iteration}.json", out)
         return out
 
     def _evaluate(self, iteration: int) -> dict:
         """Oracle-judged win rate of the current policy vs the initial one on held-out prompts."""
-        texts = [r["prompt"] for r in self.eval_rows]
-        refs = [r.get("reference") for r in self.eval_rows]
-        samples = ray.get(self.rollout.generate.remote(texts, 1, self.cfg.eval.temperature, derived_seed(self.cfg.run.seed, "eval", iteration)))
-        scores = ray.get(self.oracle.score.remote(texts, [s[0]["text"] for s in samples], refs if refs[0] is not None else None))
+        scores = self._eval_samples(iteration)["oracle_scores"]
         wr = paired_win_rate(scores, self.eval_init["oracle_scores"], seed=iteration)
         return {"eval/win_rate_vs_init": wr["mean"], "eval/win_rate_vs_init_ci_low": wr["ci_low"],
                 "eval/win_rate_vs_init_ci_high": wr["ci_high"], "eval/oracle_score": float(np.mean(scores)),
@@ -202,13 +237,22 @@ class Pipeline:
                 **evaluation, **{f"timing/{k}": v for k, v in timing.items()}}
 
     def close(self) -> None:
-        self.learner.close()
+        if self.own_workers:
+            self.workers.close()
+
+
+def new_run_dir(cfg: Config, path: str | Path) -> RunDir:
+    run = RunDir(path)
+    if (run.root / "config.yaml").exists():
+        raise ConfigError(f"{run.root} already holds a run: continue it with `rayrlhf train --resume {run.root}`, "
+                          "or choose another run.output_dir")
+    run.root.mkdir(parents=True, exist_ok=True)
+    (run.root / "config.yaml").write_text(dump_config(cfg))
+    return run
 
 
 def train(cfg: Config | None, run_dir: str | None = None, resume: bool = False, log=print) -> list[dict]:
     """Run (or resume) a training run; returns the metrics rows written."""
-    from torch.utils.tensorboard import SummaryWriter
-
     if resume:
         run = RunDir(run_dir)
         if not (run.root / "config.yaml").is_file():
@@ -216,16 +260,24 @@ def train(cfg: Config | None, run_dir: str | None = None, resume: bool = False, 
         cfg = load_config(run.root / "config.yaml")
     else:
         assert cfg is not None
-        run = RunDir(run_dir or cfg.run.output_dir)
-        if (run.root / "config.yaml").exists():
-            raise ConfigError(f"{run.root} already holds a run: continue it with `rayrlhf train --resume {run.root}`, "
-                              "or choose another run.output_dir")
-        run.root.mkdir(parents=True, exist_ok=True)
-        (run.root / "config.yaml").write_text(dump_config(cfg))
+        run = new_run_dir(cfg, run_dir or cfg.run.output_dir)
     done = (run.latest() or (None, {"iteration": 0}))[1]["iteration"]
     run.truncate_metrics(done)
-    rows = []
     pipe = Pipeline(cfg, run, resume)
+    try:
+        rows = run_iterations(pipe, done, log)
+    finally:
+        pipe.close()
+    shutil.rmtree(run.root / "ray_train", ignore_errors=True)
+    return rows
+
+
+def run_iterations(pipe: Pipeline, done: int, log=print) -> list[dict]:
+    """Iterations ``done+1..I`` of ``pipe``: metrics rows to ``metrics.jsonl`` and TensorBoard."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    cfg, run = pipe.cfg, pipe.run
+    rows = []
     writer = SummaryWriter(str(run.root / "tb"))
     try:
         log(f"[train] start-up {pipe.startup_s:.1f}s (actors, vLLM engine, learner); "
@@ -244,6 +296,4 @@ def train(cfg: Config | None, run_dir: str | None = None, resume: bool = False, 
                 f"oracle queries {row['oracle_queries']}, {row['timing/iteration_s']:.1f}s")
     finally:
         writer.close()
-        pipe.close()
-    shutil.rmtree(run.root / "ray_train", ignore_errors=True)
     return rows

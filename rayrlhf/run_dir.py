@@ -5,7 +5,7 @@ RUN_DIR/config.yaml            resolved config
 RUN_DIR/metrics.jsonl          one JSON object per iteration
 RUN_DIR/annotations.jsonl      the annotation ledger (rayrlhf.annotation)
 RUN_DIR/rounds/iter_N.jsonl    each round's generated responses, written before they are annotated
-RUN_DIR/eval_init.json         the initial policy's evaluation samples
+RUN_DIR/eval/iter_N.json       held-out samples and oracle scores after iteration N (0: the initial policy)
 RUN_DIR/checkpoints/iter_N/    HF-format policy + optimizer.pt + state.json
 RUN_DIR/checkpoints/latest     name of the last complete checkpoint (written last, atomically)
 RUN_DIR/tb/                    TensorBoard events

@@ -4,6 +4,7 @@ import os
 from pathlib import Path
 
 import pytest
+import yaml
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -36,3 +37,26 @@ def tiny_task(tiny_config):
     from rayrlhf.task.build import build_task
 
     return build_task(tiny_config.task, log=lambda m: None)
+
+
+TINY_RUN = ["train.prompts_per_iteration=16", "train.responses_per_prompt=4", "transfer.best_of_n=4",
+            "transfer.num_replace=2", "transfer.refresh_every=8", "train.iterations=2", "eval.num_prompts=12",
+            "optim.batch_size=4", "optim.epochs=1", "optim.lr=1e-3", "rollout.max_new_tokens=16", "rollout.num_cpus=0.5"]
+
+
+@pytest.fixture(scope="session")
+def train_config(tmp_path_factory, tiny_overrides):
+    """A quickstart-shaped config with three cheap sources (the tiny task's judge LM included)."""
+    path = tmp_path_factory.mktemp("cfg") / "train.yaml"
+    path.write_text(yaml.safe_dump({
+        "data": {"dataset": "builtin"}, "policy": {"model": "builtin"},
+        "rollout": {"kv_cache_gib": 0.5, "gpu_memory_utilization": 0.05},
+        "sources": [
+            {"name": "judge_lm", "kind": "lm_logprob", "model": "builtin:judge_lm", "num_cpus": 0.25},
+            {"name": "rouge", "kind": "rouge", "num_cpus": 0.25},
+            {"name": "dier", "kind": "python", "model": "tests.helpers:length_then_die_once", "num_cpus": 0.25},
+        ],
+    }))
+    return [str(path), *tiny_overrides, *TINY_RUN]
+
+

@@ -28,7 +28,7 @@ def test_help_for_every_subcommand(command):
 
 
 def test_planned_commands_say_so():
-    out = rayrlhf("sweep", QUICKSTART, check=False)
+    out = rayrlhf("theory", QUICKSTART, check=False)
     assert out.returncode == 2 and "not implemented yet" in out.stderr
 
 

@@ -5,18 +5,12 @@ import math
 
 import pytest
 import torch
-from transformers import (
-    AutoModelForCausalLM,
-    AutoTokenizer,
-    LlamaConfig,
-    LlamaForSequenceClassification,
-    T5Config,
-    T5ForConditionalGeneration,
-)
+from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from rayrlhf.config import SourceConfig
 from rayrlhf.rewards import build_source
-from rayrlhf.task.lm import train_tokenizer
+
+from .tiny_models import tiny_classifier, tiny_t5
 
 CORPUS = ["the cat sat on the mat.", "a dog ran in the park.", "Summarize: the cat.\nSummary: a cat."] * 20
 
@@ -103,33 +97,16 @@ def test_lm_logprob_truncates_long_prompts_once(tiny_task, caplog):
 
 
 def test_lm_logprob_seq2seq(tmp_path):
-    tok = train_tokenizer(CORPUS, 200)
-    config = T5Config(vocab_size=len(tok), d_model=64, d_kv=32, d_ff=128, num_layers=1, num_heads=2,
-                      pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, decoder_start_token_id=tok.pad_token_id)
-    torch.manual_seed(0)
-    T5ForConditionalGeneration(config).save_pretrained(tmp_path)
-    tok.save_pretrained(tmp_path)
+    tiny_t5(tmp_path, CORPUS)
     src = build_source(SourceConfig(name="t5", kind="lm_logprob", model=str(tmp_path), prompt_template="Summarize: {prompt}"))
     s = src.score(["the cat sat.", "a dog ran."], ["a cat.", "a dog ran in the park today."])
     assert src._lm.seq2seq and all(math.isfinite(x) and x < 0 for x in s)
     assert s[1] < s[0]  # summed log-probs: the longer response costs more
 
 
-def _tiny_classifier(path, chat_template):
-    tok = train_tokenizer(CORPUS, 200)
-    if chat_template:
-        tok.chat_template = "{{ bos_token }}{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
-    config = LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=1,
-                         num_attention_heads=2, num_key_value_heads=2, num_labels=1, pad_token_id=tok.pad_token_id)
-    torch.manual_seed(0)
-    LlamaForSequenceClassification(config).save_pretrained(path)
-    tok.save_pretrained(path)
-    return tok
-
-
 @pytest.mark.parametrize("chat_template", [True, False])
 def test_classifier_reward_model(tmp_path, chat_template):
-    tok = _tiny_classifier(tmp_path, chat_template)
+    tok = tiny_classifier(tmp_path, CORPUS, chat_template)
     src = build_source(SourceConfig(name="rm", kind="classifier", model=str(tmp_path)))
     prompts, responses = ["the cat sat.", "a dog ran."], ["a cat.", "a dog ran in the park."]
     scores = src.score(prompts, responses)

@@ -12,27 +12,8 @@ import pytest
 import yaml
 from transformers import AutoModelForCausalLM
 
-from .conftest import REPO
+from .conftest import REPO, TINY_RUN
 
-TINY_RUN = ["train.prompts_per_iteration=16", "train.responses_per_prompt=4", "transfer.best_of_n=4",
-            "transfer.num_replace=2", "transfer.refresh_every=8", "train.iterations=2", "eval.num_prompts=12",
-            "optim.batch_size=4", "optim.epochs=1", "optim.lr=1e-3", "rollout.max_new_tokens=16", "rollout.num_cpus=0.5"]
-
-
-@pytest.fixture(scope="module")
-def config(tmp_path_factory, tiny_overrides):
-    """A quickstart-shaped config with three cheap sources (the tiny task's judge LM included)."""
-    path = tmp_path_factory.mktemp("cfg") / "train.yaml"
-    path.write_text(yaml.safe_dump({
-        "data": {"dataset": "builtin"}, "policy": {"model": "builtin"},
-        "rollout": {"kv_cache_gib": 0.5, "gpu_memory_utilization": 0.05},
-        "sources": [
-            {"name": "judge_lm", "kind": "lm_logprob", "model": "builtin:judge_lm", "num_cpus": 0.25},
-            {"name": "rouge", "kind": "rouge", "num_cpus": 0.25},
-            {"name": "dier", "kind": "python", "model": "tests.helpers:length_then_die_once", "num_cpus": 0.25},
-        ],
-    }))
-    return [str(path), *tiny_overrides, *TINY_RUN]
 
 
 def env(**extra):
@@ -55,10 +36,10 @@ def ledger(run_dir):
     ("none", "ipo", "hf"),
     ("fixed:judge_lm", "xpo", "hf"),
 ])
-def test_train_runs_every_mode_and_loss(config, tmp_path, mode, loss, backend, tiny_task):
+def test_train_runs_every_mode_and_loss(train_config, tmp_path, mode, loss, backend, tiny_task):
     run = tmp_path / "run"
     extra = ["optim.logp_reduction=mean"] if loss == "ipo" else []
-    rows = train(config, run, f"transfer.mode={mode}", f"optim.loss={loss}", f"rollout.backend={backend}", *extra,
+    rows = train(train_config, run, f"transfer.mode={mode}", f"optim.loss={loss}", f"rollout.backend={backend}", *extra,
                  RAYRLHF_TEST_DIE_ONCE=str(tmp_path / "already-died"))
     assert [r["iteration"] for r in rows] == [1, 2]
     last = rows[-1]
@@ -79,20 +60,20 @@ def test_train_runs_every_mode_and_loss(config, tmp_path, mode, loss, backend, t
     assert yaml.safe_load((run / "config.yaml").read_text())["optim"]["loss"] == loss
 
 
-def test_killed_reward_actor_does_not_fail_the_run(config, tmp_path):
+def test_killed_reward_actor_does_not_fail_the_run(train_config, tmp_path):
     """The `dier` source kills its own actor on its first call; Ray restarts it and retries the call."""
     common = ["transfer.mode=fixed:dier", "rollout.backend=hf", "train.iterations=1"]
     marker = tmp_path / "died"
-    killed = train(config, tmp_path / "killed", *common, RAYRLHF_TEST_DIE_ONCE=str(marker))
+    killed = train(train_config, tmp_path / "killed", *common, RAYRLHF_TEST_DIE_ONCE=str(marker))
     assert marker.exists()  # it really died
-    calm = train(config, tmp_path / "calm", *common)
+    calm = train(train_config, tmp_path / "calm", *common)
     assert killed[-1]["oracle_queries"] == calm[-1]["oracle_queries"] > 0
     assert killed[-1]["arm/dier/count"] == calm[-1]["arm/dier/count"] == 16 - calm[-1]["annotation/abstained"]
 
 
-def test_sigkill_then_resume(config, tmp_path):
+def test_sigkill_then_resume(train_config, tmp_path):
     run = tmp_path / "run"
-    args = [sys.executable, "-m", "rayrlhf.cli", "train", *config, f"run.output_dir={run}", "rollout.backend=hf",
+    args = [sys.executable, "-m", "rayrlhf.cli", "train", *train_config, f"run.output_dir={run}", "rollout.backend=hf",
             "train.iterations=3"]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env(), cwd=REPO,
                             start_new_session=True)

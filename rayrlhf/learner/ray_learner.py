@@ -24,12 +24,21 @@ from ray.util.queue import Empty, Queue
 from rayrlhf.config import Config
 
 
+def load_policy(model_dir: str):
+    """The policy as a float32 HF model: causal LM, or seq2seq for encoder-decoder configs (T5)."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM
+
+    seq2seq = getattr(AutoConfig.from_pretrained(model_dir), "is_encoder_decoder", False)
+    return (AutoModelForSeq2SeqLM if seq2seq else AutoModelForCausalLM).from_pretrained(model_dir, torch_dtype=torch.float32)
+
+
 def _train_loop(loop_config: dict) -> None:
     """Runs on every Ray Train worker until it receives ``None``."""
     import torch
     import ray.train
     import ray.train.torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
 
     from rayrlhf.config import OptimConfig
     from rayrlhf.learner.step import PreferenceExample, train_epochs
@@ -40,18 +49,26 @@ def _train_loop(loop_config: dict) -> None:
     results: Queue = loop_config["results"]
     optim = OptimConfig.model_validate(loop_config["optim"])
     torch.manual_seed(loop_config["seed"])
-    tokenizer = AutoTokenizer.from_pretrained(loop_config["init_dir"])
-    model = AutoModelForCausalLM.from_pretrained(loop_config["model_dir"], torch_dtype=torch.float32)
-    initial = AutoModelForCausalLM.from_pretrained(loop_config["init_dir"], torch_dtype=torch.float32).eval()
-    model = ray.train.torch.prepare_model(model)
-    core = model.module if hasattr(model, "module") else model
-    optimizer = torch.optim.AdamW(model.parameters(), lr=optim.lr, weight_decay=optim.weight_decay)
-    if loop_config.get("optimizer_state"):
-        optimizer.load_state_dict(torch.load(loop_config["optimizer_state"], weights_only=True))
+    def start(model_dir: str, init_dir: str, optimizer_state: str | None):
+        tokenizer = AutoTokenizer.from_pretrained(init_dir)
+        model = ray.train.torch.prepare_model(load_policy(model_dir))
+        initial = load_policy(init_dir).eval()
+        optimizer = torch.optim.AdamW(model.parameters(), lr=optim.lr, weight_decay=optim.weight_decay)
+        if optimizer_state:
+            optimizer.load_state_dict(torch.load(optimizer_state, weights_only=True))
+        return tokenizer, model, initial, optimizer
+
+    tokenizer, model, initial, optimizer = start(loop_config["model_dir"], loop_config["init_dir"], loop_config["optimizer_state"])
     while True:
         job = jobs.get()
         if job is None:
             return
+        if "reset" in job:  # a new run on the same workers (rayrlhf compare): fresh weights and optimizer
+            tokenizer, model, initial, optimizer = start(job["reset"], job["reset"], None)
+            if rank == 0:
+                results.put({"reset": job["reset"]})
+            continue
+        core = model.module if hasattr(model, "module") else model
         t0 = time.perf_counter()
         reference = initial if optim.reference == "initial" else copy.deepcopy(core).eval()
         shard = [PreferenceExample(**row) for row in job["shard"].iter_rows()]
@@ -113,6 +130,15 @@ class Learner:
         out_dir.mkdir(parents=True, exist_ok=True)
         for q, shard in zip(self._jobs, shards, strict=True):
             q.put({"shard": shard, "out_dir": str(out_dir), "seed": seed})
+        return self._wait()
+
+    def reset(self, model_dir: str) -> None:
+        """Start a new run on the same workers: weights from ``model_dir``, a fresh optimizer."""
+        for q in self._jobs:
+            q.put({"reset": model_dir})
+        self._wait()
+
+    def _wait(self) -> dict:
         while True:
             if self._error is not None or not self._thread.is_alive():
                 raise RuntimeError(f"the Ray Train learner stopped: {self._error!r}") from self._error

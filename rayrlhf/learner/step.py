@@ -47,9 +47,26 @@ def encode_responses(tokenizer, prompts: Sequence[str], responses: Sequence[str]
     return {"input_ids": input_ids, "attention_mask": attention, "labels": input_ids[:, 1:], "mask": response[:, 1:]}
 
 
+def encode_seq2seq(tokenizer, prompts: Sequence[str], responses: Sequence[str], max_length: int = 512) -> dict:
+    """Encoder inputs (the prompts) and decoder labels (the responses + EOS) for encoder-decoder policies."""
+    enc = tokenizer(list(prompts), return_tensors="pt", padding=True, truncation=True, max_length=max_length)
+    lab = tokenizer(list(responses), return_tensors="pt", padding=True, truncation=True, max_length=max_length)
+    return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"], "labels": lab["input_ids"],
+            "mask": lab["attention_mask"], "seq2seq": True}
+
+
+def encode(tokenizer, model, prompts: Sequence[str], responses: Sequence[str]) -> dict:
+    seq2seq = getattr(getattr(model, "module", model).config, "is_encoder_decoder", False)
+    return (encode_seq2seq if seq2seq else encode_responses)(tokenizer, prompts, responses)
+
+
 def batch_logps(model, enc: dict, reduction: str, *extra: str) -> list[torch.Tensor]:
     """Sequence log-probs under ``model`` with one forward pass, for each requested reduction."""
-    logits = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).logits[:, :-1].float()
+    if enc.get("seq2seq"):
+        labels = enc["labels"].masked_fill(enc["mask"] == 0, -100)
+        logits = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"], labels=labels).logits.float()
+    else:
+        logits = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).logits[:, :-1].float()
     return [sequence_logps(logits, enc["labels"], enc["mask"], r) for r in (reduction, *extra)]
 
 
@@ -62,7 +79,7 @@ def pair_loss(model, ref_model, tokenizer, batch: Sequence[PreferenceExample], c
     groups = [[b.chosen for b in batch], [b.rejected for b in batch]]
     if cfg.loss == "xpo":
         groups.append([b.explore for b in batch])
-    enc = encode_responses(tokenizer, [b.prompt for b in batch] * len(groups), [r for g in groups for r in g])
+    enc = encode(tokenizer, model, [b.prompt for b in batch] * len(groups), [r for g in groups for r in g])
     policy, policy_sum = batch_logps(model, enc, cfg.logp_reduction, "sum")
     with torch.no_grad():
         ref, ref_sum = batch_logps(ref_model, enc, cfg.logp_reduction, "sum")

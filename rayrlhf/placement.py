@@ -1,0 +1,75 @@
+"""Placement of the rollout and reward actors: one placement group per run, PACK or SPREAD.
+
+Reserving the bundles up front means a run either gets everything it asked for or fails early, after
+``run.placement_timeout_s``, with a message that names what is missing, instead of waiting silently. It
+also keeps the actors out of a Tune trial's own placement group (a sweep's trials each reserve theirs).
+
+Ray touch points: ``ray.util.placement_group`` and ``PlacementGroupSchedulingStrategy`` (here).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import ray
+from ray.util.placement_group import placement_group, remove_placement_group
+from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+from rayrlhf.config import Config
+
+
+def bundle(num_cpus: float, num_gpus: float, resources: dict[str, float]) -> dict[str, float]:
+    b = {"CPU": num_cpus, **resources}
+    if num_gpus:
+        b["GPU"] = num_gpus
+    return b
+
+
+def actor_bundles(cfg: Config) -> dict[str, dict[str, float]]:
+    """Name -> resources for every rollout and reward actor of a run (the learner reserves its own)."""
+    out = {f"rollout/{i}": bundle(cfg.rollout.num_cpus, cfg.rollout.num_gpus, cfg.rollout.resources)
+           for i in range(cfg.rollout.num_actors)}
+    for s in cfg.sources:
+        out[f"reward/{s.name}"] = bundle(s.num_cpus, s.num_gpus, s.resources)
+    o = cfg.oracle.reward
+    out["oracle"] = bundle(o.num_cpus, o.num_gpus, o.resources)
+    return out
+
+
+def _shortfall(bundles: dict[str, dict[str, float]]) -> str:
+    need: dict[str, float] = defaultdict(float)
+    for b in bundles.values():
+        for k, v in b.items():
+            need[k] += v
+    have, free = ray.cluster_resources(), ray.available_resources()
+    missing = {k: v - have.get(k, 0.0) for k, v in need.items() if v > have.get(k, 0.0) + 1e-9}
+    if missing:
+        return "the cluster lacks " + ", ".join(f"{k} {v:g} (needs {need[k]:g}, has {have.get(k, 0):g})" for k, v in missing.items())
+    busy = {k: v for k, v in need.items() if v > free.get(k, 0.0) + 1e-9}
+    if busy:
+        return "the resources exist but are in use: " + ", ".join(
+            f"{k} needs {v:g}, {free.get(k, 0):g} free" for k, v in busy.items()) + " (other runs or trials hold them)"
+    return "the totals fit but no node can hold some bundle under this strategy; bundles: " + str(bundles)
+
+
+class Placement:
+    """A ready placement group and the scheduling strategy for each named actor."""
+
+    def __init__(self, cfg: Config) -> None:
+        self.bundles = actor_bundles(cfg)
+        self.names = list(self.bundles)
+        self.pg = placement_group(list(self.bundles.values()), strategy=cfg.run.placement.upper(), name="")
+        ready, _ = ray.wait([self.pg.ready()], timeout=cfg.run.placement_timeout_s)
+        if not ready:
+            reason = _shortfall(self.bundles)
+            remove_placement_group(self.pg)
+            raise RuntimeError(
+                f"cannot place this run's actors within run.placement_timeout_s={cfg.run.placement_timeout_s:g}s: "
+                f"{reason}. Lower the num_cpus/num_gpus/resources of rollout and sources, add nodes, or use "
+                f"run.placement=pack")
+
+    def strategy(self, name: str) -> PlacementGroupSchedulingStrategy:
+        return PlacementGroupSchedulingStrategy(self.pg, placement_group_bundle_index=self.names.index(name))
+
+    def release(self) -> None:
+        remove_placement_group(self.pg)

@@ -1,0 +1,201 @@
+"""``rayrlhf report RUN_DIR``: tables and plots from the files of a ``train`` or ``compare`` run.
+
+- Table-1 analogue: head-to-head win rate of ``ucb`` vs each other method per iteration (one sampled response
+  each per held-out prompt, the oracle decides, ties count half), mean and 95% t-interval over seeds.
+- Each method vs the initial policy, the same way.
+- Figure-2 analogue: per iteration, the share of prompts each arm got and each arm's win rate.
+- The source-quality table, labels spent, wall time and the timing breakdown per method.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from rayrlhf.stats import paired_win_rate
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(x) for x in path.read_text().splitlines() if x.strip()] if path.is_file() else []
+
+
+def _eval_scores(run: Path, iteration: int) -> list[float] | None:
+    path = run / "eval" / f"iter_{iteration}.json"
+    return json.loads(path.read_text())["oracle_scores"] if path.is_file() else None
+
+
+def mean_ci(values: list[float]) -> dict:
+    """Mean and 95% t-interval over seeds (the interval is NaN with one seed)."""
+    from scipy import stats
+
+    x = np.asarray(values, dtype=float)
+    if len(x) < 2:
+        return {"mean": float(x.mean()) if len(x) else float("nan"), "low": float("nan"), "high": float("nan"), "n": len(x)}
+    half = stats.t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x))
+    return {"mean": float(x.mean()), "low": float(x.mean() - half), "high": float(x.mean() + half), "n": len(x)}
+
+
+def _runs(root: Path) -> dict[str, dict[int, Path]]:
+    """method -> seed -> run dir, for a compare dir or a single train run."""
+    meta_path = root / "compare.json"
+    if meta_path.is_file():
+        meta = json.loads(meta_path.read_text())
+        out: dict[str, dict[int, Path]] = defaultdict(dict)
+        for rel, info in meta["runs"].items():
+            out[info["method"]][info["seed"]] = root / rel
+        return out
+    import yaml
+
+    cfg = yaml.safe_load((root / "config.yaml").read_text())
+    return {cfg["transfer"]["mode"]: {cfg["run"]["seed"]: root}}
+
+
+def head_to_head(a: dict[int, Path], b: dict[int, Path] | None, iterations: list[int]) -> list[dict]:
+    """Per iteration: A vs B (or vs the initial policy when ``b`` is None), mean and CI over shared seeds."""
+    rows = []
+    for it in iterations:
+        per_seed = []
+        for seed, run_a in a.items():
+            sa = _eval_scores(run_a, it)
+            sb = _eval_scores(run_a, 0) if b is None else (_eval_scores(b[seed], it) if seed in b else None)
+            if sa is not None and sb is not None:
+                per_seed.append(paired_win_rate(sa, sb, seed=seed)["mean"])
+        rows.append({"iteration": it, **mean_ci(per_seed)})
+    return rows
+
+
+def arm_allocation(runs: dict[int, Path]) -> dict[int, dict[str, dict]]:
+    """iteration -> arm -> {"share", "win_rate"} averaged over seeds."""
+    acc: dict[int, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+    for run in runs.values():
+        for row in _read_jsonl(run / "metrics.jsonl"):
+            arms = [k.split("/")[1] for k in row if k.startswith("arm/") and k.endswith("/count")]
+            total = sum(row[f"arm/{a}/count"] for a in arms) or 1
+            for a in arms:
+                acc[row["iteration"]][a].append((row[f"arm/{a}/count"] / total, row.get(f"arm/{a}/win_rate")))
+    return {it: {a: {"share": float(np.mean([s for s, _ in v])),
+                     "win_rate": float(np.mean([w for _, w in v if w is not None])) if any(w is not None for _, w in v) else None}
+                 for a, v in arms.items()} for it, arms in sorted(acc.items())}
+
+
+def _fmt(c: dict) -> str:
+    if np.isnan(c["mean"]):
+        return "-"
+    return f"{c['mean']:.3f}" if np.isnan(c["low"]) else f"{c['mean']:.3f} ± {(c['high'] - c['low']) / 2:.3f}"
+
+
+def _cell(arm: dict | None) -> str:
+    if arm is None:
+        return "-"
+    rate = "-" if arm["win_rate"] is None else f"{arm['win_rate']:.2f}"
+    return f"{arm['share']:.2f} ({rate})"
+
+
+def _plot_allocation(alloc: dict[int, dict[str, dict]], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    its = sorted(alloc)
+    arms = sorted({a for v in alloc.values() for a in v})
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    bottom = np.zeros(len(its))
+    for a in arms:
+        share = np.array([alloc[i].get(a, {}).get("share", 0.0) for i in its])
+        ax1.bar([str(i) for i in its], share, bottom=bottom, label=a)
+        bottom += share
+        wr = [alloc[i].get(a, {}).get("win_rate") for i in its]
+        ax2.plot(its, [np.nan if w is None else w for w in wr], marker="o", label=a)
+    ax1.set(title="share of prompts per arm", xlabel="iteration", ylabel="share")
+    ax2.set(title="arm win rate vs the online policy", xlabel="iteration", ylabel="win rate", xticks=its)
+    ax1.legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def write_report(root: str | Path) -> Path:
+    root = Path(root)
+    runs = _runs(root)
+    if not runs:
+        raise ValueError(f"{root}: no runs found (expected compare.json or config.yaml + metrics.jsonl)")
+    iterations = sorted({r["iteration"] for m in runs.values() for run in m.values() for r in _read_jsonl(run / "metrics.jsonl")})
+    methods = list(runs)
+    out: dict = {"iterations": iterations, "methods": methods}
+    lines = [f"# rayrlhf report: {root.name}", ""]
+
+    if "ucb" in runs and len(methods) > 1:
+        table1 = {b: head_to_head(runs["ucb"], runs[b], iterations) for b in methods if b != "ucb"}
+        out["ucb_vs"] = table1
+        lines += ["## Win rate of `ucb` vs each baseline (Table-1 analogue)", "",
+                  "Head to head on held-out prompts: one sampled response each, the oracle decides, ties count half. "
+                  "Mean ± 95% t-interval half-width over seeds.", "",
+                  "| vs | " + " | ".join(f"iter {i}" for i in iterations) + " |",
+                  "|---|" + "---|" * len(iterations)]
+        lines += [f"| {b} | " + " | ".join(_fmt(c) for c in rows) + " |" for b, rows in table1.items()]
+        lines.append("")
+
+    vs_init = {m: head_to_head(runs[m], None, iterations) for m in methods}
+    out["vs_init"] = vs_init
+    lines += ["## Each method vs the initial policy", "", "| method | " + " | ".join(f"iter {i}" for i in iterations) + " |",
+              "|---|" + "---|" * len(iterations)]
+    lines += [f"| {m} | " + " | ".join(_fmt(c) for c in rows) + " |" for m, rows in vs_init.items()]
+    lines.append("")
+
+    out["arm_allocation"] = {}
+    for m in methods:
+        alloc = arm_allocation(runs[m])
+        out["arm_allocation"][m] = alloc
+        if len({a for v in alloc.values() for a in v}) > 1:
+            png = root / f"arms_{m.replace(':', '_')}.png"
+            _plot_allocation(alloc, png, f"arm allocation: {m}")
+            lines += [f"## Arm allocation and win rates: `{m}` (Figure-2 analogue)", "", f"![arms]({png.name})", "",
+                      "| iteration | " + " | ".join(sorted({a for v in alloc.values() for a in v})) + " |",
+                      "|---|" + "---|" * len({a for v in alloc.values() for a in v})]
+            for it, arms in alloc.items():
+                cells = [_cell(arms.get(a)) for a in sorted({a for v in alloc.values() for a in v})]
+                lines.append(f"| {it} | " + " | ".join(cells) + " |")
+            lines += ["", "Cells: share of prompts (arm win rate).", ""]
+
+    quality = root / "source_quality.json"
+    if quality.is_file():
+        from rayrlhf.reward_eval import format_table
+
+        q = json.loads(quality.read_text())
+        out["source_quality"] = q["sources"]
+        lines += ["## Source quality (agreement with the oracle on initial-policy pairs)", "", "```",
+                  format_table(q["sources"]), "```", ""]
+
+    cost = {}
+    meta = json.loads((root / "compare.json").read_text()) if (root / "compare.json").is_file() else {}
+    for m in methods:
+        last = [(_read_jsonl(run / "metrics.jsonl") or [{}])[-1] for run in runs[m].values()]
+        all_rows = [r for run in runs[m].values() for r in _read_jsonl(run / "metrics.jsonl")]
+        timing = {k: float(np.mean([r[k] for r in all_rows if k in r])) for k in sorted({k for r in all_rows for k in r})
+                  if k.startswith("timing/") and k != "timing/startup_s"}
+        walls = [v["wall_s"] for v in meta.get("runs", {}).values() if v["method"] == m]
+        cost[m] = {"oracle_labels": float(np.mean([r.get("oracle_queries", 0) for r in last])),
+                   "wall_s": float(np.mean(walls)) if walls else None, **timing}
+    out["cost"] = cost
+    keys = sorted({k for c in cost.values() for k in c})
+    lines += ["## Labels, wall time and timing per method (means over seeds; timing per iteration)", "",
+              "| method | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
+    lines += [f"| {m} | " + " | ".join("-" if c.get(k) is None else f"{c[k]:.1f}" for k in keys) + " |" for m, c in cost.items()]
+    (root / "report.md").write_text("\n".join(lines) + "\n")
+    (root / "report.json").write_text(json.dumps(out, indent=1))
+    with (root / "report.csv").open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["table", "method", "vs", "iteration", "mean", "ci_low", "ci_high", "seeds"])
+        for b, rows in out.get("ucb_vs", {}).items():
+            for r in rows:
+                w.writerow(["ucb_vs", "ucb", b, r["iteration"], r["mean"], r["low"], r["high"], r["n"]])
+        for m, rows in vs_init.items():
+            for r in rows:
+                w.writerow(["vs_init", m, "init", r["iteration"], r["mean"], r["low"], r["high"], r["n"]])
+    return root / "report.md"

@@ -1,0 +1,166 @@
+"""``rayrlhf sweep``: a Ray Tune grid over config keys; one trial = one full pipeline run.
+
+Each iteration reports its metrics to Tune (the objective defaults to ``eval/win_rate_vs_init``), so ASHA
+can stop hopeless trials after an iteration. Trials run at most as many at once as the cluster's CPUs fit
+(each trial's actors and learner need :func:`rayrlhf.pipeline.ray_cpus_needed` CPUs), so they never
+oversubscribe it. ``rayrlhf sweep --resume SWEEP_DIR`` restores an interrupted sweep with ``Tuner.restore``.
+
+Ray touch points: ``tune.Tuner``/``TuneConfig``/``ASHAScheduler`` and ``tune.report`` (here).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import yaml
+
+from rayrlhf.config import Config, ConfigError, apply_overrides, dump_config, load_config
+
+OBJECTIVE = "eval/win_rate_vs_init"
+
+
+def parse_grid(items: list[str]) -> dict[str, list]:
+    """``["optim.beta=0.05,0.3"]`` -> ``{"optim.beta": [0.05, 0.3]}`` (values parsed as YAML scalars)."""
+    grid: dict[str, list] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key or not raw:
+            raise ConfigError(f"--grid {item!r}: write KEY=V1,V2,... (e.g. optim.beta=0.05,0.1,0.3)")
+        grid[key] = [yaml.safe_load(v) for v in raw.split(",")]
+    return grid
+
+
+def trial_config(base: dict, params: dict) -> Config:
+    """The base config with one grid point applied (validated)."""
+    from rayrlhf.config import Config as _Config
+
+    raw = apply_overrides(json.loads(json.dumps(base)), [f"{k}={json.dumps(v)}" for k, v in params.items()])
+    return _Config.model_validate(raw)
+
+
+def _trainable(params: dict) -> None:
+    """One Tune trial: a whole pipeline run in the trial's directory, reporting every iteration."""
+    import ray.tune
+
+    from rayrlhf.pipeline import Pipeline, RunDir, new_run_dir
+
+    base = params.pop("__base__")
+    cfg = trial_config(base, params)
+    trial_dir = Path(ray.tune.get_context().get_trial_dir())
+    run_path = trial_dir / "run"
+    resume = (run_path / "config.yaml").is_file()  # a restored trial continues its own run
+    run = RunDir(run_path) if resume else new_run_dir(cfg, run_path)
+    done = (run.latest() or (None, {"iteration": 0}))[1]["iteration"]
+    run.truncate_metrics(done)
+    pipe = Pipeline(cfg, run, resume=resume)
+    try:
+        for it in range(done + 1, cfg.train.iterations + 1):
+            row = pipe.iteration(it)
+            run.append_metrics(row)
+            ray.tune.report({k: v for k, v in row.items() if isinstance(v, int | float)})
+    finally:
+        pipe.close()
+
+
+def run_sweep(cfg: Config, grid: dict[str, list], scheduler: str | None, out_dir: str | None = None,
+              resume: str | None = None, log=print) -> Path:
+    import ray
+    from ray import tune
+
+    from rayrlhf.pipeline import init_ray, ray_cpus_needed
+
+    if resume:
+        root = Path(resume).resolve()
+        meta = json.loads((root / "sweep.json").read_text())
+        cfg = load_config(root / "config.yaml")
+    else:
+        root = Path(out_dir or cfg.run.output_dir).resolve()
+        if (root / "sweep.json").exists():
+            raise ConfigError(f"{root} already holds a sweep: resume it with `rayrlhf sweep --resume {root}`")
+        for key, values in grid.items():  # fail before any trial starts
+            for v in values:
+                try:
+                    trial_config(cfg.model_dump(mode="json"), {key: v})
+                except Exception as exc:
+                    raise ConfigError(f"--grid {key}={v!r}: {exc}") from None
+        root.mkdir(parents=True, exist_ok=True)
+        (root / "config.yaml").write_text(dump_config(cfg))
+        meta = {"grid": grid, "scheduler": scheduler, "objective": OBJECTIVE}
+        (root / "sweep.json").write_text(json.dumps(meta, indent=1))
+    init_ray(cfg)
+    per_trial = ray_cpus_needed(cfg)
+    total = ray.cluster_resources().get("CPU", 1)
+    concurrent = max(1, math.floor(total / per_trial))
+    log(f"[sweep] each trial needs {per_trial:g} CPUs; the cluster has {total:g}: {concurrent} trial(s) at a time")
+    trainable = tune.with_resources(_trainable, {"cpu": 0})  # the trial driver; its actors ask for their own
+    if resume:
+        tuner = tune.Tuner.restore(str(root / "tune"), trainable=trainable, resume_errored=True)
+    else:
+        sched = None
+        if scheduler == "asha":
+            from ray.tune.schedulers import ASHAScheduler
+
+            sched = ASHAScheduler(time_attr="iteration", max_t=cfg.train.iterations, grace_period=1)
+        space = {"__base__": cfg.model_dump(mode="json"), **{k: tune.grid_search(v) for k, v in grid.items()}}
+        tuner = tune.Tuner(
+            trainable, param_space=space,
+            tune_config=tune.TuneConfig(metric=OBJECTIVE, mode="max", scheduler=sched, max_concurrent_trials=concurrent),
+            run_config=tune.RunConfig(name="tune", storage_path=str(root)),
+        )
+    results = tuner.fit()
+    write_sweep_report(root, results, meta)
+    return root
+
+
+def write_sweep_report(root: Path, results, meta: dict) -> Path:
+    """``sweep.md`` + ``sweep.csv``: config, final metrics, labels, wall time per trial; the best trial; a plot."""
+    keys = list(meta["grid"])
+    rows = []
+    for res in results:
+        hist = res.metrics_dataframe
+        params = {k: res.config.get(k) for k in keys}
+        last = res.metrics or {}
+        rows.append({**params, "status": "error" if res.error else "ok", "iterations": int(last.get("iteration", 0)),
+                     OBJECTIVE: last.get(OBJECTIVE), "ci_low": last.get(f"{OBJECTIVE}_ci_low"),
+                     "ci_high": last.get(f"{OBJECTIVE}_ci_high"), "oracle_queries": last.get("oracle_queries"),
+                     "wall_s": float(hist["timing/iteration_s"].sum()) if hist is not None and "timing/iteration_s" in hist else None,
+                     "path": res.path, "_curve": [] if hist is None or OBJECTIVE not in hist else list(zip(hist["iteration"], hist[OBJECTIVE], strict=True))})
+    with (root / "sweep.csv").open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=[k for k in rows[0] if not k.startswith("_")] if rows else ["status"])
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: v for k, v in r.items() if not k.startswith("_")})
+    ok = [r for r in rows if r[OBJECTIVE] is not None]
+    best = max(ok, key=lambda r: r[OBJECTIVE]) if ok else None
+    lines = [f"# rayrlhf sweep: {root.name}", "", f"Objective: `{OBJECTIVE}` (last reported iteration).", "",
+             "| " + " | ".join(keys) + " | status | iterations | objective (95% CI) | oracle labels | wall s |",
+             "|" + "---|" * (len(keys) + 5)]
+    for r in rows:
+        obj = "-" if r[OBJECTIVE] is None else f"{r[OBJECTIVE]:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}]"
+        wall = "-" if r["wall_s"] is None else f"{r['wall_s']:.0f}"
+        lines.append("| " + " | ".join(str(r[k]) for k in keys) + f" | {r['status']} | {r['iterations']} | {obj} | "
+                     f"{r['oracle_queries']} | {wall} |")
+    if best:
+        lines += ["", "Best trial: " + ", ".join(f"`{k}={best[k]}`" for k in keys) + f" ({OBJECTIVE} {best[OBJECTIVE]:.3f})."]
+    if ok:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for r in ok:
+            its, vals = zip(*r["_curve"], strict=True) if r["_curve"] else ([], [])
+            ax.plot(its, vals, marker="o", label=", ".join(f"{k}={r[k]}" for k in keys))
+        ax.axhline(0.5, color="grey", lw=0.8, ls="--")
+        ax.set(xlabel="iteration", ylabel=OBJECTIVE, title="objective per iteration")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(root / "sweep.png", dpi=100)
+        plt.close(fig)
+        lines += ["", "![objective per iteration](sweep.png)"]
+    (root / "sweep.md").write_text("\n".join(lines) + "\n")
+    return root / "sweep.md"

@@ -1,0 +1,67 @@
+"""Autoscaling on fake nodes (`ray.cluster_utils.AutoscalingCluster`, no cloud): a run whose actors need more
+CPUs than the head has makes the autoscaler add workers; once released, the idle workers go away."""
+
+import time
+
+import pytest
+import ray
+
+from rayrlhf.config import load_config
+
+
+def _alive_workers():
+    return sum(1 for n in ray.nodes() if n["Alive"]) - 1
+
+
+# The fake provider's base config; Ray's wheel does not ship the example.yaml that AutoscalingCluster reads.
+FAKE_BASE = {
+    "cluster_name": "fake_multinode", "max_workers": 8, "head_node_type": "ray.head.default", "upscaling_speed": 1.0,
+    "idle_timeout_minutes": 0.1,
+    "provider": {"type": "fake_multinode", "use_node_id_as_ip": True, "disable_node_updaters": True,
+                 "disable_launch_config_check": True},
+    "docker": {}, "auth": {}, "file_mounts": {}, "cluster_synced_files": [], "file_mounts_sync_continuously": False,
+    "rsync_exclude": [], "rsync_filter": [], "initialization_commands": [], "setup_commands": [],
+    "head_setup_commands": [], "worker_setup_commands": [], "head_start_ray_commands": [], "worker_start_ray_commands": [],
+}
+
+
+@pytest.fixture
+def autoscaling_cluster():
+    from ray.cluster_utils import AutoscalingCluster
+
+    class FakeCluster(AutoscalingCluster):
+        def _generate_config(self, head_resources, worker_node_types, autoscaler_v2=False, **config_kwargs):
+            import copy
+
+            cfg = copy.deepcopy(FAKE_BASE)
+            cfg["available_node_types"] = {**worker_node_types, "ray.head.default": {
+                "resources": dict(head_resources), "node_config": {}, "max_workers": 0}}
+            return {**cfg, **config_kwargs}
+
+    c = FakeCluster(
+        head_resources={"CPU": 1},
+        worker_node_types={"cpu_worker": {"resources": {"CPU": 2}, "node_config": {}, "min_workers": 0, "max_workers": 3}},
+        idle_timeout_minutes=0.1,
+    )
+    c.start()
+    ray.init("auto")
+    yield c
+    ray.shutdown()
+    c.shutdown()
+
+
+def test_placement_scales_the_cluster_up_and_idle_nodes_go_away(autoscaling_cluster):
+    from rayrlhf.placement import Placement
+
+    assert _alive_workers() == 0
+    cfg = load_config(None, [
+        "sources=[{name: a, kind: python, model: 'rayrlhf.rewards.heuristics:brevity', num_cpus: 1.5},"
+        " {name: b, kind: python, model: 'rayrlhf.rewards.heuristics:brevity', num_cpus: 1.5}]",
+        "run.placement=spread", "run.placement_timeout_s=180"])
+    placement = Placement(cfg)  # 1 (rollout) + 1.5 + 1.5 + 0.5 (oracle) CPUs: more than the head's 1
+    assert _alive_workers() >= 2
+    placement.release()
+    deadline = time.time() + 120
+    while _alive_workers() > 0 and time.time() < deadline:
+        time.sleep(2)
+    assert _alive_workers() == 0
