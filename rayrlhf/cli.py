@@ -10,10 +10,6 @@ import time
 
 from rayrlhf.config import ConfigError, load_config
 
-PLANNED = {
-    "theory": "exact TPO in tabular contextual bandits: Lemma 3.1 check and regret curves",
-}
-
 
 def _config_args(p: argparse.ArgumentParser, required: bool = True) -> None:
     p.add_argument("config", nargs=None if required else "?", help="YAML config, e.g. examples/quickstart.yaml")
@@ -66,12 +62,21 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--scheduler", choices=["asha"], help="stop hopeless trials after an iteration")
     sw.add_argument("--resume", metavar="SWEEP_DIR", help="restore an interrupted sweep")
 
+    th = sub.add_parser("theory", help="exact TPO in tabular contextual bandits").add_subparsers(
+        dest="action", required=True, metavar="ACTION")
+    lem = th.add_parser("lemma", help="check Lemma 3.1 on random instances; the beta -> 0 counterexample")
+    lem.add_argument("--instances", type=int, default=10000)
+    lem.add_argument("--json", action="store_true")
+    reg = th.add_parser("regret", help="regret curves: online learning, TPO, empirical TPO, pure exploitation")
+    reg.add_argument("--json", action="store_true")
+    reg.add_argument("--plot", metavar="DIR", help="write regret_<scenario>.png there")
+    reg.add_argument("--seeds", type=int, default=5)
+    reg.add_argument("--T", type=int, default=2000, help="labels per run")
+    reg.add_argument("--width-c", type=float, default=1.0, help="confidence width constant c in c/sqrt(1+N(s,a))")
+
     rep = sub.add_parser("report", help="regenerate RUN_DIR/report.md and plots from a train or compare run")
     rep.add_argument("run_dir", metavar="RUN_DIR")
 
-    for name, text in PLANNED.items():
-        p = sub.add_parser(name, help=f"{text} (not implemented yet)", description=f"{text}. Not implemented yet.")
-        _config_args(p, required=False)
     return parser
 
 
@@ -163,6 +168,16 @@ def cmd_sweep(args) -> int:
     return 0
 
 
+def cmd_theory(args) -> int:
+    from rayrlhf.theory.cli import lemma_command, regret_command
+
+    if args.action == "lemma":
+        print(lemma_command(args.instances, args.json))
+    else:
+        print(regret_command(args.json, args.plot, args.seeds, args.T, args.width_c))
+    return 0
+
+
 def cmd_report(args) -> int:
     from rayrlhf.report import write_report
 
@@ -178,14 +193,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(stray)}")
     if extra:
         args.overrides = [*args.overrides, *extra]
-    handlers = {("train", None): cmd_train, ("compare", None): cmd_compare, ("report", None): cmd_report, ("sweep", None): cmd_sweep, ("task", "build"): cmd_task_build, ("rewards", "evaluate"): cmd_rewards_evaluate}
-    handler = handlers.get((args.command, getattr(args, "action", None)))
+    handlers = {
+        "train": cmd_train, "compare": cmd_compare, "report": cmd_report, "sweep": cmd_sweep, "theory": cmd_theory,
+        "task": cmd_task_build, "rewards": cmd_rewards_evaluate,
+    }
     try:
-        if handler is None:
-            _load(args) if getattr(args, "config", None) else None
-            print(f"rayrlhf {args.command}: not implemented yet ({PLANNED[args.command]}).", file=sys.stderr)
-            return 2
-        return handler(args)
+        return handlers[args.command](args)
     except ConfigError as exc:
         print(f"rayrlhf: {exc}", file=sys.stderr)
         return 2

@@ -76,21 +76,34 @@ class Workers:
         init_ray(cfg)
         t0 = time.perf_counter()
         self.placement = Placement(cfg)
-        self.rollout = rollout_actor(model_dir, cfg, self.placement.strategy("rollout/0"))
+        self.rollouts = [rollout_actor(model_dir, cfg, self.placement.strategy(f"rollout/{i}"))
+                         for i in range(cfg.rollout.num_actors)]
         self.sources = {s.name: reward_actor(s, cfg.task, self.placement.strategy(f"reward/{s.name}")) for s in cfg.sources}
         self.oracle = reward_actor(cfg.oracle.reward, cfg.task, self.placement.strategy("oracle"))
         self.learner = Learner(cfg, model_dir, init_dir, storage, optimizer_state=optimizer_state)
-        ray.get(self.rollout.generate.remote(["warm-up"], 1))  # wait for the engine
+        ray.get([r.generate.remote(["warm-up"], 1) for r in self.rollouts])  # wait for the engines
         self.startup_s = time.perf_counter() - t0
 
+    def generate(self, prompts: list[str], n: int, temperature: float | None = None, seed: int = 0) -> list[list[dict]]:
+        """``n`` samples per prompt, the prompts split evenly over the rollout actors (data parallel)."""
+        k = len(self.rollouts)
+        size = -(-len(prompts) // k)
+        parts = [self.rollouts[i].generate.remote(prompts[i * size : (i + 1) * size], n, temperature, seed + i)
+                 for i in range(k) if prompts[i * size : (i + 1) * size]]
+        return [row for part in ray.get(parts) for row in part]
+
+    def load_weights(self, model_dir: str) -> float:
+        """Every rollout engine takes the new weights in place; returns the slowest one's seconds."""
+        return max(ray.get([r.load_weights.remote(model_dir) for r in self.rollouts]))
+
     def reset(self, model_dir: str) -> None:
-        """Point the rollout engine and the learner at ``model_dir`` for a new run."""
-        ray.get(self.rollout.load_weights.remote(model_dir))
+        """Point the rollout engines and the learner at ``model_dir`` for a new run."""
+        self.load_weights(model_dir)
         self.learner.reset(model_dir)
 
     def close(self) -> None:
         self.learner.close()
-        for actor in [self.rollout, self.oracle, *self.sources.values()]:
+        for actor in [*self.rollouts, self.oracle, *self.sources.values()]:
             ray.kill(actor)
         self.placement.release()
 
@@ -111,7 +124,7 @@ class Pipeline:
                                           str(latest[0] / "optimizer.pt") if latest else None)
         self.startup_s = self.workers.startup_s if self.own_workers else 0.0
         w = self.workers
-        self.rollout, self.sources, self.oracle, self.learner = w.rollout, w.sources, w.oracle, w.learner
+        self.sources, self.oracle, self.learner = w.sources, w.oracle, w.learner
         self.coordinator = ray.remote(Coordinator).options(num_cpus=0).remote(cfg, str(run.root), self.oracle)
         if eval_init is not None and not (run.root / "eval" / "iter_0.json").is_file():
             (run.root / "eval").mkdir(exist_ok=True)
@@ -163,13 +176,13 @@ class Pipeline:
         refs = [row.get("reference") for row in chunk]
         t = time.perf_counter()
         seed = derived_seed(cfg.run.seed, "gen", iteration, texts[0])
-        base = [[s["text"] for s in row] for row in ray.get(self.rollout.generate.remote(texts, K, None, seed))]
+        base = [[s["text"] for s in row] for row in self.workers.generate(texts, K, None, seed)]
         by_arm = defaultdict(list)
         for i, arm in enumerate(arms):
             if arm != SELF_ARM:
                 by_arm[arm].append(i)
-        extra = {arm: [[s["text"] for s in row] for row in ray.get(
-            self.rollout.generate.remote([texts[i] for i in idx], N, None, seed + 1))] for arm, idx in by_arm.items()}
+        extra = {arm: [[s["text"] for s in row] for row in self.workers.generate([texts[i] for i in idx], N, None, seed + 1)]
+                 for arm, idx in by_arm.items()}
         timing["generate_s"] += time.perf_counter() - t
         t = time.perf_counter()
         futures = {arm: self.sources[arm].score.remote(
@@ -200,7 +213,7 @@ class Pipeline:
         texts = [r["prompt"] for r in self.eval_rows]
         refs = [r.get("reference") for r in self.eval_rows]
         seed = derived_seed(self.cfg.run.seed, "eval", iteration)
-        samples = ray.get(self.rollout.generate.remote(texts, 1, self.cfg.eval.temperature, seed))
+        samples = self.workers.generate(texts, 1, self.cfg.eval.temperature, seed)
         responses = [s[0]["text"] for s in samples]
         scores = ray.get(self.oracle.score.remote(texts, responses, refs if refs[0] is not None else None))
         out = {"iteration": iteration, "responses": responses, "oracle_scores": scores}
@@ -224,7 +237,7 @@ class Pipeline:
         ckpt = self.run.checkpoint(iteration)
         train = self.learner.train(pairs, ckpt, seed=derived_seed(self.cfg.run.seed, "train", iteration))
         timing["train_s"] = time.perf_counter() - t
-        timing["weight_sync_s"] = ray.get(self.rollout.load_weights.remote(str(ckpt)))
+        timing["weight_sync_s"] = self.workers.load_weights(str(ckpt))
         t = time.perf_counter()
         evaluation = self._evaluate(iteration)
         timing["eval_s"] = time.perf_counter() - t

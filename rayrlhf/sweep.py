@@ -56,13 +56,18 @@ def _trainable(params: dict) -> None:
     done = (run.latest() or (None, {"iteration": 0}))[1]["iteration"]
     run.truncate_metrics(done)
     pipe = Pipeline(cfg, run, resume=resume)
+    closed = False
     try:
         for it in range(done + 1, cfg.train.iterations + 1):
             row = pipe.iteration(it)
             run.append_metrics(row)
+            if it == cfg.train.iterations:  # free the trial's actors before Tune may stop it at its last report
+                pipe.close()
+                closed = True
             ray.tune.report({k: v for k, v in row.items() if isinstance(v, int | float)})
     finally:
-        pipe.close()
+        if not closed:
+            pipe.close()
 
 
 def run_sweep(cfg: Config, grid: dict[str, list], scheduler: str | None, out_dir: str | None = None,
@@ -95,7 +100,7 @@ def run_sweep(cfg: Config, grid: dict[str, list], scheduler: str | None, out_dir
     total = ray.cluster_resources().get("CPU", 1)
     concurrent = max(1, math.floor(total / per_trial))
     log(f"[sweep] each trial needs {per_trial:g} CPUs; the cluster has {total:g}: {concurrent} trial(s) at a time")
-    trainable = tune.with_resources(_trainable, {"cpu": 0})  # the trial driver; its actors ask for their own
+    trainable = tune.with_resources(_trainable, {"cpu": 0.01})  # the trial driver; its actors reserve their own
     if resume:
         tuner = tune.Tuner.restore(str(root / "tune"), trainable=trainable, resume_errored=True)
     else:
@@ -107,7 +112,9 @@ def run_sweep(cfg: Config, grid: dict[str, list], scheduler: str | None, out_dir
         space = {"__base__": cfg.model_dump(mode="json"), **{k: tune.grid_search(v) for k, v in grid.items()}}
         tuner = tune.Tuner(
             trainable, param_space=space,
-            tune_config=tune.TuneConfig(metric=OBJECTIVE, mode="max", scheduler=sched, max_concurrent_trials=concurrent),
+            # a stopped trial's actor is not reused: its actors and placement group die with it
+            tune_config=tune.TuneConfig(metric=OBJECTIVE, mode="max", scheduler=sched, max_concurrent_trials=concurrent,
+                                        reuse_actors=False),
             run_config=tune.RunConfig(name="tune", storage_path=str(root)),
         )
     results = tuner.fit()

@@ -38,7 +38,7 @@ def ledger(run_dir):
 ])
 def test_train_runs_every_mode_and_loss(train_config, tmp_path, mode, loss, backend, tiny_task):
     run = tmp_path / "run"
-    extra = ["optim.logp_reduction=mean"] if loss == "ipo" else []
+    extra = ["optim.logp_reduction=mean", "rollout.num_actors=2"] if loss == "ipo" else []  # + data-parallel rollouts
     rows = train(train_config, run, f"transfer.mode={mode}", f"optim.loss={loss}", f"rollout.backend={backend}", *extra,
                  RAYRLHF_TEST_DIE_ONCE=str(tmp_path / "already-died"))
     assert [r["iteration"] for r in rows] == [1, 2]
@@ -49,7 +49,7 @@ def test_train_runs_every_mode_and_loss(train_config, tmp_path, mode, loss, back
         assert key in last, key
     arms = {k.split("/")[1] for k in last if k.startswith("arm/")}
     assert arms == {"none": {"self"}, "ucb": {"judge_lm", "rouge", "dier", "self"}, "fixed:judge_lm": {"judge_lm"}}[mode]
-    assert sum(last[f"arm/{a}/count"] for a in arms) + last["annotation/abstained"] == 16  # stats reset per iteration
+    assert sum(last[f"arm/{a}/count"] for a in arms) == last["train/pairs"] <= 16  # stats reset per iteration
     entries = ledger(run)
     assert len(entries) == last["oracle_queries"] == len({e["query_id"] for e in entries}) <= 32
     if mode == "fixed:judge_lm":  # transfer slots hold Best-of-N picks, so the arm must win sometimes

@@ -1,0 +1,206 @@
+"""Who collects each label, and what it costs: regret of online learning, TPO, empirical TPO and pure
+exploitation on tabular instances.
+
+Every algorithm, at step t: draws ``s ~ rho``, picks a *collection policy* ``pi_t``, samples ``a ~ pi_t(.|s)``
+and ``a' ~ pi_ref(.|s)``, and gets a Bradley-Terry label under ``r*`` (empirical TPO instead asks for the best
+and worst of K responses, as in PAPER.md). Regret is ``sum_t [J(pi*) - J(pi_t)]`` over the collection
+policies, computed exactly.
+
+Estimates. The reward MLE ``r_hat`` is the L2-regularised tabular Bradley-Terry fit (scipy L-BFGS on counts),
+refit every ``refit_every`` labels. Confidence width of a response: ``w(s,a) = c / sqrt(1 + N(s,a))`` with
+``N(s,a)`` the labels that involved it. Why: in the tabular BT model the MLE of ``r(s,a)`` relative to the
+other responses of ``s`` has standard error of order ``1/sqrt(N(s,a))`` times the logistic curvature bound
+(absorbed in ``c``); averaged under a policy, ``E_{s~rho, a~pi} w(s,a)`` bounds the error of its value
+estimate ``J_hat(pi) = J_beta(pi; r_hat)`` up to that constant (BT identifies rewards up to a per-prompt
+constant, which cancels in value comparisons).
+
+- ``online``: optimistic (XPO-style) policy ``pi*_{r_hat + w}`` collects every label.
+- ``tpo`` (Alg. 1 + 2): blocks of ``block`` steps; the first ``alpha`` fraction of each block runs ``online``;
+  the rest is collected by the transfer policy chosen at the block's start among the sources' ``pi*_{r_w}``
+  with optimistic estimates ``J_hat + E w`` and the self-transfer policy ``pi*_{r_hat}`` with a pessimistic
+  estimate ``J_hat - E w``: a source is used while it could still beat what has been learned.
+- ``empirical``: win-rate UCB over arms (sources + ``self`` at 0.55); a source arm shows K responses from
+  ``pi*_{r_hat}`` with the first Rp replaced by Best-of-N under ``r_w``; collection policy = that mixture.
+- ``exploit:<w>``: ``pi*_{r_w}`` collects everything and nothing is learned.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import minimize
+
+from rayrlhf.algorithms.transfer import SELF_ARM, ArmStats, ucb_values
+from rayrlhf.theory.bandit import Instance, tilt, value
+
+
+@dataclass
+class Settings:
+    T: int = 2000
+    width_c: float = 1.0
+    reg: float = 1.0
+    refit_every: int = 20
+    block: int = 100
+    alpha: float = 0.2
+    K: int = 4
+    N: int = 8
+    num_replace: int = 1
+    self_win_rate: float = 0.55
+
+
+class BTModel:
+    """Tabular Bradley-Terry MLE from pair counts; ``N(s,a)`` for the widths."""
+
+    def __init__(self, S: int, A: int, reg: float) -> None:
+        self.S, self.A, self.reg = S, A, reg
+        self.wins = np.zeros((S, A, A))  # wins[s, a, b]: a preferred over b
+        self.seen = np.zeros((S, A))
+        self.r_hat = np.zeros((S, A))
+
+    def add(self, s: int, winner: int, loser: int) -> None:
+        self.wins[s, winner, loser] += 1
+        self.seen[s, winner] += 1
+        self.seen[s, loser] += 1
+
+    def fit(self) -> None:
+        W = self.wins
+
+        def nll(x):
+            r = x.reshape(self.S, self.A)
+            d = r[:, :, None] - r[:, None, :]
+            loss = (W * np.logaddexp(0, -d)).sum() + 0.5 * self.reg * (r**2).sum()
+            g = -W * (1 / (1 + np.exp(d)))
+            grad = g.sum(2) - g.sum(1) + self.reg * r
+            return loss, grad.ravel()
+
+        self.r_hat = minimize(nll, self.r_hat.ravel(), jac=True, method="L-BFGS-B").x.reshape(self.S, self.A)
+
+    def width(self, c: float) -> np.ndarray:
+        return c / np.sqrt(1.0 + self.seen)
+
+
+def best_of_n_policy(pi: np.ndarray, r: np.ndarray, n: int) -> np.ndarray:
+    """Exact distribution of the best of ``n`` samples from ``pi`` ranked by ``r`` (ties to the lower index)."""
+    out = np.zeros_like(pi)
+    for s in range(pi.shape[0]):
+        order = np.lexsort((np.arange(pi.shape[1]), r[s]))  # ascending reward
+        cdf = np.cumsum(pi[s, order])
+        below = np.concatenate([[0.0], cdf[:-1]])
+        out[s, order] = cdf**n - below**n
+    return out
+
+
+def _sample(rng, p) -> int:
+    return int(rng.choice(len(p), p=p / p.sum()))
+
+
+def run(inst: Instance, algo: str, cfg: Settings, seed: int) -> np.ndarray:
+    """Per-step regret ``J(pi*) - J(pi_t)`` of ``algo`` on ``inst``."""
+    rng = np.random.default_rng(seed)
+    S, A = inst.pi_ref.shape
+    model = BTModel(S, A, cfg.reg)
+    j_star = float(inst.J(inst.pi_star))
+    source_pis = [tilt(inst.pi_ref, r, inst.beta) for r in inst.sources]
+    arms = (*[f"w{i}" for i in range(len(source_pis))], SELF_ARM)
+    stats = ArmStats(arms)
+    regret = np.zeros(cfg.T)
+    transfer = None
+    for t in range(cfg.T):
+        if t % cfg.refit_every == 0 and t:
+            model.fit()
+        w = model.width(cfg.width_c)
+        learned = tilt(inst.pi_ref, model.r_hat, inst.beta)
+        s = _sample(rng, inst.rho)
+        if algo.startswith("exploit:"):
+            pi_t = source_pis[int(algo.split(":")[1])]
+        elif algo == "online" or (algo == "tpo" and t % cfg.block < cfg.alpha * cfg.block):
+            pi_t = tilt(inst.pi_ref, model.r_hat + w, inst.beta)
+        elif algo == "tpo":
+            if t % cfg.block == math.ceil(cfg.alpha * cfg.block) or transfer is None:
+                transfer = _select_transfer(inst, model, w, source_pis, learned)
+            pi_t = transfer
+        elif algo == "empirical":
+            if t < cfg.refit_every:  # uniform play before the first refresh
+                arm = arms[int(rng.integers(len(arms)))]
+            elif t % cfg.refit_every == 0:  # UCB refresh; the arm is then held for the round
+                values = ucb_values(stats)
+                arm = max(arms, key=values.get)
+            regret[t] = _empirical_step(inst, model, stats, arm, learned, s, cfg, rng, j_star)
+            continue
+        else:
+            raise ValueError(f"unknown algorithm {algo!r}")
+        regret[t] = j_star - float(inst.J(pi_t))
+        a, b = _sample(rng, pi_t[s]), _sample(rng, inst.pi_ref[s])
+        p = 1 / (1 + np.exp(-(inst.r_star[s, a] - inst.r_star[s, b])))
+        model.add(s, *((a, b) if rng.random() < p else (b, a)))
+    return regret
+
+
+def _select_transfer(inst: Instance, model: BTModel, w: np.ndarray, source_pis, learned) -> np.ndarray:
+    """Transfer policy selection (Alg. 2): optimistic for sources, pessimistic for the self-transfer policy."""
+    def j_hat(pi):
+        return float(value(pi, model.r_hat, inst.pi_ref, inst.rho, inst.beta))
+
+    def spread(pi):
+        return float((inst.rho * (pi * w).sum(-1)).sum())
+
+    candidates = [(j_hat(pi) + spread(pi), pi) for pi in source_pis]
+    candidates.append((j_hat(learned) - spread(learned), learned))
+    return max(candidates, key=lambda c: c[0])[1]
+
+
+def _empirical_step(inst, model, stats, arm: str, learned, s, cfg: Settings, rng, j_star) -> float:
+    """One prompt of empirical TPO (PAPER.md steps 3-5) on arm ``arm``; returns the collection regret."""
+    if arm == SELF_ARM:
+        collect = learned
+        responses = [_sample(rng, learned[s]) for _ in range(cfg.K)]
+        mask = [False] * cfg.K
+    else:
+        r_w = inst.sources[int(arm[1:])]
+        bon = best_of_n_policy(learned, r_w, cfg.N)
+        frac = cfg.num_replace / cfg.K
+        collect = frac * bon + (1 - frac) * learned
+        responses = [_sample(rng, bon[s]) for _ in range(cfg.num_replace)]
+        responses += [_sample(rng, learned[s]) for _ in range(cfg.K - cfg.num_replace)]
+        mask = [i < cfg.num_replace for i in range(cfg.K)]
+    noisy = inst.r_star[s, responses] + rng.gumbel(size=cfg.K)  # Plackett-Luce annotator at temperature 1
+    best, worst = int(np.argmax(noisy)), int(np.argmin(noisy))
+    stats.record(arm, mask[best], cfg.self_win_rate)
+    if responses[best] != responses[worst]:
+        model.add(s, responses[best], responses[worst])
+    return j_star - float(inst.J(collect))
+
+
+SCENARIOS = {
+    "one_good_source": [0.95, 0.2, -1.0],  # a near-perfect source, a weak one, a misleading one
+    "bad_sources": [0.0, -1.0, 0.1],       # nothing worth transferring
+}
+
+
+def regret_curves(scenario: str, seeds: int = 5, T: int = 2000, S: int = 5, A: int = 8, beta: float = 0.5,
+                  algos: tuple[str, ...] | None = None, width_c: float = 1.0) -> dict:
+    """Cumulative regret per algorithm (mean over seeds, each seed a new instance) and summary numbers:
+    regret at T/10 and T, and the slope of log regret vs log t over the second half."""
+    from rayrlhf.theory.bandit import random_instance
+
+    quality = SCENARIOS[scenario]
+    algos = algos or ("online", "tpo", "empirical", *[f"exploit:{i}" for i in range(len(quality))])
+    cfg = Settings(T=T, width_c=width_c)
+    curves = {a: [] for a in algos}
+    for seed in range(seeds):
+        inst = random_instance(np.random.default_rng(1000 + seed), S, A, len(quality), beta, quality=quality)
+        for a in algos:
+            curves[a].append(np.cumsum(run(inst, a, cfg, seed)))
+    out = {"scenario": scenario, "quality": quality, "T": T, "seeds": seeds, "beta": beta, "width_c": width_c,
+           "algorithms": {}}
+    t = np.arange(1, T + 1)
+    half = slice(T // 2, T)
+    for a, cs in curves.items():
+        c = np.mean(cs, axis=0)
+        slope = float(np.polyfit(np.log(t[half]), np.log(np.maximum(c[half], 1e-12)), 1)[0])
+        out["algorithms"][a] = {"early": float(c[T // 10 - 1]), "final": float(c[-1]),
+                                "final_sd": float(np.std([x[-1] for x in cs])), "late_slope": slope,
+                                "curve": c[:: max(1, T // 100)].tolist()}
+    return out
