@@ -24,9 +24,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 def _fit_once(loop_config: dict) -> None:
     """One iteration as its own Ray Train run: start workers, init the process group, load, train, save."""
-    import torch
     import ray.train
     import ray.train.torch
+    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from rayrlhf.config import OptimConfig

@@ -91,7 +91,8 @@ def task_pairs(cfg: Config, log=print) -> tuple[list[PreferencePair], dict]:
     prompts, refs = split["prompt"][:n], split["reference"][:n]
     sampler = HFSampler(str(task.policy_dir))
     max_new = cfg.eval.max_new_tokens or cfg.rollout.max_new_tokens
-    samples = sampler.generate(prompts, n=2, max_new_tokens=max_new, temperature=cfg.eval.temperature, seed=cfg.run.seed)
+    samples = [[s.text for s in row] for row in
+               sampler.sample(prompts, n=2, max_new_tokens=max_new, temperature=cfg.eval.temperature, seed=cfg.run.seed)]
     oracle = build_source(cfg.oracle.reward, lambda m: resolve_model(m, cfg.task))
     a, b = [s[0] for s in samples], [s[1] for s in samples]
     sa, sb = oracle.score(prompts, a, refs), oracle.score(prompts, b, refs)

@@ -2,7 +2,6 @@
 fake 3-node cluster (`ray.cluster_utils.Cluster`, several raylets on this machine)."""
 
 import json
-import os
 from pathlib import Path
 
 import jsonschema

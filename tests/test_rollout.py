@@ -40,8 +40,9 @@ def engine(tiny_task):
 
 def test_vllm_matches_hf_after_in_place_weight_updates(engine, tiny_task, tmp_path):
     prompts = tiny_task.split("eval")["prompt"][:6]
+    new_dir = tiny_task.policy_dir
     for step in range(2):  # two successive updates: the engine keeps following the learner
-        new_dir = _perturbed_copy(tiny_task.policy_dir if step == 0 else new_dir, tmp_path / f"w{step}", seed=step)
+        new_dir = _perturbed_copy(new_dir, tmp_path / f"w{step}", seed=step)
         engine.load_weights(new_dir)
         got = [row[0].token_ids for row in engine.generate(prompts, n=1, temperature=0.0, max_tokens=24)]
         assert got == _hf_greedy(new_dir, prompts, 24)

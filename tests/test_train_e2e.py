@@ -12,8 +12,7 @@ import pytest
 import yaml
 from transformers import AutoModelForCausalLM
 
-from .conftest import REPO, TINY_RUN
-
+from .conftest import REPO
 
 
 def env(**extra):

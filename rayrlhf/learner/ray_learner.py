@@ -35,9 +35,9 @@ def load_policy(model_dir: str):
 
 def _train_loop(loop_config: dict) -> None:
     """Runs on every Ray Train worker until it receives ``None``."""
-    import torch
     import ray.train
     import ray.train.torch
+    import torch
     from transformers import AutoTokenizer
 
     from rayrlhf.config import OptimConfig

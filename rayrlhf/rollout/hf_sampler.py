@@ -27,20 +27,6 @@ class HFSampler:
         self.tok.padding_side = "left"  # decoder-only generation continues from the right edge
 
     @torch.inference_mode()
-    def generate(
-        self,
-        prompts: Sequence[str],
-        n: int = 1,
-        max_new_tokens: int = 64,
-        temperature: float = 1.0,
-        top_p: float = 1.0,
-        seed: int = 0,
-        batch_size: int = 64,
-    ) -> list[list[str]]:
-        """``n`` responses per prompt (greedy when ``temperature == 0``), as decoded text."""
-        return [[s.text for s in row] for row in self.sample(prompts, n, max_new_tokens, temperature, top_p, seed, batch_size)]
-
-    @torch.inference_mode()
     def sample(
         self,
         prompts: Sequence[str],
@@ -51,7 +37,7 @@ class HFSampler:
         seed: int = 0,
         batch_size: int = 64,
     ) -> list[list[Sample]]:
-        """Like :meth:`generate`, with token ids and summed log-probs (the ``hf`` rollout backend)."""
+        """``n`` responses per prompt (greedy when ``temperature == 0``) with token ids and summed log-probs."""
         torch.manual_seed(seed)
         out: list[list[Sample]] = []
         sampling = {"do_sample": True, "temperature": temperature, "top_p": top_p} if temperature > 0 else {"do_sample": False}

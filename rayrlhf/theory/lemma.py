@@ -27,7 +27,7 @@ def check_lemma(num_instances: int = 10000, seed: int = 0, R: float = 1.0) -> di
         bases = [tilt(inst.pi_ref, r, beta) for r in inst.sources] + [inst.pi_ref,
                                                                       tilt(inst.pi_ref, rng.uniform(0, R, (S, A)), beta)]
         lam = rng.dirichlet(np.ones(len(bases)), size=4)  # random convex mixtures of them
-        policies = np.stack(bases + [np.tensordot(l, np.stack(bases), axes=1) for l in lam])
+        policies = np.stack(bases + [np.tensordot(w, np.stack(bases), axes=1) for w in lam])
         gap = inst.gap(policies)
         cov = coverage(pi_star, policies, inst.rho)
         bound = lemma_bound(np.maximum(gap, 0.0), beta, R)
