@@ -125,7 +125,10 @@ class Pipeline:
         self.startup_s = self.workers.startup_s if self.own_workers else 0.0
         w = self.workers
         self.sources, self.oracle, self.learner = w.sources, w.oracle, w.learner
-        self.coordinator = ray.remote(Coordinator).options(num_cpus=0).remote(cfg, str(run.root), self.oracle)
+        from rayrlhf.placement import on_driver_node
+
+        self.coordinator = ray.remote(Coordinator).options(num_cpus=0, scheduling_strategy=on_driver_node()).remote(
+            cfg, str(run.root), self.oracle)
         if eval_init is not None and not (run.root / "eval" / "iter_0.json").is_file():
             (run.root / "eval").mkdir(exist_ok=True)
             run.write_json_atomic(run.root / "eval" / "iter_0.json", eval_init)

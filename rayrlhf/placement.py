@@ -13,9 +13,15 @@ from collections import defaultdict
 
 import ray
 from ray.util.placement_group import placement_group, remove_placement_group
-from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy, PlacementGroupSchedulingStrategy
 
 from rayrlhf.config import Config
+
+
+def on_driver_node() -> NodeAffinitySchedulingStrategy:
+    """For the run's zero-CPU bookkeeping actors (coordinator, learner queues): keep them beside the driver,
+    so losing a worker node never takes the run's state with it."""
+    return NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=True)
 
 
 def bundle(num_cpus: float, num_gpus: float, resources: dict[str, float]) -> dict[str, float]:

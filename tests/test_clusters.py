@@ -108,3 +108,4 @@ def test_removing_a_node_restarts_its_reward_actor_elsewhere(cluster):
     assert ray.get(actor.score.remote(["p"], ["x y z"], None), timeout=120) == [-3.0]  # retried after the restart
     assert ray.get(actor.node_id.remote()) not in (first,)
     placement.release()
+

@@ -98,8 +98,11 @@ class Learner:
         t0 = time.perf_counter()
         n = cfg.train.num_workers
         self.num_workers = n
-        self._jobs = [Queue(actor_options={"num_cpus": 0}) for _ in range(n)]
-        self._results = Queue(actor_options={"num_cpus": 0})
+        from rayrlhf.placement import on_driver_node
+
+        here = {"num_cpus": 0, "scheduling_strategy": on_driver_node()}
+        self._jobs = [Queue(actor_options=here) for _ in range(n)]
+        self._results = Queue(actor_options=here)
         resources = {"CPU": cfg.train.cpus_per_worker}
         self._trainer = TorchTrainer(
             _train_loop,
