@@ -19,9 +19,10 @@ from rayrlhf.config import Config
 
 
 def on_driver_node() -> NodeAffinitySchedulingStrategy:
-    """For the run's zero-CPU bookkeeping actors (coordinator, learner queues): keep them beside the driver,
-    so losing a worker node never takes the run's state with it."""
-    return NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=True)
+    """For the run's zero-CPU bookkeeping actors (coordinator, learner queues): pinned beside the driver (hard
+    affinity: soft affinity lets Ray place zero-CPU actors anywhere), so losing a worker node never takes the
+    run's state with it; if the driver's node goes, the run goes with it anyway."""
+    return NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
 
 
 def bundle(num_cpus: float, num_gpus: float, resources: dict[str, float]) -> dict[str, float]:
