@@ -21,7 +21,7 @@ from pathlib import Path
 
 class RunDir:
     def __init__(self, root: str | Path) -> None:
-        self.root = Path(root)
+        self.root = Path(root).resolve()  # absolute: actors (vLLM, coordinator) run in other working directories
         self.checkpoints = self.root / "checkpoints"
 
     def checkpoint(self, iteration: int) -> Path:

@@ -19,9 +19,10 @@ def env(**extra):
     return {**os.environ, "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO), **extra}
 
 
-def train(config, run_dir, *overrides, **env_extra):
-    out = subprocess.run([sys.executable, "-m", "rayrlhf.cli", "train", *config, f"run.output_dir={run_dir}", *overrides],
-                         capture_output=True, text=True, env=env(**env_extra), cwd=REPO, timeout=900)
+def train(config, run_dir, *overrides, cwd=REPO, **env_extra):
+    rel = os.path.relpath(run_dir, cwd)  # a relative run.output_dir, as `make quickstart` passes it
+    out = subprocess.run([sys.executable, "-m", "rayrlhf.cli", "train", *config, f"run.output_dir={rel}", *overrides],
+                         capture_output=True, text=True, env=env(**env_extra), cwd=cwd, timeout=900)
     assert out.returncode == 0, out.stderr[-4000:]
     return [json.loads(line) for line in (Path(run_dir) / "metrics.jsonl").read_text().splitlines()]
 
@@ -39,7 +40,7 @@ def test_train_runs_every_mode_and_loss(train_config, tmp_path, mode, loss, back
     run = tmp_path / "run"
     extra = ["optim.logp_reduction=mean", "rollout.num_actors=2"] if loss == "ipo" else []  # + data-parallel rollouts
     rows = train(train_config, run, f"transfer.mode={mode}", f"optim.loss={loss}", f"rollout.backend={backend}", *extra,
-                 RAYRLHF_TEST_DIE_ONCE=str(tmp_path / "already-died"))
+                 cwd=tmp_path, RAYRLHF_TEST_DIE_ONCE=str(tmp_path / "already-died"))
     assert [r["iteration"] for r in rows] == [1, 2]
     last = rows[-1]
     for key in ("train/loss", "train/reward_margin", "train/kl", "eval/win_rate_vs_init", "eval/win_rate_vs_init_ci_low",
