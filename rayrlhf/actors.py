@@ -5,7 +5,6 @@ Ray touch points: ``ray.remote`` options below (resources, restarts, retries).
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import asdict
 
@@ -68,9 +67,6 @@ class RewardWorker:
 
     def score(self, prompts: list[str], responses: list[str], references: list[str] | None) -> list[float]:
         return self.source.score(prompts, responses, references)
-
-    def pid(self) -> int:
-        return os.getpid()
 
     def node_id(self) -> str:
         return ray.get_runtime_context().get_node_id()

@@ -33,7 +33,7 @@ import numpy as np
 from scipy.optimize import minimize
 
 from rayrlhf.algorithms.transfer import SELF_ARM, ArmStats, ucb_values
-from rayrlhf.theory.bandit import Instance, tilt, value
+from rayrlhf.theory.bandit import Instance, bt_prob, tilt, value
 
 
 @dataclass
@@ -133,8 +133,7 @@ def run(inst: Instance, algo: str, cfg: Settings, seed: int) -> np.ndarray:
             raise ValueError(f"unknown algorithm {algo!r}")
         regret[t] = j_star - float(inst.J(pi_t))
         a, b = _sample(rng, pi_t[s]), _sample(rng, inst.pi_ref[s])
-        p = 1 / (1 + np.exp(-(inst.r_star[s, a] - inst.r_star[s, b])))
-        model.add(s, *((a, b) if rng.random() < p else (b, a)))
+        model.add(s, *((a, b) if rng.random() < bt_prob(inst.r_star, s, a, b) else (b, a)))
     return regret
 
 
