@@ -72,7 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
     reg.add_argument("--plot", metavar="DIR", help="write regret_<scenario>.png there")
     reg.add_argument("--seeds", type=int, default=5)
     reg.add_argument("--T", type=int, default=2000, help="labels per run")
-    reg.add_argument("--width-c", type=float, default=1.0, help="confidence width constant c in c/sqrt(1+N(s,a))")
+    reg.add_argument("--width-c", type=float, default=1.0,
+                     help="the online learner's exploration bonus c/sqrt(1+N(s,a)) (also TPO's with --selection count)")
+    reg.add_argument("--selection", choices=["fisher", "count"], default="fisher",
+                     help="TPO's transfer-selection widths: the MLE's standard errors (default) or count-based")
 
     rep = sub.add_parser("report", help="regenerate RUN_DIR/report.md and plots from a train or compare run")
     rep.add_argument("run_dir", metavar="RUN_DIR")
@@ -174,7 +177,7 @@ def cmd_theory(args) -> int:
     if args.action == "lemma":
         print(lemma_command(args.instances, args.json))
     else:
-        print(regret_command(args.json, args.plot, args.seeds, args.T, args.width_c))
+        print(regret_command(args.json, args.plot, args.seeds, args.T, args.width_c, args.selection))
     return 0
 
 

@@ -81,3 +81,62 @@ def test_every_algorithm_runs_and_exploiting_the_perfect_source_has_no_regret(al
     assert reg.shape == (200,) and (reg >= -1e-9).all()
     if algo == "exploit:0":
         assert reg.max() == pytest.approx(0.0, abs=1e-9)  # q = 1: the source's pi*_r is pi*
+
+
+def test_fisher_covariance_is_the_inverse_hessian_of_the_likelihood():
+    """``covariance`` inverts the BT log-likelihood's Hessian; compare with finite differences of the gradient."""
+    from scipy.optimize import approx_fprime
+
+    m = BTModel(1, 3, reg=0.5)
+    for winner, loser, n in [(0, 1, 5), (1, 0, 2), (1, 2, 4), (2, 0, 1)]:
+        for _ in range(n):
+            m.add(0, winner, loser)
+    m.fit()
+
+    def grad(x):
+        d = x[:, None] - x[None, :]
+        g = -m.wins[0] / (1 + np.exp(d))
+        return g.sum(1) - g.sum(0) + m.reg * x
+
+    hess = np.stack([approx_fprime(m.r_hat[0], lambda x, i=i: grad(x)[i], 1e-6) for i in range(3)])
+    assert np.linalg.inv(m.covariance()[0]) == pytest.approx(hess, abs=1e-4)
+    g = np.array([[0.2, -0.5, 0.3]])
+    assert m.value_sd(g, m.covariance()) == pytest.approx(float(np.sqrt(g[0] @ np.linalg.inv(hess) @ g[0])), rel=1e-4)
+
+
+def test_transfer_selection_drops_a_useless_source_and_keeps_a_perfect_one():
+    """Alg. 2 with the MLE's standard errors: with data, self-transfer beats an unrelated source, not a perfect one."""
+    import rayrlhf.theory.regret as regret
+    from rayrlhf.theory.bandit import random_instance
+
+    for quality, expected in [([0.0], "self"), ([1.0], "source")]:
+        inst = random_instance(np.random.default_rng(3), 2, 3, 1, beta=0.5, quality=quality)
+        m = BTModel(2, 3, reg=1.0)
+        rng = np.random.default_rng(0)
+        for _ in range(3000):
+            s, (a, b) = int(rng.integers(2)), rng.choice(3, size=2, replace=False)
+            m.add(s, *((a, b) if rng.random() < regret.bt_prob(inst.r_star, s, a, b) else (b, a)))
+        m.fit()
+        learned = regret.tilt(inst.pi_ref, m.r_hat, inst.beta)
+        source = regret.tilt(inst.pi_ref, inst.sources[0], inst.beta)
+        chosen = regret._select_transfer(inst, m, None, [source], learned, Settings(T=2000))
+        assert (chosen is learned) == (expected == "self")
+
+
+def test_tpo_regret_beats_online_with_a_good_source_and_stays_close_without_one():
+    """The paper's prediction (3 instances, T=2000): much lower early regret and a flatter late curve with one
+    good source; with only bad sources no more than 10% above the online learner. The count-based selection
+    widths break that margin (they keep bad sources for most of the horizon): why Fisher widths are the default."""
+    from rayrlhf.theory.regret import regret_curves
+
+    def curves(scenario, selection="fisher"):
+        return regret_curves(scenario, seeds=3, T=2000, algos=("online", "tpo"), selection=selection)["algorithms"]
+
+    good = curves("one_good_source")
+    assert good["tpo"]["early"] < 0.6 * good["online"]["early"]
+    assert good["tpo"]["final"] < 0.5 * good["online"]["final"]
+    assert good["tpo"]["late_slope"] < good["online"]["late_slope"]
+    bad = curves("bad_sources")
+    assert bad["tpo"]["final"] <= 1.1 * bad["online"]["final"]
+    count = curves("bad_sources", selection="count")
+    assert count["tpo"]["final"] > 1.1 * count["online"]["final"]

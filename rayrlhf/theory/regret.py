@@ -7,12 +7,21 @@ and worst of K responses, as in PAPER.md). Regret is ``sum_t [J(pi*) - J(pi_t)]`
 policies, computed exactly.
 
 Estimates. The reward MLE ``r_hat`` is the L2-regularised tabular Bradley-Terry fit (scipy L-BFGS on counts),
-refit every ``refit_every`` labels. Confidence width of a response: ``w(s,a) = c / sqrt(1 + N(s,a))`` with
-``N(s,a)`` the labels that involved it. Why: in the tabular BT model the MLE of ``r(s,a)`` relative to the
-other responses of ``s`` has standard error of order ``1/sqrt(N(s,a))`` times the logistic curvature bound
-(absorbed in ``c``); averaged under a policy, ``E_{s~rho, a~pi} w(s,a)`` bounds the error of its value
-estimate ``J_hat(pi) = J_beta(pi; r_hat)`` up to that constant (BT identifies rewards up to a per-prompt
-constant, which cancels in value comparisons).
+refit every ``refit_every`` labels. Two kinds of confidence width:
+
+- exploration bonus of the online learner: ``w(s,a) = c / sqrt(1 + N(s,a))`` with ``N(s,a)`` the labels that
+  involved the response (the count-based optimism of XPO-style learners; ``c`` is ``width_c``);
+- transfer selection (``selection="fisher"``, the default): the MLE's own standard errors. ``J_hat(pi) - J(pi)``
+  for a fixed ``pi`` is the linear functional ``<g_pi, r_hat - r*>`` with ``g_pi(s,a) = rho(s) pi(a|s)``, so its
+  standard deviation is ``sqrt(g^T H^-1 g)`` with ``H`` the BT Fisher information at ``r_hat`` (per prompt:
+  ``sum_pairs n_ab p_ab (1-p_ab) (e_a-e_b)(e_a-e_b)^T + reg I``). A source is compared with the self-transfer
+  policy through the *difference* ``g_w - g_self``: its per-prompt sums are zero, so BT's unidentified
+  per-prompt constant cancels, and ``UCB(J(pi_w)) - LCB(J(pi_self))`` is bounded below by the difference's
+  own interval (Alg. 2's optimistic-vs-pessimistic test, without the triangle inequality's slack). The
+  multiplier is Gaussian with a union bound over the W sources and the T/block selections at level
+  ``delta``: ``z = Phi^-1(1 - delta / (W * blocks))``. ``selection="count"`` uses ``E_pi w`` with the count
+  widths above instead (the bound's form, loose by the L1-vs-L2 gap: ``sum_a pi(a) / sqrt(N(a))`` against
+  ``sqrt(sum_a pi(a)^2 / N(a))``).
 
 - ``online``: optimistic (XPO-style) policy ``pi*_{r_hat + w}`` collects every label.
 - ``tpo`` (Alg. 1 + 2): blocks of ``block`` steps; the first ``alpha`` fraction of each block runs ``online``;
@@ -48,6 +57,8 @@ class Settings:
     N: int = 8
     num_replace: int = 1
     self_win_rate: float = 0.55
+    selection: str = "fisher"  # transfer-selection widths: "fisher" (MLE standard errors) or "count"
+    delta: float = 0.1
 
 
 class BTModel:
@@ -79,6 +90,18 @@ class BTModel:
 
     def width(self, c: float) -> np.ndarray:
         return c / np.sqrt(1.0 + self.seen)
+
+    def covariance(self) -> np.ndarray:
+        """``H_s^-1`` per prompt (S, A, A): the inverse Fisher information of the regularised BT likelihood."""
+        n = self.wins + self.wins.transpose(0, 2, 1)
+        d = self.r_hat[:, :, None] - self.r_hat[:, None, :]
+        c = n * np.exp(-np.logaddexp(0, d) - np.logaddexp(0, -d))  # n_ab p_ab (1 - p_ab)
+        H = -c + np.eye(self.A) * (c.sum(-1)[:, :, None] + self.reg)
+        return np.linalg.inv(H)
+
+    def value_sd(self, g: np.ndarray, cov: np.ndarray) -> float:
+        """Standard deviation of ``<g, r_hat>`` for a weight table ``g`` (S, A)."""
+        return float(np.sqrt(np.einsum("sa,sab,sb->", g, cov, g)))
 
 
 def best_of_n_policy(pi: np.ndarray, r: np.ndarray, n: int) -> np.ndarray:
@@ -119,7 +142,7 @@ def run(inst: Instance, algo: str, cfg: Settings, seed: int) -> np.ndarray:
             pi_t = tilt(inst.pi_ref, model.r_hat + w, inst.beta)
         elif algo == "tpo":
             if t % cfg.block == math.ceil(cfg.alpha * cfg.block) or transfer is None:
-                transfer = _select_transfer(inst, model, w, source_pis, learned)
+                transfer = _select_transfer(inst, model, w, source_pis, learned, cfg)
             pi_t = transfer
         elif algo == "empirical":
             if t < cfg.refit_every:  # uniform play before the first refresh
@@ -137,17 +160,39 @@ def run(inst: Instance, algo: str, cfg: Settings, seed: int) -> np.ndarray:
     return regret
 
 
-def _select_transfer(inst: Instance, model: BTModel, w: np.ndarray, source_pis, learned) -> np.ndarray:
-    """Transfer policy selection (Alg. 2): optimistic for sources, pessimistic for the self-transfer policy."""
+def _select_transfer(inst: Instance, model: BTModel, w: np.ndarray, source_pis, learned, cfg: Settings) -> np.ndarray:
+    """Transfer policy selection (Alg. 2): a source's optimistic value against the self-transfer policy's
+    pessimistic one; the self-transfer policy unless some source could still be better."""
     def j_hat(pi):
         return float(value(pi, model.r_hat, inst.pi_ref, inst.rho, inst.beta))
 
-    def spread(pi):
-        return float((inst.rho * (pi * w).sum(-1)).sum())
+    if cfg.selection == "count":
+        def spread(pi):
+            return float((inst.rho * (pi * w).sum(-1)).sum())
 
-    candidates = [(j_hat(pi) + spread(pi), pi) for pi in source_pis]
-    candidates.append((j_hat(learned) - spread(learned), learned))
-    return max(candidates, key=lambda c: c[0])[1]
+        candidates = [(j_hat(pi) + spread(pi), pi) for pi in source_pis]
+        candidates.append((j_hat(learned) - spread(learned), learned))
+        return max(candidates, key=lambda c: c[0])[1]
+    if cfg.selection != "fisher":
+        raise ValueError(f"selection must be 'fisher' or 'count', got {cfg.selection!r}")
+    cov = model.covariance()
+    z = selection_z(len(source_pis), cfg)
+    base = j_hat(learned)
+    g_self = inst.rho[:, None] * learned
+    best, best_ucb = learned, 0.0
+    for pi in source_pis:
+        ucb = j_hat(pi) - base + z * model.value_sd(inst.rho[:, None] * pi - g_self, cov)
+        if ucb > best_ucb:
+            best, best_ucb = pi, ucb
+    return best
+
+
+def selection_z(num_sources: int, cfg: Settings) -> float:
+    """Gaussian multiplier with a union bound over sources and block-start selections at level ``delta``."""
+    from scipy.stats import norm
+
+    blocks = max(1, math.ceil(cfg.T / cfg.block))
+    return float(norm.ppf(1 - cfg.delta / (max(1, num_sources) * blocks)))
 
 
 def _empirical_step(inst, model, stats, arm: str, learned, s, cfg: Settings, rng, j_star) -> float:
@@ -179,20 +224,22 @@ SCENARIOS = {
 
 
 def regret_curves(scenario: str, seeds: int = 5, T: int = 2000, S: int = 5, A: int = 8, beta: float = 0.5,
-                  algos: tuple[str, ...] | None = None, width_c: float = 1.0) -> dict:
+                  algos: tuple[str, ...] | None = None, width_c: float = 1.0,
+                  selection: str = "fisher") -> dict:
     """Cumulative regret per algorithm (mean over seeds, each seed a new instance) and summary numbers:
     regret at T/10 and T, and the slope of log regret vs log t over the second half."""
     from rayrlhf.theory.bandit import random_instance
 
     quality = SCENARIOS[scenario]
     algos = algos or ("online", "tpo", "empirical", *[f"exploit:{i}" for i in range(len(quality))])
-    cfg = Settings(T=T, width_c=width_c)
+    cfg = Settings(T=T, width_c=width_c, selection=selection)
     curves = {a: [] for a in algos}
     for seed in range(seeds):
         inst = random_instance(np.random.default_rng(1000 + seed), S, A, len(quality), beta, quality=quality)
         for a in algos:
             curves[a].append(np.cumsum(run(inst, a, cfg, seed)))
     out = {"scenario": scenario, "quality": quality, "T": T, "seeds": seeds, "beta": beta, "width_c": width_c,
+           "selection": selection, "selection_z": selection_z(len(quality), cfg),
            "algorithms": {}}
     t = np.arange(1, T + 1)
     half = slice(T // 2, T)
