@@ -53,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     _config_args(cmp_)
     cmp_.add_argument("--methods", required=True, help="comma-separated transfer modes, e.g. ucb,none,fixed:judge_lm")
     cmp_.add_argument("--seeds", type=int, default=1, help="seeds per method (run.seed, run.seed+1, ...)")
+    cmp_.add_argument("--max-concurrent", type=int, metavar="N",
+                      help="runs at once, each with its own workers (default: as many as the cluster's CPUs fit)")
 
     sw = sub.add_parser("sweep", help="grid sweep over config keys with Ray Tune (one trial = one pipeline run)",
                         description="Run one pipeline per grid point as Ray Tune trials, at most as many at once as "
@@ -61,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2", help="e.g. optim.beta=0.05,0.1,0.3 (repeatable)")
     sw.add_argument("--scheduler", choices=["asha"], help="stop hopeless trials after an iteration")
     sw.add_argument("--resume", metavar="SWEEP_DIR", help="restore an interrupted sweep")
+    sw.add_argument("--max-concurrent", type=int, metavar="N",
+                    help="trials at once (default: as many as the cluster's CPUs fit now; on an autoscaling cluster "
+                         "set it to what the largest cluster fits, and the autoscaler adds nodes for them)")
 
     th = sub.add_parser("theory", help="exact TPO in tabular contextual bandits").add_subparsers(
         dest="action", required=True, metavar="ACTION")
@@ -149,9 +154,12 @@ def cmd_compare(args) -> int:
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     if len(methods) < 2 or len(set(methods)) != len(methods) or args.seeds < 1:
         raise ConfigError("--methods needs two or more distinct modes (e.g. ucb,none) and --seeds at least 1")
+    if args.max_concurrent is not None and args.max_concurrent < 1:
+        raise ConfigError(f"--max-concurrent {args.max_concurrent}: give 1 or more runs")
     from rayrlhf.compare import run_compare
 
-    root = run_compare(cfg, methods, args.seeds, log=lambda m: print(m, file=sys.stderr))
+    root = run_compare(cfg, methods, args.seeds, log=lambda m: print(m, file=sys.stderr),
+                       max_concurrent=args.max_concurrent)
     print((root / "report.md").read_text())
     return 0
 
@@ -166,7 +174,10 @@ def cmd_sweep(args) -> int:
     else:
         if not args.config or not args.grid:
             raise ConfigError("rayrlhf sweep needs CONFIG and at least one --grid KEY=V1,V2 (or --resume SWEEP_DIR)")
-        root = run_sweep(_load(args), parse_grid(args.grid), args.scheduler, log=lambda m: print(m, file=sys.stderr))
+        if args.max_concurrent is not None and args.max_concurrent < 1:
+            raise ConfigError(f"--max-concurrent {args.max_concurrent}: give 1 or more trials")
+        root = run_sweep(_load(args), parse_grid(args.grid), args.scheduler, log=lambda m: print(m, file=sys.stderr),
+                         max_concurrent=args.max_concurrent)
     print((root / "sweep.md").read_text())
     return 0
 

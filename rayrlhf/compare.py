@@ -1,15 +1,20 @@
 """``rayrlhf compare``: every method for every seed, with the same label budget, then the report.
 
-Methods are ``transfer.mode`` values (``ucb``, ``none``, ``fixed:<source>``). All runs share one set of
-workers (the built task, the vLLM engine, the reward and oracle actors, the learner's Ray Train workers) and
-the initial policy's evaluation samples; between runs the engine and the learner are reset to the initial
-policy. On one machine the runs go one after another, so they never compete for the same cores.
+Methods are ``transfer.mode`` values (``ucb``, ``none``, ``fixed:<source>``). Runs share what can be shared:
+the built task, the initial policy's evaluation samples, and sets of workers (the vLLM engine, the reward and
+oracle actors, the learner's Ray Train workers), each set reset to the initial policy between the runs it
+serves. As many sets run at once as the cluster's CPUs fit (``--max-concurrent`` overrides); each set reserves
+its own placement group, so runs never oversubscribe the cluster. On one machine that is one run at a time.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import queue
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from rayrlhf.config import Config, ConfigError, dump_config
@@ -19,11 +24,24 @@ def method_dir(method: str) -> str:
     return method.replace(":", "_")
 
 
-def run_compare(cfg: Config, methods: list[str], seeds: int, out_dir: str | None = None, log=print) -> Path:
-    from rayrlhf.pipeline import Pipeline, Workers, new_run_dir, run_iterations
+def concurrency(cfg: Config, runs: int, max_concurrent: int | None) -> int:
+    """Runs at once: ``max_concurrent``, or as many as the cluster's CPUs fit now; at most ``runs``."""
+    import ray
+
+    from rayrlhf.pipeline import ray_cpus_needed
+
+    fits = max(1, math.floor(ray.cluster_resources().get("CPU", 1) / ray_cpus_needed(cfg)))
+    return max(1, min(runs, max_concurrent or fits))
+
+
+def run_compare(cfg: Config, methods: list[str], seeds: int, out_dir: str | None = None, log=print,
+                max_concurrent: int | None = None) -> Path:
+    from rayrlhf.pipeline import Pipeline, Workers, init_ray, new_run_dir, run_iterations
     from rayrlhf.report import write_report
     from rayrlhf.task.build import resolve_model
+    from rayrlhf.tracking import enabled
 
+    enabled(cfg.tracking)  # a missing tracker package fails before anything is written
     root = Path(out_dir or cfg.run.output_dir)
     if (root / "compare.json").exists():
         raise ConfigError(f"{root} already holds a comparison; choose another run.output_dir")
@@ -43,28 +61,64 @@ def run_compare(cfg: Config, methods: list[str], seeds: int, out_dir: str | None
         quality = {"sample": info, "sources": evaluate_sources(cfg, pairs, log)}
         (root / "source_quality.json").write_text(json.dumps(quality, indent=1))
     init_dir = resolve_model(cfg.policy.model, cfg.task)
-    workers = Workers(cfg, init_dir, init_dir, root / "ray_train")
-    eval_init = None
+    runs = [(seed, m) for seed in meta["seeds"] for m in methods]
+    init_ray(cfg, runs=min(len(runs), max_concurrent or 1))
+    n = concurrency(cfg, len(runs), max_concurrent)
+    meta["concurrent_runs"] = n
+    log(f"[compare] {len(runs)} runs, {n} at a time")
+    lock = threading.Lock()
+    sets: list[Workers] = []
     try:
-        first = True
-        for seed in meta["seeds"]:
-            for m in methods:
-                run_cfg = configs[m].model_copy(update={"run": cfg.run.model_copy(update={"seed": seed})})
-                rel = f"{method_dir(m)}/seed_{seed}"
-                run = new_run_dir(run_cfg, root / rel)
-                if not first:
-                    workers.reset(init_dir)
-                first = False
-                t0 = time.perf_counter()
-                pipe = Pipeline(run_cfg, run, resume=False, workers=workers, eval_init=eval_init)
-                eval_init = pipe.eval_init
-                log(f"[compare] {m} seed {seed}")
-                run_iterations(pipe, 0, log)
-                meta["runs"][rel] = {"method": m, "seed": seed, "wall_s": time.perf_counter() - t0}
+        for i in range(n):  # each set waits for its placement group and names any missing resource
+            sets.append(Workers(cfg, init_dir, init_dir, root / f"ray_train_{i}" if i else root / "ray_train"))
+
+        def start(workers: Workers, seed: int, m: str, fresh: bool, eval_init: dict | None):
+            run_cfg = configs[m].model_copy(update={"run": cfg.run.model_copy(update={"seed": seed})})
+            rel = f"{method_dir(m)}/seed_{seed}"
+            if not fresh:
+                workers.reset(init_dir)
+            started = time.time()
+            return Pipeline(run_cfg, new_run_dir(run_cfg, root / rel), resume=False, workers=workers,
+                            eval_init=eval_init), rel, started
+
+        def finish(pipe, rel: str, started: float, seed: int, m: str) -> None:
+            log(f"[compare] {m} seed {seed}")
+            run_iterations(pipe, 0, log, experiment_root=root)
+            with lock:
+                meta["runs"][rel] = {"method": m, "seed": seed, "wall_s": time.time() - started,
+                                     "start": started, "end": time.time()}
                 (root / "compare.json").write_text(json.dumps(meta, indent=1))
+
+        first = start(sets[0], *runs[0], fresh=True, eval_init=None)  # makes the initial policy's eval samples
+        eval_init = first[0].eval_init
+        pending: queue.SimpleQueue = queue.SimpleQueue()
+        for run in runs[1:]:
+            pending.put(run)
+        failed = threading.Event()
+
+        def serve(i: int) -> None:
+            fresh = i != 0
+            try:
+                if i == 0:
+                    finish(*first, *runs[0])
+                while not failed.is_set():
+                    try:
+                        seed, m = pending.get_nowait()
+                    except queue.Empty:
+                        return
+                    finish(*start(sets[i], seed, m, fresh, eval_init), seed, m)
+                    fresh = False
+            except BaseException:
+                failed.set()  # the other sets stop after their current run
+                raise
+
+        with ThreadPoolExecutor(n) as pool:
+            for future in [pool.submit(serve, i) for i in range(n)]:
+                future.result()
     finally:
-        workers.close()
-    meta["startup_s"] = workers.startup_s
+        for workers in sets:
+            workers.close()
+    meta["startup_s"] = sum(w.startup_s for w in sets)
     meta["wall_s"] = time.time() - meta["started"]
     (root / "compare.json").write_text(json.dumps(meta, indent=1))
     write_report(root)

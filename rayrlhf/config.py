@@ -170,9 +170,23 @@ class TrainConfig(_Section):
 
 class EvalConfig(_Section):
     num_prompts: int = Field(200, ge=1)
+    # held-out samples per prompt per policy; win rates average over them (less evaluation noise per seed)
+    samples_per_prompt: int = Field(4, ge=1)
     reward_pairs: int = Field(200, ge=10)  # pairs sampled from the initial policy for `rewards evaluate`
     max_new_tokens: int | None = Field(None, ge=1)
     temperature: float = Field(1.0, ge=0.0)
+
+
+class TrackingConfig(_Section):
+    """Experiment trackers, all off by default. Sweeps log through Ray Tune's logger callbacks
+    (``MLflowLoggerCallback``, ``WandbLoggerCallback``); ``train``/``compare`` runs through the same libraries."""
+
+    mlflow: bool = False
+    mlflow_tracking_uri: str | None = None  # default: file:<output dir>/mlruns (no server needed)
+    wandb: bool = False
+    wandb_project: str = "rayrlhf"
+    wandb_mode: Literal["online", "offline", "disabled"] | None = None  # None: $WANDB_MODE or W&B's default
+    experiment: str | None = None  # MLflow experiment / W&B group; default: the output directory's name
 
 
 class Config(_Section):
@@ -187,6 +201,7 @@ class Config(_Section):
     optim: OptimConfig = Field(default_factory=OptimConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Config:

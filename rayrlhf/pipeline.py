@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import ray
 
+from rayrlhf import tracking
 from rayrlhf.algorithms.transfer import SELF_ARM, choose_pair, replace_with_best_of_n
 from rayrlhf.config import Config, ConfigError, dump_config, load_config
 from rayrlhf.coordinator import Coordinator, derived_seed
@@ -32,14 +33,15 @@ def ray_cpus_needed(cfg: Config) -> float:
     return cfg.rollout.num_cpus * cfg.rollout.num_actors + sources + cfg.train.num_workers * cfg.train.cpus_per_worker
 
 
-def init_ray(cfg: Config) -> None:
+def init_ray(cfg: Config, runs: int = 1) -> None:
+    """Join ``run.ray_address`` / ``$RAY_ADDRESS``, or start a local Ray whose logical CPUs fit ``runs`` runs."""
     if ray.is_initialized():
         return
     address = cfg.run.ray_address or os.environ.get("RAY_ADDRESS")
     if address:
         ray.init(address=address, log_to_driver=False)
     else:
-        ray.init(num_cpus=max(os.cpu_count() or 1, math.ceil(ray_cpus_needed(cfg))), include_dashboard=False,
+        ray.init(num_cpus=max(os.cpu_count() or 1, math.ceil(runs * ray_cpus_needed(cfg))), include_dashboard=False,
                  log_to_driver=False)
     ray.data.DataContext.get_current().enable_progress_bars = False
 
@@ -211,14 +213,17 @@ class Pipeline:
         return self._eval_samples(0)
 
     def _eval_samples(self, iteration: int) -> dict:
-        """One sample per held-out prompt from the current policy, with its oracle score; saved to
-        ``RUN_DIR/eval/iter_N.json`` so that ``rayrlhf compare`` can judge policies head to head."""
+        """``eval.samples_per_prompt`` samples per held-out prompt from the current policy, with their oracle
+        scores (prompts x samples); saved to ``RUN_DIR/eval/iter_N.json`` so that ``rayrlhf compare`` can judge
+        policies head to head."""
         texts = [r["prompt"] for r in self.eval_rows]
         refs = [r.get("reference") for r in self.eval_rows]
+        n = self.cfg.eval.samples_per_prompt
         seed = derived_seed(self.cfg.run.seed, "eval", iteration)
-        samples = self.workers.generate(texts, 1, self.cfg.eval.temperature, seed)
-        responses = [s[0]["text"] for s in samples]
-        scores = ray.get(self.oracle.score.remote(texts, responses, refs if refs[0] is not None else None))
+        responses = [[s["text"] for s in row] for row in self.workers.generate(texts, n, self.cfg.eval.temperature, seed)]
+        flat = ray.get(self.oracle.score.remote([t for t in texts for _ in range(n)], [x for row in responses for x in row],
+                                                None if refs[0] is None else [r for r in refs for _ in range(n)]))
+        scores = [flat[i * n : (i + 1) * n] for i in range(len(texts))]
         out = {"iteration": iteration, "responses": responses, "oracle_scores": scores}
         (self.run.root / "eval").mkdir(exist_ok=True)
         self.run.write_json_atomic(self.run.root / "eval" / f"iter_{iteration}.json", out)
@@ -276,6 +281,7 @@ def train(cfg: Config | None, run_dir: str | None = None, resume: bool = False, 
         cfg = load_config(run.root / "config.yaml")
     else:
         assert cfg is not None
+        tracking.enabled(cfg.tracking)  # a missing tracker package fails before the run directory exists
         run = new_run_dir(cfg, run_dir or cfg.run.output_dir)
     done = (run.latest() or (None, {"iteration": 0}))[1]["iteration"]
     run.truncate_metrics(done)
@@ -288,13 +294,17 @@ def train(cfg: Config | None, run_dir: str | None = None, resume: bool = False, 
     return rows
 
 
-def run_iterations(pipe: Pipeline, done: int, log=print) -> list[dict]:
-    """Iterations ``done+1..I`` of ``pipe``: metrics rows to ``metrics.jsonl`` and TensorBoard."""
+def run_iterations(pipe: Pipeline, done: int, log=print, experiment_root: Path | None = None) -> list[dict]:
+    """Iterations ``done+1..I`` of ``pipe``: metrics rows to ``metrics.jsonl``, TensorBoard and the enabled
+    trackers (``tracking``; ``experiment_root`` groups a comparison's runs)."""
     from torch.utils.tensorboard import SummaryWriter
+
+    from rayrlhf.tracking import RunTracker
 
     cfg, run = pipe.cfg, pipe.run
     rows = []
     writer = SummaryWriter(str(run.root / "tb"))
+    tracker = RunTracker(cfg, run.root, experiment_root)
     try:
         log(f"[train] start-up {pipe.startup_s:.1f}s (actors, vLLM engine, learner); "
             f"iterations {done + 1}..{cfg.train.iterations} -> {run.root}")
@@ -306,10 +316,12 @@ def run_iterations(pipe: Pipeline, done: int, log=print) -> list[dict]:
                 if isinstance(v, int | float) and k != "iteration":
                     writer.add_scalar(k, v, it)
             writer.flush()
+            tracker.log(row, it)
             rows.append(row)
             log(f"[train] iteration {it}: win rate vs init {row['eval/win_rate_vs_init']:.3f} "
                 f"[{row['eval/win_rate_vs_init_ci_low']:.3f}, {row['eval/win_rate_vs_init_ci_high']:.3f}], "
                 f"oracle queries {row['oracle_queries']}, {row['timing/iteration_s']:.1f}s")
     finally:
         writer.close()
+        tracker.close()
     return rows

@@ -7,11 +7,16 @@ import numpy as np
 
 def paired_win_rate(a_scores, b_scores, seed: int = 0) -> dict:
     """How often ``a`` beats ``b`` on the same items (ties count half), with a 95% BCa bootstrap CI over
-    items (``scipy.stats.bootstrap``) and the tie rate."""
+    items (``scipy.stats.bootstrap``) and the tie rate. Scores may be ``(items, samples)``: sample ``j`` of
+    ``a`` meets sample ``j`` of ``b``, an item's outcome is the mean over its samples, and the bootstrap
+    resamples items (samples of one prompt are not independent)."""
     from scipy.stats import bootstrap
 
     a, b = np.asarray(a_scores, dtype=float), np.asarray(b_scores, dtype=float)
-    outcome = np.where(a > b, 1.0, np.where(a == b, 0.5, 0.0))
+    if a.shape != b.shape:
+        raise ValueError(f"paired scores need the same shape, got {a.shape} and {b.shape}")
+    per_sample = np.where(a > b, 1.0, np.where(a == b, 0.5, 0.0))
+    outcome = per_sample.reshape(len(per_sample), -1).mean(axis=1) if per_sample.ndim else per_sample
     n = len(outcome)
     if n >= 2 and np.ptp(outcome) > 0:
         ci = bootstrap((outcome,), np.mean, confidence_level=0.95, n_resamples=4999,

@@ -41,13 +41,13 @@ def trial_config(base: dict, params: dict) -> Config:
     return _Config.model_validate(raw)
 
 
-def _trainable(params: dict) -> None:
-    """One Tune trial: a whole pipeline run in the trial's directory, reporting every iteration."""
+def _trainable(params: dict, base: dict) -> None:
+    """One Tune trial: a whole pipeline run in the trial's directory, reporting every iteration. ``params`` is
+    the grid point (what Tune and its logger callbacks see); ``base`` the sweep's config."""
     import ray.tune
 
     from rayrlhf.pipeline import Pipeline, RunDir, new_run_dir
 
-    base = params.pop("__base__")
     cfg = trial_config(base, params)
     trial_dir = Path(ray.tune.get_context().get_trial_dir())
     run_path = trial_dir / "run"
@@ -71,7 +71,7 @@ def _trainable(params: dict) -> None:
 
 
 def run_sweep(cfg: Config, grid: dict[str, list], scheduler: str | None, out_dir: str | None = None,
-              resume: str | None = None, log=print) -> Path:
+              resume: str | None = None, log=print, max_concurrent: int | None = None) -> Path:
     import ray
     from ray import tune
 
@@ -93,14 +93,21 @@ def run_sweep(cfg: Config, grid: dict[str, list], scheduler: str | None, out_dir
                     raise ConfigError(f"--grid {key}={v!r}: {exc}") from None
         root.mkdir(parents=True, exist_ok=True)
         (root / "config.yaml").write_text(dump_config(cfg))
-        meta = {"grid": grid, "scheduler": scheduler, "objective": OBJECTIVE}
+        meta = {"grid": grid, "scheduler": scheduler, "objective": OBJECTIVE, "max_concurrent": max_concurrent}
         (root / "sweep.json").write_text(json.dumps(meta, indent=1))
     init_ray(cfg)
     per_trial = ray_cpus_needed(cfg)
     total = ray.cluster_resources().get("CPU", 1)
-    concurrent = max(1, math.floor(total / per_trial))
-    log(f"[sweep] each trial needs {per_trial:g} CPUs; the cluster has {total:g}: {concurrent} trial(s) at a time")
-    trainable = tune.with_resources(_trainable, {"cpu": 0.01})  # the trial driver; its actors reserve their own
+    fits = max(1, math.floor(total / per_trial))
+    concurrent = max_concurrent or meta.get("max_concurrent") or fits
+    log(f"[sweep] each trial needs {per_trial:g} CPUs; the cluster has {total:g} now: {concurrent} trial(s) at a time"
+        + (" (more than fit now: the autoscaler must add nodes, or trials fail their placement timeout)"
+           if concurrent > fits else ""))
+    from rayrlhf.tracking import tune_callbacks
+
+    callbacks = tune_callbacks(cfg, root)
+    # the trial driver; its actors reserve their own resources
+    trainable = tune.with_resources(tune.with_parameters(_trainable, base=cfg.model_dump(mode="json")), {"cpu": 0.01})
     if resume:
         tuner = tune.Tuner.restore(str(root / "tune"), trainable=trainable, resume_errored=True)
     else:
@@ -109,13 +116,13 @@ def run_sweep(cfg: Config, grid: dict[str, list], scheduler: str | None, out_dir
             from ray.tune.schedulers import ASHAScheduler
 
             sched = ASHAScheduler(time_attr="iteration", max_t=cfg.train.iterations, grace_period=1)
-        space = {"__base__": cfg.model_dump(mode="json"), **{k: tune.grid_search(v) for k, v in grid.items()}}
+        space = {k: tune.grid_search(v) for k, v in grid.items()}
         tuner = tune.Tuner(
             trainable, param_space=space,
             # a stopped trial's actor is not reused: its actors and placement group die with it
             tune_config=tune.TuneConfig(metric=OBJECTIVE, mode="max", scheduler=sched, max_concurrent_trials=concurrent,
                                         reuse_actors=False),
-            run_config=tune.RunConfig(name="tune", storage_path=str(root)),
+            run_config=tune.RunConfig(name="tune", storage_path=str(root), callbacks=callbacks),
         )
     results = tuner.fit()
     write_sweep_report(root, results, meta)

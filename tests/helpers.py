@@ -10,3 +10,26 @@ def length_then_die_once(prompts, responses, references=None):
         open(marker, "w").close()
         os._exit(1)
     return [float(len(r)) for r in responses]
+
+
+TRACKING = ["tracking.mlflow=true", "tracking.wandb=true", "tracking.wandb_mode=offline"]
+
+
+def mlflow_runs(root, experiment: str) -> dict[str, dict[str, list[float]]]:
+    """``{run name: {metric: history}}`` from the MLflow file store under ``root/mlruns``."""
+    import mlflow
+
+    os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+    client = mlflow.MlflowClient(tracking_uri=(root / "mlruns").resolve().as_uri())
+    exp = client.get_experiment_by_name(experiment)
+    assert exp is not None, f"no MLflow experiment {experiment!r} under {root}/mlruns"
+    out = {}
+    for run in client.search_runs([exp.experiment_id]):
+        out[run.info.run_name] = {k: [m.value for m in client.get_metric_history(run.info.run_id, k)]
+                                  for k in run.data.metrics}
+    return out
+
+
+def wandb_offline_runs(root) -> list:
+    """Offline W&B run directories (``offline-run-*``) anywhere under ``root``."""
+    return [p for p in root.rglob("offline-run-*") if p.is_dir()]

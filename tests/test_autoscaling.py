@@ -1,6 +1,10 @@
 """Autoscaling on fake nodes (`ray.cluster_utils.AutoscalingCluster`, no cloud): a run whose actors need more
-CPUs than the head has makes the autoscaler add workers; once released, the idle workers go away."""
+CPUs than the head has, and a sweep whose concurrent trials need more workers than exist, make the autoscaler
+add workers; once released, the idle workers go away."""
 
+import subprocess
+import sys
+import threading
 import time
 
 import pytest
@@ -40,7 +44,7 @@ def autoscaling_cluster():
 
     c = FakeCluster(
         head_resources={"CPU": 1},
-        worker_node_types={"cpu_worker": {"resources": {"CPU": 2}, "node_config": {}, "min_workers": 0, "max_workers": 3}},
+        worker_node_types={"cpu_worker": {"resources": {"CPU": 2}, "node_config": {}, "min_workers": 0, "max_workers": 4}},
         idle_timeout_minutes=0.1,
     )
     c.start()
@@ -61,7 +65,43 @@ def test_placement_scales_the_cluster_up_and_idle_nodes_go_away(autoscaling_clus
     placement = Placement(cfg)  # 1 (rollout) + 1.5 + 1.5 + 0.5 (oracle) CPUs: more than the head's 1
     assert _alive_workers() >= 2
     placement.release()
-    deadline = time.time() + 120
+    assert _wait_until_idle_workers_are_gone() == 0
+
+
+def _wait_until_idle_workers_are_gone(timeout=180):
+    deadline = time.time() + timeout
     while _alive_workers() > 0 and time.time() < deadline:
         time.sleep(2)
-    assert _alive_workers() == 0
+    return _alive_workers()
+
+
+def test_sweep_scales_the_cluster_up_and_idle_nodes_go_away(autoscaling_cluster, train_config, tmp_path):
+    """Two trials at once, each needing 3.75 CPUs (rollout 0.5, sources 0.75, oracle 0.5, learner 2), on a head
+    with 1 CPU: the autoscaler must add 2-CPU workers for both (one trial alone fits on head + 2 workers)."""
+    from .conftest import REPO
+    from .test_train_e2e import env
+
+    peak = [0]
+    done = threading.Event()
+
+    def watch():
+        while not done.is_set():
+            peak[0] = max(peak[0], _alive_workers())
+            time.sleep(1)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    root = tmp_path / "sweep"
+    try:
+        out = subprocess.run([sys.executable, "-m", "rayrlhf.cli", "sweep", *train_config, "--grid", "optim.beta=0.05,0.3",
+                              "--max-concurrent", "2", "rollout.backend=hf", "train.iterations=1", "run.ray_address=auto",
+                              "run.placement_timeout_s=300", f"run.output_dir={root}"],
+                             capture_output=True, text=True, env=env(), cwd=REPO, timeout=900)
+    finally:
+        done.set()
+        watcher.join()
+    assert out.returncode == 0, out.stderr[-4000:]
+    assert "2 trial(s) at a time (more than fit now" in out.stderr
+    assert (root / "sweep.md").read_text().count("| ok | 1 |") == 2
+    assert peak[0] >= 3, f"the autoscaler added only {peak[0]} workers"
+    assert _wait_until_idle_workers_are_gone() == 0

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 from .conftest import REPO, TINY_RUN
+from .helpers import TRACKING, mlflow_runs, wandb_offline_runs
 from .test_train_e2e import env
 from .tiny_models import tiny_classifier, tiny_t5
 
@@ -21,10 +22,12 @@ def cli(*args, timeout=900):
 def test_compare_then_report(train_config, tmp_path):
     root = tmp_path / "cmp"
     stdout = cli("compare", *train_config, "--methods", "ucb,none,fixed:rouge", "--seeds", "2", "rollout.backend=hf",
-                 "train.iterations=1", f"run.output_dir={root}")
+                 "--max-concurrent", "2", "train.iterations=1", f"run.output_dir={root}", *TRACKING)
     assert "Win rate of `ucb` vs each baseline" in stdout
     meta = json.loads((root / "compare.json").read_text())
-    assert len(meta["runs"]) == 6 and meta["seeds"] == [0, 1]
+    assert len(meta["runs"]) == 6 and meta["seeds"] == [0, 1] and meta["concurrent_runs"] == 2
+    spans = sorted((r["start"], r["end"]) for r in meta["runs"].values())
+    assert any(b[0] < a[1] for a, b in zip(spans, spans[1:])), "two worker sets, but no runs overlapped"
     report = json.loads((root / "report.json").read_text())
     assert set(report["ucb_vs"]) == {"none", "fixed:rouge"}
     row = report["ucb_vs"]["none"][0]
@@ -36,6 +39,13 @@ def test_compare_then_report(train_config, tmp_path):
     before = (root / "report.md").read_text()
     (root / "report.md").unlink()
     assert cli("report", str(root)).strip() == before.strip()  # `rayrlhf report` rebuilds it from the files
+    # trackers (enabled above, offline): one MLflow run and one W&B offline run per method x seed
+    runs = mlflow_runs(root, "cmp")
+    assert sorted(runs) == sorted(meta["runs"])
+    for rel, metrics in runs.items():
+        vs_init = json.loads((root / rel / "metrics.jsonl").read_text().splitlines()[0])["eval/win_rate_vs_init"]
+        assert metrics["eval/win_rate_vs_init"] == [vs_init]
+    assert len(wandb_offline_runs(root)) == 6
 
 
 def test_seq2seq_policy_with_chat_template_classifier_oracle(tmp_path, tiny_task, tiny_overrides):

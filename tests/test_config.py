@@ -85,3 +85,15 @@ def test_config_errors_come_before_heavy_imports():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split("\n")[0] == "2 []"
     assert "optim.beta: Input should be a valid number" in out.stderr
+
+
+def test_tracking_is_off_by_default_and_a_missing_package_is_named(monkeypatch):
+    import importlib.util
+
+    from rayrlhf import tracking
+
+    assert tracking.enabled(Config().tracking) == []
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "wandb" else real(name, *a))
+    with pytest.raises(ConfigError, match=r"tracking.wandb=true needs the 'wandb' package: pip install 'rayrlhf\[tracking\]'"):
+        tracking.enabled(load_config(None, ["tracking.wandb=true"]).tracking)

@@ -8,13 +8,14 @@ import sys
 import time
 
 from .conftest import REPO
+from .helpers import TRACKING, mlflow_runs, wandb_offline_runs
 from .test_train_e2e import env
 
 
 def test_sweep_killed_then_resumed(train_config, tmp_path):
     root = tmp_path / "sweep"
     args = [sys.executable, "-m", "rayrlhf.cli", "sweep", *train_config, "--grid", "optim.beta=0.05,0.3",
-            "--scheduler", "asha", "rollout.backend=hf", f"run.output_dir={root}"]
+            "--scheduler", "asha", "rollout.backend=hf", f"run.output_dir={root}", *TRACKING]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env(), cwd=REPO,
                             start_new_session=True)
     deadline = time.time() + 600
@@ -35,6 +36,12 @@ def test_sweep_killed_then_resumed(train_config, tmp_path):
     assert sorted(float(r["optim.beta"]) for r in rows) == [0.05, 0.3]
     assert all(r["status"] == "ok" and 0 <= float(r["eval/win_rate_vs_init"]) <= 1 for r in rows)
     assert (root / "sweep.png").stat().st_size > 1000
+    # Ray Tune's MLflow / W&B logger callbacks (offline): every trial's objective reached the trackers
+    runs = mlflow_runs(root, "sweep")
+    final = sorted(float(r["eval/win_rate_vs_init"]) for r in rows)
+    last = {m["eval/win_rate_vs_init"][-1] for m in runs.values() if "eval/win_rate_vs_init" in m}
+    assert set(final) <= last  # (a trial cut by the kill may have left a run of its own)
+    assert len(wandb_offline_runs(root)) >= 2
 
 
 def test_bad_grid_fails_before_any_trial(train_config, tmp_path):

@@ -1,0 +1,128 @@
+"""Experiment trackers (MLflow, W&B), off unless ``tracking.mlflow`` / ``tracking.wandb`` say so.
+
+Sweeps use Ray Tune's own logger callbacks (:func:`tune_callbacks`); a ``train`` or ``compare`` run, which is
+not a Tune trial, logs the same metrics through the libraries' run APIs (:class:`RunTracker`). MLflow defaults
+to a file store under the output directory, so neither needs a server or the network unless configured to.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import threading
+import time
+from pathlib import Path
+
+from rayrlhf.config import Config, ConfigError, TrackingConfig
+
+_PACKAGES = {"mlflow": "mlflow", "wandb": "wandb"}
+_START = threading.Lock()  # concurrent runs of one comparison share an experiment: create it once
+
+
+def _require(tracker: str) -> None:
+    if importlib.util.find_spec(_PACKAGES[tracker]) is None:
+        raise ConfigError(f"tracking.{tracker}=true needs the {_PACKAGES[tracker]!r} package: "
+                          "pip install 'rayrlhf[tracking]' (or set it to false)")
+
+
+def enabled(t: TrackingConfig) -> list[str]:
+    """The trackers switched on, each checked to be installed (fails before any run starts)."""
+    on = [name for name in ("mlflow", "wandb") if getattr(t, name)]
+    for name in on:
+        _require(name)
+    return on
+
+
+def mlflow_uri(t: TrackingConfig, root: Path) -> str:
+    """``tracking.mlflow_tracking_uri`` or a file store in ``root/mlruns``. MLflow 3 keeps file stores in
+    maintenance mode behind ``MLFLOW_ALLOW_FILE_STORE``; a local, serverless default is what we want here
+    (point the URI at a tracking server or a database to leave it)."""
+    if t.mlflow_tracking_uri:
+        return t.mlflow_tracking_uri
+    os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+    return (root / "mlruns").resolve().as_uri()
+
+
+def _wandb_mode_env(t: TrackingConfig) -> None:
+    # Ray's callback checks for an API key unless $WANDB_MODE is offline/disabled; the mode lives in config.
+    if t.wandb_mode:
+        os.environ["WANDB_MODE"] = t.wandb_mode
+
+
+def tune_callbacks(cfg: Config, root: Path) -> list:
+    """Ray Tune logger callbacks for a sweep in ``root`` (one MLflow run / W&B run per trial)."""
+    t = cfg.tracking
+    on = enabled(t)
+    experiment = t.experiment or root.name
+    callbacks = []
+    if "mlflow" in on:
+        from ray.air.integrations.mlflow import MLflowLoggerCallback
+
+        callbacks.append(MLflowLoggerCallback(tracking_uri=mlflow_uri(t, root), experiment_name=experiment))
+    if "wandb" in on:
+        from ray.air.integrations.wandb import WandbLoggerCallback
+
+        _wandb_mode_env(t)
+        callbacks.append(WandbLoggerCallback(project=t.wandb_project, group=experiment, dir=str(root),
+                                             **({"mode": t.wandb_mode} if t.wandb_mode else {})))
+    return callbacks
+
+
+def _flat(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+class RunTracker:
+    """Logs one pipeline run's config and per-iteration metrics to the enabled trackers."""
+
+    def __init__(self, cfg: Config, run_root: Path, experiment_root: Path | None = None) -> None:
+        t = cfg.tracking
+        self.on = enabled(t)
+        exp_root = experiment_root or run_root
+        experiment = t.experiment or exp_root.name
+        name = run_root.relative_to(exp_root).as_posix() if experiment_root else run_root.name
+        params = {k: str(v) for k, v in _flat(cfg.model_dump(mode="json", exclude={"sources"})).items()}
+        params["sources"] = ",".join(s.name for s in cfg.sources)
+        self._mlflow = self._wandb = None
+        if "mlflow" in self.on:
+            import mlflow
+
+            client = mlflow.MlflowClient(tracking_uri=mlflow_uri(t, exp_root))
+            with _START:
+                exp = client.get_experiment_by_name(experiment)
+                exp_id = exp.experiment_id if exp else client.create_experiment(experiment)
+                self._run_id = client.create_run(exp_id, run_name=name).info.run_id
+            from mlflow.entities import Param
+
+            client.log_batch(self._run_id, params=[Param(k, v[:6000]) for k, v in params.items()])
+            self._mlflow = client
+        if "wandb" in self.on:
+            import wandb
+
+            _wandb_mode_env(t)
+            with _START:
+                self._wandb = wandb.init(project=t.wandb_project, group=experiment, name=name, dir=str(run_root),
+                                         config=params, reinit="create_new",
+                                         **({"mode": t.wandb_mode} if t.wandb_mode else {}))
+
+    def log(self, row: dict, step: int) -> None:
+        metrics = {k: float(v) for k, v in row.items() if isinstance(v, int | float) and k != "iteration"}
+        if self._mlflow:
+            from mlflow.entities import Metric
+
+            now = int(time.time() * 1000)
+            self._mlflow.log_batch(self._run_id, metrics=[Metric(k, v, now, step) for k, v in metrics.items()])
+        if self._wandb:
+            self._wandb.log(metrics, step=step)
+
+    def close(self) -> None:
+        if self._mlflow:
+            self._mlflow.set_terminated(self._run_id)
+        if self._wandb:
+            self._wandb.finish()
