@@ -68,6 +68,22 @@ def head_to_head(a: dict[int, Path], b: dict[int, Path] | None, iterations: list
     return rows
 
 
+def mean_score(run: Path, iteration: int) -> float | None:
+    scores = _eval_scores(run, iteration)
+    return None if scores is None else float(np.mean(scores))
+
+
+def score_gap(a: dict[int, Path], b: dict[int, Path], iterations: list[int]) -> list[dict]:
+    """Per iteration: mean oracle score of A's held-out samples minus B's, paired by seed (mean, t-CI).
+    More sensitive than a win rate when per-sample noise is large next to the policies' difference."""
+    rows = []
+    for it in iterations:
+        gaps = [mean_score(a[s], it) - mean_score(b[s], it) for s in a
+                if s in b and mean_score(a[s], it) is not None and mean_score(b[s], it) is not None]
+        rows.append({"iteration": it, **mean_ci(gaps)})
+    return rows
+
+
 def arm_allocation(runs: dict[int, Path]) -> dict[int, dict[str, dict]]:
     """iteration -> arm -> {"share", "win_rate"} averaged over seeds."""
     acc: dict[int, dict[str, list]] = defaultdict(lambda: defaultdict(list))
@@ -134,12 +150,28 @@ def write_report(root: str | Path) -> Path:
         table1 = {b: head_to_head(runs["ucb"], runs[b], iterations) for b in methods if b != "ucb"}
         out["ucb_vs"] = table1
         lines += ["## Win rate of `ucb` vs each baseline (Table-1 analogue)", "",
-                  "Head to head on held-out prompts: one sampled response each, the oracle decides, ties count half. "
-                  "Mean ± 95% t-interval half-width over seeds.", "",
+                  "Head to head on held-out prompts: `eval.samples_per_prompt` sampled responses each (sample j meets "
+                  "sample j), the oracle decides, ties count half. Mean ± 95% t-interval half-width over seeds.", "",
                   "| vs | " + " | ".join(f"iter {i}" for i in iterations) + " |",
                   "|---|" + "---|" * len(iterations)]
         lines += [f"| {b} | " + " | ".join(_fmt(c) for c in rows) + " |" for b, rows in table1.items()]
         lines.append("")
+
+        gaps = {b: score_gap(runs["ucb"], runs[b], iterations) for b in methods if b != "ucb"}
+        out["ucb_score_gap"] = gaps
+        lines += ["Oracle score of `ucb`'s held-out samples minus the baseline's (same seed), mean ± 95% t-interval:", "",
+                  "| vs | " + " | ".join(f"iter {i}" for i in iterations) + " |", "|---|" + "---|" * len(iterations)]
+        lines += [f"| {b} | " + " | ".join(_fmt(c) for c in rows) + " |" for b, rows in gaps.items()]
+        lines.append("")
+
+    scores = {m: [{"iteration": it, **mean_ci([v for v in (mean_score(r, it) for r in runs[m].values()) if v is not None])}
+                  for it in [0, *iterations]] for m in methods}
+    out["oracle_score"] = scores
+    lines += ["## Mean oracle score of held-out samples (iteration 0: the initial policy)", "",
+              "| method | " + " | ".join(f"iter {i}" for i in [0, *iterations]) + " |",
+              "|---|" + "---|" * (len(iterations) + 1)]
+    lines += [f"| {m} | " + " | ".join(_fmt(c) for c in rows) + " |" for m, rows in scores.items()]
+    lines.append("")
 
     vs_init = {m: head_to_head(runs[m], None, iterations) for m in methods}
     out["vs_init"] = vs_init
@@ -198,4 +230,10 @@ def write_report(root: str | Path) -> Path:
         for m, rows in vs_init.items():
             for r in rows:
                 w.writerow(["vs_init", m, "init", r["iteration"], r["mean"], r["low"], r["high"], r["n"]])
+        for b, rows in out.get("ucb_score_gap", {}).items():
+            for r in rows:
+                w.writerow(["ucb_score_gap", "ucb", b, r["iteration"], r["mean"], r["low"], r["high"], r["n"]])
+        for m, rows in out["oracle_score"].items():
+            for r in rows:
+                w.writerow(["oracle_score", m, "", r["iteration"], r["mean"], r["low"], r["high"], r["n"]])
     return root / "report.md"
