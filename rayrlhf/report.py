@@ -84,6 +84,24 @@ def score_gap(a: dict[int, Path], b: dict[int, Path], iterations: list[int]) -> 
     return rows
 
 
+def training_data_quality(runs: dict[int, Path], iterations: list[int]) -> list[dict] | None:
+    """Per iteration: the oracle score of the chosen (best-ranked) response of each labelled query, mean over
+    queries, then mean and t-CI over seeds; from the ledger, where the oracle backend records scores (the
+    simulated oracle does; a human queue need not, and then there is no table)."""
+    per_seed: dict[int, list[float]] = defaultdict(list)
+    for run in runs.values():
+        by_it: dict[int, list[float]] = defaultdict(list)
+        for q in _read_jsonl(run / "annotations.jsonl"):
+            if q.get("scores") is None:
+                return None
+            if not q.get("ranking"):  # abstained (e.g. all responses tied)
+                continue
+            by_it[q["iteration"]].append(q["scores"][q["ranking"][0]])
+        for it, chosen in by_it.items():
+            per_seed[it].append(float(np.mean(chosen)))
+    return [{"iteration": it, **mean_ci(per_seed.get(it, []))} for it in iterations] if per_seed else None
+
+
 def arm_allocation(runs: dict[int, Path]) -> dict[int, dict[str, dict]]:
     """iteration -> arm -> {"share", "win_rate"} averaged over seeds."""
     acc: dict[int, dict[str, list]] = defaultdict(lambda: defaultdict(list))
@@ -173,6 +191,15 @@ def write_report(root: str | Path) -> Path:
     lines += [f"| {m} | " + " | ".join(_fmt(c) for c in rows) + " |" for m, rows in scores.items()]
     lines.append("")
 
+    data = {m: training_data_quality(runs[m], iterations) for m in methods}
+    if all(rows is not None for rows in data.values()):
+        out["chosen_oracle_score"] = data
+        lines += ["## Training data: oracle score of the chosen response (mean over labelled queries)", "",
+                  "What transfer changes first: the best of the K responses the oracle saw.", "",
+                  "| method | " + " | ".join(f"iter {i}" for i in iterations) + " |", "|---|" + "---|" * len(iterations)]
+        lines += [f"| {m} | " + " | ".join(_fmt(c) for c in rows) + " |" for m, rows in data.items()]
+        lines.append("")
+
     vs_init = {m: head_to_head(runs[m], None, iterations) for m in methods}
     out["vs_init"] = vs_init
     lines += ["## Each method vs the initial policy", "", "| method | " + " | ".join(f"iter {i}" for i in iterations) + " |",
@@ -233,6 +260,9 @@ def write_report(root: str | Path) -> Path:
         for b, rows in out.get("ucb_score_gap", {}).items():
             for r in rows:
                 w.writerow(["ucb_score_gap", "ucb", b, r["iteration"], r["mean"], r["low"], r["high"], r["n"]])
+        for m, rows in out.get("chosen_oracle_score", {}).items():
+            for r in rows:
+                w.writerow(["chosen_oracle_score", m, "", r["iteration"], r["mean"], r["low"], r["high"], r["n"]])
         for m, rows in out["oracle_score"].items():
             for r in rows:
                 w.writerow(["oracle_score", m, "", r["iteration"], r["mean"], r["low"], r["high"], r["n"]])

@@ -37,7 +37,8 @@ def test_compare_then_report(train_config, tmp_path):
     with (root / "report.csv").open() as f:
         tables = [r["table"] for r in csv.DictReader(f)]
     # 1 iteration: ucb vs 2 baselines (win rate, score gap), 3 methods vs init, 3 methods' scores at iterations 0-1
-    assert {t: tables.count(t) for t in set(tables)} == {"ucb_vs": 2, "ucb_score_gap": 2, "vs_init": 3, "oracle_score": 6}
+    assert {t: tables.count(t) for t in set(tables)} == {"ucb_vs": 2, "ucb_score_gap": 2, "vs_init": 3, "oracle_score": 6,
+                                                       "chosen_oracle_score": 3}
     before = (root / "report.md").read_text()
     (root / "report.md").unlink()
     assert cli("report", str(root)).strip() == before.strip()  # `rayrlhf report` rebuilds it from the files
