@@ -11,6 +11,12 @@ import time
 from rayrlhf.config import ConfigError, load_config
 
 
+def _positive_int(text: str) -> int:
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a whole number, 1 or more")
+    return int(text)
+
+
 def _config_args(p: argparse.ArgumentParser, required: bool = True) -> None:
     p.add_argument("config", nargs=None if required else "?", help="YAML config, e.g. examples/quickstart.yaml")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="dotted overrides, e.g. optim.beta=0.2")
@@ -53,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     _config_args(cmp_)
     cmp_.add_argument("--methods", required=True, help="comma-separated transfer modes, e.g. ucb,none,fixed:judge_lm")
     cmp_.add_argument("--seeds", type=int, default=1, help="seeds per method (run.seed, run.seed+1, ...)")
-    cmp_.add_argument("--max-concurrent", type=int, metavar="N",
+    cmp_.add_argument("--max-concurrent", type=_positive_int, metavar="N",
                       help="runs at once, each with its own workers (default: as many as the cluster's CPUs fit)")
 
     sw = sub.add_parser("sweep", help="grid sweep over config keys with Ray Tune (one trial = one pipeline run)",
@@ -63,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2", help="e.g. optim.beta=0.05,0.1,0.3 (repeatable)")
     sw.add_argument("--scheduler", choices=["asha"], help="stop hopeless trials after an iteration")
     sw.add_argument("--resume", metavar="SWEEP_DIR", help="restore an interrupted sweep")
-    sw.add_argument("--max-concurrent", type=int, metavar="N",
+    sw.add_argument("--max-concurrent", type=_positive_int, metavar="N",
                     help="trials at once (default: as many as the cluster's CPUs fit now; on an autoscaling cluster "
                          "set it to what the largest cluster fits, and the autoscaler adds nodes for them)")
 
@@ -154,8 +160,6 @@ def cmd_compare(args) -> int:
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     if len(methods) < 2 or len(set(methods)) != len(methods) or args.seeds < 1:
         raise ConfigError("--methods needs two or more distinct modes (e.g. ucb,none) and --seeds at least 1")
-    if args.max_concurrent is not None and args.max_concurrent < 1:
-        raise ConfigError(f"--max-concurrent {args.max_concurrent}: give 1 or more runs")
     from rayrlhf.compare import run_compare
 
     root = run_compare(cfg, methods, args.seeds, log=lambda m: print(m, file=sys.stderr),
@@ -174,8 +178,6 @@ def cmd_sweep(args) -> int:
     else:
         if not args.config or not args.grid:
             raise ConfigError("rayrlhf sweep needs CONFIG and at least one --grid KEY=V1,V2 (or --resume SWEEP_DIR)")
-        if args.max_concurrent is not None and args.max_concurrent < 1:
-            raise ConfigError(f"--max-concurrent {args.max_concurrent}: give 1 or more trials")
         root = run_sweep(_load(args), parse_grid(args.grid), args.scheduler, log=lambda m: print(m, file=sys.stderr),
                          max_concurrent=args.max_concurrent)
     print((root / "sweep.md").read_text())

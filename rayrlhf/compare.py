@@ -10,7 +10,6 @@ its own placement group, so runs never oversubscribe the cluster. On one machine
 from __future__ import annotations
 
 import json
-import math
 import queue
 import threading
 import time
@@ -24,19 +23,9 @@ def method_dir(method: str) -> str:
     return method.replace(":", "_")
 
 
-def concurrency(cfg: Config, runs: int, max_concurrent: int | None) -> int:
-    """Runs at once: ``max_concurrent``, or as many as the cluster's CPUs fit now; at most ``runs``."""
-    import ray
-
-    from rayrlhf.pipeline import ray_cpus_needed
-
-    fits = max(1, math.floor(ray.cluster_resources().get("CPU", 1) / ray_cpus_needed(cfg)))
-    return max(1, min(runs, max_concurrent or fits))
-
-
 def run_compare(cfg: Config, methods: list[str], seeds: int, out_dir: str | None = None, log=print,
                 max_concurrent: int | None = None) -> Path:
-    from rayrlhf.pipeline import Pipeline, Workers, init_ray, new_run_dir, run_iterations
+    from rayrlhf.pipeline import Pipeline, Workers, init_ray, new_run_dir, run_iterations, runs_that_fit
     from rayrlhf.report import write_report
     from rayrlhf.task.build import resolve_model
     from rayrlhf.tracking import enabled
@@ -63,7 +52,7 @@ def run_compare(cfg: Config, methods: list[str], seeds: int, out_dir: str | None
     init_dir = resolve_model(cfg.policy.model, cfg.task)
     runs = [(seed, m) for seed in meta["seeds"] for m in methods]
     init_ray(cfg, runs=min(len(runs), max_concurrent or 1))
-    n = concurrency(cfg, len(runs), max_concurrent)
+    n = min(len(runs), max_concurrent or runs_that_fit(cfg))
     meta["concurrent_runs"] = n
     log(f"[compare] {len(runs)} runs, {n} at a time")
     lock = threading.Lock()

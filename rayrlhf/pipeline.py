@@ -33,6 +33,11 @@ def ray_cpus_needed(cfg: Config) -> float:
     return cfg.rollout.num_cpus * cfg.rollout.num_actors + sources + cfg.train.num_workers * cfg.train.cpus_per_worker
 
 
+def runs_that_fit(cfg: Config) -> int:
+    """How many runs of ``cfg`` the connected cluster's CPUs hold now (at least 1)."""
+    return max(1, math.floor(ray.cluster_resources().get("CPU", 1) / ray_cpus_needed(cfg)))
+
+
 def init_ray(cfg: Config, runs: int = 1) -> None:
     """Join ``run.ray_address`` / ``$RAY_ADDRESS``, or start a local Ray whose logical CPUs fit ``runs`` runs."""
     if ray.is_initialized():

@@ -1,7 +1,9 @@
 """``rayrlhf report RUN_DIR``: tables and plots from the files of a ``train`` or ``compare`` run.
 
-- Table-1 analogue: head-to-head win rate of ``ucb`` vs each other method per iteration (one sampled response
-  each per held-out prompt, the oracle decides, ties count half), mean and 95% t-interval over seeds.
+- Table-1 analogue: head-to-head win rate of ``ucb`` vs each other method per iteration
+  (``eval.samples_per_prompt`` sampled responses each per held-out prompt, the oracle decides, ties count
+  half), mean and 95% t-interval over seeds; and ``ucb``'s paired oracle-score gap to each.
+- Mean oracle score of held-out samples and of the chosen training responses per method.
 - Each method vs the initial policy, the same way.
 - Figure-2 analogue: per iteration, the share of prompts each arm got and each arm's win rate.
 - The source-quality table, labels spent, wall time and the timing breakdown per method.
@@ -12,20 +14,27 @@ from __future__ import annotations
 import csv
 import json
 from collections import defaultdict
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
-from rayrlhf.stats import paired_win_rate
+from rayrlhf.stats import win_outcomes
 
 
 def _read_jsonl(path: Path) -> list[dict]:
     return [json.loads(x) for x in path.read_text().splitlines() if x.strip()] if path.is_file() else []
 
 
-def _eval_scores(run: Path, iteration: int) -> list[float] | None:
+def _eval_scores(run: Path, iteration: int) -> list | None:
+    """Oracle scores of a run's held-out samples at ``iteration`` (every table reads them; loaded once)."""
     path = run / "eval" / f"iter_{iteration}.json"
-    return json.loads(path.read_text())["oracle_scores"] if path.is_file() else None
+    return _load_scores(str(path), path.stat().st_mtime_ns) if path.is_file() else None
+
+
+@lru_cache(maxsize=4096)
+def _load_scores(path: str, mtime_ns: int) -> np.ndarray:
+    return np.asarray(json.loads(Path(path).read_text())["oracle_scores"], dtype=float)
 
 
 def mean_ci(values: list[float]) -> dict:
@@ -63,7 +72,7 @@ def head_to_head(a: dict[int, Path], b: dict[int, Path] | None, iterations: list
             sa = _eval_scores(run_a, it)
             sb = _eval_scores(run_a, 0) if b is None else (_eval_scores(b[seed], it) if seed in b else None)
             if sa is not None and sb is not None:
-                per_seed.append(paired_win_rate(sa, sb, seed=seed)["mean"])
+                per_seed.append(float(win_outcomes(sa, sb).mean()))
         rows.append({"iteration": it, **mean_ci(per_seed)})
     return rows
 
@@ -78,9 +87,8 @@ def score_gap(a: dict[int, Path], b: dict[int, Path], iterations: list[int]) -> 
     More sensitive than a win rate when per-sample noise is large next to the policies' difference."""
     rows = []
     for it in iterations:
-        gaps = [mean_score(a[s], it) - mean_score(b[s], it) for s in a
-                if s in b and mean_score(a[s], it) is not None and mean_score(b[s], it) is not None]
-        rows.append({"iteration": it, **mean_ci(gaps)})
+        pairs = [(mean_score(a[s], it), mean_score(b[s], it)) for s in a if s in b]
+        rows.append({"iteration": it, **mean_ci([x - y for x, y in pairs if x is not None and y is not None])})
     return rows
 
 
@@ -120,6 +128,18 @@ def _fmt(c: dict) -> str:
     if np.isnan(c["mean"]):
         return "-"
     return f"{c['mean']:.3f}" if np.isnan(c["low"]) else f"{c['mean']:.3f} ± {(c['high'] - c['low']) / 2:.3f}"
+
+
+def _ci_table(first: str, rows_by_name: dict[str, list[dict]]) -> list[str]:
+    """A markdown table: one row per name, one ``mean ± half-width`` cell per iteration, then a blank line."""
+    its = [r["iteration"] for r in next(iter(rows_by_name.values()))]
+    return [f"| {first} | " + " | ".join(f"iter {i}" for i in its) + " |", "|---|" + "---|" * len(its),
+            *[f"| {name} | " + " | ".join(_fmt(c) for c in rows) + " |" for name, rows in rows_by_name.items()], ""]
+
+
+# report.csv: (table, whether its rows are keyed by ucb's baseline rather than by method), in file order
+CSV_TABLES = [("ucb_vs", True), ("vs_init", False), ("ucb_score_gap", True), ("chosen_oracle_score", False),
+              ("oracle_score", False)]
 
 
 def _cell(arm: dict | None) -> str:
@@ -170,42 +190,27 @@ def write_report(root: str | Path) -> Path:
         lines += ["## Win rate of `ucb` vs each baseline (Table-1 analogue)", "",
                   "Head to head on held-out prompts: `eval.samples_per_prompt` sampled responses each (sample j meets "
                   "sample j), the oracle decides, ties count half. Mean ± 95% t-interval half-width over seeds.", "",
-                  "| vs | " + " | ".join(f"iter {i}" for i in iterations) + " |",
-                  "|---|" + "---|" * len(iterations)]
-        lines += [f"| {b} | " + " | ".join(_fmt(c) for c in rows) + " |" for b, rows in table1.items()]
-        lines.append("")
+                  *_ci_table("vs", table1)]
 
         gaps = {b: score_gap(runs["ucb"], runs[b], iterations) for b in methods if b != "ucb"}
         out["ucb_score_gap"] = gaps
         lines += ["Oracle score of `ucb`'s held-out samples minus the baseline's (same seed), mean ± 95% t-interval:", "",
-                  "| vs | " + " | ".join(f"iter {i}" for i in iterations) + " |", "|---|" + "---|" * len(iterations)]
-        lines += [f"| {b} | " + " | ".join(_fmt(c) for c in rows) + " |" for b, rows in gaps.items()]
-        lines.append("")
+                  *_ci_table("vs", gaps)]
 
     scores = {m: [{"iteration": it, **mean_ci([v for v in (mean_score(r, it) for r in runs[m].values()) if v is not None])}
                   for it in [0, *iterations]] for m in methods}
     out["oracle_score"] = scores
-    lines += ["## Mean oracle score of held-out samples (iteration 0: the initial policy)", "",
-              "| method | " + " | ".join(f"iter {i}" for i in [0, *iterations]) + " |",
-              "|---|" + "---|" * (len(iterations) + 1)]
-    lines += [f"| {m} | " + " | ".join(_fmt(c) for c in rows) + " |" for m, rows in scores.items()]
-    lines.append("")
+    lines += ["## Mean oracle score of held-out samples (iteration 0: the initial policy)", "", *_ci_table("method", scores)]
 
     data = {m: training_data_quality(runs[m], iterations) for m in methods}
     if all(rows is not None for rows in data.values()):
         out["chosen_oracle_score"] = data
         lines += ["## Training data: oracle score of the chosen response (mean over labelled queries)", "",
-                  "What transfer changes first: the best of the K responses the oracle saw.", "",
-                  "| method | " + " | ".join(f"iter {i}" for i in iterations) + " |", "|---|" + "---|" * len(iterations)]
-        lines += [f"| {m} | " + " | ".join(_fmt(c) for c in rows) + " |" for m, rows in data.items()]
-        lines.append("")
+                  "What transfer changes first: the best of the K responses the oracle saw.", "", *_ci_table("method", data)]
 
     vs_init = {m: head_to_head(runs[m], None, iterations) for m in methods}
     out["vs_init"] = vs_init
-    lines += ["## Each method vs the initial policy", "", "| method | " + " | ".join(f"iter {i}" for i in iterations) + " |",
-              "|---|" + "---|" * len(iterations)]
-    lines += [f"| {m} | " + " | ".join(_fmt(c) for c in rows) + " |" for m, rows in vs_init.items()]
-    lines.append("")
+    lines += ["## Each method vs the initial policy", "", *_ci_table("method", vs_init)]
 
     out["arm_allocation"] = {}
     for m in methods:
@@ -251,19 +256,9 @@ def write_report(root: str | Path) -> Path:
     with (root / "report.csv").open("w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["table", "method", "vs", "iteration", "mean", "ci_low", "ci_high", "seeds"])
-        for b, rows in out.get("ucb_vs", {}).items():
-            for r in rows:
-                w.writerow(["ucb_vs", "ucb", b, r["iteration"], r["mean"], r["low"], r["high"], r["n"]])
-        for m, rows in vs_init.items():
-            for r in rows:
-                w.writerow(["vs_init", m, "init", r["iteration"], r["mean"], r["low"], r["high"], r["n"]])
-        for b, rows in out.get("ucb_score_gap", {}).items():
-            for r in rows:
-                w.writerow(["ucb_score_gap", "ucb", b, r["iteration"], r["mean"], r["low"], r["high"], r["n"]])
-        for m, rows in out.get("chosen_oracle_score", {}).items():
-            for r in rows:
-                w.writerow(["chosen_oracle_score", m, "", r["iteration"], r["mean"], r["low"], r["high"], r["n"]])
-        for m, rows in out["oracle_score"].items():
-            for r in rows:
-                w.writerow(["oracle_score", m, "", r["iteration"], r["mean"], r["low"], r["high"], r["n"]])
+        for table, by_baseline in CSV_TABLES:
+            for name, rows in out.get(table, {}).items():
+                method, vs = ("ucb", name) if by_baseline else (name, "init" if table == "vs_init" else "")
+                for r in rows:
+                    w.writerow([table, method, vs, r["iteration"], r["mean"], r["low"], r["high"], r["n"]])
     return root / "report.md"

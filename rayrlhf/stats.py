@@ -5,6 +5,16 @@ from __future__ import annotations
 import numpy as np
 
 
+def win_outcomes(a_scores, b_scores) -> np.ndarray:
+    """Per item: 1 if ``a`` beats ``b``, 0.5 for a tie, 0 otherwise. With ``(items, samples)`` scores, sample
+    ``j`` of ``a`` meets sample ``j`` of ``b`` and an item's outcome is the mean over its samples."""
+    a, b = np.asarray(a_scores, dtype=float), np.asarray(b_scores, dtype=float)
+    if a.shape != b.shape:
+        raise ValueError(f"paired scores need the same shape, got {a.shape} and {b.shape}")
+    per_sample = np.where(a > b, 1.0, np.where(a == b, 0.5, 0.0))
+    return per_sample.reshape(len(per_sample), -1).mean(axis=1) if per_sample.ndim else per_sample
+
+
 def paired_win_rate(a_scores, b_scores, seed: int = 0) -> dict:
     """How often ``a`` beats ``b`` on the same items (ties count half), with a 95% BCa bootstrap CI over
     items (``scipy.stats.bootstrap``) and the tie rate. Scores may be ``(items, samples)``: sample ``j`` of
@@ -12,11 +22,8 @@ def paired_win_rate(a_scores, b_scores, seed: int = 0) -> dict:
     resamples items (samples of one prompt are not independent)."""
     from scipy.stats import bootstrap
 
+    outcome = win_outcomes(a_scores, b_scores)
     a, b = np.asarray(a_scores, dtype=float), np.asarray(b_scores, dtype=float)
-    if a.shape != b.shape:
-        raise ValueError(f"paired scores need the same shape, got {a.shape} and {b.shape}")
-    per_sample = np.where(a > b, 1.0, np.where(a == b, 0.5, 0.0))
-    outcome = per_sample.reshape(len(per_sample), -1).mean(axis=1) if per_sample.ndim else per_sample
     n = len(outcome)
     if n >= 2 and np.ptp(outcome) > 0:
         ci = bootstrap((outcome,), np.mean, confidence_level=0.95, n_resamples=4999,

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 from pathlib import Path
 
 import yaml
@@ -75,7 +74,7 @@ def run_sweep(cfg: Config, grid: dict[str, list], scheduler: str | None, out_dir
     import ray
     from ray import tune
 
-    from rayrlhf.pipeline import init_ray, ray_cpus_needed
+    from rayrlhf.pipeline import init_ray, ray_cpus_needed, runs_that_fit
 
     if resume:
         root = Path(resume).resolve()
@@ -98,7 +97,7 @@ def run_sweep(cfg: Config, grid: dict[str, list], scheduler: str | None, out_dir
     init_ray(cfg)
     per_trial = ray_cpus_needed(cfg)
     total = ray.cluster_resources().get("CPU", 1)
-    fits = max(1, math.floor(total / per_trial))
+    fits = runs_that_fit(cfg)
     concurrent = max_concurrent or meta.get("max_concurrent") or fits
     log(f"[sweep] each trial needs {per_trial:g} CPUs; the cluster has {total:g} now: {concurrent} trial(s) at a time"
         + (" (more than fit now: the autoscaler must add nodes, or trials fail their placement timeout)"

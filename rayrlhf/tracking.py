@@ -15,13 +15,12 @@ from pathlib import Path
 
 from rayrlhf.config import Config, ConfigError, TrackingConfig
 
-_PACKAGES = {"mlflow": "mlflow", "wandb": "wandb"}
 _START = threading.Lock()  # concurrent runs of one comparison share an experiment: create it once
 
 
 def _require(tracker: str) -> None:
-    if importlib.util.find_spec(_PACKAGES[tracker]) is None:
-        raise ConfigError(f"tracking.{tracker}=true needs the {_PACKAGES[tracker]!r} package: "
+    if importlib.util.find_spec(tracker) is None:  # the tracker's name is its package's
+        raise ConfigError(f"tracking.{tracker}=true needs the {tracker!r} package: "
                           "pip install 'rayrlhf[tracking]' (or set it to false)")
 
 
@@ -68,28 +67,22 @@ def tune_callbacks(cfg: Config, root: Path) -> list:
     return callbacks
 
 
-def _flat(d: dict, prefix: str = "") -> dict:
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(_flat(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
-
-
 class RunTracker:
     """Logs one pipeline run's config and per-iteration metrics to the enabled trackers."""
 
     def __init__(self, cfg: Config, run_root: Path, experiment_root: Path | None = None) -> None:
         t = cfg.tracking
         self.on = enabled(t)
+        self._mlflow = self._wandb = None
+        if not self.on:
+            return
+        from ray.tune.utils import flatten_dict
+
         exp_root = experiment_root or run_root
         experiment = t.experiment or exp_root.name
         name = run_root.relative_to(exp_root).as_posix() if experiment_root else run_root.name
-        params = {k: str(v) for k, v in _flat(cfg.model_dump(mode="json", exclude={"sources"})).items()}
+        params = {k: str(v) for k, v in flatten_dict(cfg.model_dump(mode="json", exclude={"sources"}), delimiter=".").items()}
         params["sources"] = ",".join(s.name for s in cfg.sources)
-        self._mlflow = self._wandb = None
         if "mlflow" in self.on:
             import mlflow
 
