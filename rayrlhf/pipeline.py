@@ -130,6 +130,7 @@ class Pipeline:
         self.workers = workers or Workers(cfg, model_dir, init_dir, run.root / "ray_train",
                                           str(latest[0] / "optimizer.pt") if latest else None)
         self.startup_s = self.workers.startup_s if self.own_workers else 0.0
+        self._startup_logged = False  # start-up time goes into the first row this process writes
         w = self.workers
         self.sources, self.oracle, self.learner = w.sources, w.oracle, w.learner
         from rayrlhf.placement import on_driver_node
@@ -256,11 +257,17 @@ class Pipeline:
         timing["eval_s"] = time.perf_counter() - t
         timing["iteration_s"] = time.perf_counter() - t_iter
         coord = ray.get(self.coordinator.metrics.remote())
+        timing["startup_s"] = 0.0 if self._startup_logged else self.startup_s
+        self._startup_logged = True
+        row = {"iteration": iteration, **coord, "train/pairs": len(pairs),
+               **{f"train/{k}": v for k, v in train.items() if k in ("loss", "reward_margin", "reward_accuracy", "kl", "steps")},
+               **evaluation, **{f"timing/{k}": v for k, v in timing.items()}}
+        # the row before the resume pointer: a crash between the two re-runs this iteration (truncate_metrics
+        # drops the row), so metrics.jsonl always holds exactly iterations 1..latest after a resume
+        self.run.append_metrics(row)
         self.state["iteration"] = iteration
         self.run.mark_complete(iteration, {**self.state, "coordinator": ray.get(self.coordinator.state.remote())})
-        return {"iteration": iteration, **coord, "train/pairs": len(pairs),
-                **{f"train/{k}": v for k, v in train.items() if k in ("loss", "reward_margin", "reward_accuracy", "kl", "steps")},
-                **evaluation, **{f"timing/{k}": v for k, v in timing.items()}}
+        return row
 
     def close(self) -> None:
         if self.own_workers:
@@ -315,8 +322,6 @@ def run_iterations(pipe: Pipeline, done: int, log=print, experiment_root: Path |
             f"iterations {done + 1}..{cfg.train.iterations} -> {run.root}")
         for it in range(done + 1, cfg.train.iterations + 1):
             row = pipe.iteration(it)
-            row["timing/startup_s"] = pipe.startup_s if it == done + 1 else 0.0
-            run.append_metrics(row)
             for k, v in row.items():
                 if isinstance(v, int | float) and k != "iteration":
                     writer.add_scalar(k, v, it)

@@ -5,7 +5,8 @@ can stop hopeless trials after an iteration. Trials run at most as many at once 
 (each trial's actors and learner need :func:`rayrlhf.pipeline.ray_cpus_needed` CPUs), so they never
 oversubscribe it. ``rayrlhf sweep --resume SWEEP_DIR`` restores an interrupted sweep with ``Tuner.restore``.
 
-Ray touch points: ``tune.Tuner``/``TuneConfig``/``ASHAScheduler`` and ``tune.report`` (here).
+Ray touch points: ``tune.Tuner``/``TuneConfig``/``ASHAScheduler``, ``tune.report`` with a marker checkpoint and
+``tune.get_checkpoint`` (here).
 """
 
 from __future__ import annotations
@@ -40,30 +41,61 @@ def trial_config(base: dict, params: dict) -> Config:
     return _Config.model_validate(raw)
 
 
-def _trainable(params: dict, base: dict) -> None:
-    """One Tune trial: a whole pipeline run in the trial's directory, reporting every iteration. ``params`` is
-    the grid point (what Tune and its logger callbacks see); ``base`` the sweep's config."""
+def _report(row: dict) -> None:
+    """Report one iteration to Tune with a marker checkpoint, so a restored trial keeps Tune's
+    ``training_iteration`` (the step Ray's MLflow / W&B callbacks log) in step with the run's iteration."""
+    import tempfile
+
+    import ray.tune
+
+    with tempfile.TemporaryDirectory() as d:
+        (Path(d) / "progress.json").write_text(json.dumps({"iteration": row["iteration"]}))
+        ray.tune.report({k: v for k, v in row.items() if isinstance(v, int | float)},
+                        checkpoint=ray.tune.Checkpoint.from_directory(d))
+
+
+def _reported_iteration() -> int:
+    """The last iteration this trial reported to Tune before it was interrupted (0 for a fresh trial)."""
+    import ray.tune
+
+    ckpt = ray.tune.get_checkpoint()
+    if ckpt is None:
+        return 0
+    with ckpt.as_directory() as d:
+        return json.loads((Path(d) / "progress.json").read_text())["iteration"]
+
+
+def _trainable(params: dict, base: dict, root: str) -> None:
+    """One Tune trial: a whole pipeline run in ``SWEEP_DIR/runs/<trial>``, reporting every iteration. ``params``
+    is the grid point (what Tune and its logger callbacks see); ``base`` the sweep's config.
+
+    The run lives in the sweep directory, not in Tune's trial directory (a per-session staging copy that a
+    restored trial gets back empty), so a restored trial continues its own run; iterations it finished but never
+    reported (killed in between) are reported from ``metrics.jsonl`` first, so Tune, ASHA and the trackers see
+    each iteration once."""
     import ray.tune
 
     from rayrlhf.pipeline import Pipeline, RunDir, new_run_dir
 
     cfg = trial_config(base, params)
-    trial_dir = Path(ray.tune.get_context().get_trial_dir())
-    run_path = trial_dir / "run"
-    resume = (run_path / "config.yaml").is_file()  # a restored trial continues its own run
+    run_path = Path(root) / "runs" / Path(ray.tune.get_context().get_trial_dir()).name
+    resume = (run_path / "config.yaml").is_file()
     run = RunDir(run_path) if resume else new_run_dir(cfg, run_path)
     done = (run.latest() or (None, {"iteration": 0}))[1]["iteration"]
     run.truncate_metrics(done)
+    for row in run.metrics()[_reported_iteration():]:
+        _report(row)
+    if done == cfg.train.iterations:
+        return
     pipe = Pipeline(cfg, run, resume=resume)
     closed = False
     try:
         for it in range(done + 1, cfg.train.iterations + 1):
             row = pipe.iteration(it)
-            run.append_metrics(row)
             if it == cfg.train.iterations:  # free the trial's actors before Tune may stop it at its last report
                 pipe.close()
                 closed = True
-            ray.tune.report({k: v for k, v in row.items() if isinstance(v, int | float)})
+            _report(row)
     finally:
         if not closed:
             pipe.close()
@@ -106,7 +138,7 @@ def run_sweep(cfg: Config, grid: dict[str, list], scheduler: str | None, out_dir
 
     callbacks = tune_callbacks(cfg, root)
     # the trial driver; its actors reserve their own resources
-    trainable = tune.with_resources(tune.with_parameters(_trainable, base=cfg.model_dump(mode="json")), {"cpu": 0.01})
+    trainable = tune.with_resources(tune.with_parameters(_trainable, base=cfg.model_dump(mode="json"), root=str(root)), {"cpu": 0.01})
     if resume:
         tuner = tune.Tuner.restore(str(root / "tune"), trainable=trainable, resume_errored=True)
     else:
@@ -121,7 +153,8 @@ def run_sweep(cfg: Config, grid: dict[str, list], scheduler: str | None, out_dir
             # a stopped trial's actor is not reused: its actors and placement group die with it
             tune_config=tune.TuneConfig(metric=OBJECTIVE, mode="max", scheduler=sched, max_concurrent_trials=concurrent,
                                         reuse_actors=False),
-            run_config=tune.RunConfig(name="tune", storage_path=str(root), callbacks=callbacks),
+            run_config=tune.RunConfig(name="tune", storage_path=str(root), callbacks=callbacks,
+                                      checkpoint_config=tune.CheckpointConfig(num_to_keep=1)),
         )
     results = tuner.fit()
     write_sweep_report(root, results, meta)
@@ -140,7 +173,7 @@ def write_sweep_report(root: Path, results, meta: dict) -> Path:
                      OBJECTIVE: last.get(OBJECTIVE), "ci_low": last.get(f"{OBJECTIVE}_ci_low"),
                      "ci_high": last.get(f"{OBJECTIVE}_ci_high"), "oracle_queries": last.get("oracle_queries"),
                      "wall_s": float(hist["timing/iteration_s"].sum()) if hist is not None and "timing/iteration_s" in hist else None,
-                     "path": res.path, "_curve": [] if hist is None or OBJECTIVE not in hist else list(zip(hist["iteration"], hist[OBJECTIVE], strict=True))})
+                     "run_dir": str(root / "runs" / Path(res.path).name), "_curve": [] if hist is None or OBJECTIVE not in hist else list(zip(hist["iteration"], hist[OBJECTIVE], strict=True))})
     with (root / "sweep.csv").open("w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=[k for k in rows[0] if not k.startswith("_")] if rows else ["status"])
         w.writeheader()

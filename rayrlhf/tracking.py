@@ -55,16 +55,39 @@ def tune_callbacks(cfg: Config, root: Path) -> list:
     experiment = t.experiment or root.name
     callbacks = []
     if "mlflow" in on:
-        from ray.air.integrations.mlflow import MLflowLoggerCallback
-
-        callbacks.append(MLflowLoggerCallback(tracking_uri=mlflow_uri(t, root), experiment_name=experiment))
+        callbacks.append(_resuming_mlflow_callback()(tracking_uri=mlflow_uri(t, root), experiment_name=experiment))
     if "wandb" in on:
         from ray.air.integrations.wandb import WandbLoggerCallback
 
         _wandb_mode_env(t)
-        callbacks.append(WandbLoggerCallback(project=t.wandb_project, group=experiment, dir=str(root),
+        # Ray names a trial's W&B run by its trial id; "allow" lets a restored trial continue that run
+        callbacks.append(WandbLoggerCallback(project=t.wandb_project, group=experiment, dir=str(root), resume="allow",
                                              **({"mode": t.wandb_mode} if t.wandb_mode else {})))
     return callbacks
+
+
+def _resuming_mlflow_callback():
+    """Ray's ``MLflowLoggerCallback``, except that a trial brought back by ``Tuner.restore`` continues its own
+    MLflow run (found by a ``trial_id`` tag) instead of opening a second run under the same name."""
+    import mlflow
+    from ray.air.integrations.mlflow import MLflowLoggerCallback
+
+    class ResumingMLflowLoggerCallback(MLflowLoggerCallback):
+        def log_trial_start(self, trial) -> None:
+            if trial not in self._trial_runs:
+                client = mlflow.MlflowClient(tracking_uri=self.tracking_uri)
+                exp_id = client.get_experiment_by_name(self.experiment_name).experiment_id
+                found = client.search_runs([exp_id], filter_string=f"tags.trial_id = '{trial.trial_id}'", max_results=1)
+                if found:
+                    run_id = found[0].info.run_id
+                    client.update_run(run_id, status="RUNNING")
+                else:
+                    tags = {**(self.tags or {}), "trial_name": str(trial), "trial_id": trial.trial_id}
+                    run_id = client.create_run(exp_id, run_name=str(trial), tags=tags).info.run_id
+                self._trial_runs[trial] = run_id
+            super().log_trial_start(trial)
+
+    return ResumingMLflowLoggerCallback
 
 
 class RunTracker:

@@ -15,8 +15,9 @@ def length_then_die_once(prompts, responses, references=None):
 TRACKING = ["tracking.mlflow=true", "tracking.wandb=true", "tracking.wandb_mode=offline"]
 
 
-def mlflow_runs(root, experiment: str) -> dict[str, dict[str, list[float]]]:
-    """``{run name: {metric: history}}`` from the MLflow file store under ``root/mlruns``."""
+def mlflow_runs(root, experiment: str) -> dict[str, dict]:
+    """``{run name: {"params": {...}, "status": ..., metric: [(step, value), ...]}}`` from the MLflow file store
+    under ``root/mlruns``; two runs with one name fail (a restored trial must continue its own run)."""
     import mlflow
 
     os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
@@ -25,8 +26,10 @@ def mlflow_runs(root, experiment: str) -> dict[str, dict[str, list[float]]]:
     assert exp is not None, f"no MLflow experiment {experiment!r} under {root}/mlruns"
     out = {}
     for run in client.search_runs([exp.experiment_id]):
-        out[run.info.run_name] = {k: [m.value for m in client.get_metric_history(run.info.run_id, k)]
-                                  for k in run.data.metrics}
+        assert run.info.run_name not in out, f"two MLflow runs named {run.info.run_name!r}"
+        out[run.info.run_name] = {"params": run.data.params, "status": run.info.status,
+                                  **{k: [(m.step, m.value) for m in client.get_metric_history(run.info.run_id, k)]
+                                     for k in run.data.metrics}}
     return out
 
 

@@ -47,7 +47,7 @@ def test_compare_then_report(train_config, tmp_path):
     assert sorted(runs) == sorted(meta["runs"])
     for rel, metrics in runs.items():
         vs_init = json.loads((root / rel / "metrics.jsonl").read_text().splitlines()[0])["eval/win_rate_vs_init"]
-        assert metrics["eval/win_rate_vs_init"] == [vs_init]
+        assert metrics["eval/win_rate_vs_init"] == [(1, vs_init)] and metrics["status"] == "FINISHED"
     assert len(wandb_offline_runs(root)) == 6
 
 

@@ -1,11 +1,13 @@
 """`rayrlhf sweep` on Ray Tune: a beta grid with ASHA, killed mid-sweep and resumed with Tuner.restore."""
 
 import csv
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from .conftest import REPO
 from .helpers import TRACKING, mlflow_runs, wandb_offline_runs
@@ -20,7 +22,7 @@ def test_sweep_killed_then_resumed(train_config, tmp_path):
                             start_new_session=True)
     deadline = time.time() + 600
     while time.time() < deadline and proc.poll() is None:  # kill once a trial has finished an iteration
-        if any(root.glob("tune/*/run/checkpoints/latest")):
+        if any(root.glob("runs/*/checkpoints/latest")):
             break
         time.sleep(0.5)
     assert proc.poll() is None, "the sweep ended before it could be killed"
@@ -36,15 +38,22 @@ def test_sweep_killed_then_resumed(train_config, tmp_path):
     assert sorted(float(r["optim.beta"]) for r in rows) == [0.05, 0.3]
     assert all(r["status"] == "ok" and 0 <= float(r["eval/win_rate_vs_init"]) <= 1 for r in rows)
     assert (root / "sweep.png").stat().st_size > 1000
-    # Ray Tune's MLflow / W&B logger callbacks (offline): every trial's objective reached the trackers
+    # Ray Tune's MLflow / W&B logger callbacks (offline): one MLflow run per trial, the restored trial's
+    # continued, holding the objective at every iteration of the trial's own metrics.jsonl, by iteration
     runs = mlflow_runs(root, "sweep")
-    final = sorted(float(r["eval/win_rate_vs_init"]) for r in rows)
-    # every trial logged its objective; the trial the kill cut may miss its post-restore results in MLflow
-    # (seen about 1 run in 4: Ray's MLflow callback after Tuner.restore), so only the other trial's final value
-    # is required to be there
-    logged = {v for m in runs.values() for v in m.get("eval/win_rate_vs_init", [])}
-    assert len([m for m in runs.values() if m.get("eval/win_rate_vs_init")]) >= 2
-    assert set(final) & logged
+    assert len(runs) == 2, sorted(runs)
+    by_beta = {float(r["params"]["optim.beta"]): r for r in runs.values()}
+    for row in rows:
+        lines = (Path(row["run_dir"]) / "metrics.jsonl").read_text().splitlines()
+        series = [(m["iteration"], m["eval/win_rate_vs_init"]) for m in map(json.loads, lines)]
+        assert series[-1] == (int(row["iterations"]), float(row["eval/win_rate_vs_init"]))
+        # the trial continued its run: Tune's step is the run's iteration, each reported once (a lost Tune
+        # checkpoint may repeat an iteration, with its stored value)
+        tune_rows = [json.loads(x) for x in next(Path(root / "tune").glob(Path(row["run_dir"]).name)).joinpath(
+            "result.json").read_text().splitlines()]
+        assert sorted({(r["training_iteration"], r["eval/win_rate_vs_init"]) for r in tune_rows}) == series
+        logged = by_beta[float(row["optim.beta"])]
+        assert sorted(set(logged["eval/win_rate_vs_init"])) == series and logged["status"] == "FINISHED"
     assert len(wandb_offline_runs(root)) >= 2
 
 
