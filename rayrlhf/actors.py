@@ -5,20 +5,42 @@ Ray touch points: ``ray.remote`` options below (resources, restarts, retries).
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import asdict
+from pathlib import Path
 
 import ray
 
 from rayrlhf.config import Config, SourceConfig, TaskConfig
 
 
-class RolloutWorker:
-    """Generates K (+N) responses per prompt; takes new weights in place after each learner update."""
+def current_weights(model_dir: str, weights_file: str | None) -> str:
+    """The checkpoint named in ``weights_file`` (the policy's latest weights), else ``model_dir``."""
+    if weights_file and Path(weights_file).is_file():
+        return Path(weights_file).read_text().strip()
+    return model_dir
 
-    def __init__(self, model_dir: str, cfg: Config) -> None:
+
+def point_weights(weights_file: str, model_dir: str) -> None:
+    """Name ``model_dir`` as the rollout engines' weights, atomically (read by a restarting engine)."""
+    path = Path(weights_file)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(model_dir)
+    os.replace(tmp, path)
+
+
+class RolloutWorker:
+    """Generates K (+N) responses per prompt; takes new weights in place after each learner update.
+
+    ``weights_file`` names the latest weights: Ray restarts a lost rollout actor (its process or node died) by
+    running this constructor again, and the engine then starts from the current policy, not the initial one."""
+
+    def __init__(self, model_dir: str, cfg: Config, weights_file: str | None = None) -> None:
         self.backend = cfg.rollout.backend
         self.cfg = cfg.rollout
+        model_dir = self.model_dir = current_weights(model_dir, weights_file)
         trc = cfg.policy.trust_remote_code
         if self.backend == "vllm":
             from rayrlhf.rollout.vllm_engine import VllmGenerator
@@ -50,7 +72,12 @@ class RolloutWorker:
             from rayrlhf.rollout.hf_sampler import HFSampler
 
             self.engine = HFSampler(model_dir, trust_remote_code=self.trust_remote_code)
+        self.model_dir = model_dir
         return time.perf_counter() - t0
+
+    def weights(self) -> str:
+        """The checkpoint the engine's weights came from."""
+        return self.model_dir
 
     def node_id(self) -> str:
         return ray.get_runtime_context().get_node_id()
@@ -72,12 +99,14 @@ class RewardWorker:
         return ray.get_runtime_context().get_node_id()
 
 
-def rollout_actor(model_dir: str, cfg: Config, scheduling="DEFAULT"):
+def rollout_actor(model_dir: str, cfg: Config, scheduling="DEFAULT", weights_file: str | None = None):
+    """Restarted by Ray if its process (or node) dies, from the weights ``weights_file`` names; a call in flight
+    is retried on the new engine (generation and weight loads are safe to repeat)."""
     env = {"VLLM_CPU_KVCACHE_SPACE": str(max(1, round(cfg.rollout.kv_cache_gib))), "TOKENIZERS_PARALLELISM": "false"}
     return ray.remote(RolloutWorker).options(
         num_cpus=cfg.rollout.num_cpus, num_gpus=cfg.rollout.num_gpus, resources=cfg.rollout.resources,
-        scheduling_strategy=scheduling, runtime_env={"env_vars": env},
-    ).remote(model_dir, cfg)
+        max_restarts=-1, max_task_retries=-1, scheduling_strategy=scheduling, runtime_env={"env_vars": env},
+    ).remote(model_dir, cfg, weights_file)
 
 
 def reward_actor(source: SourceConfig, task: TaskConfig, scheduling="DEFAULT"):

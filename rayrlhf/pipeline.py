@@ -76,14 +76,16 @@ class Workers:
     reward actor per source, the oracle's reward actor and the learner. All but the learner are stateless."""
 
     def __init__(self, cfg: Config, model_dir: str, init_dir: str, storage: Path, optimizer_state: str | None = None):
-        from rayrlhf.actors import reward_actor, rollout_actor
+        from rayrlhf.actors import point_weights, reward_actor, rollout_actor
         from rayrlhf.learner.ray_learner import Learner
         from rayrlhf.placement import Placement
 
         init_ray(cfg)
         t0 = time.perf_counter()
         self.placement = Placement(cfg)
-        self.rollouts = [rollout_actor(model_dir, cfg, self.placement.strategy(f"rollout/{i}"))
+        self.weights_file = str(storage.resolve() / "rollout_weights")  # beside the learner's storage: shared
+        point_weights(self.weights_file, model_dir)
+        self.rollouts = [rollout_actor(model_dir, cfg, self.placement.strategy(f"rollout/{i}"), self.weights_file)
                          for i in range(cfg.rollout.num_actors)]
         self.sources = {s.name: reward_actor(s, cfg.task, self.placement.strategy(f"reward/{s.name}")) for s in cfg.sources}
         self.oracle = reward_actor(cfg.oracle.reward, cfg.task, self.placement.strategy("oracle"))
@@ -100,7 +102,11 @@ class Workers:
         return [row for part in ray.get(parts) for row in part]
 
     def load_weights(self, model_dir: str) -> float:
-        """Every rollout engine takes the new weights in place; returns the slowest one's seconds."""
+        """Every rollout engine takes the new weights in place; returns the slowest one's seconds. The pointer
+        goes first, so an engine that restarts meanwhile starts from these weights."""
+        from rayrlhf.actors import point_weights
+
+        point_weights(self.weights_file, model_dir)
         return max(ray.get([r.load_weights.remote(model_dir) for r in self.rollouts]))
 
     def reset(self, model_dir: str) -> None:

@@ -1,9 +1,12 @@
-"""A whole run on a fake multi-node cluster survives losing the node that hosts one of its reward actors."""
+"""A whole run on a fake multi-node cluster survives losing the node of a reward actor and its rollout engine's
+process; a restarted rollout engine starts from the latest weights."""
 
 import os
+import signal
 import threading
 import time
 
+import psutil
 import ray
 
 from rayrlhf.config import load_config
@@ -16,8 +19,8 @@ def test_a_run_survives_losing_the_node_of_a_reward_actor(train_config, tmp_path
 
     from rayrlhf.pipeline import train
 
-    # the rollout engine (live weights) is pinned to the head and the 2-CPU learner worker cannot fit on a
-    # 1-CPU spare node (losing either ends the run; `--resume` continues it); reward actors may go anywhere
+    # the rollout engine is pinned to the head and the 2-CPU learner worker cannot fit on a 1-CPU spare node
+    # (losing the learner's node ends the run; `--resume` continues it); reward actors may go anywhere
     c = Cluster(initialize_head=True, head_node_args={"num_cpus": 4, "resources": {"head": 1}})
     spare = {name: c.add_node(num_cpus=1, resources={"rm_node": 1}) for name in ("a", "b")}
     c.wait_for_nodes()
@@ -42,9 +45,40 @@ def test_a_run_survives_losing_the_node_of_a_reward_actor(train_config, tmp_path
         pgs = [pg for pg in ray.util.placement_group_table().values() if pg["state"] == "CREATED"]
         victim = next(hosts[node] for pg in pgs for node in pg["bundles_to_node_id"].values() if node in hosts)
         c.remove_node(spare[victim])
+        # then the rollout engine's process dies once iteration 1's weights are out: Ray restarts the actor,
+        # which starts from those weights (rollout_weights), and the call in flight is retried
+        while thread.is_alive() and not (tmp_path / "run" / "checkpoints" / "latest").exists():
+            time.sleep(0.2)
+        engines = [p for p in psutil.process_iter(["cmdline"]) if "ray::RolloutWorker" in " ".join(p.info["cmdline"] or [])]
+        assert len(engines) == 1, engines
+        engines[0].send_signal(signal.SIGKILL)
         thread.join(timeout=600)
-        assert [r["iteration"] for r in result["rows"]] == [1, 2]
+        assert [r["iteration"] for r in result["rows"]] == [1, 2]  # without a restart the run would have ended
     finally:
         os.environ.pop("RAYRLHF_TEST_DIE_ONCE", None)
         ray.shutdown()
         c.shutdown()
+
+
+def test_a_restarted_rollout_engine_starts_from_the_latest_weights(tiny_task, tiny_config, tmp_path):
+    """Kill a rollout actor after a weight update: Ray restarts it from the weights ``rollout_weights`` names
+    (not the checkpoint it was created with), and it decodes exactly as HF does with those weights."""
+    from rayrlhf.actors import point_weights, rollout_actor
+
+    from .test_rollout import _hf_greedy, _perturbed_copy
+
+    cfg = tiny_config.model_copy(update={"rollout": tiny_config.rollout.model_copy(update={"backend": "hf", "num_cpus": 0.5})})
+    weights_file = str(tmp_path / "rollout_weights")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        actor = rollout_actor(str(tiny_task.policy_dir), cfg, weights_file=weights_file)
+        new = _perturbed_copy(tiny_task.policy_dir, tmp_path / "w1", seed=1)
+        point_weights(weights_file, new)
+        ray.get(actor.load_weights.remote(new))
+        ray.kill(actor, no_restart=False)  # the process dies; Ray restarts the actor
+        prompts = tiny_task.split("eval")["prompt"][:2]
+        rows = ray.get(actor.generate.remote(prompts, 1, 0.0))
+        assert ray.get(actor.weights.remote()) == new
+        assert [r[0]["token_ids"] for r in rows] == _hf_greedy(new, prompts, cfg.rollout.max_new_tokens)
+    finally:
+        ray.shutdown()
