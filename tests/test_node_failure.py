@@ -7,6 +7,7 @@ import threading
 import time
 
 import psutil
+import pytest
 import ray
 
 from rayrlhf.config import load_config
@@ -60,14 +61,16 @@ def test_a_run_survives_losing_the_node_of_a_reward_actor(train_config, tmp_path
         c.shutdown()
 
 
-def test_a_restarted_rollout_engine_starts_from_the_latest_weights(tiny_task, tiny_config, tmp_path):
+@pytest.mark.parametrize("backend", ["hf", "vllm"])
+def test_a_restarted_rollout_engine_starts_from_the_latest_weights(backend, tiny_task, tiny_config, tmp_path):
     """Kill a rollout actor after a weight update: Ray restarts it from the weights ``rollout_weights`` names
     (not the checkpoint it was created with), and it decodes exactly as HF does with those weights."""
     from rayrlhf.actors import point_weights, rollout_actor
 
     from .test_rollout import _hf_greedy, _perturbed_copy
 
-    cfg = tiny_config.model_copy(update={"rollout": tiny_config.rollout.model_copy(update={"backend": "hf", "num_cpus": 0.5})})
+    rollout = {"backend": backend, "num_cpus": 0.5, "kv_cache_gib": 0.5, "gpu_memory_utilization": 0.05}
+    cfg = tiny_config.model_copy(update={"rollout": tiny_config.rollout.model_copy(update=rollout)})
     weights_file = str(tmp_path / "rollout_weights")
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
