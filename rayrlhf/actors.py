@@ -5,7 +5,6 @@ Ray touch points: ``ray.remote`` options below (resources, restarts, retries).
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -13,6 +12,7 @@ from pathlib import Path
 import ray
 
 from rayrlhf.config import Config, SourceConfig, TaskConfig
+from rayrlhf.run_dir import write_text_atomic
 
 
 def current_weights(model_dir: str, weights_file: str | None) -> str:
@@ -24,11 +24,8 @@ def current_weights(model_dir: str, weights_file: str | None) -> str:
 
 def point_weights(weights_file: str, model_dir: str) -> None:
     """Name ``model_dir`` as the rollout engines' weights, atomically (read by a restarting engine)."""
-    path = Path(weights_file)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(model_dir)
-    os.replace(tmp, path)
+    Path(weights_file).parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(Path(weights_file), model_dir)
 
 
 class RolloutWorker:

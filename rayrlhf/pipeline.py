@@ -268,7 +268,7 @@ class Pipeline:
         row = {"iteration": iteration, **coord, "train/pairs": len(pairs),
                **{f"train/{k}": v for k, v in train.items() if k in ("loss", "reward_margin", "reward_accuracy", "kl", "steps")},
                **evaluation, **{f"timing/{k}": v for k, v in timing.items()}}
-        # the row before the resume pointer: a crash between the two re-runs this iteration (truncate_metrics
+        # the row before the resume pointer: a crash between the two re-runs this iteration (resume_point
         # drops the row), so metrics.jsonl always holds exactly iterations 1..latest after a resume
         self.run.append_metrics(row)
         self.state["iteration"] = iteration
@@ -301,8 +301,7 @@ def train(cfg: Config | None, run_dir: str | None = None, resume: bool = False, 
         assert cfg is not None
         tracking.enabled(cfg.tracking)  # a missing tracker package fails before the run directory exists
         run = new_run_dir(cfg, run_dir or cfg.run.output_dir)
-    done = (run.latest() or (None, {"iteration": 0}))[1]["iteration"]
-    run.truncate_metrics(done)
+    done = run.resume_point()
     pipe = Pipeline(cfg, run, resume)
     try:
         rows = run_iterations(pipe, done, log)

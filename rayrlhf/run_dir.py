@@ -19,6 +19,13 @@ import os
 from pathlib import Path
 
 
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``path`` whole or not at all (a reader never sees half a file)."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
 class RunDir:
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root).resolve()  # absolute: actors (vLLM, coordinator) run in other working directories
@@ -28,16 +35,12 @@ class RunDir:
         return self.checkpoints / f"iter_{iteration}"
 
     def write_json_atomic(self, path: Path, obj) -> None:
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(obj, indent=1))
-        os.replace(tmp, path)
+        write_text_atomic(path, json.dumps(obj, indent=1))
 
     def mark_complete(self, iteration: int, state: dict) -> None:
         """Make ``iter_N`` the resume point: its state first, then the pointer."""
         self.write_json_atomic(self.checkpoint(iteration) / "state.json", state)
-        tmp = self.checkpoints / "latest.tmp"
-        tmp.write_text(f"iter_{iteration}")
-        os.replace(tmp, self.checkpoints / "latest")
+        write_text_atomic(self.checkpoints / "latest", f"iter_{iteration}")
 
     def latest(self) -> tuple[Path, dict] | None:
         pointer = self.checkpoints / "latest"
@@ -81,12 +84,10 @@ class RunDir:
             return []
         return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
-    def truncate_metrics(self, last_iteration: int) -> None:
-        """Drop rows written after the resume point, so the series continues without duplicates."""
-        keep = [r for r in self.metrics() if r.get("iteration", 0) <= last_iteration]
-        self.write_json_lines(self.root / "metrics.jsonl", keep)
-
-    def write_json_lines(self, path: Path, rows: list[dict]) -> None:
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
-        os.replace(tmp, path)
+    def resume_point(self) -> int:
+        """The last complete iteration (0 if none). Metrics rows written after it are dropped, so a resumed
+        run's series continues without duplicates."""
+        done = (self.latest() or (None, {"iteration": 0}))[1]["iteration"]
+        keep = [r for r in self.metrics() if r.get("iteration", 0) <= done]
+        write_text_atomic(self.root / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in keep))
+        return done

@@ -41,6 +41,11 @@ def trial_config(base: dict, params: dict) -> Config:
     return _Config.model_validate(raw)
 
 
+def trial_run_dir(root: Path, trial_dir: str) -> Path:
+    """A trial's run directory: ``SWEEP_DIR/runs/<Tune's trial directory name>`` (the same after a restore)."""
+    return root / "runs" / Path(trial_dir).name
+
+
 def _report(row: dict) -> None:
     """Report one iteration to Tune with a marker checkpoint, so a restored trial keeps Tune's
     ``training_iteration`` (the step Ray's MLflow / W&B callbacks log) in step with the run's iteration."""
@@ -78,11 +83,10 @@ def _trainable(params: dict, base: dict, root: str) -> None:
     from rayrlhf.pipeline import Pipeline, RunDir, new_run_dir
 
     cfg = trial_config(base, params)
-    run_path = Path(root) / "runs" / Path(ray.tune.get_context().get_trial_dir()).name
+    run_path = trial_run_dir(Path(root), ray.tune.get_context().get_trial_dir())
     resume = (run_path / "config.yaml").is_file()
     run = RunDir(run_path) if resume else new_run_dir(cfg, run_path)
-    done = (run.latest() or (None, {"iteration": 0}))[1]["iteration"]
-    run.truncate_metrics(done)
+    done = run.resume_point()
     for row in run.metrics()[_reported_iteration():]:
         _report(row)
     if done == cfg.train.iterations:
@@ -173,7 +177,7 @@ def write_sweep_report(root: Path, results, meta: dict) -> Path:
                      OBJECTIVE: last.get(OBJECTIVE), "ci_low": last.get(f"{OBJECTIVE}_ci_low"),
                      "ci_high": last.get(f"{OBJECTIVE}_ci_high"), "oracle_queries": last.get("oracle_queries"),
                      "wall_s": float(hist["timing/iteration_s"].sum()) if hist is not None and "timing/iteration_s" in hist else None,
-                     "run_dir": str(root / "runs" / Path(res.path).name), "_curve": [] if hist is None or OBJECTIVE not in hist else list(zip(hist["iteration"], hist[OBJECTIVE], strict=True))})
+                     "run_dir": str(trial_run_dir(root, res.path)), "_curve": [] if hist is None or OBJECTIVE not in hist else list(zip(hist["iteration"], hist[OBJECTIVE], strict=True))})
     with (root / "sweep.csv").open("w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=[k for k in rows[0] if not k.startswith("_")] if rows else ["status"])
         w.writeheader()
