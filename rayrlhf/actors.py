@@ -96,6 +96,16 @@ class RewardWorker:
         return ray.get_runtime_context().get_node_id()
 
 
+class ActorScore:
+    """A reward actor's ``score`` as a plain function (what the simulated oracle calls)."""
+
+    def __init__(self, actor) -> None:
+        self.actor = actor
+
+    def __call__(self, prompts: list[str], responses: list[str], references: list[str] | None) -> list[float]:
+        return ray.get(self.actor.score.remote(prompts, responses, references))
+
+
 def rollout_actor(model_dir: str, cfg: Config, scheduling="DEFAULT", weights_file: str | None = None):
     """Restarted by Ray if its process (or node) dies, from the weights ``weights_file`` names; a call in flight
     is retried on the new engine (generation and weight loads are safe to repeat)."""

@@ -1,20 +1,21 @@
 """Annotation queries ("best and worst of these K responses"), their ledger and the oracle backends.
 
-Every query and answer is appended to ``RUN_DIR/annotations.jsonl`` (flushed and fsynced) the moment it is
-answered; a query is identified by a hash of its prompt and responses, so a resumed run that regenerates
-the same responses finds the answer there and never pays for the same label twice.
+Every answer is appended to ``RUN_DIR/annotations.jsonl`` and fsynced the moment the backend hands it over,
+before anything else happens (:mod:`rayrlhf.durable`); a query is identified by a hash of its prompt and
+responses, so a resumed run that regenerates the same responses finds the answer there and never pays for the
+same label twice.
 
-A backend implements :class:`AnnotationBackend`. :class:`SimulatedOracle` answers from a reward model's
-scores (deterministically, as in the paper, or Plackett-Luce sampled); a human-annotation backend would
-implement the same ``ask`` (slow, asynchronous, may return ``None`` for a timed-out query).
+A backend implements :class:`AnnotationBackend`: ``ask(queries, record)`` hands each answer to ``record`` as it
+arrives. :class:`SimulatedOracle` answers from a reward model's scores (deterministically, as in the paper,
+or Plackett-Luce sampled); the web and vendor backends (:mod:`rayrlhf.annotate`) answer with people.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -22,6 +23,8 @@ from typing import Protocol
 import numpy as np
 
 from rayrlhf.algorithms.labels import oracle_ranking
+from rayrlhf.durable import append_jsonl, read_jsonl
+from rayrlhf.seeds import derived_seed
 
 
 @dataclass(frozen=True)
@@ -53,62 +56,68 @@ class Answer:
         return None if self.ranking is None else self.ranking[-1]
 
 
+Record = Callable[["Query", "Answer"], None]
+ScoreFn = Callable[[list[str], list[str], list[str] | None], Sequence[float]]
+
+
 class AnnotationBackend(Protocol):
-    def ask(self, queries: list[Query]) -> list[Answer | None]:
-        """Answers in order; ``None`` for a query that could not be answered (timeout)."""
+    def ask(self, queries: list[Query], record: Record) -> None:
+        """Hand each answer to ``record`` the moment it arrives (any order; ``record`` writes it durably before it
+        returns); return when every query is answered, abstained or given up on (timed out: not paid, not
+        recorded). Never blocks forever."""
 
 
 class SimulatedOracle:
-    """Answers from a reward actor's scores: deterministic ranking or Plackett-Luce with a temperature."""
+    """Answers from a reward model's scores: deterministic ranking or Plackett-Luce with a temperature.
+    ``score`` is the oracle reward (in a run: a call to its reward actor)."""
 
-    def __init__(self, reward_actor, mode: str, temperature: float, abstain_margin: float, seed: int) -> None:
-        self.reward = reward_actor
-        self.mode, self.temperature, self.abstain_margin = mode, temperature, abstain_margin
-        self.rng = np.random.default_rng(seed)
+    def __init__(self, score: ScoreFn, mode: str, temperature: float, abstain_margin: float, seed: int) -> None:
+        self.score = score
+        self.mode, self.temperature, self.abstain_margin, self.seed = mode, temperature, abstain_margin, seed
 
-    def ask(self, queries: list[Query]) -> list[Answer | None]:
-        import ray
-
+    def ask(self, queries: list[Query], record: Record) -> None:
         prompts = [q.prompt for q in queries for _ in q.responses]
         responses = [r for q in queries for r in q.responses]
         refs = [q.reference for q in queries for _ in q.responses]
-        flat = ray.get(self.reward.score.remote(prompts, responses, None if None in refs else refs))
-        answers, i = [], 0
+        flat = list(self.score(prompts, responses, None if None in refs else refs))
+        i = 0
         for q in queries:
             scores = flat[i : i + len(q.responses)]
             i += len(q.responses)
-            ranking = oracle_ranking(scores, self.mode, self.temperature, self.rng, self.abstain_margin)
-            answers.append(Answer(q.id, ranking, scores))
-        return answers
+            rng = np.random.default_rng(derived_seed(self.seed, "oracle", q.id))  # the same answer if asked again
+            ranking = oracle_ranking(scores, self.mode, self.temperature, rng, self.abstain_margin)
+            record(q, Answer(q.id, ranking, scores))
 
 
 class AnnotationLedger:
-    """Append-only record of every answered query, keyed by query id."""
+    """Append-only record of every answered query, keyed by query id (one fsynced line per answer)."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path
+        self.path = Path(path)
         self.answers: dict[str, Answer] = {}
-        if path.is_file():
-            for line in path.read_text().splitlines():
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError:  # a line cut by a crash mid-write: that query was not paid for twice
-                    continue
-                self.answers[row["query_id"]] = Answer(row["query_id"], row["ranking"], row.get("scores"), row.get("meta", {}))
+        for row in read_jsonl(self.path):
+            self.answers[row["query_id"]] = Answer(row["query_id"], row["ranking"], row.get("scores"), row.get("meta", {}))
 
     def get(self, query: Query) -> Answer | None:
         return self.answers.get(query.id)
 
     def append(self, query: Query, answer: Answer, iteration: int) -> None:
+        """Write ``answer`` durably, then index it. An answer to a query already in the ledger is refused: the
+        ledger never holds a label twice."""
+        if query.id in self.answers:
+            raise ValueError(f"query {query.id} is already in the ledger {self.path}; a label is never recorded twice")
+        if answer.query_id != query.id:
+            raise ValueError(f"answer for query {answer.query_id} handed over for query {query.id}")
         row = {"query_id": query.id, "iteration": iteration, "time": time.time(), "prompt": query.prompt,
                "responses": list(query.responses), **{k: v for k, v in asdict(answer).items() if k != "query_id"}}
-        with self.path.open("a") as f:
-            f.write(json.dumps(row) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+        append_jsonl(self.path, [row])
         self.answers[query.id] = answer
 
     def __len__(self) -> int:
         return len(self.answers)
+
+
+def build_backend(cfg, run_root: Path, score: ScoreFn) -> AnnotationBackend:
+    """The configured oracle backend (``oracle.backend``; the simulated oracle by default)."""
+    o = cfg.oracle
+    return SimulatedOracle(score, o.labels, o.temperature, o.abstain_margin, cfg.run.seed)

@@ -132,7 +132,10 @@ class OracleConfig(_Section):
 class TransferConfig(_Section):
     mode: str = "ucb"  # "ucb", "none", or "fixed:<source name>"
     ucb_c: float = Field(1.0, ge=0.0)
-    self_win_rate: float = Field(0.55, ge=0.0, le=1.0)
+    self_win_rate: float | None = Field(
+        None, gt=0.0, le=1.0,
+        description="the self arm's constant credit per prompt; default Rp/K + 0.05 (0.55 for the paper's Rp/K = 1/2). "
+        "A source that copies the online policy earns Rp/K, so an explicit value must lie above Rp/K")
     refresh_every: int = Field(200, ge=1)
     best_of_n: int = Field(32, ge=1)  # N extra responses for a source arm
     num_replace: int = Field(4, ge=0)  # Rp of the K responses replaced by the top-Rp of N
@@ -151,12 +154,25 @@ class OptimConfig(_Section):
     beta: float = Field(0.1, gt=0.0)
     lr: float = Field(5e-5, gt=0.0)
     epochs: int = Field(3, ge=1)
-    batch_size: int = Field(8, ge=1)
+    batch_size: int = Field(64, ge=1, description="pairs per optimizer step over all workers (the paper's 64)")
+    micro_batch_size: int = Field(
+        8, ge=1, description="pairs per forward pass on one worker; batch_size / (micro_batch_size * train.num_workers) "
+        "micro-batches are accumulated per step")
     logp_reduction: Literal["sum", "mean"] = "sum"  # IPO is usually run with "mean"
     xpo_alpha: float = Field(1e-5, ge=0.0)
     reference: Literal["iteration", "initial"] = "iteration"
     weight_decay: float = Field(0.0, ge=0.0)
     max_grad_norm: float = Field(1.0, gt=0.0)
+    lr_schedule: Literal["cosine", "constant"] = Field(
+        "cosine", description="learning-rate schedule within an iteration, after warm-up (the paper: cosine)")
+    warmup_steps: float = Field(
+        100, ge=0.0, description="linear warm-up steps per iteration (the paper's 100); a value below 1 is a fraction "
+        "of the iteration's optimizer steps")
+    reset_optimizer: bool = Field(
+        True, description="a fresh AdamW state and schedule every iteration, as the paper's per-iteration trainer; "
+        "false keeps one AdamW state across iterations")
+    disable_dropout: bool = Field(
+        True, description="train with dropout off, as the reference policy is evaluated (TRL's and the paper's default)")
 
 
 class TrainConfig(_Section):
@@ -218,7 +234,43 @@ class Config(_Section):
                 f"transfer.num_replace={self.transfer.num_replace} exceeds min(K=train.responses_per_prompt="
                 f"{self.train.responses_per_prompt}, N=transfer.best_of_n={self.transfer.best_of_n})"
             )
+        self._check_transfer_bar()
+        self._check_prompt_templates()
+        per_step = self.optim.micro_batch_size * self.train.num_workers
+        if self.optim.batch_size % per_step:
+            raise ValueError(
+                f"optim.batch_size={self.optim.batch_size} must be a multiple of optim.micro_batch_size x "
+                f"train.num_workers = {self.optim.micro_batch_size} x {self.train.num_workers} = {per_step} "
+                "(the rest is gradient accumulation)")
         return self
+
+    def _check_prompt_templates(self) -> None:
+        """A source's ``prompt_template`` wraps the prompt as ``data.prompt_template`` already wrote it; the same
+        words added twice ("Summarize: Summarize: ...") score text no model was trained on."""
+        outer = self.data.prompt_template.split("{prompt}")
+        for i, s in enumerate(self.sources):
+            inner = s.prompt_template.split("{prompt}")
+            twice = [x.strip() for x, y in ((inner[0], outer[0]), (inner[-1], outer[-1])) if x.strip() and x.strip() in y]
+            if twice:
+                raise ValueError(
+                    f"sources.{i}.prompt_template={s.prompt_template!r} adds {twice[0]!r}, which data.prompt_template="
+                    f"{self.data.prompt_template!r} already puts in every prompt; set the source's prompt_template to "
+                    "'{prompt}'")
+
+    def _check_transfer_bar(self) -> None:
+        """UCB compares source arms with the self arm's bar; both must mean something (PAPER.md step 4)."""
+        rp, k, explicit = self.transfer.num_replace, self.train.responses_per_prompt, self.transfer.self_win_rate
+        if self.transfer.mode != "ucb":
+            return
+        if rp in (0, k):
+            raise ValueError(
+                f"transfer.num_replace={rp} with K=train.responses_per_prompt={k}: a source arm then "
+                f"{'never' if rp == 0 else 'always'} wins, so UCB learns nothing; use 0 < num_replace < K "
+                "(the paper: 4 of 8), or transfer.mode=none")
+        if explicit is not None and explicit <= rp / k:
+            raise ValueError(
+                f"transfer.self_win_rate={explicit} is at or below Rp/K = {rp}/{k} = {rp / k:g}, what a source that "
+                "merely copies the online policy earns; set it above Rp/K (or leave it unset: Rp/K + 0.05)")
 
 
 class ConfigError(ValueError):

@@ -1,48 +1,51 @@
 """The coordinator: arm statistics, arm assignment in rounds, annotation routing, the label budget.
 
-It is the only stateful actor besides the learner. Within an iteration, prompts arrive in rounds of
-``transfer.refresh_every``; ``assign`` gives a round its arms (uniform in the first round, UCB-argmax
-after, PAPER.md step 2) and ``annotate`` asks the oracle about the round's K responses, records which arms
-won (step 4) and refreshes the statistics.
+It is the only stateful actor besides the learner, and plain Python (the pipeline runs it as a Ray actor; the
+tests run it directly). Within an iteration, prompts arrive in rounds of ``transfer.refresh_every``; per round,
+in this order (PAPER.md steps 2-4):
+
+1. :meth:`Coordinator.assign` gives the round its arms (uniform in the first round, UCB-argmax after);
+2. :meth:`Coordinator.annotate` asks the oracle about each prompt's K responses (the ledger first, then the
+   backend, within the budget) and returns the answers;
+3. :meth:`Coordinator.record_wins` credits each prompt's arm (tie-fair :func:`transfer_credit`), which the
+   next round's UCB sees.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from rayrlhf.algorithms.transfer import SELF_ARM, ArmStats, assign_round, transfer_won, ucb_values
-from rayrlhf.annotation import AnnotationLedger, Query
+from rayrlhf.algorithms.transfer import SELF_ARM, ArmStats, assign_round, self_win_rate, transfer_credit, ucb_values
+from rayrlhf.annotation import AnnotationBackend, AnnotationLedger, Answer, Query
 from rayrlhf.config import Config
+from rayrlhf.items import RoundItem
+from rayrlhf.seeds import derived_seed
 
 
-def derived_seed(*parts) -> int:
-    """A stable 31-bit seed from any parts (run seed, iteration, round, purpose...)."""
-    return int(hashlib.sha256("/".join(map(str, parts)).encode()).hexdigest()[:8], 16) & 0x7FFFFFFF
+def arms_for(cfg: Config) -> tuple[str, ...]:
+    """The arms of ``transfer.mode``: every source and ``self`` (ucb), one source (fixed:<name>) or ``self``."""
+    mode = cfg.transfer.mode
+    if mode == "none":
+        return (SELF_ARM,)
+    if mode.startswith("fixed:"):
+        return (mode[6:],)
+    return (*[s.name for s in cfg.sources], SELF_ARM)
 
 
 class Coordinator:
-    def __init__(self, cfg: Config, run_dir: str, oracle_reward_actor) -> None:
-        from rayrlhf.annotation import SimulatedOracle
-
+    def __init__(self, cfg: Config, run_dir: str, backend: AnnotationBackend) -> None:
         self.cfg = cfg
-        self.mode = cfg.transfer.mode
-        sources = [s.name for s in cfg.sources]
-        if self.mode == "none":
-            self.arms: tuple[str, ...] = (SELF_ARM,)
-        elif self.mode.startswith("fixed:"):
-            self.arms = (self.mode[6:],)
-        else:
-            self.arms = (*sources, SELF_ARM)
-        o = cfg.oracle
-        self.backend = SimulatedOracle(oracle_reward_actor, o.labels, o.temperature, o.abstain_margin, cfg.run.seed)
+        self.arms = arms_for(cfg)
+        t = cfg.transfer
+        self.self_win_rate = self_win_rate(t.self_win_rate, t.num_replace, cfg.train.responses_per_prompt)
+        self.backend = backend
         self.ledger = AnnotationLedger(Path(run_dir) / "annotations.jsonl")
         self.iteration = 0
         self.stats = ArmStats(self.arms)
-        self.first_round = True
         self.rounds = 0
         self.counters = {"asked": 0, "reused": 0, "abstained": 0, "over_budget": 0}
 
@@ -50,53 +53,56 @@ class Coordinator:
         """Statistics are reset every iteration: the policy changed, old win rates are stale."""
         self.iteration = iteration
         self.stats = ArmStats(self.arms)
-        self.first_round = True
         self.rounds = 0
 
     def assign(self, num_prompts: int) -> list[str]:
+        """Arms for the next round: uniform at random in the iteration's first round, UCB-argmax after."""
         rng = np.random.default_rng(derived_seed(self.cfg.run.seed, "arms", self.iteration, self.rounds))
+        first = self.rounds == 0
         self.rounds += 1
         if len(self.arms) == 1:
             return [self.arms[0]] * num_prompts
-        return assign_round(num_prompts, self.stats, first_round=self.first_round, c=self.cfg.transfer.ucb_c, rng=rng)
+        return assign_round(num_prompts, self.stats, first_round=first, c=self.cfg.transfer.ucb_c, rng=rng)
 
-    def annotate(self, items: list[dict]) -> list[list[int] | None]:
-        """Oracle rankings (best first) for ``{"prompt", "responses", "reference", "arm", "transfer_mask"}``
-        items; ``None`` where the oracle abstained or the budget is spent. Answers already in the ledger are
-        reused, never asked again."""
-        queries = [Query(it["prompt"], tuple(it["responses"]), it.get("reference")) for it in items]
-        rankings: list[list[int] | None] = [None] * len(items)
-        to_ask = []
-        for i, q in enumerate(queries):
-            cached = self.ledger.get(q)
-            if cached is not None:
-                rankings[i] = cached.ranking
+    def annotate(self, items: Sequence[RoundItem]) -> list[Answer | None]:
+        """The oracle's answer for each item (``None``: abstained, or no budget left). Answers already in the ledger
+        are reused; each distinct query is asked at most once and its answer is in the ledger before this returns."""
+        queries = [Query(it.prompt, it.responses, it.reference) for it in items]
+        budget = self.cfg.oracle.budget
+        to_ask: dict[str, Query] = {}
+        for q in queries:
+            if self.ledger.get(q) is not None:
                 self.counters["reused"] += 1
-            elif self.cfg.oracle.budget is not None and len(self.ledger) + len(to_ask) >= self.cfg.oracle.budget:
+            elif q.id in to_ask:
+                continue  # the same query twice in one round: asked (and paid) once
+            elif budget is not None and len(self.ledger) + len(to_ask) >= budget:
                 self.counters["over_budget"] += 1
             else:
-                to_ask.append(i)
+                to_ask[q.id] = q
         if to_ask:
-            self.backend.rng = np.random.default_rng(derived_seed(self.cfg.run.seed, "oracle", queries[to_ask[0]].id))
-            answers = self.backend.ask([queries[i] for i in to_ask])
-            for i, answer in zip(to_ask, answers, strict=True):
-                if answer is None:  # timed out: not paid, not recorded
-                    continue
-                self.ledger.append(queries[i], answer, self.iteration)
-                rankings[i] = answer.ranking
-                self.counters["asked"] += 1
-        for item, ranking in zip(items, rankings, strict=True):
-            if ranking is None:
-                self.counters["abstained"] += 1
+            self.backend.ask(list(to_ask.values()), self._record)
+        answers = [self.ledger.get(q) for q in queries]
+        self.counters["abstained"] += sum(a is not None and a.ranking is None for a in answers)
+        return [a if a is not None and a.ranking is not None else None for a in answers]
+
+    def _record(self, query: Query, answer: Answer) -> None:
+        """The backend's hand-over: the ledger writes the answer durably before anything else happens."""
+        self.ledger.append(query, answer, self.iteration)
+        self.counters["asked"] += 1
+
+    def record_wins(self, items: Sequence[RoundItem], answers: Sequence[Answer | None]) -> None:
+        """Credit each answered item's arm (PAPER.md step 4): a source arm with the tie-fair share of the best
+        response that sits in its transfer slots, ``self`` with its bar."""
+        for item, answer in zip(items, answers, strict=True):
+            if answer is None:
                 continue
-            self.stats.record(item["arm"], transfer_won(ranking[0], item["transfer_mask"]), self.cfg.transfer.self_win_rate)
-        self.first_round = False
-        return rankings
+            credit = transfer_credit(answer.best, item.transfer_mask, item.responses, answer.scores)
+            self.stats.record(item.arm, credit, self.self_win_rate)
 
     def metrics(self) -> dict:
         ucb = ucb_values(self.stats, self.cfg.transfer.ucb_c)
         rates = self.stats.win_rates()
-        out: dict[str, float] = {"oracle_queries": len(self.ledger)}
+        out: dict[str, float | None] = {"oracle_queries": len(self.ledger)}
         for arm in self.arms:
             out[f"arm/{arm}/count"] = self.stats.counts[arm]
             out[f"arm/{arm}/win_rate"] = None if math.isnan(rates[arm]) else rates[arm]

@@ -20,10 +20,13 @@ import ray
 
 from rayrlhf import tracking
 from rayrlhf.algorithms.transfer import SELF_ARM, choose_pair, replace_with_best_of_n
+from rayrlhf.annotation import Answer
 from rayrlhf.config import Config, ConfigError, dump_config, load_config
-from rayrlhf.coordinator import Coordinator, derived_seed
+from rayrlhf.coordinator import Coordinator
+from rayrlhf.items import PreferencePair, RoundItem
 from rayrlhf.run_dir import RunDir
-from rayrlhf.stats import paired_win_rate
+from rayrlhf.seeds import derived_seed
+from rayrlhf.stats import paired_win_rate, score_summary
 
 
 def ray_cpus_needed(cfg: Config) -> float:
@@ -49,6 +52,13 @@ def init_ray(cfg: Config, runs: int = 1) -> None:
         ray.init(num_cpus=max(os.cpu_count() or 1, math.ceil(runs * ray_cpus_needed(cfg))), include_dashboard=False,
                  log_to_driver=False)
     ray.data.DataContext.get_current().enable_progress_bars = False
+
+
+def prompt_schedule(num_rows: int, seed: int, cursor: int, count: int) -> list[int]:
+    """Row indices of the ``count`` prompts after ``cursor``: this seed's permutation of the training rows (so
+    intervals over seeds include the prompt sample), wrapping around after a pass."""
+    order = np.random.default_rng(derived_seed(seed, "prompts")).permutation(num_rows)
+    return [int(order[(cursor + i) % num_rows]) for i in range(count)]
 
 
 def load_splits(cfg: Config) -> tuple[list[dict], list[dict]]:
@@ -139,10 +149,15 @@ class Pipeline:
         self._startup_logged = False  # start-up time goes into the first row this process writes
         w = self.workers
         self.sources, self.oracle, self.learner = w.sources, w.oracle, w.learner
+        from rayrlhf.actors import ActorScore
+        from rayrlhf.annotation import build_backend
         from rayrlhf.placement import on_driver_node
 
+        backend = build_backend(cfg, run.root, ActorScore(self.oracle))
         self.coordinator = ray.remote(Coordinator).options(num_cpus=0, scheduling_strategy=on_driver_node()).remote(
-            cfg, str(run.root), self.oracle)
+            cfg, str(run.root), backend)
+        if latest:
+            ray.get(self.coordinator.load_state.remote(self.state["coordinator"]))
         if eval_init is not None and not (run.root / "eval" / "iter_0.json").is_file():
             (run.root / "eval").mkdir(exist_ok=True)
             run.write_json_atomic(run.root / "eval" / "iter_0.json", eval_init)
@@ -150,12 +165,11 @@ class Pipeline:
 
     # -- one iteration ------------------------------------------------------------------------------------
     def _next_prompts(self) -> list[dict]:
-        m, rows = self.cfg.train.prompts_per_iteration, self.train_rows
-        start = self.state["cursor"]
+        m, start = self.cfg.train.prompts_per_iteration, self.state["cursor"]
         self.state["cursor"] = start + m
-        return [rows[(start + i) % len(rows)] for i in range(m)]
+        return [self.train_rows[i] for i in prompt_schedule(len(self.train_rows), self.cfg.run.seed, start, m)]
 
-    def _collect(self, iteration: int, prompts: list[dict], timing: dict) -> list[dict]:
+    def _collect(self, iteration: int, prompts: list[dict], timing: dict) -> list[PreferencePair]:
         """Rounds of generate -> Best-of-N -> annotate; returns the iteration's preference pairs. A round's
         responses are saved before they are annotated, so a resumed run replays finished rounds from disk
         and the ledger answers their queries."""
@@ -164,28 +178,32 @@ class Pipeline:
         cfg = self.cfg
         ray.get(self.coordinator.start_iteration.remote(iteration))
         saved = self.run.saved_rounds(iteration)
-        pairs: list[dict] = []
+        pairs: list[PreferencePair] = []
         size = cfg.transfer.refresh_every
         for r, start in enumerate(tqdm(range(0, len(prompts), size), desc=f"iter {iteration}: rounds", leave=False)):
             arms = ray.get(self.coordinator.assign.remote(len(prompts[start : start + size])))
             if r < len(saved):
-                items = saved[r]
+                items = [RoundItem.from_json(row) for row in saved[r]]
             else:
                 items = self._generate_round(iteration, prompts[start : start + size], arms, timing)
-                self.run.save_round(iteration, items)
+                self.run.save_round(iteration, [it.to_json() for it in items])
             t = time.perf_counter()
-            rankings = ray.get(self.coordinator.annotate.remote(items))
+            answers = ray.get(self.coordinator.annotate.remote(items))
             timing["annotate_s"] += time.perf_counter() - t
-            rng = np.random.default_rng(derived_seed(cfg.run.seed, "pairs", iteration, r))
-            for item, ranking in zip(items, rankings, strict=True):
-                if ranking is None:
-                    continue
-                c, j = choose_pair(ranking, cfg.transfer.pair_strategy, rng)
-                pairs.append({"prompt": item["prompt"], "chosen": item["responses"][c],
-                              "rejected": item["responses"][j], "explore": item["explore"]})
+            ray.get(self.coordinator.record_wins.remote(items, answers))
+            pairs += self._pairs(items, answers, np.random.default_rng(derived_seed(cfg.run.seed, "pairs", iteration, r)))
         return pairs
 
-    def _generate_round(self, iteration: int, chunk: list[dict], arms: list[str], timing: dict) -> list[dict]:
+    def _pairs(self, items: list[RoundItem], answers: list[Answer | None], rng: np.random.Generator) -> list[PreferencePair]:
+        """(chosen, rejected) from each answered item's ranking (``transfer.pair_strategy``; the paper: best vs worst)."""
+        pairs = []
+        for item, answer in zip(items, answers, strict=True):
+            if answer is not None:
+                c, j = choose_pair(answer.ranking, self.cfg.transfer.pair_strategy, rng)
+                pairs.append(PreferencePair(item.prompt, item.responses[c], item.responses[j], item.explore))
+        return pairs
+
+    def _generate_round(self, iteration: int, chunk: list[dict], arms: list[str], timing: dict) -> list[RoundItem]:
         """K responses per prompt; for prompts on a source arm, N more scored by that source and the top Rp
         swapped into the first Rp slots (PAPER.md step 3)."""
         cfg, K, N, rp = self.cfg, self.cfg.train.responses_per_prompt, self.cfg.transfer.best_of_n, self.cfg.transfer.num_replace
@@ -211,8 +229,8 @@ class Pipeline:
             for j, i in enumerate(idx):
                 responses[i], masks[i] = replace_with_best_of_n(base[i], extra[arm][j], scores[j * N : (j + 1) * N], rp)
         timing["score_s"] += time.perf_counter() - t
-        return [{"prompt": texts[i], "reference": refs[i], "arm": arms[i], "responses": responses[i],
-                 "transfer_mask": masks[i], "explore": base[i][-1]} for i in range(len(chunk))]
+        return [RoundItem(texts[i], refs[i], arms[i], tuple(responses[i]), tuple(masks[i]), base[i][-1])
+                for i in range(len(chunk))]
 
     def _initial_eval_samples(self) -> dict:
         path = self.run.root / "eval" / "iter_0.json"
@@ -243,11 +261,13 @@ class Pipeline:
 
     def _evaluate(self, iteration: int) -> dict:
         """Oracle-judged win rate of the current policy vs the initial one on held-out prompts."""
-        scores = self._eval_samples(iteration)["oracle_scores"]
-        wr = paired_win_rate(scores, self.eval_init["oracle_scores"], seed=iteration)
+        samples = self._eval_samples(iteration)
+        wr = paired_win_rate(samples["oracle_scores"], self.eval_init["oracle_scores"], seed=iteration)
+        now = score_summary(samples["oracle_scores"], samples["responses"])
+        init = score_summary(self.eval_init["oracle_scores"], self.eval_init["responses"])
         return {"eval/win_rate_vs_init": wr["mean"], "eval/win_rate_vs_init_ci_low": wr["ci_low"],
-                "eval/win_rate_vs_init_ci_high": wr["ci_high"], "eval/oracle_score": float(np.mean(scores)),
-                "eval/oracle_score_init": float(np.mean(self.eval_init["oracle_scores"]))}
+                "eval/win_rate_vs_init_ci_high": wr["ci_high"], "eval/oracle_score": now["mean"],
+                "eval/empty_rate": now["empty_rate"], "eval/oracle_score_init": init["mean"]}
 
     def iteration(self, iteration: int) -> dict:
         timing = defaultdict(float)
@@ -266,7 +286,7 @@ class Pipeline:
         timing["startup_s"] = 0.0 if self._startup_logged else self.startup_s
         self._startup_logged = True
         row = {"iteration": iteration, **coord, "train/pairs": len(pairs),
-               **{f"train/{k}": v for k, v in train.items() if k in ("loss", "reward_margin", "reward_accuracy", "kl", "steps")},
+               **{f"train/{k}": v for k, v in train.items() if k in ("loss", "reward_margin", "reward_accuracy", "logratio", "steps", "lr")},
                **evaluation, **{f"timing/{k}": v for k, v in timing.items()}}
         # the row before the resume pointer: a crash between the two re-runs this iteration (resume_point
         # drops the row), so metrics.jsonl always holds exactly iterations 1..latest after a resume

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rayrlhf.stats import win_outcomes
+from rayrlhf.stats import score_summary, win_outcomes
 
 
 def _read_jsonl(path: Path) -> list[dict]:
@@ -78,8 +78,15 @@ def head_to_head(a: dict[int, Path], b: dict[int, Path] | None, iterations: list
 
 
 def mean_score(run: Path, iteration: int) -> float | None:
-    scores = _eval_scores(run, iteration)
-    return None if scores is None else float(np.mean(scores))
+    """Mean oracle score of a run's held-out samples, empty responses (scored with a sentinel) left out."""
+    path = run / "eval" / f"iter_{iteration}.json"
+    return _load_mean(str(path), path.stat().st_mtime_ns) if path.is_file() else None
+
+
+@lru_cache(maxsize=4096)
+def _load_mean(path: str, mtime_ns: int) -> float:
+    data = json.loads(Path(path).read_text())
+    return score_summary(data["oracle_scores"], data["responses"])["mean"]
 
 
 def score_gap(a: dict[int, Path], b: dict[int, Path], iterations: list[int]) -> list[dict]:

@@ -32,3 +32,15 @@ def paired_win_rate(a_scores, b_scores, seed: int = 0) -> dict:
     else:  # every outcome identical: the interval degenerates to the point
         low = high = float(outcome.mean()) if n else float("nan")
     return {"mean": float(outcome.mean()), "ci_low": low, "ci_high": high, "tie_rate": float((a == b).mean()) if n else float("nan"), "n": n}
+
+
+def score_summary(scores, responses) -> dict:
+    """Mean oracle score over non-empty responses and the share of empty ones. An empty response is scored with
+    the oracle's ``empty_score`` sentinel (e.g. -1000), which ranks it last in a comparison but would swamp a
+    mean, so it is kept out of the mean and counted instead."""
+    s = np.asarray(scores, dtype=float).ravel()
+    empty = np.asarray([not str(r).strip() for row in responses for r in (row if isinstance(row, list) else [row])])
+    if empty.shape != s.shape:
+        raise ValueError(f"{s.size} scores but {empty.size} responses")
+    kept = s[~empty]
+    return {"mean": float(kept.mean()) if kept.size else float("nan"), "empty_rate": float(empty.mean()) if s.size else float("nan")}

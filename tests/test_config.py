@@ -16,7 +16,23 @@ def test_defaults_are_the_papers():
     cfg = Config()
     assert (cfg.train.responses_per_prompt, cfg.transfer.best_of_n, cfg.transfer.num_replace) == (8, 32, 4)
     assert (cfg.optim.beta, cfg.optim.lr, cfg.optim.epochs, cfg.train.iterations) == (0.1, 5e-5, 3, 3)
-    assert cfg.transfer.self_win_rate == 0.55 and cfg.policy.trust_remote_code is False
+    assert cfg.transfer.self_win_rate is None and cfg.policy.trust_remote_code is False  # None: Rp/K + 0.05 = 0.55
+    o = cfg.optim
+    assert (o.batch_size, o.lr_schedule, o.warmup_steps, o.reset_optimizer, o.disable_dropout) == (64, "cosine", 100, True, True)
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    (["transfer.self_win_rate=0.5"], "at or below Rp/K = 2/4"),
+    (["transfer.self_win_rate=0.2", "transfer.num_replace=1"], "at or below Rp/K = 1/4"),
+    (["transfer.num_replace=0"], "never wins"),
+    (["transfer.num_replace=4"], "always wins"),
+    (["optim.batch_size=12"], "multiple of optim.micro_batch_size x train.num_workers = 8 x 2 = 16"),
+])
+def test_a_meaningless_self_bar_or_batch_is_refused(overrides, message):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
+        load_config(QUICKSTART, overrides)
+    load_config(QUICKSTART, ["transfer.self_win_rate=0.6"])  # above Rp/K: fine
+    load_config(QUICKSTART, ["transfer.mode=none", "transfer.num_replace=0"])  # no source arms: no bar to check
 
 
 def test_quickstart_loads_and_round_trips(tmp_path):
@@ -97,3 +113,13 @@ def test_tracking_is_off_by_default_and_a_missing_package_is_named(monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "wandb" else real(name, *a))
     with pytest.raises(ConfigError, match=r"tracking.wandb=true needs the 'wandb' package: pip install 'rayrlhf\[tracking\]'"):
         tracking.enabled(load_config(None, ["tracking.wandb=true"]).tracking)
+
+
+def test_a_prompt_prefix_is_not_added_twice():
+    """The paper's config: data.prompt_template adds "Summarize: "; the T5 sources must score that prompt as is."""
+    cfg = load_config(REPO / "examples" / "xsum_t5small.yaml")
+    for s in cfg.sources:
+        seen = s.prompt_template.format(prompt=cfg.data.prompt_template.format(prompt="A news article."))
+        assert seen.count("Summarize:") == 1, s.name
+    with pytest.raises(ConfigError, match=r"sources.2.prompt_template='Summarize: \{prompt\}' adds 'Summarize:'"):
+        load_config(REPO / "examples" / "xsum_t5small.yaml", ["sources.2.prompt_template=Summarize: {prompt}"])

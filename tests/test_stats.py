@@ -26,3 +26,23 @@ def test_samples_per_prompt_average_within_the_prompt_and_the_bootstrap_resample
 def test_shapes_must_match():
     with pytest.raises(ValueError, match="same shape"):
         paired_win_rate([[1, 2]], [[1, 2, 3]])
+
+
+def test_empty_responses_stay_out_of_the_mean():
+    from rayrlhf.stats import score_summary
+
+    scores = [[1.0, -1000.0], [2.0, 3.0]]  # one empty response scored with the oracle's sentinel
+    out = score_summary(scores, [["a summary", "  "], ["b", "c"]])
+    assert out["mean"] == pytest.approx(2.0) and out["empty_rate"] == 0.25
+    with pytest.raises(ValueError, match="4 scores but 3 responses"):
+        score_summary(scores, [["a", ""], ["b"]])
+
+
+def test_each_seed_sees_its_own_prompt_order():
+    from rayrlhf.pipeline import prompt_schedule
+
+    first = prompt_schedule(50, seed=0, cursor=0, count=50)
+    assert sorted(first) == list(range(50))  # one pass covers every row once
+    assert prompt_schedule(50, seed=0, cursor=0, count=50) == first
+    assert prompt_schedule(50, seed=1, cursor=0, count=50) != first
+    assert prompt_schedule(50, seed=0, cursor=45, count=10) == first[45:] + first[:5]  # wraps around

@@ -43,7 +43,7 @@ def test_train_runs_every_mode_and_loss(train_config, tmp_path, mode, loss, back
                  cwd=tmp_path, RAYRLHF_TEST_DIE_ONCE=str(tmp_path / "already-died"))
     assert [r["iteration"] for r in rows] == [1, 2]
     last = rows[-1]
-    for key in ("train/loss", "train/reward_margin", "train/kl", "eval/win_rate_vs_init", "eval/win_rate_vs_init_ci_low",
+    for key in ("train/loss", "train/reward_margin", "train/logratio", "train/lr", "eval/empty_rate", "eval/win_rate_vs_init", "eval/win_rate_vs_init_ci_low",
                 "timing/generate_s", "timing/score_s", "timing/annotate_s", "timing/train_s", "timing/weight_sync_s",
                 "timing/eval_s"):
         assert key in last, key

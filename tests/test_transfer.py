@@ -13,7 +13,8 @@ from rayrlhf.algorithms import (
     choose_pair,
     rank_by_score,
     replace_with_best_of_n,
-    transfer_won,
+    self_win_rate,
+    transfer_credit,
     ucb_values,
 )
 from rayrlhf.algorithms.labels import oracle_ranking
@@ -80,8 +81,63 @@ def test_win_accounting():
     mask = [True, True, False, False]
     ranking = rank_by_score([0.2, 3.0, 1.0, -1.0])
     assert ranking == [1, 2, 0, 3]
-    assert transfer_won(ranking[0], mask)
-    assert not transfer_won(rank_by_score([0.2, 0.0, 5.0, -1.0])[0], mask)
+    texts = ["a", "b", "c", "d"]
+    assert transfer_credit(ranking[0], mask, texts) == 1.0
+    assert transfer_credit(rank_by_score([0.2, 0.0, 5.0, -1.0])[0], mask, texts) == 0.0
+    # a tie for best between a transfer slot and an online slot: half credit, whichever slot sorted first
+    assert transfer_credit(0, mask, texts, scores=[5.0, 1.0, 5.0, 0.0]) == 0.5
+    assert transfer_credit(2, mask, texts, scores=[5.0, 1.0, 5.0, 0.0]) == 0.5
+    # identical texts tie whatever the scores (a person ranks one of two identical responses first)
+    assert transfer_credit(0, mask, ["x", "b", "x", "x"]) == pytest.approx(2 / 3 - 1 / 3)
+    assert transfer_credit(1, mask, ["x", "b", "b", "b"], scores=[0.0, 2.0, 2.0, 2.0]) == pytest.approx(1 / 3)
+    with pytest.raises(ValueError, match="transfer-mask"):
+        transfer_credit(0, mask, texts[:3])
+
+
+def _copy_source_credit(rp: int, k: int, levels: int | None, labels: str, prompts: int, seed: int = 0) -> tuple[float, float]:
+    """Mean credit of a "source" whose Rp picks are plain draws from the online policy (a copy of it: Best-of-N
+    under a source unrelated to the oracle picks, marginally, policy draws), over the prompts the oracle answered.
+    Texts come from a small, skewed vocabulary so identical responses are common; oracle scores are the texts'
+    qualities rounded to ``levels`` values (``None``: distinct scores). Returns (tie-fair credit, credit under the
+    old rule that gave a tie to the first slot)."""
+    rng = np.random.default_rng(seed)
+    vocab = 12
+    probs = 1.0 / np.arange(1, vocab + 1)
+    probs /= probs.sum()
+    fair, first = [], []
+    for _ in range(prompts):
+        quality = rng.uniform(0, 1, vocab)
+        score = quality if levels is None else np.round(quality * (levels - 1))
+        draws = rng.choice(vocab, size=k, p=probs)  # slots 0..rp-1: the source's picks; the rest: online
+        texts = [f"t{d}" for d in draws]
+        scores = score[draws].tolist()
+        ranking = oracle_ranking(scores, labels, 0.3, rng)
+        if ranking is None:  # every score equal: the oracle abstains, nothing is credited
+            continue
+        mask = [i < rp for i in range(k)]
+        fair.append(transfer_credit(ranking[0], mask, texts, scores))
+        first.append(float(mask[ranking[0]]))
+    return float(np.mean(fair)), float(np.mean(first))
+
+
+@pytest.mark.parametrize(("levels", "labels"), [(3, "deterministic"), (None, "deterministic"), (3, "bradley_terry"),
+                                                (None, "bradley_terry")])
+@pytest.mark.parametrize(("rp", "k"), [(2, 4), (1, 4), (4, 8)])
+def test_a_copy_of_the_online_policy_earns_rp_over_k(levels, labels, rp, k):
+    """Every slot is exchangeable, so a copy of the policy holds the best response in Rp/K of its prompts; the
+    tie-fair credit must say so (tolerance 0.02: about 3 standard errors over 6,000 prompts)."""
+    fair, first = _copy_source_credit(rp, k, levels, labels, prompts=6000)
+    assert fair == pytest.approx(rp / k, abs=0.02)
+    if labels == "deterministic" and levels is not None:  # coarse scores: the old rule overcredits the source
+        assert first > rp / k + 0.05
+
+
+def test_self_bar_follows_rp_over_k():
+    assert self_win_rate(None, 4, 8) == pytest.approx(0.55)  # the paper's bar
+    assert self_win_rate(None, 2, 4) == pytest.approx(0.55)
+    assert self_win_rate(None, 1, 4) == pytest.approx(0.30)  # a copy of the policy earns 0.25 here
+    assert self_win_rate(None, 6, 8) == pytest.approx(0.80)
+    assert self_win_rate(0.9, 4, 8) == 0.9
 
 
 def test_pair_strategies():

@@ -8,7 +8,8 @@ from rayrlhf.algorithms.transfer import (
     choose_pair,
     rank_by_score,
     replace_with_best_of_n,
-    transfer_won,
+    self_win_rate,
+    transfer_credit,
     ucb_values,
 )
 
@@ -22,6 +23,7 @@ __all__ = [
     "rank_by_score",
     "replace_with_best_of_n",
     "sequence_logps",
-    "transfer_won",
+    "self_win_rate",
+    "transfer_credit",
     "ucb_values",
 ]

@@ -5,9 +5,14 @@ rounds of ``refresh_every`` prompts: in the first round every prompt gets an arm
 each round the statistics are refreshed and every prompt of the next round gets the UCB-argmax arm. The
 statistics are reset at the start of every iteration (the policy changed, so old win rates are stale).
 
-The ``self`` arm has no transfer slots, so it can never "win"; instead each prompt it receives credits it
-with a constant ``self_win_rate`` (0.55 by default: a higher bar than the 0.5 a copy of the online policy
-would earn). It enters UCB like the others, exploration bonus included, as in the authors' code.
+A source arm's credit for one prompt is :func:`transfer_credit`: 1 when the oracle's best response sits in a
+transfer slot, 0 when it sits in an online slot, and for a tie for best the share of tied-best slots that are
+transfer slots (PAPER.md step 4), so a source that merely copies the online policy earns ``Rp/K`` on average.
+
+The ``self`` arm has no transfer slots; each prompt it receives credits it with a constant bar,
+:func:`self_win_rate`: ``Rp/K + 0.05`` by default (0.55 for the paper's Rp/K = 1/2), i.e. 0.05 above what a
+copy of the online policy earns. It enters UCB like the others, exploration bonus included, as in the
+authors' code.
 """
 
 from __future__ import annotations
@@ -38,10 +43,13 @@ class ArmStats:
             self.counts.setdefault(arm, 0)
             self.wins.setdefault(arm, 0.0)
 
-    def record(self, arm: str, won: bool, self_win_rate: float) -> None:
-        """Count one annotated prompt for ``arm``; ``self`` earns ``self_win_rate`` instead of a win."""
+    def record(self, arm: str, credit: float, self_win_rate: float) -> None:
+        """Count one annotated prompt for ``arm`` with its :func:`transfer_credit` in [0, 1]; ``self`` earns
+        ``self_win_rate`` instead."""
+        if not 0.0 <= credit <= 1.0:
+            raise ValueError(f"a prompt's credit must lie in [0, 1], got {credit}")
         self.counts[arm] += 1
-        self.wins[arm] += self_win_rate if arm == SELF_ARM else float(won)
+        self.wins[arm] += self_win_rate if arm == SELF_ARM else float(credit)
 
     def win_rates(self) -> dict[str, float]:
         """``wins / count`` per arm (NaN for an arm not yet played)."""
@@ -100,9 +108,31 @@ def rank_by_score(scores: Sequence[float]) -> list[int]:
     return [int(i) for i in np.argsort(-np.asarray(scores, dtype=float), kind="stable")]
 
 
-def transfer_won(best_index: int, transfer_mask: Sequence[bool]) -> bool:
-    """PAPER.md step 4: the arm wins when the oracle's best response sits in a transfer slot."""
-    return bool(transfer_mask[best_index])
+SELF_MARGIN = 0.05  # the self arm's bar above Rp/K
+
+
+def self_win_rate(explicit: float | None, num_replace: int, responses_per_prompt: int) -> float:
+    """The ``self`` arm's constant credit: ``explicit`` when given, else ``Rp/K + 0.05``. Only a bar above
+    ``Rp/K`` (what a source copying the online policy earns) means "transfer must beat the online policy";
+    :class:`rayrlhf.config.Config` refuses an explicit value at or below it."""
+    return explicit if explicit is not None else num_replace / responses_per_prompt + SELF_MARGIN
+
+
+def tied_best(best_index: int, responses: Sequence[str], scores: Sequence[float] | None = None) -> list[int]:
+    """Slots tied with the oracle's best: identical text, or (when the oracle's scores are known) an equal score."""
+    return [i for i, r in enumerate(responses)
+            if i == best_index or r == responses[best_index] or (scores is not None and scores[i] == scores[best_index])]
+
+
+def transfer_credit(best_index: int, transfer_mask: Sequence[bool], responses: Sequence[str],
+                    scores: Sequence[float] | None = None) -> float:
+    """PAPER.md step 4: the arm's credit for one prompt, the share of the tied-best slots (:func:`tied_best`)
+    that are transfer slots. Without ties it is 1 when the best response sits in a transfer slot, else 0;
+    giving a tie to whichever slot sorts first would credit every source with the online policy's own wins."""
+    if len(transfer_mask) != len(responses):
+        raise ValueError(f"{len(transfer_mask)} transfer-mask entries for {len(responses)} responses")
+    tied = tied_best(best_index, responses, scores)
+    return sum(bool(transfer_mask[i]) for i in tied) / len(tied)
 
 
 def choose_pair(ranking: Sequence[int], strategy: PairStrategy, rng: np.random.Generator) -> tuple[int, int]:

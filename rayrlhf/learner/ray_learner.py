@@ -22,6 +22,7 @@ import ray
 from ray.util.queue import Empty, Queue
 
 from rayrlhf.config import Config
+from rayrlhf.items import PreferencePair
 
 
 def load_policy(model_dir: str):
@@ -41,7 +42,8 @@ def _train_loop(loop_config: dict) -> None:
     from transformers import AutoTokenizer
 
     from rayrlhf.config import OptimConfig
-    from rayrlhf.learner.step import PreferenceExample, train_epochs
+    from rayrlhf.items import PreferencePair
+    from rayrlhf.learner.step import disable_dropout, make_optimizer, train_epochs
 
     ctx = ray.train.get_context()
     rank = ctx.get_world_rank()
@@ -51,10 +53,13 @@ def _train_loop(loop_config: dict) -> None:
     torch.manual_seed(loop_config["seed"])
     def start(model_dir: str, init_dir: str, optimizer_state: str | None):
         tokenizer = AutoTokenizer.from_pretrained(init_dir)
-        model = ray.train.torch.prepare_model(load_policy(model_dir))
+        policy = load_policy(model_dir)
+        if optim.disable_dropout:
+            disable_dropout(policy)
+        model = ray.train.torch.prepare_model(policy)
         initial = load_policy(init_dir).eval()
-        optimizer = torch.optim.AdamW(model.parameters(), lr=optim.lr, weight_decay=optim.weight_decay)
-        if optimizer_state:
+        optimizer = make_optimizer(model, optim)
+        if optimizer_state and not optim.reset_optimizer:
             optimizer.load_state_dict(torch.load(optimizer_state, weights_only=True))
         return tokenizer, model, initial, optimizer
 
@@ -71,8 +76,11 @@ def _train_loop(loop_config: dict) -> None:
         core = model.module if hasattr(model, "module") else model
         t0 = time.perf_counter()
         reference = initial if optim.reference == "initial" else copy.deepcopy(core).eval()
-        shard = [PreferenceExample(**row) for row in job["shard"].iter_rows()]
-        stats = train_epochs(model, reference, tokenizer, optimizer, shard, optim, seed=job["seed"] + rank)
+        if optim.reset_optimizer:  # the paper trains each iteration with a fresh optimizer and schedule
+            optimizer = make_optimizer(model, optim)
+        shard = [PreferencePair(**row) for row in job["shard"].iter_rows()]
+        stats = train_epochs(model, reference, tokenizer, optimizer, shard, optim, seed=job["seed"] + rank,
+                             num_workers=ctx.get_world_size())
         # average the diagnostics over workers
         keys = sorted(k for k in stats if k != "steps")
         vec = torch.tensor([stats[k] for k in keys], dtype=torch.float64)
@@ -124,12 +132,12 @@ class Learner:
         except BaseException as exc:  # surfaced by train()/close()
             self._error = exc
 
-    def train(self, pairs: list[dict], out_dir: Path, seed: int) -> dict:
+    def train(self, pairs: list[PreferencePair], out_dir: Path, seed: int) -> dict:
         """Shard ``pairs`` with Ray Data (equal shards, as DDP needs), train, wait for the checkpoint."""
         if len(pairs) < self.num_workers:
             raise RuntimeError(f"only {len(pairs)} preference pairs for {self.num_workers} learner workers; "
                                "raise train.prompts_per_iteration or lower train.num_workers")
-        shards = ray.data.from_items(pairs).split(self.num_workers, equal=True)
+        shards = ray.data.from_items([p.to_json() for p in pairs]).split(self.num_workers, equal=True)
         out_dir.mkdir(parents=True, exist_ok=True)
         for q, shard in zip(self._jobs, shards, strict=True):
             q.put({"shard": shard, "out_dir": str(out_dir), "seed": seed})

@@ -1,28 +1,23 @@
-"""One preference-optimisation pass over (chosen, rejected) pairs: plain torch, no Ray.
+"""One iteration's preference optimisation over (chosen, rejected) pairs: plain torch, no Ray.
 
-Ray Train runs :func:`train_epochs` on every worker over that worker's shard; DDP averages the gradients.
+Ray Train runs :func:`train_epochs` on every worker over that worker's shard; DDP averages the gradients. The
+recipe is the paper's per-iteration trainer (PAPER.md step 5; README "Training recipe"): ``optim.epochs`` passes,
+``optim.batch_size`` pairs per optimizer step over all workers (micro-batches accumulated), linear warm-up then
+cosine decay, dropout off.
 """
 
 from __future__ import annotations
 
+import contextlib
+import math
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import torch
 
 from rayrlhf.algorithms.losses import preference_loss, sequence_logps
 from rayrlhf.config import OptimConfig
-
-
-@dataclass(frozen=True)
-class PreferenceExample:
-    """A training pair; ``explore`` is a plain policy sample for the same prompt (XPO's ``a~``)."""
-
-    prompt: str
-    chosen: str
-    rejected: str
-    explore: str = ""
+from rayrlhf.items import PreferencePair
 
 
 def encode_responses(tokenizer, prompts: Sequence[str], responses: Sequence[str], max_length: int = 512) -> dict:
@@ -70,8 +65,8 @@ def batch_logps(model, enc: dict, reduction: str, *extra: str) -> list[torch.Ten
     return [sequence_logps(logits, enc["labels"], enc["mask"], r) for r in (reduction, *extra)]
 
 
-def pair_loss(model, ref_model, tokenizer, batch: Sequence[PreferenceExample], cfg: OptimConfig):
-    """Mean preference loss of a batch plus its diagnostics (reward margin, accuracy, KL estimate).
+def pair_loss(model, ref_model, tokenizer, batch: Sequence[PreferencePair], cfg: OptimConfig):
+    """Mean preference loss of a batch plus its diagnostics (reward margin, accuracy, mean log-ratio).
 
     One forward pass of the policy per step (DDP needs exactly one): chosen, rejected and, for XPO, the
     exploration samples are encoded together."""
@@ -90,31 +85,76 @@ def pair_loss(model, ref_model, tokenizer, batch: Sequence[PreferenceExample], c
         "loss": out.losses.mean().item(),
         "reward_margin": margin.mean().item(),
         "reward_accuracy": (margin > 0).float().mean().item(),
-        # log pi - log pi_ref on the policy's own (chosen+rejected) responses: a sample KL estimate
-        "kl": (policy_sum[: 2 * n].detach() - ref_sum[: 2 * n]).mean().item(),
+        # mean log pi - log pi_ref over the batch's chosen and rejected responses (not a KL: they are the
+        # iteration's annotated responses, not fresh samples of the policy being trained)
+        "logratio": (policy_sum[: 2 * n].detach() - ref_sum[: 2 * n]).mean().item(),
     }
     return out.losses.mean(), stats
 
 
-def train_epochs(model, ref_model, tokenizer, optimizer, data: Sequence[PreferenceExample], cfg: OptimConfig, seed: int,
-                 on_step=None) -> dict:
-    """``cfg.epochs`` passes over ``data`` in shuffled mini-batches; returns the mean diagnostics."""
+def disable_dropout(model: torch.nn.Module) -> None:
+    """Dropout off (TRL's ``disable_dropout``, the authors' default): every ``nn.Dropout`` and every float
+    dropout rate a module applies functionally (Llama/Qwen attention's ``attention_dropout``). The policy is then
+    trained as the reference is evaluated, and at initialisation DPO's loss is exactly log 2."""
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+        for name, value in vars(module).items():
+            if "dropout" in name and isinstance(value, float):
+                setattr(module, name, 0.0)
+
+
+def make_optimizer(model: torch.nn.Module, cfg: OptimConfig) -> torch.optim.Optimizer:
+    return torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def make_schedule(optimizer: torch.optim.Optimizer, cfg: OptimConfig, total_steps: int):
+    """Linear warm-up over ``optim.warmup_steps`` (a fraction of ``total_steps`` when below 1), then cosine decay
+    to 0 or a constant rate (transformers' schedulers)."""
+    from transformers import get_scheduler
+
+    warmup = math.ceil(cfg.warmup_steps * total_steps) if cfg.warmup_steps < 1 else int(cfg.warmup_steps)
+    name = "cosine" if cfg.lr_schedule == "cosine" else "constant_with_warmup"
+    return get_scheduler(name, optimizer, num_warmup_steps=min(warmup, total_steps), num_training_steps=total_steps)
+
+
+def steps_per_epoch(num_examples: int, cfg: OptimConfig, num_workers: int) -> tuple[int, int]:
+    """(optimizer steps per epoch, micro-batches accumulated per step) for a worker holding ``num_examples``."""
+    accumulation = cfg.batch_size // (cfg.micro_batch_size * num_workers)
+    return math.ceil(num_examples / (cfg.micro_batch_size * accumulation)), accumulation
+
+
+def train_epochs(model, ref_model, tokenizer, optimizer, data: Sequence[PreferencePair], cfg: OptimConfig, seed: int,
+                 num_workers: int = 1, on_step=None) -> dict:
+    """``cfg.epochs`` shuffled passes over this worker's ``data``: each optimizer step accumulates micro-batches
+    up to ``optim.batch_size`` pairs over all workers; the learning rate follows :func:`make_schedule` over this
+    iteration's steps. Returns the mean diagnostics (and the mean learning rate)."""
     rng = random.Random(seed)
+    per_epoch, accumulation = steps_per_epoch(len(data), cfg, num_workers)
+    scheduler = make_schedule(optimizer, cfg, per_epoch * cfg.epochs)
     totals: dict[str, float] = {}
     steps = 0
     model.train()
     for _ in range(cfg.epochs):
         order = list(range(len(data)))
         rng.shuffle(order)
-        for b in range(0, len(order), cfg.batch_size):
-            batch = [data[i] for i in order[b : b + cfg.batch_size]]
-            loss, stats = pair_loss(model, ref_model, tokenizer, batch, cfg)
+        step_size = cfg.micro_batch_size * accumulation
+        for b in range(0, len(order), step_size):
+            step = [data[i] for i in order[b : b + step_size]]
+            micro = [step[m : m + cfg.micro_batch_size] for m in range(0, len(step), cfg.micro_batch_size)]
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            for k, batch in enumerate(micro):
+                # DDP averages gradients once per step: skip the all-reduce on all but the last micro-batch
+                sync = k == len(micro) - 1 or not hasattr(model, "no_sync")
+                with contextlib.nullcontext() if sync else model.no_sync():
+                    loss, stats = pair_loss(model, ref_model, tokenizer, batch, cfg)
+                    (loss * len(batch) / len(step)).backward()
+                for key, v in stats.items():
+                    totals[key] = totals.get(key, 0.0) + v * len(batch) / len(step)
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+            totals["lr"] = totals.get("lr", 0.0) + scheduler.get_last_lr()[0]
             optimizer.step()
-            for k, v in stats.items():
-                totals[k] = totals.get(k, 0.0) + v
+            scheduler.step()
             steps += 1
             if on_step:
                 on_step(steps)
