@@ -12,7 +12,7 @@ from pathlib import Path
 import ray
 
 from rayrlhf.config import Config, SourceConfig, TaskConfig
-from rayrlhf.run_dir import write_text_atomic
+from rayrlhf.durable import write_text_atomic
 
 
 def current_weights(model_dir: str, weights_file: str | None) -> str:
@@ -97,28 +97,36 @@ class RewardWorker:
 
 
 class ActorScore:
-    """A reward actor's ``score`` as a plain function (what the simulated oracle calls)."""
+    """A reward actor's ``score`` as a plain function (what the simulated oracle calls), bounded by
+    ``timeout_s`` (``run.timeouts.score``)."""
 
-    def __init__(self, actor) -> None:
-        self.actor = actor
+    def __init__(self, actor, timeout_s: float, name: str = "oracle") -> None:
+        self.actor, self.timeout_s, self.name = actor, timeout_s, name
 
     def __call__(self, prompts: list[str], responses: list[str], references: list[str] | None) -> list[float]:
-        return ray.get(self.actor.score.remote(prompts, responses, references))
+        from rayrlhf.faults import wait
+
+        return wait(self.actor.score.remote(prompts, responses, references), "annotate", f"reward actor '{self.name}'",
+                    self.timeout_s)
 
 
 def rollout_actor(model_dir: str, cfg: Config, scheduling="DEFAULT", weights_file: str | None = None):
-    """Restarted by Ray if its process (or node) dies, from the weights ``weights_file`` names; a call in flight
-    is retried on the new engine (generation and weight loads are safe to repeat)."""
+    """Restarted by Ray (at most ``run.max_restarts`` times) if its process or node dies, from the weights
+    ``weights_file`` names; a call in flight is retried on the new engine (generation and weight loads are safe
+    to repeat)."""
     env = {"VLLM_CPU_KVCACHE_SPACE": str(max(1, round(cfg.rollout.kv_cache_gib))), "TOKENIZERS_PARALLELISM": "false"}
     return ray.remote(RolloutWorker).options(
         num_cpus=cfg.rollout.num_cpus, num_gpus=cfg.rollout.num_gpus, resources=cfg.rollout.resources,
-        max_restarts=-1, max_task_retries=-1, scheduling_strategy=scheduling, runtime_env={"env_vars": env},
+        max_restarts=cfg.run.max_restarts, max_task_retries=cfg.run.max_restarts, scheduling_strategy=scheduling,
+        runtime_env={"env_vars": env},
     ).remote(model_dir, cfg, weights_file)
 
 
-def reward_actor(source: SourceConfig, task: TaskConfig, scheduling="DEFAULT"):
-    """Restarted by Ray if its process (or node) dies; a call in flight is retried on the new process."""
+def reward_actor(source: SourceConfig, task: TaskConfig, scheduling="DEFAULT", max_restarts: int = 3):
+    """Restarted by Ray (at most ``max_restarts`` times) if its process or node dies; a call in flight is retried
+    on the new process. A scorer that dies on every call therefore ends the run with an error, not a loop."""
     return ray.remote(RewardWorker).options(
-        num_cpus=source.num_cpus, num_gpus=source.num_gpus, resources=source.resources, max_restarts=-1,
-        max_task_retries=-1, scheduling_strategy=scheduling, runtime_env={"env_vars": {"TOKENIZERS_PARALLELISM": "false"}},
+        num_cpus=source.num_cpus, num_gpus=source.num_gpus, resources=source.resources, max_restarts=max_restarts,
+        max_task_retries=max_restarts, scheduling_strategy=scheduling,
+        runtime_env={"env_vars": {"TOKENIZERS_PARALLELISM": "false"}},
     ).remote(source, task)

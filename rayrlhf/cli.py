@@ -57,7 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
                           "evaluation prompts), judge the policies head to head with the oracle, and write "
                           "RUN_DIR/report.md, report.csv, report.json and plots.")
     _config_args(cmp_)
-    cmp_.add_argument("--methods", required=True, help="comma-separated transfer modes, e.g. ucb,none,fixed:judge_lm")
+    cmp_.add_argument("--methods", required=True,
+                      help="comma-separated transfer modes, each optionally at a multiple of the labels, e.g. "
+                      "ucb,none,none@1.5,none@2,fixed:judge_lm (MODE@M: M times train.prompts_per_iteration)")
     cmp_.add_argument("--seeds", type=int, default=1, help="seeds per method (run.seed, run.seed+1, ...)")
     cmp_.add_argument("--max-concurrent", type=_positive_int, metavar="N",
                       help="runs at once, each with its own workers (default: as many as the cluster's CPUs fit)")
@@ -139,16 +141,34 @@ def cmd_train(args) -> int:
 
         print(describe_plan(_load(args)))
         return 0
-    from rayrlhf.pipeline import train
+    from rayrlhf.faults import RunStopped, StageError
+    from rayrlhf.training import train
 
-    if args.resume:
-        if args.config or args.overrides:
-            raise ConfigError("--resume takes the run's own config.yaml; pass no CONFIG or overrides with it")
-        rows = train(None, args.resume, resume=True, log=lambda m: print(m, file=sys.stderr))
-    else:
-        if not args.config:
-            raise ConfigError("rayrlhf train needs a CONFIG (e.g. examples/quickstart.yaml) or --resume RUN_DIR")
-        rows = train(_load(args), log=lambda m: print(m, file=sys.stderr))
+    def log(message: str) -> None:
+        print(message, file=sys.stderr)
+
+    try:
+        if args.resume:
+            extra = [args.config, *args.overrides] if args.config else list(args.overrides)
+            if any("=" not in item for item in extra):
+                raise ConfigError("--resume takes the run's own config.yaml; pass no CONFIG with it (only key=value "
+                                  "overrides of oracle.budget, train.iterations, run.*)")
+            run_dir = args.resume
+            rows = train(None, args.resume, resume=True, log=log, overrides=extra)
+        else:
+            if not args.config:
+                raise ConfigError("rayrlhf train needs a CONFIG (e.g. examples/quickstart.yaml) or --resume RUN_DIR")
+            cfg = _load(args)
+            run_dir = cfg.run.output_dir
+            rows = train(cfg, log=log)
+    except StageError as exc:
+        log(f"rayrlhf train: {exc}\nNothing paid for is lost; fix the cause, then continue with "
+            f"`rayrlhf train --resume {run_dir}`")
+        return 1
+    except RunStopped as exc:
+        more = " oracle.budget=<more>" if "oracle.budget" in str(exc) else ""
+        log(f"rayrlhf train: {exc}. Continue with `rayrlhf train --resume {run_dir}{more}`")
+        return exc.exit_code
     if rows:
         last = rows[-1]
         print(json.dumps({k: last[k] for k in last if k == "iteration" or k.startswith(("eval/", "oracle"))}, indent=2))

@@ -1,6 +1,8 @@
 """``rayrlhf compare``: every method for every seed, with the same label budget, then the report.
 
-Methods are ``transfer.mode`` values (``ucb``, ``none``, ``fixed:<source>``). Runs share what can be shared:
+Methods are ``transfer.mode`` values (``ucb``, ``none``, ``fixed:<source>``), optionally at a multiple of the
+labels (``none@2``: twice the prompts, so twice the oracle labels, per iteration; the report's "labels to match"
+table). Runs share what can be shared:
 the built task, the initial policy's evaluation samples, and sets of workers (the vLLM engine, the reward and
 oracle actors, the learner's Ray Train workers), each set reset to the initial policy between the runs it
 serves. As many sets run at once as the cluster's CPUs fit (``--max-concurrent`` overrides); each set reserves
@@ -20,26 +22,54 @@ from rayrlhf.config import Config, ConfigError, dump_config
 
 
 def method_dir(method: str) -> str:
-    return method.replace(":", "_")
+    """A method's folder: ``fixed:rouge`` -> ``fixed_rouge``, ``none@1.5`` -> ``none_x1.5``."""
+    return method.replace(":", "_").replace("@", "_x")
+
+
+def parse_method(spec: str) -> tuple[str, float]:
+    """``MODE[@MULTIPLE]`` -> (``transfer.mode``, label multiple): ``none@2`` runs no transfer with twice the
+    prompts (and so twice the oracle labels) per iteration; a bare mode runs at 1x."""
+    mode, sep, mult = spec.partition("@")
+    if not sep:
+        return mode, 1.0
+    try:
+        multiple = float(mult)
+    except ValueError:
+        multiple = float("nan")
+    if not multiple > 0 or multiple == float("inf"):
+        raise ConfigError(f"--methods: {spec!r}: write MODE@MULTIPLE with a positive number of times the labels, e.g. none@1.5")
+    return mode, multiple
+
+
+def method_config(cfg: Config, spec: str) -> Config:
+    """``cfg`` with the method's ``transfer.mode`` and, for ``MODE@M``, M times ``train.prompts_per_iteration``
+    (and ``oracle.budget``, if one is set)."""
+    mode, multiple = parse_method(spec)
+    raw = cfg.model_dump()
+    raw["transfer"]["mode"] = mode
+    raw["train"]["prompts_per_iteration"] = max(1, round(cfg.train.prompts_per_iteration * multiple))
+    if cfg.oracle.budget is not None:
+        raw["oracle"]["budget"] = max(1, round(cfg.oracle.budget * multiple))
+    try:
+        return Config.model_validate(raw)
+    except Exception as exc:
+        raise ConfigError(f"--methods: {spec!r} is not a valid transfer.mode ({exc})") from None
 
 
 def run_compare(cfg: Config, methods: list[str], seeds: int, out_dir: str | None = None, log=print,
                 max_concurrent: int | None = None) -> Path:
-    from rayrlhf.pipeline import Pipeline, Workers, init_ray, new_run_dir, run_iterations, runs_that_fit
+    from rayrlhf.pipeline import Pipeline
     from rayrlhf.report import write_report
     from rayrlhf.task.build import resolve_model
     from rayrlhf.tracking import enabled
+    from rayrlhf.training import new_run_dir, run_iterations
+    from rayrlhf.workers import Workers, init_ray, runs_that_fit
 
     enabled(cfg.tracking)  # a missing tracker package fails before anything is written
     root = Path(out_dir or cfg.run.output_dir)
     if (root / "compare.json").exists():
         raise ConfigError(f"{root} already holds a comparison; choose another run.output_dir")
-    configs = {}
-    for m in methods:
-        try:
-            configs[m] = Config.model_validate({**cfg.model_dump(), "transfer": {**cfg.transfer.model_dump(), "mode": m}})
-        except Exception as exc:
-            raise ConfigError(f"--methods: {m!r} is not a valid transfer.mode ({exc})") from None
+    configs = {m: method_config(cfg, m) for m in methods}
     root.mkdir(parents=True, exist_ok=True)
     (root / "config.yaml").write_text(dump_config(cfg))
     meta = {"methods": methods, "seeds": list(range(cfg.run.seed, cfg.run.seed + seeds)), "runs": {}, "started": time.time()}
@@ -73,6 +103,7 @@ def run_compare(cfg: Config, methods: list[str], seeds: int, out_dir: str | None
         def finish(pipe, rel: str, started: float, seed: int, m: str) -> None:
             log(f"[compare] {m} seed {seed}")
             run_iterations(pipe, 0, log, experiment_root=root)
+            pipe.run.unlock()
             with lock:
                 meta["runs"][rel] = {"method": m, "seed": seed, "wall_s": time.time() - started,
                                      "start": started, "end": time.time()}

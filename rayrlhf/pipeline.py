@@ -8,50 +8,22 @@ ranks the K (ledgered) and the coordinator records wins -> the learner trains on
 
 from __future__ import annotations
 
-import math
-import os
-import shutil
 import time
 from collections import defaultdict
-from pathlib import Path
 
 import numpy as np
 import ray
 
-from rayrlhf import tracking
 from rayrlhf.algorithms.transfer import SELF_ARM, choose_pair, replace_with_best_of_n
 from rayrlhf.annotation import Answer
-from rayrlhf.config import Config, ConfigError, dump_config, load_config
+from rayrlhf.config import Config, ConfigError
 from rayrlhf.coordinator import Coordinator
+from rayrlhf.faults import BudgetSpent, check_stop, wait
 from rayrlhf.items import PreferencePair, RoundItem
 from rayrlhf.run_dir import RunDir
 from rayrlhf.seeds import derived_seed
 from rayrlhf.stats import paired_win_rate, score_summary
-
-
-def ray_cpus_needed(cfg: Config) -> float:
-    """Logical CPUs the actors request; on one machine the stages run one after another, so Ray's CPU count
-    is a scheduling budget here, not a promise of parallel cores."""
-    sources = sum(s.num_cpus for s in cfg.sources) + cfg.oracle.reward.num_cpus
-    return cfg.rollout.num_cpus * cfg.rollout.num_actors + sources + cfg.train.num_workers * cfg.train.cpus_per_worker
-
-
-def runs_that_fit(cfg: Config) -> int:
-    """How many runs of ``cfg`` the connected cluster's CPUs hold now (at least 1)."""
-    return max(1, math.floor(ray.cluster_resources().get("CPU", 1) / ray_cpus_needed(cfg)))
-
-
-def init_ray(cfg: Config, runs: int = 1) -> None:
-    """Join ``run.ray_address`` / ``$RAY_ADDRESS``, or start a local Ray whose logical CPUs fit ``runs`` runs."""
-    if ray.is_initialized():
-        return
-    address = cfg.run.ray_address or os.environ.get("RAY_ADDRESS")
-    if address:
-        ray.init(address=address, log_to_driver=False)
-    else:
-        ray.init(num_cpus=max(os.cpu_count() or 1, math.ceil(runs * ray_cpus_needed(cfg))), include_dashboard=False,
-                 log_to_driver=False)
-    ray.data.DataContext.get_current().enable_progress_bars = False
+from rayrlhf.workers import Workers
 
 
 def prompt_schedule(num_rows: int, seed: int, cursor: int, count: int) -> list[int]:
@@ -81,56 +53,6 @@ def load_splits(cfg: Config) -> tuple[list[dict], list[dict]]:
     return rows, eval_rows
 
 
-class Workers:
-    """The actors that one run, or several runs in turn (``rayrlhf compare``), share: the rollout engine, one
-    reward actor per source, the oracle's reward actor and the learner. All but the learner are stateless."""
-
-    def __init__(self, cfg: Config, model_dir: str, init_dir: str, storage: Path, optimizer_state: str | None = None):
-        from rayrlhf.actors import point_weights, reward_actor, rollout_actor
-        from rayrlhf.learner.ray_learner import Learner
-        from rayrlhf.placement import Placement
-
-        init_ray(cfg)
-        t0 = time.perf_counter()
-        self.placement = Placement(cfg)
-        self.weights_file = str(storage.resolve() / "rollout_weights")  # beside the learner's storage: shared
-        point_weights(self.weights_file, model_dir)
-        self.rollouts = [rollout_actor(model_dir, cfg, self.placement.strategy(f"rollout/{i}"), self.weights_file)
-                         for i in range(cfg.rollout.num_actors)]
-        self.sources = {s.name: reward_actor(s, cfg.task, self.placement.strategy(f"reward/{s.name}")) for s in cfg.sources}
-        self.oracle = reward_actor(cfg.oracle.reward, cfg.task, self.placement.strategy("oracle"))
-        self.learner = Learner(cfg, model_dir, init_dir, storage, optimizer_state=optimizer_state)
-        ray.get([r.generate.remote(["warm-up"], 1) for r in self.rollouts])  # wait for the engines
-        self.startup_s = time.perf_counter() - t0
-
-    def generate(self, prompts: list[str], n: int, temperature: float | None = None, seed: int = 0) -> list[list[dict]]:
-        """``n`` samples per prompt, the prompts split evenly over the rollout actors (data parallel)."""
-        k = len(self.rollouts)
-        size = -(-len(prompts) // k)
-        parts = [self.rollouts[i].generate.remote(prompts[i * size : (i + 1) * size], n, temperature, seed + i)
-                 for i in range(k) if prompts[i * size : (i + 1) * size]]
-        return [row for part in ray.get(parts) for row in part]
-
-    def load_weights(self, model_dir: str) -> float:
-        """Every rollout engine takes the new weights in place; returns the slowest one's seconds. The pointer
-        goes first, so an engine that restarts meanwhile starts from these weights."""
-        from rayrlhf.actors import point_weights
-
-        point_weights(self.weights_file, model_dir)
-        return max(ray.get([r.load_weights.remote(model_dir) for r in self.rollouts]))
-
-    def reset(self, model_dir: str) -> None:
-        """Point the rollout engines and the learner at ``model_dir`` for a new run."""
-        self.load_weights(model_dir)
-        self.learner.reset(model_dir)
-
-    def close(self) -> None:
-        self.learner.close()
-        for actor in [*self.rollouts, self.oracle, *self.sources.values()]:
-            ray.kill(actor)
-        self.placement.release()
-
-
 class Pipeline:
     def __init__(self, cfg: Config, run: RunDir, resume: bool, workers: Workers | None = None,
                  eval_init: dict | None = None) -> None:
@@ -153,15 +75,19 @@ class Pipeline:
         from rayrlhf.annotation import build_backend
         from rayrlhf.placement import on_driver_node
 
-        backend = build_backend(cfg, run.root, ActorScore(self.oracle))
+        backend = build_backend(cfg, run.root, ActorScore(self.oracle, cfg.run.timeouts.score))
         self.coordinator = ray.remote(Coordinator).options(num_cpus=0, scheduling_strategy=on_driver_node()).remote(
             cfg, str(run.root), backend)
         if latest:
-            ray.get(self.coordinator.load_state.remote(self.state["coordinator"]))
+            self._coord("load_state", self.state["coordinator"])
         if eval_init is not None and not (run.root / "eval" / "iter_0.json").is_file():
             (run.root / "eval").mkdir(exist_ok=True)
             run.write_json_atomic(run.root / "eval" / "iter_0.json", eval_init)
         self.eval_init = self._initial_eval_samples()
+
+    def _coord(self, method: str, *args):
+        """Call the coordinator actor (bounded by ``run.timeouts.annotate``; its death stops the run at once)."""
+        return wait(getattr(self.coordinator, method).remote(*args), "annotate", "the coordinator", self.cfg.run.timeouts.annotate)
 
     # -- one iteration ------------------------------------------------------------------------------------
     def _next_prompts(self) -> list[dict]:
@@ -176,23 +102,34 @@ class Pipeline:
         from tqdm.auto import tqdm
 
         cfg = self.cfg
-        ray.get(self.coordinator.start_iteration.remote(iteration))
+        self._coord("start_iteration", iteration)
         saved = self.run.saved_rounds(iteration)
+        self._check_budget(iteration, fresh=not saved)
         pairs: list[PreferencePair] = []
         size = cfg.transfer.refresh_every
         for r, start in enumerate(tqdm(range(0, len(prompts), size), desc=f"iter {iteration}: rounds", leave=False)):
-            arms = ray.get(self.coordinator.assign.remote(len(prompts[start : start + size])))
+            check_stop(f"iteration {iteration}, before round {r + 1}")
+            arms = self._coord("assign", len(prompts[start : start + size]))
             if r < len(saved):
                 items = [RoundItem.from_json(row) for row in saved[r]]
             else:
+                self.run.set_status("generate", iteration, r + 1)
                 items = self._generate_round(iteration, prompts[start : start + size], arms, timing)
                 self.run.save_round(iteration, [it.to_json() for it in items])
+            self.run.set_status("annotate", iteration, r + 1)
             t = time.perf_counter()
-            answers = ray.get(self.coordinator.annotate.remote(items))
+            answers = self._coord("annotate", items)
             timing["annotate_s"] += time.perf_counter() - t
-            ray.get(self.coordinator.record_wins.remote(items, answers))
+            self._coord("record_wins", items, answers)
             pairs += self._pairs(items, answers, np.random.default_rng(derived_seed(cfg.run.seed, "pairs", iteration, r)))
         return pairs
+
+    def _check_budget(self, iteration: int, fresh: bool) -> None:
+        """Stop before an iteration that could buy no label (``oracle.budget`` spent); an interrupted iteration
+        (rounds on disk) still replays, its answers coming from the ledger."""
+        budget = self.cfg.oracle.budget
+        if fresh and budget is not None and self._coord("metrics")["oracle_queries"] >= budget:
+            raise BudgetSpent(f"oracle.budget={budget} labels are spent (all {budget} used) before iteration {iteration}")
 
     def _pairs(self, items: list[RoundItem], answers: list[Answer | None], rng: np.random.Generator) -> list[PreferencePair]:
         """(chosen, rejected) from each answered item's ranking (``transfer.pair_strategy``; the paper: best vs worst)."""
@@ -220,12 +157,12 @@ class Pipeline:
                  for arm, idx in by_arm.items()}
         timing["generate_s"] += time.perf_counter() - t
         t = time.perf_counter()
-        futures = {arm: self.sources[arm].score.remote(
-            [texts[i] for i in idx for _ in range(N)], [x for row in extra[arm] for x in row],
-            None if refs[0] is None else [refs[i] for i in idx for _ in range(N)]) for arm, idx in by_arm.items()}
+        futures = {arm: self.workers.score(
+            arm, [texts[i] for i in idx for _ in range(N)], [x for row in extra[arm] for x in row],
+            None if refs[0] is None else [refs[i] for i in idx for _ in range(N)], "score") for arm, idx in by_arm.items()}
         responses, masks = [list(b) for b in base], [[False] * K for _ in base]
         for arm, idx in by_arm.items():
-            scores = ray.get(futures[arm])
+            scores = self.workers.scores(futures[arm], arm, "score")
             for j, i in enumerate(idx):
                 responses[i], masks[i] = replace_with_best_of_n(base[i], extra[arm][j], scores[j * N : (j + 1) * N], rp)
         timing["score_s"] += time.perf_counter() - t
@@ -239,7 +176,7 @@ class Pipeline:
 
             return json.loads(path.read_text())
         if self.state["iteration"]:
-            raise RuntimeError(f"{path} is missing; cannot evaluate against the initial policy on resume")
+            raise ConfigError(f"{path} is missing; cannot evaluate against the initial policy on resume")
         return self._eval_samples(0)
 
     def _eval_samples(self, iteration: int) -> dict:
@@ -250,9 +187,11 @@ class Pipeline:
         refs = [r.get("reference") for r in self.eval_rows]
         n = self.cfg.eval.samples_per_prompt
         seed = derived_seed(self.cfg.run.seed, "eval", iteration)
-        responses = [[s["text"] for s in row] for row in self.workers.generate(texts, n, self.cfg.eval.temperature, seed)]
-        flat = ray.get(self.oracle.score.remote([t for t in texts for _ in range(n)], [x for row in responses for x in row],
-                                                None if refs[0] is None else [r for r in refs for _ in range(n)]))
+        responses = [[s["text"] for s in row] for row in self.workers.generate(texts, n, self.cfg.eval.temperature, seed,
+                                                                               stage="eval")]
+        ref = self.workers.score("oracle", [t for t in texts for _ in range(n)], [x for row in responses for x in row],
+                                 None if refs[0] is None else [r for r in refs for _ in range(n)], "eval")
+        flat = self.workers.scores(ref, "oracle", "eval")
         scores = [flat[i * n : (i + 1) * n] for i in range(len(texts))]
         out = {"iteration": iteration, "responses": responses, "oracle_scores": scores}
         (self.run.root / "eval").mkdir(exist_ok=True)
@@ -270,19 +209,30 @@ class Pipeline:
                 "eval/empty_rate": now["empty_rate"], "eval/oracle_score_init": init["mean"]}
 
     def iteration(self, iteration: int) -> dict:
+        """One iteration, ending with its checkpoint as the resume point. Raises :class:`BudgetSpent` after it
+        when ``oracle.budget`` ran out during it (or before training, if too few pairs were labelled)."""
         timing = defaultdict(float)
         t_iter = time.perf_counter()
+        over_budget = self._coord("metrics")["annotation/over_budget"]
         pairs = self._collect(iteration, self._next_prompts(), timing)
+        coord = self._coord("metrics")
+        spent = coord["annotation/over_budget"] > over_budget
+        if spent and len(pairs) < self.cfg.train.num_workers:
+            raise BudgetSpent(f"oracle.budget={self.cfg.oracle.budget} labels ran out during iteration {iteration}, "
+                              f"leaving {len(pairs)} labelled pairs: too few to train it")
+        check_stop(f"iteration {iteration}, before training")
+        self.run.set_status("train", iteration)
         t = time.perf_counter()
         ckpt = self.run.checkpoint(iteration)
         train = self.learner.train(pairs, ckpt, seed=derived_seed(self.cfg.run.seed, "train", iteration))
         timing["train_s"] = time.perf_counter() - t
+        self.run.set_status("weight_sync", iteration)
         timing["weight_sync_s"] = self.workers.load_weights(str(ckpt))
+        self.run.set_status("eval", iteration)
         t = time.perf_counter()
         evaluation = self._evaluate(iteration)
         timing["eval_s"] = time.perf_counter() - t
         timing["iteration_s"] = time.perf_counter() - t_iter
-        coord = ray.get(self.coordinator.metrics.remote())
         timing["startup_s"] = 0.0 if self._startup_logged else self.startup_s
         self._startup_logged = True
         row = {"iteration": iteration, **coord, "train/pairs": len(pairs),
@@ -292,71 +242,15 @@ class Pipeline:
         # drops the row), so metrics.jsonl always holds exactly iterations 1..latest after a resume
         self.run.append_metrics(row)
         self.state["iteration"] = iteration
-        self.run.mark_complete(iteration, {**self.state, "coordinator": ray.get(self.coordinator.state.remote())})
+        self.run.set_status("checkpoint", iteration)
+        self.run.mark_complete(iteration, {**self.state, "coordinator": self._coord("state")},
+                               keep=self.cfg.run.keep_checkpoints)
+        self.run.set_status("done", iteration)
+        if spent:
+            raise BudgetSpent(f"oracle.budget={self.cfg.oracle.budget} labels ran out during iteration {iteration}, "
+                              f"which trained on the {len(pairs)} pairs it had")
         return row
 
     def close(self) -> None:
         if self.own_workers:
             self.workers.close()
-
-
-def new_run_dir(cfg: Config, path: str | Path) -> RunDir:
-    run = RunDir(path)
-    if (run.root / "config.yaml").exists():
-        raise ConfigError(f"{run.root} already holds a run: continue it with `rayrlhf train --resume {run.root}`, "
-                          "or choose another run.output_dir")
-    run.root.mkdir(parents=True, exist_ok=True)
-    (run.root / "config.yaml").write_text(dump_config(cfg))
-    return run
-
-
-def train(cfg: Config | None, run_dir: str | None = None, resume: bool = False, log=print) -> list[dict]:
-    """Run (or resume) a training run; returns the metrics rows written."""
-    if resume:
-        run = RunDir(run_dir)
-        if not (run.root / "config.yaml").is_file():
-            raise ConfigError(f"--resume {run_dir}: no config.yaml there; is it a rayrlhf run directory?")
-        cfg = load_config(run.root / "config.yaml")
-    else:
-        assert cfg is not None
-        tracking.enabled(cfg.tracking)  # a missing tracker package fails before the run directory exists
-        run = new_run_dir(cfg, run_dir or cfg.run.output_dir)
-    done = run.resume_point()
-    pipe = Pipeline(cfg, run, resume)
-    try:
-        rows = run_iterations(pipe, done, log)
-    finally:
-        pipe.close()
-    shutil.rmtree(run.root / "ray_train", ignore_errors=True)
-    return rows
-
-
-def run_iterations(pipe: Pipeline, done: int, log=print, experiment_root: Path | None = None) -> list[dict]:
-    """Iterations ``done+1..I`` of ``pipe``: metrics rows to ``metrics.jsonl``, TensorBoard and the enabled
-    trackers (``tracking``; ``experiment_root`` groups a comparison's runs)."""
-    from torch.utils.tensorboard import SummaryWriter
-
-    from rayrlhf.tracking import RunTracker
-
-    cfg, run = pipe.cfg, pipe.run
-    rows = []
-    writer = SummaryWriter(str(run.root / "tb"))
-    tracker = RunTracker(cfg, run.root, experiment_root)
-    try:
-        log(f"[train] start-up {pipe.startup_s:.1f}s (actors, vLLM engine, learner); "
-            f"iterations {done + 1}..{cfg.train.iterations} -> {run.root}")
-        for it in range(done + 1, cfg.train.iterations + 1):
-            row = pipe.iteration(it)
-            for k, v in row.items():
-                if isinstance(v, int | float) and k != "iteration":
-                    writer.add_scalar(k, v, it)
-            writer.flush()
-            tracker.log(row, it)
-            rows.append(row)
-            log(f"[train] iteration {it}: win rate vs init {row['eval/win_rate_vs_init']:.3f} "
-                f"[{row['eval/win_rate_vs_init_ci_low']:.3f}, {row['eval/win_rate_vs_init_ci_high']:.3f}], "
-                f"oracle queries {row['oracle_queries']}, {row['timing/iteration_s']:.1f}s")
-    finally:
-        writer.close()
-        tracker.close()
-    return rows

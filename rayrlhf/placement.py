@@ -10,6 +10,7 @@ Ray touch points: ``ray.util.placement_group`` and ``PlacementGroupSchedulingStr
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass, field
 
 import ray
 from ray.util.placement_group import placement_group, remove_placement_group
@@ -25,22 +26,33 @@ def on_driver_node() -> NodeAffinitySchedulingStrategy:
     return NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
 
 
-def bundle(num_cpus: float, num_gpus: float, resources: dict[str, float]) -> dict[str, float]:
-    b = {"CPU": num_cpus, **resources}
-    if num_gpus:
-        b["GPU"] = num_gpus
-    return b
+@dataclass(frozen=True)
+class ResourceRow:
+    """What one actor (or the learner's workers together) asks of the cluster."""
+
+    name: str
+    cpus: float
+    gpus: float
+    resources: dict[str, float] = field(default_factory=dict)
+
+    def bundle(self) -> dict[str, float]:
+        return {"CPU": self.cpus, **self.resources, **({"GPU": self.gpus} if self.gpus else {})}
+
+
+def resource_table(cfg: Config) -> list[ResourceRow]:
+    """Every actor of a run and what it asks for: the rollout engines, one reward actor per source, the oracle's
+    reward actor, and the learner's workers (Ray Train places those itself). The one place this is written."""
+    r, o, t = cfg.rollout, cfg.oracle.reward, cfg.train
+    rows = [ResourceRow(f"rollout/{i}", r.num_cpus, r.num_gpus, r.resources) for i in range(r.num_actors)]
+    rows += [ResourceRow(f"reward/{s.name}", s.num_cpus, s.num_gpus, s.resources) for s in cfg.sources]
+    rows.append(ResourceRow("oracle", o.num_cpus, o.num_gpus, o.resources))
+    rows.append(ResourceRow("learner", t.num_workers * t.cpus_per_worker, float(t.num_workers) if t.use_gpu else 0.0))
+    return rows
 
 
 def actor_bundles(cfg: Config) -> dict[str, dict[str, float]]:
     """Name -> resources for every rollout and reward actor of a run (the learner reserves its own)."""
-    out = {f"rollout/{i}": bundle(cfg.rollout.num_cpus, cfg.rollout.num_gpus, cfg.rollout.resources)
-           for i in range(cfg.rollout.num_actors)}
-    for s in cfg.sources:
-        out[f"reward/{s.name}"] = bundle(s.num_cpus, s.num_gpus, s.resources)
-    o = cfg.oracle.reward
-    out["oracle"] = bundle(o.num_cpus, o.num_gpus, o.resources)
-    return out
+    return {row.name: row.bundle() for row in resource_table(cfg) if row.name != "learner"}
 
 
 def _shortfall(bundles: dict[str, dict[str, float]]) -> str:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rayrlhf import labels_to_match
 from rayrlhf.stats import score_summary, win_outcomes
 
 
@@ -203,6 +204,11 @@ def write_report(root: str | Path) -> Path:
         out["ucb_score_gap"] = gaps
         lines += ["Oracle score of `ucb`'s held-out samples minus the baseline's (same seed), mean ± 95% t-interval:", "",
                   *_ci_table("vs", gaps)]
+
+    budgets = labels_to_match.section(root, runs, mean_score, mean_ci, _fmt)
+    if budgets:
+        lines += budgets[0]
+        out["labels_to_match"] = budgets[1]
 
     scores = {m: [{"iteration": it, **mean_ci([v for v in (mean_score(r, it) for r in runs[m].values()) if v is not None])}
                   for it in [0, *iterations]] for m in methods}

@@ -21,24 +21,29 @@ def cli(*args, timeout=900):
 
 def test_compare_then_report(train_config, tmp_path):
     root = tmp_path / "cmp"
-    stdout = cli("compare", *train_config, "--methods", "ucb,none,fixed:rouge", "--seeds", "2", "rollout.backend=hf",
+    stdout = cli("compare", *train_config, "--methods", "ucb,none,none@2,fixed:rouge", "--seeds", "2", "rollout.backend=hf",
                  "--max-concurrent", "2", "train.iterations=1", f"run.output_dir={root}", *TRACKING)
     assert "Win rate of `ucb` vs each baseline" in stdout
     meta = json.loads((root / "compare.json").read_text())
-    assert len(meta["runs"]) == 6 and meta["seeds"] == [0, 1] and meta["concurrent_runs"] == 2
+    assert len(meta["runs"]) == 8 and meta["seeds"] == [0, 1] and meta["concurrent_runs"] == 2
     spans = sorted((r["start"], r["end"]) for r in meta["runs"].values())
     assert any(b[0] < a[1] for a, b in zip(spans, spans[1:])), "two worker sets, but no runs overlapped"
     report = json.loads((root / "report.json").read_text())
-    assert set(report["ucb_vs"]) == {"none", "fixed:rouge"}
+    assert set(report["ucb_vs"]) == {"none", "none@2", "fixed:rouge"}
     row = report["ucb_vs"]["none"][0]
     assert row["n"] == 2 and 0 <= row["mean"] <= 1 and row["low"] <= row["mean"] <= row["high"]
     assert {s["source"] for s in report["source_quality"]} == {"judge_lm", "rouge", "dier"}
     assert report["cost"]["ucb"]["oracle_labels"] > 0 and (root / "arms_ucb.png").stat().st_size > 1000
     with (root / "report.csv").open() as f:
         tables = [r["table"] for r in csv.DictReader(f)]
-    # 1 iteration: ucb vs 2 baselines (win rate, score gap), 3 methods vs init, 3 methods' scores at iterations 0-1
-    assert {t: tables.count(t) for t in set(tables)} == {"ucb_vs": 2, "ucb_score_gap": 2, "vs_init": 3, "oracle_score": 6,
-                                                       "chosen_oracle_score": 3}
+    # 1 iteration: ucb vs 3 baselines (win rate, score gap), 4 methods vs init, 4 methods' scores at iterations 0-1
+    assert {t: tables.count(t) for t in set(tables)} == {"ucb_vs": 3, "ucb_score_gap": 3, "vs_init": 4, "oracle_score": 8,
+                                                       "chosen_oracle_score": 4}
+    # none@2 ran twice the prompts per iteration, so it spent about twice the labels (abstentions aside)
+    points = {p["method"]: p for p in report["labels_to_match"]["points"]}
+    for seed in ("0", "1"):
+        assert 1.5 * points["none"]["labels"][seed] < points["none@2"]["labels"][seed] <= 32
+    assert report["labels_to_match"]["matches"][0]["baseline"] == "none" and "## Labels to match" in stdout
     before = (root / "report.md").read_text()
     (root / "report.md").unlink()
     assert cli("report", str(root)).strip() == before.strip()  # `rayrlhf report` rebuilds it from the files
@@ -48,7 +53,7 @@ def test_compare_then_report(train_config, tmp_path):
     for rel, metrics in runs.items():
         vs_init = json.loads((root / rel / "metrics.jsonl").read_text().splitlines()[0])["eval/win_rate_vs_init"]
         assert metrics["eval/win_rate_vs_init"] == [(1, vs_init)] and metrics["status"] == "FINISHED"
-    assert len(wandb_offline_runs(root)) == 6
+    assert len(wandb_offline_runs(root)) == 8
 
 
 def test_seq2seq_policy_with_chat_template_classifier_oracle(tmp_path, tiny_task, tiny_overrides):

@@ -18,7 +18,7 @@ def test_a_run_survives_losing_the_node_of_a_reward_actor(train_config, tmp_path
     mid-run: the placement group moves that bundle to the other node, the actor restarts, the run completes."""
     from ray.cluster_utils import Cluster
 
-    from rayrlhf.pipeline import train
+    from rayrlhf.training import train
 
     # the rollout engine is pinned to the head and the 2-CPU learner worker cannot fit on a 1-CPU spare node
     # (losing the learner's node ends the run; `--resume` continues it); reward actors may go anywhere

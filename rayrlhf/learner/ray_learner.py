@@ -59,11 +59,12 @@ def _train_loop(loop_config: dict) -> None:
         model = ray.train.torch.prepare_model(policy)
         initial = load_policy(init_dir).eval()
         optimizer = make_optimizer(model, optim)
-        if optimizer_state and not optim.reset_optimizer:
+        if optimizer_state and not optim.reset_optimizer and Path(optimizer_state).is_file():
             optimizer.load_state_dict(torch.load(optimizer_state, weights_only=True))
         return tokenizer, model, initial, optimizer
 
     tokenizer, model, initial, optimizer = start(loop_config["model_dir"], loop_config["init_dir"], loop_config["optimizer_state"])
+    results.put({"ready": rank})
     while True:
         job = jobs.get()
         if job is None:
@@ -91,7 +92,8 @@ def _train_loop(loop_config: dict) -> None:
             out = Path(job["out_dir"])
             core.save_pretrained(out, safe_serialization=True)
             tokenizer.save_pretrained(out)
-            torch.save(optimizer.state_dict(), out / "optimizer.pt")
+            if not optim.reset_optimizer:  # the AdamW state lives on into the next iteration: resume needs it
+                torch.save(optimizer.state_dict(), out / "optimizer.pt")
             results.put({**dict(zip(keys, vec.tolist(), strict=True)), "steps": stats["steps"],
                          "pairs": len(shard) * ctx.get_world_size(), "seconds": time.perf_counter() - t0})
 
@@ -121,6 +123,7 @@ class Learner:
             scaling_config=ScalingConfig(num_workers=n, use_gpu=cfg.train.use_gpu, resources_per_worker=resources),
             run_config=RunConfig(name="learner", storage_path=str(storage.resolve())),
         )
+        self.train_timeout_s = cfg.run.timeouts.train
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._fit, name="rayrlhf-learner", daemon=True)
         self._thread.start()
@@ -141,18 +144,29 @@ class Learner:
         out_dir.mkdir(parents=True, exist_ok=True)
         for q, shard in zip(self._jobs, shards, strict=True):
             q.put({"shard": shard, "out_dir": str(out_dir), "seed": seed})
-        return self._wait()
+        return self._wait(self.train_timeout_s, "train")
+
+    def wait_ready(self, timeout_s: float) -> None:
+        """Wait until every worker has loaded its models (the first thing a run checks, before any generation)."""
+        for _ in range(self.num_workers):
+            self._wait(timeout_s, "startup")
 
     def reset(self, model_dir: str) -> None:
         """Start a new run on the same workers: weights from ``model_dir``, a fresh optimizer."""
         for q in self._jobs:
             q.put({"reset": model_dir})
-        self._wait()
+        self._wait(self.train_timeout_s, "train")
 
-    def _wait(self) -> dict:
+    def _wait(self, timeout_s: float, stage: str) -> dict:
+        from rayrlhf.faults import StageError
+
+        deadline = time.monotonic() + timeout_s
         while True:
             if self._error is not None or not self._thread.is_alive():
-                raise RuntimeError(f"the Ray Train learner stopped: {self._error!r}") from self._error
+                cause = " ".join(str(self._error).split())[-600:] if self._error else "its thread ended"
+                raise StageError(stage, "the Ray Train learner", f"stopped: {type(self._error).__name__}: {cause}") from self._error
+            if time.monotonic() > deadline:
+                raise StageError(stage, "the Ray Train learner", f"did not answer within {timeout_s:g}s (run.timeouts.{stage})")
             try:
                 return self._results.get(timeout=1.0)
             except Empty:

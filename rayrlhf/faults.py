@@ -1,0 +1,79 @@
+"""How a run stops: bounded waits on every actor call, one error type that names the stage and the actor, and
+SIGTERM honoured at the next safe point.
+
+Every wait on a remote call goes through :func:`wait`, with the stage's timeout (``run.timeouts``). Actors are
+restarted by Ray at most ``run.max_restarts`` times; after that, or when a call times out or raises, the run
+stops with a :class:`StageError` that says which stage, which actor and what went wrong. Nothing that was paid
+for is lost at that point (answers are in the ledger, rounds on disk), and ``rayrlhf train --resume RUN_DIR``
+continues from the last complete iteration.
+
+Ray touch points: ``ray.get`` with a timeout and Ray's error types (here).
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+
+import ray
+from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
+
+
+class StageError(RuntimeError):
+    """A stage of the run failed or timed out. ``resume`` says how to continue."""
+
+    def __init__(self, stage: str, actor: str, problem: str) -> None:
+        self.stage, self.actor = stage, actor
+        super().__init__(f"stage '{stage}': {actor} {problem}")
+
+
+class RunStopped(RuntimeError):
+    """The run stopped on purpose at a safe point (SIGTERM, the label budget spent); ``--resume`` continues."""
+
+    exit_code = 3
+
+
+class StopRequested(RunStopped):
+    exit_code = 143  # 128 + SIGTERM, what a shell reports for a terminated process
+
+
+class BudgetSpent(RunStopped):
+    exit_code = 3
+
+
+def _cause(exc: BaseException) -> str:
+    if isinstance(exc, RayTaskError):
+        cause = exc.cause if exc.cause is not None else exc
+        return f"raised {type(cause).__name__}: {str(cause).strip().splitlines()[-1] if str(cause).strip() else ''}"
+    text = " ".join(str(exc).split())
+    return f"died ({text[:400]})"
+
+
+def wait(refs, stage: str, actor: str, timeout_s: float | None):
+    """``ray.get(refs)`` bounded by ``timeout_s``; failures become a :class:`StageError` naming ``stage`` and
+    ``actor`` (Ray has already retried the call on restarted actors up to ``run.max_restarts`` times)."""
+    try:
+        return ray.get(refs, timeout=timeout_s)
+    except GetTimeoutError:
+        raise StageError(stage, actor, f"did not answer within {timeout_s:g}s (run.timeouts.{stage}); it may be "
+                         "stuck or the cluster too small for the work") from None
+    except (RayActorError, RayTaskError) as exc:
+        raise StageError(stage, actor, _cause(exc)) from exc
+
+
+_STOP = threading.Event()
+
+
+def install_stop_handler() -> None:
+    """SIGTERM (a scheduler preempting the job, ``kill``, Kubernetes) sets a flag the pipeline checks at safe
+    points (between rounds and between iterations) instead of tearing the run down mid-write. Installed after
+    ``ray.init``, which sets its own handler."""
+    _STOP.clear()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda signum, frame: _STOP.set())
+
+
+def check_stop(where: str) -> None:
+    """Raise :class:`StopRequested` at a safe point if SIGTERM arrived."""
+    if _STOP.is_set():
+        raise StopRequested(f"stopped on SIGTERM at a safe point ({where}); everything paid for is saved")

@@ -1,0 +1,145 @@
+"""How many oracle labels does a baseline need to reach what ``ucb`` reaches? (the unit users pay in)
+
+``rayrlhf compare`` runs a method at several label budgets with ``MODE@M`` (M times the prompts, so M times the
+labels, per iteration). For each seed we read the labels a run spent and the mean oracle score of its held-out
+samples after the last iteration. The baseline's score-vs-labels curve (means over seeds, linear between the
+budgets run) crosses ``ucb``'s 1x score at some multiple of ``ucb``'s labels: that multiple is the label saving.
+Its 95% interval comes from a bootstrap over seeds (the same resampled seeds for every method, since seeds
+share prompts and evaluation samples); a crossing beyond the largest budget run is reported as such.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from rayrlhf.durable import read_jsonl
+
+
+@dataclass(frozen=True)
+class BudgetPoint:
+    """One method at one label multiple: per-seed labels spent and final held-out oracle score."""
+
+    method: str
+    mode: str
+    multiple: float
+    labels: dict[int, float]
+    scores: dict[int, float]
+
+
+def budget_points(runs: dict[str, dict[int, Path]], score) -> list[BudgetPoint]:
+    """``runs``: method -> seed -> run dir; ``score(run, iteration)``: mean held-out oracle score."""
+    from rayrlhf.compare import parse_method
+
+    points = []
+    for method, by_seed in runs.items():
+        mode, multiple = parse_method(method)
+        labels, scores = {}, {}
+        for seed, run in by_seed.items():
+            rows = read_jsonl(run / "metrics.jsonl")
+            if rows and (s := score(run, rows[-1]["iteration"])) is not None:
+                labels[seed], scores[seed] = float(rows[-1]["oracle_queries"]), s
+        if scores:
+            points.append(BudgetPoint(method, mode, multiple, labels, scores))
+    return sorted(points, key=lambda p: (p.mode, p.multiple))
+
+
+def crossing(target: float, multiples: list[float], curve: list[float]) -> float:
+    """The multiple at which ``curve`` (increasing ``multiples``) first reaches ``target``, linear between points;
+    ``multiples[0]`` if it starts at or above it, ``inf`` if it never gets there."""
+    if curve[0] >= target:
+        return multiples[0]
+    for (x0, y0), (x1, y1) in zip(zip(multiples, curve, strict=True), zip(multiples[1:], curve[1:], strict=True), strict=False):
+        if y1 >= target:
+            return x0 + (x1 - x0) * (target - y0) / (y1 - y0)
+    return math.inf
+
+
+def labels_to_match(points: list[BudgetPoint], reference: str = "ucb", resamples: int = 4000, seed: int = 0) -> list[dict]:
+    """For each baseline mode run at two or more multiples: the multiple of labels at which it reaches the
+    ``reference`` method's 1x score, with a bootstrap 95% interval over seeds."""
+    ref = next((p for p in points if p.mode == reference and p.multiple == 1.0), None)
+    if ref is None:
+        return []
+    out = []
+    for mode in sorted({p.mode for p in points} - {reference}):
+        curve = [p for p in points if p.mode == mode]
+        seeds = sorted(set(ref.scores).intersection(*[p.scores for p in curve]))
+        if len(curve) < 2 or not seeds:
+            continue
+        xs = [p.multiple for p in curve]
+        table = np.array([[p.scores[s] for s in seeds] for p in curve])  # (multiples, seeds)
+        target = np.array([ref.scores[s] for s in seeds])
+        estimate = crossing(float(target.mean()), xs, table.mean(axis=1).tolist())
+        rng = np.random.default_rng(seed)
+        draws = np.array([crossing(float(target[idx].mean()), xs, table[:, idx].mean(axis=1).tolist())
+                          for idx in rng.integers(0, len(seeds), size=(resamples, len(seeds)))])
+        low, high = np.percentile(draws, [2.5, 97.5], method="inverted_cdf")  # no interpolation into inf
+        out.append({"baseline": mode, "reference": reference, "multiples": xs, "seeds": len(seeds),
+                    "reference_score": float(target.mean()), "curve": table.mean(axis=1).tolist(),
+                    "multiple": estimate, "ci_low": float(low), "ci_high": float(high),
+                    "share_not_reached": float(np.isinf(draws).mean())})
+    return out
+
+
+def describe(m: float, multiples: list[float]) -> str:
+    if math.isinf(m):
+        return f"> {multiples[-1]:g}x (not reached)"
+    if m <= multiples[0]:
+        return f"<= {multiples[0]:g}x"
+    return f"{m:.2f}x"
+
+
+def markdown(points: list[BudgetPoint], matches: list[dict], mean_ci, fmt) -> list[str]:
+    """The report's section: every method and budget with labels and final score, then each crossing."""
+    lines = ["## Labels to match (held-out oracle score after the last iteration vs oracle labels)", "",
+             "| method | label multiple | oracle labels | held-out oracle score |", "|---|---|---|---|"]
+    for p in points:
+        labels = np.mean(list(p.labels.values()))
+        lines.append(f"| {p.method} | {p.multiple:g}x | {labels:.0f} | {fmt(mean_ci(list(p.scores.values())))} |")
+    lines.append("")
+    for m in matches:
+        lines += [f"`{m['baseline']}` reaches `{m['reference']}`'s 1x score ({m['reference_score']:.3f}) at "
+                  f"**{describe(m['multiple'], m['multiples'])}** the labels (95% bootstrap interval over {m['seeds']} seeds: "
+                  f"{describe(m['ci_low'], m['multiples'])} to {describe(m['ci_high'], m['multiples'])}; "
+                  f"not reached within {m['multiples'][-1]:g}x in {100 * m['share_not_reached']:.0f}% of resamples).", ""]
+    return lines + ["![labels to match](labels_to_match.png)", ""]
+
+
+def plot(points: list[BudgetPoint], path: Path, mean_ci) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    for mode in sorted({p.mode for p in points}):
+        curve = [p for p in points if p.mode == mode]
+        x = [np.mean(list(p.labels.values())) for p in curve]
+        cis = [mean_ci(list(p.scores.values())) for p in curve]
+        y = [c["mean"] for c in cis]
+        err = [0.0 if math.isnan(c["low"]) else (c["high"] - c["low"]) / 2 for c in cis]
+        ax.errorbar(x, y, yerr=err, marker="o", capsize=3, label=mode)
+        if mode == "ucb":
+            ax.axhline(y[0], color="grey", lw=0.8, ls="--")
+    ax.set(xlabel="oracle labels", ylabel="held-out oracle score (last iteration)", title="labels to match")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def section(root: Path, runs: dict[str, dict[int, Path]], score, mean_ci, fmt) -> tuple[list[str], dict] | None:
+    """Report lines and JSON for a comparison that ran some method at more than one budget (else ``None``)."""
+    points = budget_points(runs, score)
+    if not any(p.multiple != 1.0 for p in points):
+        return None
+    matches = labels_to_match(points)
+    plot(points, root / "labels_to_match.png", mean_ci)
+    data = {"points": [{"method": p.method, "mode": p.mode, "multiple": p.multiple, "labels": p.labels,
+                        "scores": p.scores} for p in points], "matches": matches}
+    return markdown(points, matches, mean_ci, fmt), json.loads(json.dumps(data, default=float))

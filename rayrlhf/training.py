@@ -1,0 +1,118 @@
+"""``rayrlhf train``: start or resume a run directory and run its iterations (the loop is :mod:`rayrlhf.pipeline`).
+
+A run stops in one of three ways besides finishing, each leaving everything paid for on disk and each continued by
+``rayrlhf train --resume RUN_DIR``: a stage fails or times out (:class:`rayrlhf.faults.StageError`), SIGTERM
+arrives (it is honoured between rounds), or ``oracle.budget`` runs out (:class:`rayrlhf.faults.BudgetSpent`;
+resume with ``oracle.budget=<more>``).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from rayrlhf import tracking
+from rayrlhf.config import Config, ConfigError, apply_overrides, dump_config, load_config
+from rayrlhf.durable import write_text_atomic
+from rayrlhf.run_dir import RunDir
+
+# what may change when a run is resumed: limits, not what the ledger's answers or the rounds mean
+RESUMABLE = ("oracle.budget", "train.iterations", "run.max_restarts", "run.keep_checkpoints", "run.timeouts.")
+
+
+def new_run_dir(cfg: Config, path: str | Path) -> RunDir:
+    run = RunDir(path)
+    if (run.root / "config.yaml").exists():
+        raise ConfigError(f"{run.root} already holds a run: continue it with `rayrlhf train --resume {run.root}`, "
+                          "or choose another run.output_dir")
+    run.root.mkdir(parents=True, exist_ok=True)
+    run.lock()
+    write_text_atomic(run.root / "config.yaml", dump_config(cfg))
+    return run
+
+
+def resume_config(run: RunDir, overrides: list[str]) -> Config:
+    """The run's own config, with ``overrides`` of the keys :data:`RESUMABLE` allows (saved back to config.yaml)."""
+    import yaml
+
+    path = run.root / "config.yaml"
+    if not path.is_file():
+        raise ConfigError(f"--resume {run.root}: no config.yaml there; is it a rayrlhf run directory?")
+    if not overrides:
+        return load_config(path)
+    bad = [o for o in overrides if not o.split("=", 1)[0].startswith(RESUMABLE)]
+    if bad:
+        raise ConfigError(f"--resume takes the run's own config; only oracle.budget, train.iterations, run.max_restarts, "
+                          f"run.keep_checkpoints and run.timeouts.* may change (got {', '.join(bad)}): other keys would "
+                          "change what the saved rounds and the ledger's answers mean. Start a new run for those")
+    from rayrlhf.config import Config as _Config
+
+    raw = apply_overrides(yaml.safe_load(path.read_text()), overrides)
+    try:
+        cfg = _Config.model_validate(raw)
+    except Exception as exc:
+        raise ConfigError(f"--resume overrides: {exc}") from None
+    return cfg
+
+
+def train(cfg: Config | None, run_dir: str | None = None, resume: bool = False, log=print,
+          overrides: list[str] | None = None) -> list[dict]:
+    """Run (or resume) a training run; returns the metrics rows written."""
+    from rayrlhf.faults import install_stop_handler
+    from rayrlhf.pipeline import Pipeline
+
+    if resume:
+        run = RunDir(run_dir)
+        cfg = resume_config(run, overrides or [])
+        run.lock()
+        write_text_atomic(run.root / "config.yaml", dump_config(cfg))
+    else:
+        assert cfg is not None
+        tracking.enabled(cfg.tracking)  # a missing tracker package fails before the run directory exists
+        run = new_run_dir(cfg, run_dir or cfg.run.output_dir)
+    try:
+        done = run.resume_point()
+        pipe = Pipeline(cfg, run, resume)
+        install_stop_handler()  # after ray.init, which installs its own
+        try:
+            rows = run_iterations(pipe, done, log)
+        except BaseException as exc:
+            run.set_status("stopped", error=f"{type(exc).__name__}: {exc}")
+            raise
+        finally:
+            pipe.close()
+    finally:
+        run.unlock()
+    shutil.rmtree(run.root / "ray_train", ignore_errors=True)
+    return rows
+
+
+def run_iterations(pipe, done: int, log=print, experiment_root: Path | None = None) -> list[dict]:
+    """Iterations ``done+1..I`` of ``pipe``: metrics rows to ``metrics.jsonl``, TensorBoard and the enabled
+    trackers (``tracking``; ``experiment_root`` groups a comparison's runs)."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    from rayrlhf.tracking import RunTracker
+
+    cfg, run = pipe.cfg, pipe.run
+    rows = []
+    writer = SummaryWriter(str(run.root / "tb"))
+    tracker = RunTracker(cfg, run.root, experiment_root)
+    try:
+        log(f"[train] start-up {pipe.startup_s:.1f}s (actors, vLLM engine, learner); "
+            f"iterations {done + 1}..{cfg.train.iterations} -> {run.root}")
+        for it in range(done + 1, cfg.train.iterations + 1):
+            row = pipe.iteration(it)
+            for k, v in row.items():
+                if isinstance(v, int | float) and k != "iteration":
+                    writer.add_scalar(k, v, it)
+            writer.flush()
+            tracker.log(row, it)
+            rows.append(row)
+            log(f"[train] iteration {it}: win rate vs init {row['eval/win_rate_vs_init']:.3f} "
+                f"[{row['eval/win_rate_vs_init_ci_low']:.3f}, {row['eval/win_rate_vs_init_ci_high']:.3f}], "
+                f"oracle queries {row['oracle_queries']}, {row['timing/iteration_s']:.1f}s")
+    finally:
+        writer.close()
+        tracker.close()
+    return rows

@@ -1,0 +1,107 @@
+"""The actor set of a run: Ray itself, the rollout engines, one reward actor per source, the oracle's reward
+actor and the learner, and the bounded calls the pipeline makes on them.
+
+Ray touch points: ``ray.init`` (here), the actors (``rayrlhf.actors``), the learner (``rayrlhf.learner``).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from pathlib import Path
+
+import ray
+
+from rayrlhf.config import Config
+from rayrlhf.faults import wait
+from rayrlhf.placement import resource_table
+
+
+def ray_cpus_needed(cfg: Config) -> float:
+    """Logical CPUs a run's actors and learner request; on one machine the stages run one after another, so
+    Ray's CPU count is a scheduling budget here, not a promise of parallel cores."""
+    return sum(row.cpus for row in resource_table(cfg))
+
+
+def runs_that_fit(cfg: Config) -> int:
+    """How many runs of ``cfg`` the connected cluster's CPUs hold now (at least 1)."""
+    return max(1, math.floor(ray.cluster_resources().get("CPU", 1) / ray_cpus_needed(cfg)))
+
+
+def init_ray(cfg: Config, runs: int = 1) -> None:
+    """Join ``run.ray_address`` / ``$RAY_ADDRESS``, or start a local Ray whose logical CPUs fit ``runs`` runs."""
+    if ray.is_initialized():
+        return
+    address = cfg.run.ray_address or os.environ.get("RAY_ADDRESS")
+    if address:
+        ray.init(address=address, log_to_driver=False)
+    else:
+        ray.init(num_cpus=max(os.cpu_count() or 1, math.ceil(runs * ray_cpus_needed(cfg))), include_dashboard=False,
+                 log_to_driver=False)
+    ray.data.DataContext.get_current().enable_progress_bars = False
+
+
+class Workers:
+    """The actors that one run, or several runs in turn (``rayrlhf compare``), share. All but the learner are
+    stateless; every call on them is bounded by its stage's timeout (``run.timeouts``)."""
+
+    def __init__(self, cfg: Config, model_dir: str, init_dir: str, storage: Path, optimizer_state: str | None = None):
+        from rayrlhf.actors import point_weights, reward_actor, rollout_actor
+        from rayrlhf.learner.ray_learner import Learner
+        from rayrlhf.placement import Placement
+
+        init_ray(cfg)
+        t0 = time.perf_counter()
+        self.timeouts = cfg.run.timeouts
+        self.placement = Placement(cfg)
+        self.weights_file = str(storage.resolve() / "rollout_weights")  # beside the learner's storage: shared
+        point_weights(self.weights_file, model_dir)
+        restarts = cfg.run.max_restarts
+        self.rollouts = [rollout_actor(model_dir, cfg, self.placement.strategy(f"rollout/{i}"), self.weights_file)
+                         for i in range(cfg.rollout.num_actors)]
+        self.sources = {s.name: reward_actor(s, cfg.task, self.placement.strategy(f"reward/{s.name}"), restarts)
+                        for s in cfg.sources}
+        self.oracle = reward_actor(cfg.oracle.reward, cfg.task, self.placement.strategy("oracle"), restarts)
+        self.learner = Learner(cfg, model_dir, init_dir, storage, optimizer_state=optimizer_state)
+        wait([r.generate.remote(["warm-up"], 1) for r in self.rollouts], "startup", "rollout engine", self.timeouts.startup)
+        self.learner.wait_ready(self.timeouts.startup)  # a learner that cannot start fails now, not after iteration 1
+        self.startup_s = time.perf_counter() - t0
+
+    def generate(self, prompts: list[str], n: int, temperature: float | None = None, seed: int = 0,
+                 stage: str = "generate") -> list[list[dict]]:
+        """``n`` samples per prompt, the prompts split evenly over the rollout actors (data parallel)."""
+        k = len(self.rollouts)
+        size = -(-len(prompts) // k)
+        parts = [self.rollouts[i].generate.remote(prompts[i * size : (i + 1) * size], n, temperature, seed + i)
+                 for i in range(k) if prompts[i * size : (i + 1) * size]]
+        return [row for part in wait(parts, stage, "rollout engine", getattr(self.timeouts, stage)) for row in part]
+
+    def score(self, source: str, prompts: list[str], responses: list[str], references: list[str] | None, stage: str):
+        """A reference to the source's scores (``source`` ``"oracle"`` for the oracle's reward); see :meth:`scores`."""
+        actor = self.oracle if source == "oracle" else self.sources[source]
+        return actor.score.remote(prompts, responses, references)
+
+    def scores(self, ref, source: str, stage: str) -> list[float]:
+        return wait(ref, stage, f"reward actor '{source}'", self.timeouts.score)
+
+    def load_weights(self, model_dir: str) -> float:
+        """Every rollout engine takes the new weights in place; returns the slowest one's seconds. The pointer
+        goes first, so an engine that restarts meanwhile starts from these weights."""
+        from rayrlhf.actors import point_weights
+
+        point_weights(self.weights_file, model_dir)
+        done = wait([r.load_weights.remote(model_dir) for r in self.rollouts], "weight_sync", "rollout engine",
+                    self.timeouts.weight_sync)
+        return max(done)
+
+    def reset(self, model_dir: str) -> None:
+        """Point the rollout engines and the learner at ``model_dir`` for a new run."""
+        self.load_weights(model_dir)
+        self.learner.reset(model_dir)
+
+    def close(self) -> None:
+        self.learner.close()
+        for actor in [*self.rollouts, self.oracle, *self.sources.values()]:
+            ray.kill(actor)
+        self.placement.release()

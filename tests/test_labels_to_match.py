@@ -1,0 +1,68 @@
+"""The labels-to-match table: crossings by hand, the seed bootstrap, and the report section from run files."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from rayrlhf.labels_to_match import BudgetPoint, crossing, labels_to_match
+from rayrlhf.report import write_report
+
+
+def test_crossing_by_hand():
+    assert crossing(1.75, [1, 2, 3], [1.0, 1.5, 2.0]) == pytest.approx(2.5)
+    assert crossing(0.9, [1, 2, 3], [1.0, 1.5, 2.0]) == 1  # already there at the smallest budget
+    assert crossing(2.5, [1, 2, 3], [1.0, 1.5, 2.0]) == math.inf  # never reached in the range run
+    assert crossing(1.2, [1, 1.5, 3], [1.0, 1.3, 1.1]) == pytest.approx(1 + 0.5 * 0.2 / 0.3)  # first time it gets there
+
+
+def point(mode, multiple, scores):
+    return BudgetPoint(f"{mode}@{multiple:g}", mode, multiple, {s: 100.0 * multiple for s in range(len(scores))},
+                       dict(enumerate(scores)))
+
+
+def test_bootstrap_over_seeds():
+    # every seed identical: the interval collapses onto the point
+    flat = [point("ucb", 1, [1.75] * 5), *[point("none", m, [y] * 5) for m, y in [(1, 1.0), (2, 1.5), (3, 2.0)]]]
+    [m] = labels_to_match(flat, resamples=200)
+    assert m["multiple"] == pytest.approx(2.5) and m["ci_low"] == pytest.approx(2.5) and m["ci_high"] == pytest.approx(2.5)
+    # noisy seeds: the interval covers the point, and a baseline that never gets there says so
+    rng = np.random.default_rng(0)
+    noisy = [point("ucb", 1, 1.75 + rng.normal(0, 0.1, 5)),
+             *[point("none", m, y + rng.normal(0, 0.1, 5)) for m, y in [(1, 1.0), (2, 1.5), (3, 2.0)]],
+             *[point("fixed:bad", m, [0.5] * 5) for m in (1, 2)]]
+    by = {m["baseline"]: m for m in labels_to_match(noisy, resamples=500)}
+    assert by["none"]["ci_low"] < by["none"]["multiple"] < by["none"]["ci_high"]
+    assert by["fixed:bad"]["multiple"] == math.inf and by["fixed:bad"]["share_not_reached"] == 1.0
+
+
+def fake_run(root, rel, seed, labels, scores_by_iteration):
+    run = root / rel
+    (run / "eval").mkdir(parents=True)
+    rows = []
+    for it, mean in scores_by_iteration.items():
+        scores = [[mean, mean], [mean, mean]]
+        (run / "eval" / f"iter_{it}.json").write_text(json.dumps({"iteration": it, "responses": [["a", "b"], ["c", "d"]],
+                                                                  "oracle_scores": scores}))
+        if it:
+            rows.append({"iteration": it, "oracle_queries": labels})
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return {"method": rel.split("/")[0].replace("_x", "@"), "seed": seed, "wall_s": 1.0}
+
+
+def test_report_has_the_labels_to_match_table(tmp_path):
+    meta = {"runs": {}}
+    for seed in (0, 1, 2):
+        meta["runs"][f"ucb/seed_{seed}"] = fake_run(tmp_path, f"ucb/seed_{seed}", seed, 100, {0: 0.0, 1: 1.75})
+        for m, y in [(1, 1.0), (2, 1.5), (3, 2.0)]:
+            rel = f"none_x{m}/seed_{seed}" if m != 1 else f"none/seed_{seed}"
+            meta["runs"][rel] = fake_run(tmp_path, rel, seed, 100 * m, {0: 0.0, 1: y})
+            meta["runs"][rel]["method"] = "none" if m == 1 else f"none@{m}"
+    (tmp_path / "compare.json").write_text(json.dumps(meta))
+    text = write_report(tmp_path).read_text()
+    assert "## Labels to match" in text and "| none@2 | 2x | 200 | 1.500 ± 0.000 |" in text
+    assert "reaches `ucb`'s 1x score (1.750) at **2.50x** the labels" in text
+    assert (tmp_path / "labels_to_match.png").stat().st_size > 1000
+    data = json.loads((tmp_path / "report.json").read_text())["labels_to_match"]
+    assert data["matches"][0]["multiple"] == pytest.approx(2.5)
