@@ -166,6 +166,13 @@ def test_a_crash_between_queue_and_ledger_records_from_the_queue_without_asking_
     assert sorted(r["query_id"] for r in rows) == sorted([qs[0].id, qs[1].id])
 
 
+def test_waiting_for_labels_survives_pickling_as_ray_does():
+    import pickle
+
+    back = pickle.loads(pickle.dumps(WaitingForLabels(3, "3 queries wait")))
+    assert isinstance(back, WaitingForLabels) and back.pending_count == 3 and str(back) == "3 queries wait"
+
+
 def test_reposting_is_idempotent(tmp_path):
     store = make_store(tmp_path)
     qs = make_queries(4)

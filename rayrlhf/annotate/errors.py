@@ -8,12 +8,17 @@ WAITING_FOR_LABELS_EXIT_CODE = 75
 
 
 class WaitingForLabels(Exception):
-    """The run must stop until people or a vendor answer ``pending_count`` queries (they stay queued)."""
+    """The run must stop until people or a vendor answer ``pending_count`` queries (they stay queued).
+
+    Picklable (both arguments are in ``args``), so it crosses a Ray actor boundary intact."""
 
     def __init__(self, pending_count: int, message: str) -> None:
-        super().__init__(message)
+        super().__init__(pending_count, message)
         self.pending_count = pending_count
         self.message = message
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class AnnotateError(ValueError):
@@ -24,6 +29,9 @@ class QueueError(Exception):
     """A request the queue refuses; ``status`` is the HTTP status the server answers with."""
 
     def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
+        super().__init__(status, message)
         self.status = status
         self.message = message
+
+    def __str__(self) -> str:
+        return self.message
