@@ -110,3 +110,20 @@ def test_the_api_flow_next_answer_undo_progress(served):
 def test_the_server_binds_loopback_by_default():
     assert OracleConfig().web.host == "127.0.0.1"
     assert OracleConfig().backend == "simulated"  # people are opt-in; the simulated oracle stays the default
+
+
+def test_a_web_backend_can_serve_its_own_queue(tmp_path):
+    from rayrlhf.annotate.backend import WebQueueBackend
+
+    said = []
+    backend = WebQueueBackend(tmp_path, serve=True, port=0, log=said.append)
+    try:
+        assert backend.server.url.startswith("http://127.0.0.1:")
+        assert backend.server.url in said[0] and "annotate token" in said[0]
+        token = backend.store.issue_token("carol")
+        r = httpx.get(backend.server.url + "/api/progress", headers={"Authorization": f"Bearer {token}"})
+        assert r.json()["annotator"] == "carol"
+    finally:
+        backend.close()
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"http://127.0.0.1:{r.url.port}/healthz", timeout=2)
