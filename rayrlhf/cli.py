@@ -93,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="regenerate RUN_DIR/report.md and plots from a train or compare run")
     rep.add_argument("run_dir", metavar="RUN_DIR")
 
+    from rayrlhf.annotate.commands import add_annotate_parser
+
+    add_annotate_parser(sub)
     return parser
 
 
@@ -221,6 +224,12 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_annotate(args) -> int:
+    from rayrlhf.annotate.commands import cmd_annotate as run
+
+    return run(args)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)  # overrides may follow flags: `... --json optim.beta=0.2`
@@ -231,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
         args.overrides = [*args.overrides, *extra]
     handlers = {
         "train": cmd_train, "compare": cmd_compare, "report": cmd_report, "sweep": cmd_sweep, "theory": cmd_theory,
-        "task": cmd_task_build, "rewards": cmd_rewards_evaluate,
+        "task": cmd_task_build, "rewards": cmd_rewards_evaluate, "annotate": cmd_annotate,
     }
     try:
         return handlers[args.command](args)

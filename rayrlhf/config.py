@@ -139,14 +139,36 @@ def _default_oracle_reward() -> SourceConfig:
     return SourceConfig(name="gold", kind="python", model="rayrlhf.task.oracle:gold_reward", empty_score=-5.0)
 
 
+class WebAnnotationConfig(_Section):
+    """The annotation web app (``oracle.backend: web``); docs/annotate.md."""
+
+    serve: bool = Field(True, description="run the web app inside `rayrlhf train` (false: run `rayrlhf annotate serve RUN_DIR`)")
+    host: str = Field("127.0.0.1", description="address to bind; loopback by default (use a reverse proxy or tunnel to share)")
+    port: int = Field(8765, ge=0, le=65535, description="port to bind (0: any free port, printed at start)")
+    undo_window: float = Field(10.0, ge=0.0, description="seconds an annotator can undo an answer; the run records it after that")
+    poll: float = Field(0.2, gt=0.0, le=10.0, description="seconds between the run's looks at the queue")
+
+
 class OracleConfig(_Section):
-    """The expensive annotator ("human"), simulated by a reward model (the built-in gold oracle by default)."""
+    """The expensive annotator: simulated by a reward model (the built-in gold oracle by default), or people."""
 
     reward: SourceConfig = Field(default_factory=_default_oracle_reward)
     labels: Literal["deterministic", "bradley_terry"] = "deterministic"
     temperature: float = Field(1.0, gt=0.0)  # Bradley-Terry / Plackett-Luce temperature
     abstain_margin: float = Field(0.0, ge=0.0)  # abstain when best and worst differ by <= this
     budget: int | None = Field(None, ge=1)  # max oracle queries per run
+    backend: Literal["simulated", "web", "vendor"] = Field(
+        "simulated", description="who answers: `simulated` (oracle.reward), `web` (people in the annotation app) or "
+        "`vendor` (export/import batches; the run stops with exit code 75 until the labels are imported)")
+    timeout: float = Field(600.0, gt=0.0, description="seconds one annotator may hold a query before `on_timeout` applies")
+    on_timeout: Literal["requeue", "abstain"] = Field(
+        "requeue", description="a timed-out query goes back to the queue (`requeue`) or closes with the answers it has, "
+        "none meaning abstained (`abstain`)")
+    overlap: int = Field(1, ge=1, le=10, description="answers wanted per query (combined by Borda count; agreement reported)")
+    max_wait: float = Field(3600.0, gt=0.0, description="seconds the run waits without any new answer before it stops "
+                            "with exit code 75 (waiting for labels); `rayrlhf train --resume` continues")
+    cost_per_label: float = Field(0.0, ge=0.0, description="price of one person's answer (skips included), for the cost report")
+    web: WebAnnotationConfig = Field(default_factory=WebAnnotationConfig)
 
 
 class TransferConfig(_Section):

@@ -1,0 +1,168 @@
+"""The annotation web app (FastAPI, served by uvicorn): one page and a small JSON API over the queue.
+
+Every ``/api`` call needs ``Authorization: Bearer TOKEN`` (``rayrlhf annotate token``): a missing or unknown
+token gets 401. Bodies over 16 KiB get 413, bodies without a length 411, malformed answers 422 with a
+message, unknown queries 404, closed or already answered ones 409. The server binds 127.0.0.1 unless told
+otherwise (docs/annotate.md: exposing it behind a reverse proxy or tunnel).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from importlib.resources import files
+from pathlib import Path
+
+import uvicorn
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, ConfigDict, Field
+
+from rayrlhf.annotate import queue
+from rayrlhf.annotate.errors import QueueError
+from rayrlhf.annotate.store import QueueStore
+
+MAX_BODY_BYTES = 16 * 1024
+STATIC = Path(str(files("rayrlhf.annotate") / "static"))
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"), (b"referrer-policy", b"no-referrer"),
+    (b"cache-control", b"no-store"),
+    (b"content-security-policy", b"default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"),
+]
+
+
+class AnswerIn(BaseModel):
+    """One answer, in the response numbers shown on the page (0-based display slots)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    query_id: str = Field(min_length=1, max_length=64)
+    best: int | None = None
+    worst: int | None = None
+    ranking: list[int] | None = Field(None, max_length=64)
+    skip: bool = False
+
+
+class GuardMiddleware:
+    """Refuses bodies that are too large (413) or of unknown length (411); adds security headers to every reply."""
+
+    def __init__(self, app, max_body_bytes: int = MAX_BODY_BYTES) -> None:
+        self.app, self.max_body_bytes = app, max_body_bytes
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = dict(scope["headers"])
+        if scope["method"] in ("POST", "PUT", "PATCH"):
+            length = headers.get(b"content-length")
+            if length is None or not length.isdigit():
+                return await self._refuse(send, 411, "send a Content-Length header with the body")
+            if int(length) > self.max_body_bytes:
+                return await self._refuse(send, 413, f"request body over {self.max_body_bytes} bytes")
+
+        async def send_with_headers(message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), *SECURITY_HEADERS]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+    @staticmethod
+    async def _refuse(send, status: int, detail: str) -> None:
+        await JSONResponse({"detail": detail}, status_code=status, headers={k.decode(): v.decode() for k, v in SECURITY_HEADERS})(
+            {"type": "http"}, None, send)
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
+        parts.append(f"{where}: {err.get('msg', 'invalid')}")
+    return "malformed answer: " + "; ".join(parts)
+
+
+def create_app(store: QueueStore) -> FastAPI:
+    app = FastAPI(title="rayrlhf annotate", docs_url=None, redoc_url=None, openapi_url=None)
+    bearer = HTTPBearer(auto_error=False)
+
+    def annotator(creds: HTTPAuthorizationCredentials | None = Depends(bearer)) -> str:
+        name = None if creds is None else store.annotator_for(creds.credentials)
+        if name is None:
+            detail = ("missing token: send 'Authorization: Bearer TOKEN'" if creds is None else "unknown token") + \
+                     " (an organiser makes one with `rayrlhf annotate token RUN_DIR --annotator NAME`)"
+            raise HTTPException(401, detail, headers={"WWW-Authenticate": "Bearer"})
+        return name
+
+    @app.exception_handler(QueueError)
+    async def _queue_error(request: Request, exc: QueueError) -> JSONResponse:
+        return JSONResponse({"detail": exc.message}, status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _bad_body(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": _validation_message(exc)}, status_code=422)
+
+    @app.get("/", include_in_schema=False)
+    def page() -> FileResponse:
+        return FileResponse(STATIC / "index.html", media_type="text/html")
+
+    @app.get("/healthz", include_in_schema=False)
+    def health() -> dict:
+        return {"ok": True}
+
+    @app.get("/api/next")
+    def next_query(who: str = Depends(annotator)) -> dict:
+        q = queue.lease_next(store, who)
+        return {"query": None if q is None else q.shown(), "progress": queue.progress(store, who)}
+
+    @app.post("/api/answer")
+    def answer(body: AnswerIn, who: str = Depends(annotator)) -> dict:
+        queue.submit(store, who, body.query_id, body.best, body.worst, body.ranking, body.skip)
+        return {"ok": True, "progress": queue.progress(store, who)}
+
+    @app.post("/api/undo")
+    def undo(who: str = Depends(annotator)) -> dict:
+        q = queue.undo(store, who)
+        return {"query": q.shown(), "progress": queue.progress(store, who)}
+
+    @app.get("/api/progress")
+    def progress(who: str = Depends(annotator)) -> dict:
+        return queue.progress(store, who)
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.add_middleware(GuardMiddleware)
+    return app
+
+
+class ServerThread:
+    """uvicorn in a background thread (for a run that serves its own queue, and for tests)."""
+
+    def __init__(self, store: QueueStore, host: str = "127.0.0.1", port: int = 8765) -> None:
+        config = uvicorn.Config(create_app(store), host=host, port=port, log_level="warning", access_log=False)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, name="rayrlhf-annotate-server", daemon=True)
+
+    def start(self, timeout_s: float = 30.0) -> ServerThread:
+        self.thread.start()
+        deadline = time.monotonic() + timeout_s
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"the annotation server did not start on {self.server.config.host}:{self.server.config.port} "
+                                   "(port in use? set oracle.web.port)")
+            time.sleep(0.02)
+        return self
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.servers[0].sockets[0].getsockname()[:2]
+        return f"http://{host}:{port}"
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+def serve(run_dir: str | Path, host: str = "127.0.0.1", port: int = 8765) -> None:
+    """Serve ``RUN_DIR``'s queue in the foreground until interrupted."""
+    uvicorn.run(create_app(QueueStore.for_run(run_dir)), host=host, port=port, log_level="info")
