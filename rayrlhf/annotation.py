@@ -89,14 +89,26 @@ class SimulatedOracle:
             record(q, Answer(q.id, ranking, scores))
 
 
+def ledger_answers(path: Path) -> list[dict]:
+    """The answer rows of a ledger file (each has ``query_id``), without the ``asked`` rows written before asking."""
+    return [row for row in read_jsonl(path) if "query_id" in row]
+
+
 class AnnotationLedger:
-    """Append-only record of every answered query, keyed by query id (one fsynced line per answer)."""
+    """Append-only record of every oracle query and answer, one fsynced line each: an ``{"event": "asked", ...}``
+    line before a batch is asked (nothing is paid unless it was written: a full disk stops the run first), then one
+    answer line per query, keyed by query id, the moment it arrives."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.answers: dict[str, Answer] = {}
-        for row in read_jsonl(self.path):
+        for row in ledger_answers(self.path):
             self.answers[row["query_id"]] = Answer(row["query_id"], row["ranking"], row.get("scores"), row.get("meta", {}))
+
+    def asking(self, queries: list[Query], iteration: int) -> None:
+        """Write (durably) that ``queries`` are about to be asked; raises before anything is paid if it cannot."""
+        append_jsonl(self.path, [{"event": "asked", "iteration": iteration, "time": time.time(),
+                                  "query_ids": [q.id for q in queries]}])
 
     def get(self, query: Query) -> Answer | None:
         return self.answers.get(query.id)
@@ -117,7 +129,17 @@ class AnnotationLedger:
         return len(self.answers)
 
 
-def build_backend(cfg, run_root: Path, score: ScoreFn) -> AnnotationBackend:
-    """The configured oracle backend (``oracle.backend``; the simulated oracle by default)."""
+def build_backend(cfg, run_root: Path, score: ScoreFn, log=print) -> AnnotationBackend:
+    """The configured oracle backend (``oracle.backend``): the simulated oracle (default), people through the web
+    app or a vendor (:mod:`rayrlhf.annotate`), or a class of your own (``python``: ``oracle.backend_class``
+    names ``module:Class``, built with ``Class(cfg, run_dir, score)``; it implements :class:`AnnotationBackend`)."""
     o = cfg.oracle
-    return SimulatedOracle(score, o.labels, o.temperature, o.abstain_margin, cfg.run.seed)
+    if o.backend == "simulated":
+        return SimulatedOracle(score, o.labels, o.temperature, o.abstain_margin, cfg.run.seed)
+    if o.backend == "python":
+        from rayrlhf.rewards.python_fn import import_callable
+
+        return import_callable(o.backend_class, "oracle.backend_class")(cfg, str(run_root), score)
+    from rayrlhf.annotate.backend import build_backend as people_backend
+
+    return people_backend(o, run_root, log)

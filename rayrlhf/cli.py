@@ -170,7 +170,8 @@ def cmd_train(args) -> int:
         return 1
     except RunStopped as exc:
         more = " oracle.budget=<more>" if "oracle.budget" in str(exc) else ""
-        log(f"rayrlhf train: {exc}. Continue with `rayrlhf train --resume {run_dir}{more}`")
+        hint = "" if "--resume" in str(exc) else f". Continue with `rayrlhf train --resume {run_dir}{more}`"
+        log(f"rayrlhf train: {exc}{hint}")
         return exc.exit_code
     if rows:
         last = rows[-1]

@@ -157,9 +157,13 @@ class OracleConfig(_Section):
     temperature: float = Field(1.0, gt=0.0)  # Bradley-Terry / Plackett-Luce temperature
     abstain_margin: float = Field(0.0, ge=0.0)  # abstain when best and worst differ by <= this
     budget: int | None = Field(None, ge=1)  # max oracle queries per run
-    backend: Literal["simulated", "web", "vendor"] = Field(
-        "simulated", description="who answers: `simulated` (oracle.reward), `web` (people in the annotation app) or "
-        "`vendor` (export/import batches; the run stops with exit code 75 until the labels are imported)")
+    backend: Literal["simulated", "web", "vendor", "python"] = Field(
+        "simulated", description="who answers: `simulated` (oracle.reward), `web` (people in the annotation app), "
+        "`vendor` (export/import batches; the run stops with exit code 75 until the labels are imported) or `python` "
+        "(a class of your own, oracle.backend_class)")
+    backend_class: str | None = Field(
+        None, description="`module:Class` of a python backend: `Class(cfg, run_dir, score)` with "
+        "`ask(queries, record)` (rayrlhf.annotation.AnnotationBackend); `score` is the oracle reward")
     timeout: float = Field(600.0, gt=0.0, description="seconds one annotator may hold a query before `on_timeout` applies")
     on_timeout: Literal["requeue", "abstain"] = Field(
         "requeue", description="a timed-out query goes back to the queue (`requeue`) or closes with the answers it has, "
@@ -169,6 +173,12 @@ class OracleConfig(_Section):
                             "with exit code 75 (waiting for labels); `rayrlhf train --resume` continues")
     cost_per_label: float = Field(0.0, ge=0.0, description="price of one person's answer (skips included), for the cost report")
     web: WebAnnotationConfig = Field(default_factory=WebAnnotationConfig)
+
+    @model_validator(mode="after")
+    def _backend_class(self) -> OracleConfig:
+        if (self.backend == "python") != bool(self.backend_class):
+            raise ValueError("oracle.backend=python needs oracle.backend_class ('module:Class'), and only it takes one")
+        return self
 
 
 class TransferConfig(_Section):

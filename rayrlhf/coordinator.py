@@ -80,6 +80,9 @@ class Coordinator:
             else:
                 to_ask[q.id] = q
         if to_ask:
+            if hasattr(self.backend, "iteration"):  # people backends file queries under the iteration
+                self.backend.iteration = self.iteration
+            self.ledger.asking(list(to_ask.values()), self.iteration)  # a ledger that cannot be written stops us here
             self.backend.ask(list(to_ask.values()), self._record)
         answers = [self.ledger.get(q) for q in queries]
         self.counters["abstained"] += sum(a is not None and a.ranking is None for a in answers)
@@ -108,6 +111,12 @@ class Coordinator:
             out[f"arm/{arm}/win_rate"] = None if math.isnan(rates[arm]) else rates[arm]
             out[f"arm/{arm}/ucb"] = None if math.isinf(ucb[arm]) else ucb[arm]
         return out | {f"annotation/{k}": v for k, v in self.counters.items()}
+
+    def close(self) -> None:
+        """Stop what the backend runs (the web app's server)."""
+        close = getattr(self.backend, "close", None)
+        if close:
+            close()
 
     def state(self) -> dict:
         return {"iteration": self.iteration, "stats": self.stats.to_dict(), "counters": dict(self.counters)}

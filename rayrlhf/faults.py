@@ -7,16 +7,13 @@ stops with a :class:`StageError` that says which stage, which actor and what wen
 for is lost at that point (answers are in the ledger, rounds on disk), and ``rayrlhf train --resume RUN_DIR``
 continues from the last complete iteration.
 
-Ray touch points: ``ray.get`` with a timeout and Ray's error types (here).
+Ray touch points: ``ray.get`` with a timeout and Ray's error types (:func:`wait`).
 """
 
 from __future__ import annotations
 
 import signal
 import threading
-
-import ray
-from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
 
 
 class StageError(RuntimeError):
@@ -42,6 +39,8 @@ class BudgetSpent(RunStopped):
 
 
 def _cause(exc: BaseException) -> str:
+    from ray.exceptions import RayTaskError
+
     if isinstance(exc, RayTaskError):
         cause = exc.cause if exc.cause is not None else exc
         return f"raised {type(cause).__name__}: {str(cause).strip().splitlines()[-1] if str(cause).strip() else ''}"
@@ -51,13 +50,21 @@ def _cause(exc: BaseException) -> str:
 
 def wait(refs, stage: str, actor: str, timeout_s: float | None):
     """``ray.get(refs)`` bounded by ``timeout_s``; failures become a :class:`StageError` naming ``stage`` and
-    ``actor`` (Ray has already retried the call on restarted actors up to ``run.max_restarts`` times)."""
+    ``actor`` (Ray has already retried the call on restarted actors up to ``run.max_restarts`` times). A
+    deliberate stop raised inside the actor (:class:`RunStopped`, e.g. waiting for labels) passes through."""
+    import ray
+    from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
+
     try:
         return ray.get(refs, timeout=timeout_s)
     except GetTimeoutError:
         raise StageError(stage, actor, f"did not answer within {timeout_s:g}s (run.timeouts.{stage}); it may be "
                          "stuck or the cluster too small for the work") from None
-    except (RayActorError, RayTaskError) as exc:
+    except RayTaskError as exc:
+        if isinstance(exc.cause, RunStopped):
+            raise exc.cause from None
+        raise StageError(stage, actor, _cause(exc)) from exc
+    except RayActorError as exc:
         raise StageError(stage, actor, _cause(exc)) from exc
 
 

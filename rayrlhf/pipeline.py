@@ -252,5 +252,10 @@ class Pipeline:
         return row
 
     def close(self) -> None:
+        try:
+            wait(self.coordinator.close.remote(), "close", "the coordinator", 60)
+        except Exception:  # a dead coordinator has nothing left to close
+            pass
+        ray.kill(self.coordinator)
         if self.own_workers:
             self.workers.close()

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from rayrlhf import labels_to_match
+from rayrlhf.annotation import ledger_answers
 from rayrlhf.stats import score_summary, win_outcomes
 
 
@@ -107,7 +108,7 @@ def training_data_quality(runs: dict[int, Path], iterations: list[int]) -> list[
     per_seed: dict[int, list[float]] = defaultdict(list)
     for run in runs.values():
         by_it: dict[int, list[float]] = defaultdict(list)
-        for q in _read_jsonl(run / "annotations.jsonl"):
+        for q in ledger_answers(run / "annotations.jsonl"):
             if q.get("scores") is None:
                 return None
             if not q.get("ranking"):  # abstained (e.g. all responses tied)

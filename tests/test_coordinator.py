@@ -87,8 +87,10 @@ def test_budget_each_distinct_query_paid_once_and_ledger_reused(tmp_path):
     m = coord.metrics()
     assert m["oracle_queries"] == 3 and m["annotation/asked"] == 3 and m["annotation/over_budget"] == 1
     assert m["annotation/abstained"] == 0
-    ledger = [json.loads(x) for x in (tmp_path / "annotations.jsonl").read_text().splitlines()]
+    rows = [json.loads(x) for x in (tmp_path / "annotations.jsonl").read_text().splitlines()]
+    ledger = [r for r in rows if "query_id" in r]
     assert len(ledger) == len({r["query_id"] for r in ledger}) == 3
+    assert rows[0]["event"] == "asked" and set(rows[0]["query_ids"]) == {r["query_id"] for r in ledger}  # written first
     again, oracle2 = coordinator(tmp_path, cfg)  # a resumed run: the ledger answers, nothing is paid
     again.start_iteration(1)
     assert [x and x.ranking for x in again.annotate(items[:4])] == [x.ranking for x in answers[:4]]
@@ -113,3 +115,17 @@ def test_state_round_trip(tmp_path):
     other, _ = coordinator(tmp_path)
     other.load_state(json.loads(json.dumps(coord.state())))
     assert other.metrics() == coord.metrics()
+
+
+def test_a_ledger_that_cannot_be_written_stops_before_anything_is_paid(tmp_path):
+    """A full disk (``/dev/full`` as the ledger): the "asked" line fails, so the oracle is never asked."""
+    import os
+
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full here")
+    (tmp_path / "annotations.jsonl").symlink_to("/dev/full")
+    coord, oracle = coordinator(tmp_path)
+    coord.start_iteration(1)
+    with pytest.raises(OSError):
+        coord.annotate([item("p", SELF_ARM, ["a", "bb", "c", "d"])])
+    assert not oracle.scored

@@ -28,7 +28,10 @@ def train(config, run_dir, *overrides, cwd=REPO, **env_extra):
 
 
 def ledger(run_dir):
-    return [json.loads(line) for line in (Path(run_dir) / "annotations.jsonl").read_text().splitlines()]
+    """The ledger's answers (its "asked" lines, written before each batch is asked, left out)."""
+    from rayrlhf.annotation import ledger_answers
+
+    return ledger_answers(Path(run_dir) / "annotations.jsonl")
 
 
 @pytest.mark.parametrize(("mode", "loss", "backend"), [

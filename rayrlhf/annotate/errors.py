@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from rayrlhf.faults import RunStopped
+
 # sysexits.h EX_TEMPFAIL: "a temporary failure; the user is invited to retry later". `rayrlhf train` exits with it
 # when the run stops to wait for labels; `rayrlhf train --resume RUN_DIR` continues once they are in.
 WAITING_FOR_LABELS_EXIT_CODE = 75
 
 
-class WaitingForLabels(Exception):
+class WaitingForLabels(RunStopped):
     """The run must stop until people or a vendor answer ``pending_count`` queries (they stay queued).
 
     Picklable (both arguments are in ``args``), so it crosses a Ray actor boundary intact."""
+
+    exit_code = WAITING_FOR_LABELS_EXIT_CODE
 
     def __init__(self, pending_count: int, message: str) -> None:
         super().__init__(pending_count, message)

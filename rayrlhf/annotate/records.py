@@ -19,6 +19,7 @@ from itertools import combinations
 from pathlib import Path
 
 from rayrlhf.annotate.store import QueueStore
+from rayrlhf.annotation import ledger_answers
 
 AUDIT_FIELDS = ["query_id", "event", "annotator", "via", "best", "worst", "ranking", "partial", "seconds", "time", "cost",
                 "status", "iteration"]
@@ -47,15 +48,7 @@ def write_pairs(store: QueueStore, out: Path) -> int:
 
 
 def _ledger_rows(run_dir: Path) -> dict[str, dict]:
-    path, rows = run_dir / "annotations.jsonl", {}
-    if path.is_file():
-        for line in path.read_text().splitlines():
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            rows[row["query_id"]] = row
-    return rows
+    return {row["query_id"]: row for row in ledger_answers(run_dir / "annotations.jsonl")}
 
 
 def audit_rows(run_dir: Path, cost_per_label: float) -> list[dict]:

@@ -9,11 +9,11 @@ from rayrlhf.config import SourceConfig
 from rayrlhf.rewards.base import SourceReward
 
 
-def import_callable(spec: str) -> Callable:
-    """Resolve ``"package.module:function"`` with a message that says what to fix."""
+def import_callable(spec: str, what: str = "python source model") -> Callable:
+    """Resolve ``"package.module:function"`` (or ``:Class``) with a message that says what to fix."""
     module_name, sep, attr = spec.partition(":")
     if not sep or not module_name or not attr:
-        raise ValueError(f"python source model must look like 'package.module:function', got {spec!r}")
+        raise ValueError(f"{what} must look like 'package.module:function', got {spec!r}")
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
