@@ -58,6 +58,11 @@ def test_lemma_holds_on_random_instances_and_fails_without_kl():
 def test_best_of_n_policy_by_hand():
     pi, r = np.array([[0.5, 0.5]]), np.array([[1.0, 0.0]])
     assert best_of_n_policy(pi, r, 2)[0] == pytest.approx([0.75, 0.25])  # the better one unless both draws miss
+    # ties are broken by draw order: a constant reward gives back pi, tied responses share their level
+    pi3 = np.array([[0.5, 0.3, 0.2]])
+    assert best_of_n_policy(pi3, np.zeros((1, 3)), 5)[0] == pytest.approx(pi3[0])
+    top = 1 - 0.5**3  # P(some draw is response 1 or 2), split 0.3 : 0.2
+    assert best_of_n_policy(pi3, np.array([[0.0, 1.0, 1.0]]), 3)[0] == pytest.approx([0.5**3, top * 0.6, top * 0.4])
 
 
 def test_bt_mle_recovers_reward_differences():
@@ -72,7 +77,7 @@ def test_bt_mle_recovers_reward_differences():
     assert m.r_hat[0] - m.r_hat[0, 0] == pytest.approx(true[0], abs=0.15)
 
 
-@pytest.mark.parametrize("algo", ["online", "tpo", "empirical", "exploit:0"])
+@pytest.mark.parametrize("algo", ["online", "tpo", "tpo_nosource", "empirical", "exploit:0"])
 def test_every_algorithm_runs_and_exploiting_the_perfect_source_has_no_regret(algo):
     from rayrlhf.theory.bandit import random_instance
 
@@ -123,6 +128,7 @@ def test_transfer_selection_drops_a_useless_source_and_keeps_a_perfect_one():
         assert (chosen is learned) == (expected == "self")
 
 
+@pytest.mark.slow
 def test_tpo_regret_beats_online_with_a_good_source_and_stays_close_without_one():
     """The paper's prediction (3 instances, T=2000): much lower early regret and a flatter late curve with one
     good source; with only bad sources no more than 10% above the online learner. The count-based selection
@@ -140,3 +146,175 @@ def test_tpo_regret_beats_online_with_a_good_source_and_stays_close_without_one(
     assert bad["tpo"]["final"] <= 1.1 * bad["online"]["final"]
     count = curves("bad_sources", selection="count")
     assert count["tpo"]["final"] > 1.1 * count["online"]["final"]
+
+
+# --- empirical TPO: best/worst-of-K likelihood, tie-fair credit, per-iteration reset; TPO without sources ---
+
+
+def _plackett_luce_by_orderings(r, best, worst):
+    """P(best first, worst last) summed over every full ordering (brute force)."""
+    import itertools
+
+    lam, total = np.exp(np.asarray(r, dtype=float)), 0.0
+    for order in itertools.permutations(range(len(r))):
+        if order[0] == best and order[-1] == worst:
+            remaining, p = list(order), 1.0
+            for i in order:
+                p *= lam[i] / lam[remaining].sum()
+                remaining.remove(i)
+            total += p
+    return total
+
+
+def test_best_worst_likelihood_matches_orderings_and_the_simulated_annotator():
+    from rayrlhf.theory.empirical import annotate_best_worst
+    from rayrlhf.theory.plackett_luce import best_worst_prob
+
+    rng = np.random.default_rng(0)
+    for k in (2, 3, 4, 5):
+        r = rng.normal(size=k)
+        pairs = [(b, w) for b in range(k) for w in range(k) if b != w]
+        probs = [best_worst_prob(r, b, w) for b, w in pairs]
+        assert probs == pytest.approx([_plackett_luce_by_orderings(r, b, w) for b, w in pairs], abs=1e-12)
+        assert sum(probs) == pytest.approx(1.0)
+    # the annotator judges distinct responses: a response shown twice is one item, not two chances
+    rewards, shown, n = np.array([0.0, 1.5, 0.4, 0.9]), [3, 1, 1, 0, 2], 40_000
+    labels = [annotate_best_worst(rng, rewards, shown) for _ in range(n)]
+    for b, w in [(b, w) for b in range(4) for w in range(4) if b != w]:
+        p = best_worst_prob(rewards, b, w)
+        freq = sum(label == (b, w) for label in labels) / n
+        assert abs(freq - p) < 4.5 * math.sqrt(p * (1 - p) / n) + 1e-4, (b, w, freq, p)
+
+
+def test_best_worst_gradient_matches_finite_differences():
+    from scipy.optimize import check_grad
+
+    from rayrlhf.theory.plackett_luce import BestWorstModel
+
+    rng = np.random.default_rng(1)
+    m = BestWorstModel(3, 5, reg=0.1)
+    for _ in range(200):
+        shown = rng.integers(0, 5, size=int(rng.integers(2, 6)))
+        if len(set(shown.tolist())) > 1:
+            b, w = rng.choice(np.unique(shown), size=2, replace=False)
+            m.add(int(rng.integers(3)), shown, int(b), int(w))
+    x = rng.normal(size=15)
+    assert check_grad(lambda v: m.nll(v)[0], lambda v: m.nll(v)[1], x) < 1e-4 * np.linalg.norm(m.nll(x)[1])
+
+
+def test_best_worst_fit_recovers_reward_gaps_that_a_pairwise_fit_overstates():
+    """4000 best/worst-of-4 labels on one prompt (all four responses shown): the exact likelihood recovers
+    r* - r*[0] within 4 of its own standard errors (inverse observed information, < 0.1 here; a 4-sigma miss on
+    any of the 3 contrasts has probability < 2e-4); the Bradley-Terry fit on (best, worst) pairs, the old path,
+    stretches the gaps 1.4x-1.9x, more for larger gaps (the best beat every shown response, not only the worst)."""
+    from scipy.optimize import approx_fprime
+
+    from rayrlhf.theory.empirical import annotate_best_worst
+    from rayrlhf.theory.plackett_luce import BestWorstModel
+
+    rng = np.random.default_rng(0)
+    true = np.array([0.0, 0.7, 1.4, 2.1])
+    pl, bt = BestWorstModel(1, 4, reg=1e-3), BTModel(1, 4, reg=1e-3)
+    for _ in range(4000):
+        shown = rng.permutation(4)
+        best, worst = annotate_best_worst(rng, true, shown)
+        pl.add(0, shown, best, worst)
+        bt.add(0, best, worst)
+    pl.fit()
+    bt.fit()
+    hess = np.stack([approx_fprime(pl.r_hat[0], lambda x, i=i: pl.nll(x)[1][i], 1e-6) for i in range(4)])
+    contrasts = np.eye(4)[1:] - np.eye(4)[0]
+    se = np.sqrt(np.einsum("ia,ab,ib->i", contrasts, np.linalg.inv(hess), contrasts))
+    fitted = contrasts @ pl.r_hat[0]
+    assert (se < 0.1).all() and (np.abs(fitted - true[1:]) < 4 * se).all(), (fitted, se)
+    pairwise = contrasts @ bt.r_hat[0]
+    assert (np.abs(pairwise - true[1:]) > 4 * se).all(), pairwise  # the old path fails the same tolerance...
+    stretch = pairwise / true[1:]
+    assert (stretch > 1.3).all() and stretch[-1] > 1.6, stretch  # ...by a clear factor (1.4x-1.9x here)
+
+
+def _tie_credit_exact(pi, rewards, K, Rp):
+    """Expected credit of a source whose K slots are all iid from pi (a copy of the online policy), by
+    enumerating every slot tuple and every best response: (share rule, first-slot rule)."""
+    import itertools
+
+    share = first = 0.0
+    for slots in itertools.product(range(len(pi)), repeat=K):
+        p_slots = float(np.prod(pi[list(slots)]))
+        distinct = sorted(set(slots))
+        p_best = np.exp(rewards[distinct]) / np.exp(rewards[distinct]).sum()
+        for b, pb in zip(distinct, p_best):
+            holders = [i for i, a in enumerate(slots) if a == b]
+            share += p_slots * pb * sum(i < Rp for i in holders) / len(holders)
+            first += p_slots * pb * (holders[0] < Rp)
+    return share, first
+
+
+def test_a_source_copying_the_online_policy_earns_rp_over_k():
+    """A constant source reward makes Best-of-N a copy of the online policy; with frequent identical responses
+    the share rule credits it Rp/K on average, below the self arm's bar, where the first-slot rule would not."""
+    from rayrlhf.theory.empirical import EmpiricalTPO
+
+    pi_ref, rewards = np.array([[0.6, 0.3, 0.1]]), np.array([[0.2, 0.9, 0.5]])
+    inst = Instance(np.ones(1), pi_ref, rewards, np.zeros((1, 1, 3)), beta=0.5)
+    cfg = Settings(T=12_000, K=4, num_replace=2, iteration=12_000, refresh_every=12_000)  # one uniform round
+    share, first = _tie_credit_exact(pi_ref[0], rewards[0], cfg.K, cfg.num_replace)
+    assert share == pytest.approx(0.5) and first > 0.7  # brute force: Rp/K, and the first-slot rule's inflation
+    emp = EmpiricalTPO(inst, cfg, np.random.default_rng(0))
+    for t in range(cfg.T):
+        emp.step(t, 0)
+    n = emp.stats.counts["w0"]
+    assert n > 5000 and abs(emp.stats.wins["w0"] / n - share) < 4 * 0.5 / math.sqrt(n)
+    assert cfg.self_win_rate == pytest.approx(0.55) and Settings(K=8, num_replace=2).self_win_rate == pytest.approx(0.30)
+    with pytest.raises(ValueError, match="num_replace"):
+        Settings(K=4, num_replace=4)
+
+
+def test_empirical_tpo_resets_arm_statistics_when_the_model_is_refit():
+    """Every ``iteration`` prompts the model is refit and the statistics restart; the first round of each
+    iteration is uniform, later rounds hold one arm."""
+    from rayrlhf.theory.bandit import random_instance
+    from rayrlhf.theory.empirical import EmpiricalTPO
+
+    inst = random_instance(np.random.default_rng(0), 3, 4, 2, beta=0.5, quality=[1.0, 0.0])
+    cfg = Settings(T=240, iteration=80, refresh_every=20)
+    emp, rng = EmpiricalTPO(inst, cfg, np.random.default_rng(0)), np.random.default_rng(1)
+    arms, r_hats = [], []
+    for t in range(cfg.T):
+        r_before = emp.model.r_hat.copy()
+        emp.step(t, int(rng.integers(3)))
+        arms.append(emp._round[t % 20])
+        r_hats.append(not np.array_equal(r_before, emp.model.r_hat))
+        assert sum(emp.stats.counts.values()) == t % 80 + 1  # only this iteration's prompts
+    assert [t for t, changed in enumerate(r_hats) if changed] == [80, 160]  # refits exactly at the resets
+    for start in (0, 80, 160):
+        assert len(set(arms[start:start + 20])) > 1  # uniform first round
+        for r in range(start + 20, start + 80, 20):
+            assert len(set(arms[r:r + 20])) == 1  # then one UCB-argmax arm per round
+    assert sum(emp.allocation.values()) == cfg.T
+
+
+def test_tpo_without_sources_is_tpo_on_an_instance_with_no_sources():
+    from rayrlhf.theory.bandit import random_instance
+
+    inst = random_instance(np.random.default_rng(0), 3, 4, 1, beta=0.5, quality=[1.0])
+    bare = Instance(inst.rho, inst.pi_ref, inst.r_star, inst.sources[:0], inst.beta)
+    cfg = Settings(T=300, block=50)
+    nosource = run(inst, "tpo_nosource", cfg, seed=0)
+    assert nosource == pytest.approx(run(bare, "tpo", cfg, seed=0), abs=0)
+    assert run(inst, "tpo", cfg, seed=0).sum() < nosource.sum()  # the perfect source is worth transferring
+
+
+def test_regret_command_has_the_no_source_line_in_table_and_plot(tmp_path):
+    from rayrlhf.theory.cli import regret_command, regret_figure
+    from rayrlhf.theory.regret import regret_curves
+
+    text = regret_command(False, str(tmp_path), seeds=1, T=200)
+    assert text.count("  tpo_nosource ") == 2 and text.count("empirical prompts per arm") == 2
+    assert {p.name for p in tmp_path.iterdir()} == {"regret_one_good_source.png", "regret_bad_sources.png"}
+    res = regret_curves("one_good_source", seeds=1, T=200)
+    counts = res["algorithms"]["empirical"]["arm_counts"]
+    assert set(counts) == {"w0", "w1", "w2", "self"} and sum(counts.values()) == 200
+    lines = {line.get_label(): line for line in regret_figure(res).axes[0].get_lines()}
+    assert list(lines) == list(res["algorithms"]) and "tpo_nosource" in lines
+    assert list(lines["tpo_nosource"].get_ydata()) == res["algorithms"]["tpo_nosource"]["curve"]

@@ -39,24 +39,37 @@ def regret_command(as_json: bool, plot_dir: str | None, seeds: int, T: int, widt
                   f"  {'algorithm':<12} {'regret@T/10':>12} {'regret@T':>10} {'sd':>7} {'late slope':>11}"]
         for algo, v in res["algorithms"].items():
             lines.append(f"  {algo:<12} {v['early']:>12.2f} {v['final']:>10.2f} {v['final_sd']:>7.2f} {v['late_slope']:>11.3f}")
+        for algo, v in res["algorithms"].items():
+            if "arm_counts" in v:
+                counts = ", ".join(f"{arm} {n:.1f}" for arm, n in v["arm_counts"].items())
+                lines.append(f"  {algo} prompts per arm (mean over seeds, of {res['T']}): {counts}")
         lines.append("")
     return "\n".join(lines)
 
 
-def _plot(results: dict, out: Path) -> None:
+def regret_figure(res: dict):
+    """One scenario's cumulative regret curves, one line per algorithm (log-log)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    fig, ax = plt.subplots(figsize=(6, 4))
+    step = max(1, res["T"] // 100)
+    for algo, v in res["algorithms"].items():
+        ax.plot(range(step, res["T"] + 1, step)[: len(v["curve"])], v["curve"], label=algo,
+                linestyle="--" if algo == "tpo_nosource" else "-")
+    ax.set(xscale="log", yscale="log", xlabel="labels t", ylabel="cumulative regret", title=res["scenario"])
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def _plot(results: dict, out: Path) -> None:
+    import matplotlib.pyplot as plt
+
     out.mkdir(parents=True, exist_ok=True)
     for name, res in results.items():
-        fig, ax = plt.subplots(figsize=(6, 4))
-        for algo, v in res["algorithms"].items():
-            step = max(1, res["T"] // 100)
-            ax.plot(range(step, res["T"] + 1, step)[: len(v["curve"])], v["curve"], label=algo)
-        ax.set(xscale="log", yscale="log", xlabel="labels t", ylabel="cumulative regret", title=name)
-        ax.legend(fontsize=8)
-        fig.tight_layout()
+        fig = regret_figure(res)
         fig.savefig(out / f"regret_{name}.png", dpi=100)
         plt.close(fig)

@@ -7,7 +7,8 @@ and worst of K responses, as in PAPER.md). Regret is ``sum_t [J(pi*) - J(pi_t)]`
 policies, computed exactly.
 
 Estimates. The reward MLE ``r_hat`` is the L2-regularised tabular Bradley-Terry fit (scipy L-BFGS on counts),
-refit every ``refit_every`` labels. Two kinds of confidence width:
+refit every ``refit_every`` labels (empirical TPO: the exact best/worst-of-K likelihood, ``plackett_luce``).
+Two kinds of confidence width:
 
 - exploration bonus of the online learner: ``w(s,a) = c / sqrt(1 + N(s,a))`` with ``N(s,a)`` the labels that
   involved the response (the count-based optimism of XPO-style learners; ``c`` is ``width_c``);
@@ -28,8 +29,11 @@ refit every ``refit_every`` labels. Two kinds of confidence width:
   the rest is collected by the transfer policy chosen at the block's start among the sources' ``pi*_{r_w}``
   with optimistic estimates ``J_hat + E w`` and the self-transfer policy ``pi*_{r_hat}`` with a pessimistic
   estimate ``J_hat - E w``: a source is used while it could still beat what has been learned.
-- ``empirical``: win-rate UCB over arms (sources + ``self`` at 0.55); a source arm shows K responses from
-  ``pi*_{r_hat}`` with the first Rp replaced by Best-of-N under ``r_w``; collection policy = that mixture.
+- ``tpo_nosource``: ``tpo`` with no sources (W = 0): online blocks plus the self-transfer policy, i.e. TPO's
+  greedy exploitation of what it learned, without any transfer; the gap to ``tpo`` is what transfer buys.
+- ``empirical`` (``rayrlhf.theory.empirical``): win-rate UCB over arms (sources + ``self`` at the bar
+  ``Rp/K + 0.05``), best/worst-of-K labels fitted by their exact Plackett-Luce likelihood, refits and arm-statistic
+  resets once per iteration of ``iteration`` prompts; collection policy = the mixture the K responses came from.
 - ``exploit:<w>``: ``pi*_{r_w}`` collects everything and nothing is learned.
 """
 
@@ -41,8 +45,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import minimize
 
-from rayrlhf.algorithms.transfer import SELF_ARM, ArmStats, ucb_values
 from rayrlhf.theory.bandit import Instance, bt_prob, tilt, value
+from rayrlhf.theory.empirical import EmpiricalTPO, best_of_n_policy  # noqa: F401  (best_of_n_policy: re-export)
 
 
 @dataclass
@@ -53,12 +57,32 @@ class Settings:
     refit_every: int = 20
     block: int = 100
     alpha: float = 0.2
-    K: int = 4
-    N: int = 8
-    num_replace: int = 1
-    self_win_rate: float = 0.55
     selection: str = "fisher"  # transfer-selection widths: "fisher" (MLE standard errors) or "count"
     delta: float = 0.1
+    # empirical TPO: K = 4 shown responses, Rp = 2 of them Best-of-8 under the source, the self arm's bar
+    # Rp/K + bar_margin (0.55 at Rp/K = 1/2, as in the paper); iterations of 500 prompts (refit and arm-statistic
+    # reset at each start: 4 iterations at T = 2000, the paper ran 3), UCB rounds of 20 prompts within one
+    # (25 per iteration). Shorter iterations refit more often but re-explore every source after each reset:
+    # at T = 2000, 200-prompt iterations end ~1/3 above 500-prompt ones.
+    K: int = 4
+    N: int = 8
+    num_replace: int = 2
+    bar_margin: float = 0.05
+    iteration: int = 500
+    refresh_every: int = 20
+
+    def __post_init__(self) -> None:
+        if not 0 < self.num_replace < self.K:
+            raise ValueError(f"num_replace={self.num_replace} must be between 1 and K-1={self.K - 1} "
+                             "(a source needs transfer and online slots to be compared)")
+        if self.N < 1 or not 0 < self.refresh_every <= self.iteration:
+            raise ValueError(f"need N >= 1 and 0 < refresh_every <= iteration, got N={self.N}, "
+                             f"refresh_every={self.refresh_every}, iteration={self.iteration}")
+
+    @property
+    def self_win_rate(self) -> float:
+        """The self arm's constant credit: the Rp/K a copy of the online policy earns, plus the margin."""
+        return self.num_replace / self.K + self.bar_margin
 
 
 class BTModel:
@@ -104,60 +128,49 @@ class BTModel:
         return float(np.sqrt(np.einsum("sa,sab,sb->", g, cov, g)))
 
 
-def best_of_n_policy(pi: np.ndarray, r: np.ndarray, n: int) -> np.ndarray:
-    """Exact distribution of the best of ``n`` samples from ``pi`` ranked by ``r`` (ties to the lower index)."""
-    out = np.zeros_like(pi)
-    for s in range(pi.shape[0]):
-        order = np.lexsort((np.arange(pi.shape[1]), r[s]))  # ascending reward
-        cdf = np.cumsum(pi[s, order])
-        below = np.concatenate([[0.0], cdf[:-1]])
-        out[s, order] = cdf**n - below**n
-    return out
-
-
 def _sample(rng, p) -> int:
     return int(rng.choice(len(p), p=p / p.sum()))
 
 
 def run(inst: Instance, algo: str, cfg: Settings, seed: int) -> np.ndarray:
     """Per-step regret ``J(pi*) - J(pi_t)`` of ``algo`` on ``inst``."""
+    return run_with_arms(inst, algo, cfg, seed)[0]
+
+
+def run_with_arms(inst: Instance, algo: str, cfg: Settings, seed: int) -> tuple[np.ndarray, dict[str, int]]:
+    """Per-step regret and, for ``empirical``, how many prompts each arm collected (empty otherwise)."""
     rng = np.random.default_rng(seed)
+    if algo == "empirical":
+        emp = EmpiricalTPO(inst, cfg, rng)
+        regret = np.array([emp.step(t, _sample(rng, inst.rho)) for t in range(cfg.T)])
+        return regret, {arm: emp.allocation[arm] for arm in emp.arms}
     S, A = inst.pi_ref.shape
     model = BTModel(S, A, cfg.reg)
     j_star = float(inst.J(inst.pi_star))
-    source_pis = [tilt(inst.pi_ref, r, inst.beta) for r in inst.sources]
-    arms = (*[f"w{i}" for i in range(len(source_pis))], SELF_ARM)
-    stats = ArmStats(arms)
+    source_pis = [] if algo == "tpo_nosource" else [tilt(inst.pi_ref, r, inst.beta) for r in inst.sources]
+    is_tpo = algo in ("tpo", "tpo_nosource")
     regret = np.zeros(cfg.T)
     transfer = None
     for t in range(cfg.T):
         if t % cfg.refit_every == 0 and t:
             model.fit()
         w = model.width(cfg.width_c)
-        learned = tilt(inst.pi_ref, model.r_hat, inst.beta)
         s = _sample(rng, inst.rho)
         if algo.startswith("exploit:"):
             pi_t = source_pis[int(algo.split(":")[1])]
-        elif algo == "online" or (algo == "tpo" and t % cfg.block < cfg.alpha * cfg.block):
+        elif algo == "online" or (is_tpo and t % cfg.block < cfg.alpha * cfg.block):
             pi_t = tilt(inst.pi_ref, model.r_hat + w, inst.beta)
-        elif algo == "tpo":
+        elif is_tpo:
             if t % cfg.block == math.ceil(cfg.alpha * cfg.block) or transfer is None:
+                learned = tilt(inst.pi_ref, model.r_hat, inst.beta)
                 transfer = _select_transfer(inst, model, w, source_pis, learned, cfg)
             pi_t = transfer
-        elif algo == "empirical":
-            if t < cfg.refit_every:  # uniform play before the first refresh
-                arm = arms[int(rng.integers(len(arms)))]
-            elif t % cfg.refit_every == 0:  # UCB refresh; the arm is then held for the round
-                values = ucb_values(stats)
-                arm = max(arms, key=values.get)
-            regret[t] = _empirical_step(inst, model, stats, arm, learned, s, cfg, rng, j_star)
-            continue
         else:
-            raise ValueError(f"unknown algorithm {algo!r}")
+            raise ValueError(f"unknown algorithm {algo!r}; choose online, tpo, tpo_nosource, empirical or exploit:<w>")
         regret[t] = j_star - float(inst.J(pi_t))
         a, b = _sample(rng, pi_t[s]), _sample(rng, inst.pi_ref[s])
         model.add(s, *((a, b) if rng.random() < bt_prob(inst.r_star, s, a, b) else (b, a)))
-    return regret
+    return regret, {}
 
 
 def _select_transfer(inst: Instance, model: BTModel, w: np.ndarray, source_pis, learned, cfg: Settings) -> np.ndarray:
@@ -195,28 +208,6 @@ def selection_z(num_sources: int, cfg: Settings) -> float:
     return float(norm.ppf(1 - cfg.delta / (max(1, num_sources) * blocks)))
 
 
-def _empirical_step(inst, model, stats, arm: str, learned, s, cfg: Settings, rng, j_star) -> float:
-    """One prompt of empirical TPO (PAPER.md steps 3-5) on arm ``arm``; returns the collection regret."""
-    if arm == SELF_ARM:
-        collect = learned
-        responses = [_sample(rng, learned[s]) for _ in range(cfg.K)]
-        mask = [False] * cfg.K
-    else:
-        r_w = inst.sources[int(arm[1:])]
-        bon = best_of_n_policy(learned, r_w, cfg.N)
-        frac = cfg.num_replace / cfg.K
-        collect = frac * bon + (1 - frac) * learned
-        responses = [_sample(rng, bon[s]) for _ in range(cfg.num_replace)]
-        responses += [_sample(rng, learned[s]) for _ in range(cfg.K - cfg.num_replace)]
-        mask = [i < cfg.num_replace for i in range(cfg.K)]
-    noisy = inst.r_star[s, responses] + rng.gumbel(size=cfg.K)  # Plackett-Luce annotator at temperature 1
-    best, worst = int(np.argmax(noisy)), int(np.argmin(noisy))
-    stats.record(arm, mask[best], cfg.self_win_rate)
-    if responses[best] != responses[worst]:
-        model.add(s, responses[best], responses[worst])
-    return j_star - float(inst.J(collect))
-
-
 SCENARIOS = {
     "one_good_source": [0.95, 0.2, -1.0],  # a near-perfect source, a weak one, a misleading one
     "bad_sources": [0.0, -1.0, 0.1],       # nothing worth transferring
@@ -231,13 +222,16 @@ def regret_curves(scenario: str, seeds: int = 5, T: int = 2000, S: int = 5, A: i
     from rayrlhf.theory.bandit import random_instance
 
     quality = SCENARIOS[scenario]
-    algos = algos or ("online", "tpo", "empirical", *[f"exploit:{i}" for i in range(len(quality))])
+    algos = algos or ("online", "tpo", "tpo_nosource", "empirical", *[f"exploit:{i}" for i in range(len(quality))])
     cfg = Settings(T=T, width_c=width_c, selection=selection)
     curves = {a: [] for a in algos}
+    arm_counts: dict[str, list[dict[str, int]]] = {a: [] for a in algos}
     for seed in range(seeds):
         inst = random_instance(np.random.default_rng(1000 + seed), S, A, len(quality), beta, quality=quality)
         for a in algos:
-            curves[a].append(np.cumsum(run(inst, a, cfg, seed)))
+            regret, arms = run_with_arms(inst, a, cfg, seed)
+            curves[a].append(np.cumsum(regret))
+            arm_counts[a].append(arms)
     out = {"scenario": scenario, "quality": quality, "T": T, "seeds": seeds, "beta": beta, "width_c": width_c,
            "selection": selection, "selection_z": selection_z(len(quality), cfg),
            "algorithms": {}}
@@ -249,4 +243,7 @@ def regret_curves(scenario: str, seeds: int = 5, T: int = 2000, S: int = 5, A: i
         out["algorithms"][a] = {"early": float(c[T // 10 - 1]), "final": float(c[-1]),
                                 "final_sd": float(np.std([x[-1] for x in cs])), "late_slope": slope,
                                 "curve": c[:: max(1, T // 100)].tolist()}
+        if any(arm_counts[a]):  # empirical TPO: mean prompts per arm over seeds
+            out["algorithms"][a]["arm_counts"] = {arm: float(np.mean([d[arm] for d in arm_counts[a]]))
+                                                  for arm in arm_counts[a][0]}
     return out
