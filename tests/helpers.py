@@ -36,3 +36,38 @@ def mlflow_runs(root, experiment: str) -> dict[str, dict]:
 def wandb_offline_runs(root) -> list:
     """Offline W&B run directories (``offline-run-*``) anywhere under ``root``."""
     return [p for p in root.rglob("offline-run-*") if p.is_dir()]
+
+
+def die_while_flag(prompts, responses, references=None):
+    """Scores by length, but kills its own process (the reward actor) on every call while the file named by
+    ``RAYRLHF_TEST_DIE_FLAG`` exists: a scorer that always crashes, until someone fixes it."""
+    flag = os.environ.get("RAYRLHF_TEST_DIE_FLAG")
+    if flag and os.path.exists(flag):
+        os._exit(1)
+    return [float(len(r)) for r in responses]
+
+
+class BillingOracle:
+    """The simulated oracle, counting what it is paid for at the backend: each answer is written (fsynced) to
+    ``RUN_DIR/bill.jsonl`` before it is handed to the coordinator. ``RAYRLHF_TEST_ORACLE_DELAY`` seconds per
+    answer widen the annotation window for the fault tests."""
+
+    def __init__(self, cfg, run_dir, score):
+        from rayrlhf.annotation import SimulatedOracle
+
+        o = cfg.oracle
+        self.inner = SimulatedOracle(score, o.labels, o.temperature, o.abstain_margin, cfg.run.seed)
+        self.bill = os.path.join(run_dir, "bill.jsonl")
+        self.delay = float(os.environ.get("RAYRLHF_TEST_ORACLE_DELAY", "0"))
+
+    def ask(self, queries, record):
+        import time
+
+        from rayrlhf.durable import append_jsonl
+
+        def billed(query, answer):
+            time.sleep(self.delay)
+            append_jsonl(self.bill, [{"query_id": query.id}])
+            record(query, answer)
+
+        self.inner.ask(queries, billed)
