@@ -16,6 +16,7 @@ import queue
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 from rayrlhf.config import Config, ConfigError, dump_config
@@ -26,34 +27,54 @@ def method_dir(method: str) -> str:
     return method.replace(":", "_").replace("@", "_x")
 
 
-def parse_method(spec: str) -> tuple[str, float]:
-    """``MODE[@MULTIPLE]`` -> (``transfer.mode``, label multiple): ``none@2`` runs no transfer with twice the
-    prompts (and so twice the oracle labels) per iteration; a bare mode runs at 1x."""
-    mode, sep, mult = spec.partition("@")
-    if not sep:
-        return mode, 1.0
-    try:
-        multiple = float(mult)
-    except ValueError:
-        multiple = float("nan")
-    if not multiple > 0 or multiple == float("inf"):
-        raise ConfigError(f"--methods: {spec!r}: write MODE@MULTIPLE with a positive number of times the labels, e.g. none@1.5")
-    return mode, multiple
+@dataclass(frozen=True)
+class MethodSpec:
+    """``MODE[+SELECTION][@MULTIPLE]``: a ``transfer.mode``, optionally an ``oracle.query_selection`` and a
+    multiple of the labels (``none@2``: twice the prompts, so twice the oracle labels, per iteration)."""
+
+    mode: str
+    selection: str | None
+    multiple: float
+
+    @property
+    def family(self) -> str:
+        """The method without its label multiple (what the labels-to-match curve joins)."""
+        return self.mode + (f"+{self.selection}" if self.selection else "")
+
+
+def parse_method(spec: str) -> MethodSpec:
+    body, sep, mult = spec.partition("@")
+    mode, plus, selection = body.partition("+")
+    multiple = 1.0
+    if sep:
+        try:
+            multiple = float(mult)
+        except ValueError:
+            multiple = float("nan")
+        if not multiple > 0 or multiple == float("inf"):
+            raise ConfigError(f"--methods: {spec!r}: write MODE@MULTIPLE with a positive number of times the labels, "
+                              "e.g. none@1.5")
+    if plus and selection not in ("random", "disagreement"):
+        raise ConfigError(f"--methods: {spec!r}: MODE+SELECTION takes random or disagreement (oracle.query_selection)")
+    return MethodSpec(mode, selection or None, multiple)
 
 
 def method_config(cfg: Config, spec: str) -> Config:
-    """``cfg`` with the method's ``transfer.mode`` and, for ``MODE@M``, M times ``train.prompts_per_iteration``
-    (and ``oracle.budget``, if one is set)."""
-    mode, multiple = parse_method(spec)
+    """``cfg`` with the method's ``transfer.mode`` (and ``oracle.query_selection``) and, for ``@M``, M times
+    ``train.prompts_per_iteration`` (and ``oracle.budget`` / ``oracle.labels_per_iteration``, if set)."""
+    m = parse_method(spec)
     raw = cfg.model_dump()
-    raw["transfer"]["mode"] = mode
-    raw["train"]["prompts_per_iteration"] = max(1, round(cfg.train.prompts_per_iteration * multiple))
-    if cfg.oracle.budget is not None:
-        raw["oracle"]["budget"] = max(1, round(cfg.oracle.budget * multiple))
+    raw["transfer"]["mode"] = m.mode
+    if m.selection:
+        raw["oracle"]["query_selection"] = m.selection
+    raw["train"]["prompts_per_iteration"] = max(1, round(cfg.train.prompts_per_iteration * m.multiple))
+    for key in ("budget", "labels_per_iteration"):
+        if raw["oracle"].get(key) is not None:
+            raw["oracle"][key] = max(1, round(raw["oracle"][key] * m.multiple))
     try:
         return Config.model_validate(raw)
     except Exception as exc:
-        raise ConfigError(f"--methods: {spec!r} is not a valid transfer.mode ({exc})") from None
+        raise ConfigError(f"--methods: {spec!r} is not a valid method ({exc})") from None
 
 
 def run_compare(cfg: Config, methods: list[str], seeds: int, out_dir: str | None = None, log=print,

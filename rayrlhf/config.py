@@ -171,6 +171,12 @@ class OracleConfig(_Section):
     overlap: int = Field(1, ge=1, le=10, description="answers wanted per query (combined by Borda count; agreement reported)")
     max_wait: float = Field(3600.0, gt=0.0, description="seconds the run waits without any new answer before it stops "
                             "with exit code 75 (waiting for labels); `rayrlhf train --resume` continues")
+    labels_per_iteration: int | None = Field(
+        None, ge=1, description="labels bought per iteration when fewer than train.prompts_per_iteration (null: every "
+        "prompt); the rest of the prompts get no label")
+    query_selection: Literal["random", "disagreement"] = Field(
+        "random", description="which prompts get the labels_per_iteration labels: a random sample, or those whose K "
+        "responses the sources rank most differently (every source then scores every response)")
     cost_per_label: float = Field(0.0, ge=0.0, description="price of one person's answer (skips included), for the cost report")
     web: WebAnnotationConfig = Field(default_factory=WebAnnotationConfig)
 

@@ -37,12 +37,18 @@ def arms_for(cfg: Config) -> tuple[str, ...]:
 
 
 class Coordinator:
-    def __init__(self, cfg: Config, run_dir: str, backend: AnnotationBackend) -> None:
+    """``backend`` answers the queries; without one, the configured backend is built here, in the coordinator's
+    process (the web backend's server and queue live where the queries are asked), with ``score`` as the
+    simulated oracle's reward."""
+
+    def __init__(self, cfg: Config, run_dir: str, backend: AnnotationBackend | None = None, score=None) -> None:
+        from rayrlhf.annotation import build_backend
+
         self.cfg = cfg
         self.arms = arms_for(cfg)
         t = cfg.transfer
         self.self_win_rate = self_win_rate(t.self_win_rate, t.num_replace, cfg.train.responses_per_prompt)
-        self.backend = backend
+        self.backend = backend if backend is not None else build_backend(cfg, Path(run_dir), score)
         self.ledger = AnnotationLedger(Path(run_dir) / "annotations.jsonl")
         self.iteration = 0
         self.stats = ArmStats(self.arms)
@@ -111,6 +117,10 @@ class Coordinator:
             out[f"arm/{arm}/win_rate"] = None if math.isnan(rates[arm]) else rates[arm]
             out[f"arm/{arm}/ucb"] = None if math.isinf(ucb[arm]) else ucb[arm]
         return out | {f"annotation/{k}": v for k, v in self.counters.items()}
+
+    def backend_url(self) -> str | None:
+        """Where people answer (the web backend's own server), if it runs one."""
+        return getattr(getattr(self.backend, "server", None), "url", None)
 
     def close(self) -> None:
         """Stop what the backend runs (the web app's server)."""

@@ -37,7 +37,8 @@ def budget_points(runs: dict[str, dict[int, Path]], score) -> list[BudgetPoint]:
 
     points = []
     for method, by_seed in runs.items():
-        mode, multiple = parse_method(method)
+        spec = parse_method(method)
+        mode, multiple = spec.family, spec.multiple
         labels, scores = {}, {}
         for seed, run in by_seed.items():
             rows = read_jsonl(run / "metrics.jsonl")

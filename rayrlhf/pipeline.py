@@ -8,12 +8,14 @@ ranks the K (ledgered) and the coordinator records wins -> the learner trains on
 
 from __future__ import annotations
 
+import sys
 import time
 from collections import defaultdict
 
 import numpy as np
 import ray
 
+from rayrlhf.algorithms.selection import disagreement, label_quota, select_queries
 from rayrlhf.algorithms.transfer import SELF_ARM, choose_pair, replace_with_best_of_n
 from rayrlhf.annotation import Answer
 from rayrlhf.config import Config, ConfigError
@@ -72,14 +74,15 @@ class Pipeline:
         w = self.workers
         self.sources, self.oracle, self.learner = w.sources, w.oracle, w.learner
         from rayrlhf.actors import ActorScore
-        from rayrlhf.annotation import build_backend
         from rayrlhf.placement import on_driver_node
 
-        backend = build_backend(cfg, run.root, ActorScore(self.oracle, cfg.run.timeouts.score))
         self.coordinator = ray.remote(Coordinator).options(num_cpus=0, scheduling_strategy=on_driver_node()).remote(
-            cfg, str(run.root), backend)
+            cfg, str(run.root), score=ActorScore(self.oracle, cfg.run.timeouts.score))
         if latest:
             self._coord("load_state", self.state["coordinator"])
+        if url := self._coord("backend_url"):
+            print(f"[annotate] answer queries at {url}/?token=TOKEN (tokens: `rayrlhf annotate token {run.root} "
+                  "--annotator NAME`)", file=sys.stderr, flush=True)
         if eval_init is not None and not (run.root / "eval" / "iter_0.json").is_file():
             (run.root / "eval").mkdir(exist_ok=True)
             run.write_json_atomic(run.root / "eval" / "iter_0.json", eval_init)
@@ -106,7 +109,7 @@ class Pipeline:
         saved = self.run.saved_rounds(iteration)
         self._check_budget(iteration, fresh=not saved)
         pairs: list[PreferencePair] = []
-        size = cfg.transfer.refresh_every
+        size, labelled = cfg.transfer.refresh_every, 0
         for r, start in enumerate(tqdm(range(0, len(prompts), size), desc=f"iter {iteration}: rounds", leave=False)):
             check_stop(f"iteration {iteration}, before round {r + 1}")
             arms = self._coord("assign", len(prompts[start : start + size]))
@@ -116,13 +119,40 @@ class Pipeline:
                 self.run.set_status("generate", iteration, r + 1)
                 items = self._generate_round(iteration, prompts[start : start + size], arms, timing)
                 self.run.save_round(iteration, [it.to_json() for it in items])
+            chosen = self._to_label(items, iteration, r, start + len(items), labelled, timing)
+            labelled += len(chosen)
             self.run.set_status("annotate", iteration, r + 1)
             t = time.perf_counter()
-            answers = self._coord("annotate", items)
+            answers: list[Answer | None] = [None] * len(items)
+            for i, answer in zip(chosen, self._coord("annotate", [items[i] for i in chosen]), strict=True):
+                answers[i] = answer
             timing["annotate_s"] += time.perf_counter() - t
             self._coord("record_wins", items, answers)
             pairs += self._pairs(items, answers, np.random.default_rng(derived_seed(cfg.run.seed, "pairs", iteration, r)))
         return pairs
+
+    def _to_label(self, items: list[RoundItem], iteration: int, r: int, seen_after: int, labelled: int,
+                  timing: dict) -> list[int]:
+        """The round's items that get a label: all of them, or (``oracle.labels_per_iteration``) this round's share
+        of the labels, picked at random or where the sources disagree most (``oracle.query_selection``).
+        Deterministic, so a resumed run picks the same ones."""
+        o = self.cfg.oracle
+        if o.labels_per_iteration is None or o.labels_per_iteration >= self.cfg.train.prompts_per_iteration:
+            return list(range(len(items)))
+        quota = label_quota(o.labels_per_iteration, self.cfg.train.prompts_per_iteration, seen_after, labelled)
+        rng = np.random.default_rng(derived_seed(self.cfg.run.seed, "select", iteration, r))
+        if o.query_selection == "random":
+            return select_queries(quota, rng, num_items=len(items))
+        t = time.perf_counter()
+        k = len(items[0].responses)
+        prompts = [it.prompt for it in items for _ in range(k)]
+        responses = [x for it in items for x in it.responses]
+        refs = None if items[0].reference is None else [it.reference for it in items for _ in range(k)]
+        refs_by_source = {name: self.workers.score(name, prompts, responses, refs, "score") for name in self.sources}
+        flat = {name: self.workers.scores(ref, name, "score") for name, ref in refs_by_source.items()}
+        spread = [disagreement([flat[name][i * k : (i + 1) * k] for name in flat]) for i in range(len(items))]
+        timing["select_s"] += time.perf_counter() - t
+        return select_queries(quota, rng, spread)
 
     def _check_budget(self, iteration: int, fresh: bool) -> None:
         """Stop before an iteration that could buy no label (``oracle.budget`` spent); an interrupted iteration

@@ -1,6 +1,6 @@
 """``rayrlhf report RUN_DIR``: tables and plots from the files of a ``train`` or ``compare`` run.
 
-- Table-1 analogue: head-to-head win rate of ``ucb`` vs each other method per iteration
+- Table-1 analogue: head-to-head win rate of ``ucb`` (else the first method run) vs each other method per iteration
   (``eval.samples_per_prompt`` sampled responses each per held-out prompt, the oracle decides, ties count
   half), mean and 95% t-interval over seeds; and ``ucb``'s paired oracle-score gap to each.
 - Mean oracle score of held-out samples and of the chosen training responses per method.
@@ -119,6 +119,25 @@ def training_data_quality(runs: dict[int, Path], iterations: list[int]) -> list[
     return [{"iteration": it, **mean_ci(per_seed.get(it, []))} for it in iterations] if per_seed else None
 
 
+def label_cost(runs) -> dict:
+    """What the labels cost: ``oracle.cost_per_label`` x labels (when set) and people's median seconds per label
+    (from the ledger's ``meta.seconds``, which the annotation app measures), means over seeds."""
+    import yaml
+
+    money, seconds = [], []
+    for run in runs:
+        rows = ledger_answers(run / "annotations.jsonl")
+        config = run / "config.yaml"
+        price = ((yaml.safe_load(config.read_text()) or {}).get("oracle", {}).get("cost_per_label") or 0.0) if config.is_file() else 0.0
+        if price:
+            money.append(price * len(rows))
+        timed = [r["meta"]["seconds"] for r in rows if isinstance(r.get("meta"), dict) and "seconds" in r["meta"]]
+        if timed:
+            seconds.append(float(np.median(timed)))
+    return ({"oracle_cost": float(np.mean(money))} if money else {}) | (
+        {"seconds_per_label": float(np.mean(seconds))} if seconds else {})
+
+
 def arm_allocation(runs: dict[int, Path]) -> dict[int, dict[str, dict]]:
     """iteration -> arm -> {"share", "win_rate"} averaged over seeds."""
     acc: dict[int, dict[str, list]] = defaultdict(lambda: defaultdict(list))
@@ -193,17 +212,19 @@ def write_report(root: str | Path) -> Path:
     out: dict = {"iterations": iterations, "methods": methods}
     lines = [f"# rayrlhf report: {root.name}", ""]
 
-    if "ucb" in runs and len(methods) > 1:
-        table1 = {b: head_to_head(runs["ucb"], runs[b], iterations) for b in methods if b != "ucb"}
+    ref = "ucb" if "ucb" in runs else methods[0]
+    out["reference"] = ref
+    if len(methods) > 1:
+        table1 = {b: head_to_head(runs[ref], runs[b], iterations) for b in methods if b != ref}
         out["ucb_vs"] = table1
-        lines += ["## Win rate of `ucb` vs each baseline (Table-1 analogue)", "",
+        lines += [f"## Win rate of `{ref}` vs each baseline (Table-1 analogue)", "",
                   "Head to head on held-out prompts: `eval.samples_per_prompt` sampled responses each (sample j meets "
                   "sample j), the oracle decides, ties count half. Mean ± 95% t-interval half-width over seeds.", "",
                   *_ci_table("vs", table1)]
 
-        gaps = {b: score_gap(runs["ucb"], runs[b], iterations) for b in methods if b != "ucb"}
+        gaps = {b: score_gap(runs[ref], runs[b], iterations) for b in methods if b != ref}
         out["ucb_score_gap"] = gaps
-        lines += ["Oracle score of `ucb`'s held-out samples minus the baseline's (same seed), mean ± 95% t-interval:", "",
+        lines += [f"Oracle score of `{ref}`'s held-out samples minus the baseline's (same seed), mean ± 95% t-interval:", "",
                   *_ci_table("vs", gaps)]
 
     budgets = labels_to_match.section(root, runs, mean_score, mean_ci, _fmt)
@@ -259,7 +280,7 @@ def write_report(root: str | Path) -> Path:
                   if k.startswith("timing/") and k != "timing/startup_s"}
         walls = [v["wall_s"] for v in meta.get("runs", {}).values() if v["method"] == m]
         cost[m] = {"oracle_labels": float(np.mean([r.get("oracle_queries", 0) for r in last])),
-                   "wall_s": float(np.mean(walls)) if walls else None, **timing}
+                   "wall_s": float(np.mean(walls)) if walls else None, **label_cost(runs[m].values()), **timing}
     out["cost"] = cost
     keys = sorted({k for c in cost.values() for k in c})
     lines += ["## Labels, wall time and timing per method (means over seeds; timing per iteration)", "",
@@ -272,7 +293,7 @@ def write_report(root: str | Path) -> Path:
         w.writerow(["table", "method", "vs", "iteration", "mean", "ci_low", "ci_high", "seeds"])
         for table, by_baseline in CSV_TABLES:
             for name, rows in out.get(table, {}).items():
-                method, vs = ("ucb", name) if by_baseline else (name, "init" if table == "vs_init" else "")
+                method, vs = (out["reference"], name) if by_baseline else (name, "init" if table == "vs_init" else "")
                 for r in rows:
                     w.writerow([table, method, vs, r["iteration"], r["mean"], r["low"], r["high"], r["n"]])
     return root / "report.md"

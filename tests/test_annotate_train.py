@@ -1,0 +1,92 @@
+"""A person answers a real `rayrlhf train` iteration through the page: the web backend on the built-in task, a
+script that answers every query in headless Chromium with the buttons and the keyboard shortcuts, the iteration
+completing, and the ledger holding each answer with the annotator's id."""
+
+import json
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from rayrlhf.annotation import ledger_answers
+
+from .conftest import REPO
+from .test_annotate_browser import Page, artifacts_dir, browser  # noqa: F401 (the fixture)
+from .test_train_e2e import env
+
+webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is in the dev extra")
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def answer_shown_query(page: Page, use_keys: bool) -> bool:
+    """Answer the query on screen (best = the longest response, worst = the shortest), or return False if none."""
+    d = page.d
+    if not d.find_element(By.ID, "task").is_displayed():
+        return False
+    texts = [el.text for el in d.find_elements(By.CSS_SELECTOR, "#responses .response pre.text")]
+    best = max(range(len(texts)), key=lambda i: (len(texts[i]), -i))
+    worst = min(range(len(texts)), key=lambda i: (len(texts[i]), i))
+    if best == worst:
+        page.keys("s")  # every response the same length: skip
+    elif use_keys:
+        page.keys(str(best + 1), str(worst + 1), Keys.ENTER)
+    else:
+        cards = d.find_elements(By.CSS_SELECTOR, "#responses .response")
+        cards[best].find_element(By.CSS_SELECTOR, "button.pick-best").click()
+        cards[worst].find_element(By.CSS_SELECTOR, "button.pick-worst").click()
+        d.find_element(By.ID, "submit").click()
+    page.wait.until(lambda drv: not drv.find_element(By.ID, "task").is_displayed()
+                    or [el.text for el in drv.find_elements(By.CSS_SELECTOR, "#responses .response pre.text")] != texts)
+    return True
+
+
+@pytest.mark.slow
+def test_one_training_iteration_answered_by_a_person(browser, train_config, tmp_path):  # noqa: F811
+    run_dir, port = tmp_path / "run", free_port()
+    run_dir.mkdir()
+    token = subprocess.run([sys.executable, "-m", "rayrlhf.cli", "annotate", "token", str(run_dir), "--annotator", "alice"],
+                           capture_output=True, text=True, env=env(), cwd=REPO, timeout=120, check=True).stdout.split()[-1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rayrlhf.cli", "train", *train_config, f"run.output_dir={run_dir}", "rollout.backend=hf",
+         "train.iterations=1", "oracle.backend=web", f"oracle.web.port={port}", "oracle.web.undo_window=1",
+         "oracle.max_wait=300"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env(), cwd=REPO)
+    page, answered, shot = Page(browser), 0, artifacts_dir(tmp_path) / "annotate_train_page.png"
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.time() + 600
+        while time.time() < deadline:  # the run starts its server with the first round
+            try:
+                httpx.get(f"{url}/api/progress", timeout=2)
+                break
+            except httpx.HTTPError:
+                assert proc.poll() is None, proc.communicate()[1][-3000:]
+                time.sleep(1)
+        assert httpx.get(f"{url}/api/next", headers={"Authorization": "Bearer wrong"}).status_code == 401
+        browser.get(f"{url}/?token={token}")
+        while proc.poll() is None and time.time() < deadline:
+            if answered == 1 and not shot.exists():
+                browser.save_screenshot(str(shot))
+            if answer_shown_query(page, use_keys=answered % 2 == 0):
+                answered += 1
+            else:
+                time.sleep(0.3)
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err[-3000:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    ledger = ledger_answers(run_dir / "annotations.jsonl")
+    rows = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["iteration"] for r in rows] == [1] and rows[0]["oracle_queries"] == len(ledger) == answered > 0
+    assert all(r["meta"]["annotator"] == "alice" and r["meta"]["seconds"] > 0 and r["scores"] is None for r in ledger)
+    assert shot.stat().st_size > 10_000
