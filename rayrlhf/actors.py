@@ -38,16 +38,23 @@ class RolloutWorker:
         self.backend = cfg.rollout.backend
         self.cfg = cfg.rollout
         model_dir = self.model_dir = current_weights(model_dir, weights_file)
-        trc = cfg.policy.trust_remote_code
+        self.policy = cfg.policy
         if self.backend == "vllm":
             from rayrlhf.rollout.vllm_engine import VllmGenerator
 
-            self.engine = VllmGenerator(model_dir, cfg.rollout, seed=cfg.run.seed, trust_remote_code=trc)
+            self.engine = VllmGenerator(model_dir, cfg.rollout, seed=cfg.run.seed, policy=cfg.policy)
         else:
-            from rayrlhf.rollout.hf_sampler import HFSampler
+            self.engine = self._hf_sampler(model_dir)
 
-            self.engine = HFSampler(model_dir, trust_remote_code=trc)
-        self.trust_remote_code = trc
+    def _hf_sampler(self, model_dir: str):
+        import torch
+
+        from rayrlhf.learner.policy import resolve_dtype
+        from rayrlhf.rollout.hf_sampler import HFSampler
+
+        device = "cuda" if self.cfg.num_gpus > 0 and torch.cuda.is_available() else "cpu"
+        return HFSampler(model_dir, trust_remote_code=self.policy.trust_remote_code, device=device,
+                         dtype=resolve_dtype(self.cfg.dtype, device == "cuda"), tokenizer=self.policy.tokenizer)
 
     def generate(self, prompts: list[str], n: int, temperature: float | None = None, seed: int = 0) -> list[list[dict]]:
         """``n`` samples for each prompt, as ``{"text", "token_ids", "logprob"}``. ``seed`` seeds the ``hf``
@@ -66,9 +73,7 @@ class RolloutWorker:
         if self.backend == "vllm":
             self.engine.load_weights(model_dir)
         else:
-            from rayrlhf.rollout.hf_sampler import HFSampler
-
-            self.engine = HFSampler(model_dir, trust_remote_code=self.trust_remote_code)
+            self.engine = self._hf_sampler(model_dir)
         self.model_dir = model_dir
         return time.perf_counter() - t0
 

@@ -82,11 +82,25 @@ class DataConfig(_Section):
     _template = field_validator("prompt_template")(lambda v: _check_template(v))
 
 
+class LoraConfig(_Section):
+    """LoRA adapters through ``peft`` (Hu et al. 2021): the base weights stay frozen, the reference policy is the
+    model with its adapter disabled (no second copy), and the adapter is merged into the weights the rollout
+    engines load at the end of each iteration."""
+
+    r: int = Field(16, ge=1, description="adapter rank")
+    alpha: float = Field(32.0, gt=0.0, description="scaling numerator (the update is alpha / r * B A)")
+    dropout: float = Field(0.0, ge=0.0, lt=1.0, description="dropout on the adapter's input")
+    target_modules: list[str] | str = Field(
+        "all-linear", description="module names to adapt, or 'all-linear' (every linear layer but the output head)")
+
+
 class PolicyConfig(_Section):
     model: str = "builtin"  # "builtin" (the task's tiny Llama), a local HF directory or an HF id
-    tokenizer: str | None = None
-    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    tokenizer: str | None = Field(None, description="tokenizer directory or id, when it is not the model's own")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        "auto", description="weights and compute in the learner: auto = bfloat16 with train.use_gpu, float32 on CPU")
     trust_remote_code: bool = False
+    lora: LoraConfig | None = Field(None, description="train LoRA adapters instead of every weight (null: full fine-tuning)")
 
 
 class RolloutConfig(_Section):
@@ -96,7 +110,15 @@ class RolloutConfig(_Section):
     temperature: float = Field(1.0, ge=0.0)
     top_p: float = Field(1.0, gt=0.0, le=1.0)
     kv_cache_gib: float = Field(1.0, gt=0.0)  # vLLM-cpu KV cache (VLLM_CPU_KVCACHE_SPACE)
-    gpu_memory_utilization: float = Field(0.1, gt=0.0, le=1.0)
+    gpu_memory_utilization: float = Field(
+        0.9, gt=0.0, le=1.0, description="share of the engine's GPU memory vLLM may use (weights + KV cache)")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        "auto", description="vLLM weights/compute: auto = bfloat16 on a GPU, float32 on CPU")
+    tensor_parallel_size: int = Field(1, ge=1, description="GPUs one vLLM engine shards the model over (num_gpus per actor)")
+    max_model_len: int | None = Field(None, ge=16, description="prompt + response tokens per sequence (null: the model's limit)")
+    enable_prefix_caching: bool | None = Field(
+        None, description="reuse the prompt's KV cache across the K + N samples (null: vLLM's default)")
+    enforce_eager: bool | None = Field(None, description="no CUDA graphs (null: eager on CPU, graphs on a GPU)")
     num_cpus: float = Field(1.0, gt=0.0)
     num_gpus: float = Field(0.0, ge=0.0)
     resources: dict[str, float] = Field(default_factory=dict)  # custom Ray resources, e.g. {"rollout_node": 1}
@@ -119,6 +141,8 @@ class SourceConfig(_Section):
     max_length: int = Field(512, ge=8)  # longer inputs are truncated (with one warning)
     batch_size: int = Field(32, ge=1)
     trust_remote_code: bool = False
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        "auto", description="model-based sources' weights: auto = bfloat16 on a GPU (num_gpus > 0), float32 on CPU")
     num_cpus: float = Field(0.5, gt=0.0)
     num_gpus: float = Field(0.0, ge=0.0)
     resources: dict[str, float] = Field(default_factory=dict)  # custom Ray resources, e.g. {"rm_node": 1}
@@ -240,6 +264,10 @@ class TrainConfig(_Section):
     num_workers: int = Field(2, ge=1)
     use_gpu: bool = False
     cpus_per_worker: float = Field(1.0, gt=0.0)
+    strategy: Literal["ddp", "fsdp"] = Field(
+        "ddp", description="how Ray Train spreads the learner (ray.train.torch.prepare_model): a full copy per worker "
+        "(ddp) or parameters, gradients and optimizer state sharded over the workers (fsdp)")
+    gradient_checkpointing: bool = Field(False, description="recompute activations in the backward pass (less memory)")
 
 
 class EvalConfig(_Section):

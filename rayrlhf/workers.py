@@ -16,6 +16,7 @@ import ray
 from rayrlhf.config import Config
 from rayrlhf.faults import wait
 from rayrlhf.placement import resource_table
+from rayrlhf.rollout.weights import initial_rollout_weights, rollout_weights
 
 
 def ray_cpus_needed(cfg: Config) -> float:
@@ -56,9 +57,10 @@ class Workers:
         self.timeouts = cfg.run.timeouts
         self.placement = Placement(cfg)
         self.weights_file = str(storage.resolve() / "rollout_weights")  # beside the learner's storage: shared
-        point_weights(self.weights_file, model_dir)
+        engine_dir = initial_rollout_weights(model_dir, storage.resolve(), cfg)
+        point_weights(self.weights_file, engine_dir)
         restarts = cfg.run.max_restarts
-        self.rollouts = [rollout_actor(model_dir, cfg, self.placement.strategy(f"rollout/{i}"), self.weights_file)
+        self.rollouts = [rollout_actor(engine_dir, cfg, self.placement.strategy(f"rollout/{i}"), self.weights_file)
                          for i in range(cfg.rollout.num_actors)]
         self.sources = {s.name: reward_actor(s, cfg.task, self.placement.strategy(f"reward/{s.name}"), restarts)
                         for s in cfg.sources}
@@ -66,6 +68,7 @@ class Workers:
         self.learner = Learner(cfg, model_dir, init_dir, storage, optimizer_state=optimizer_state)
         wait([r.generate.remote(["warm-up"], 1) for r in self.rollouts], "startup", "rollout engine", self.timeouts.startup)
         self.learner.wait_ready(self.timeouts.startup)  # a learner that cannot start fails now, not after iteration 1
+        self.initial_dir, self.initial_engine_dir = model_dir, engine_dir
         self.startup_s = time.perf_counter() - t0
 
     def generate(self, prompts: list[str], n: int, temperature: float | None = None, seed: int = 0,
@@ -90,14 +93,15 @@ class Workers:
         goes first, so an engine that restarts meanwhile starts from these weights."""
         from rayrlhf.actors import point_weights
 
-        point_weights(self.weights_file, model_dir)
-        done = wait([r.load_weights.remote(model_dir) for r in self.rollouts], "weight_sync", "rollout engine",
+        engine_dir = rollout_weights(model_dir)
+        point_weights(self.weights_file, engine_dir)
+        done = wait([r.load_weights.remote(engine_dir) for r in self.rollouts], "weight_sync", "rollout engine",
                     self.timeouts.weight_sync)
         return max(done)
 
     def reset(self, model_dir: str) -> None:
         """Point the rollout engines and the learner at ``model_dir`` for a new run."""
-        self.load_weights(model_dir)
+        self.load_weights(self.initial_engine_dir if model_dir == self.initial_dir else model_dir)
         self.learner.reset(model_dir)
 
     def close(self) -> None:

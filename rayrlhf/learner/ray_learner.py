@@ -13,7 +13,6 @@ Ray touch points: ``TorchTrainer``/``ScalingConfig`` (here), ``ray.train.torch.p
 
 from __future__ import annotations
 
-import copy
 import threading
 import time
 from pathlib import Path
@@ -25,76 +24,71 @@ from rayrlhf.config import Config
 from rayrlhf.items import PreferencePair
 
 
-def load_policy(model_dir: str):
-    """The policy as a float32 HF model: causal LM, or seq2seq for encoder-decoder configs (T5)."""
-    import torch
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM
-
-    seq2seq = getattr(AutoConfig.from_pretrained(model_dir), "is_encoder_decoder", False)
-    return (AutoModelForSeq2SeqLM if seq2seq else AutoModelForCausalLM).from_pretrained(model_dir, torch_dtype=torch.float32)
-
-
 def _train_loop(loop_config: dict) -> None:
     """Runs on every Ray Train worker until it receives ``None``."""
     import ray.train
     import ray.train.torch
     import torch
-    from transformers import AutoTokenizer
 
-    from rayrlhf.config import OptimConfig
+    from rayrlhf.config import Config
     from rayrlhf.items import PreferencePair
-    from rayrlhf.learner.step import disable_dropout, make_optimizer, train_epochs
+    from rayrlhf.learner.policy import TrainablePolicy
+    from rayrlhf.learner.step import make_optimizer, train_epochs
+    from rayrlhf.rollout.weights import write_rollout_copy
 
     ctx = ray.train.get_context()
     rank = ctx.get_world_rank()
     jobs: Queue = loop_config["job_queues"][rank]
     results: Queue = loop_config["results"]
-    optim = OptimConfig.model_validate(loop_config["optim"])
+    cfg = Config.model_validate(loop_config["config"])
+    optim = cfg.optim
     torch.manual_seed(loop_config["seed"])
-    def start(model_dir: str, init_dir: str, optimizer_state: str | None):
-        tokenizer = AutoTokenizer.from_pretrained(init_dir)
-        policy = load_policy(model_dir)
-        if optim.disable_dropout:
-            disable_dropout(policy)
-        model = ray.train.torch.prepare_model(policy)
-        initial = load_policy(init_dir).eval()
-        optimizer = make_optimizer(model, optim)
-        if optimizer_state and not optim.reset_optimizer and Path(optimizer_state).is_file():
-            optimizer.load_state_dict(torch.load(optimizer_state, weights_only=True))
-        return tokenizer, model, initial, optimizer
 
-    tokenizer, model, initial, optimizer = start(loop_config["model_dir"], loop_config["init_dir"], loop_config["optimizer_state"])
+    def start(model_dir: str, init_dir: str):
+        """Load the models (a worker that cannot, fails now: the driver waits for "ready" before generating)."""
+        return TrainablePolicy(cfg, model_dir, init_dir, ray.train.torch.get_device(),
+                               prepare=lambda m: ray.train.torch.prepare_model(m, parallel_strategy=cfg.train.strategy))
+
+    policy, optimizer = start(loop_config["model_dir"], loop_config["init_dir"]), None
+    saved_state = loop_config["optimizer_state"]  # an AdamW state that lives on across iterations (resume)
     results.put({"ready": rank})
     while True:
         job = jobs.get()
         if job is None:
             return
         if "reset" in job:  # a new run on the same workers (rayrlhf compare): fresh weights and optimizer
-            tokenizer, model, initial, optimizer = start(job["reset"], job["reset"], None)
+            policy, optimizer, saved_state = start(job["reset"], job["reset"]), None, None
             if rank == 0:
                 results.put({"reset": job["reset"]})
             continue
-        core = model.module if hasattr(model, "module") else model
         t0 = time.perf_counter()
-        reference = initial if optim.reference == "initial" else copy.deepcopy(core).eval()
-        if optim.reset_optimizer:  # the paper trains each iteration with a fresh optimizer and schedule
+        model, reference = policy.begin_iteration(job["start_dir"])
+        if optimizer is None or optim.reset_optimizer or cfg.policy.lora is not None:  # the paper: fresh each iteration
             optimizer = make_optimizer(model, optim)
+            if saved_state and not optim.reset_optimizer and Path(saved_state).is_file():
+                optimizer.load_state_dict(torch.load(saved_state, weights_only=True))
+            saved_state = None
         shard = [PreferencePair(**row) for row in job["shard"].iter_rows()]
-        stats = train_epochs(model, reference, tokenizer, optimizer, shard, optim, seed=job["seed"] + rank,
+        stats = train_epochs(model, reference, policy.tokenizer, optimizer, shard, optim, seed=job["seed"] + rank,
                              num_workers=ctx.get_world_size())
-        # average the diagnostics over workers
+        per_step = stats.pop("per_step")
+        # average the diagnostics over workers (tokens/s: summed, every worker reads its own tokens)
         keys = sorted(k for k in stats if k != "steps")
         vec = torch.tensor([stats[k] for k in keys], dtype=torch.float64)
         if torch.distributed.is_initialized():
             torch.distributed.all_reduce(vec)
             vec /= torch.distributed.get_world_size()
+        means = dict(zip(keys, vec.tolist(), strict=True))
+        means["tokens_per_s"] *= ctx.get_world_size()
+        policy.end_iteration()
+        state = policy.state_dict()  # every rank takes part when the weights are sharded
         if rank == 0:
             out = Path(job["out_dir"])
-            core.save_pretrained(out, safe_serialization=True)
-            tokenizer.save_pretrained(out)
-            if not optim.reset_optimizer:  # the AdamW state lives on into the next iteration: resume needs it
+            policy.save(out, state)
+            write_rollout_copy(out, cfg)
+            if not optim.reset_optimizer and cfg.policy.lora is None:  # the AdamW state lives on: resume needs it
                 torch.save(optimizer.state_dict(), out / "optimizer.pt")
-            results.put({**dict(zip(keys, vec.tolist(), strict=True)), "steps": stats["steps"],
+            results.put({**means, "steps": stats["steps"], "per_step": per_step,
                          "pairs": len(shard) * ctx.get_world_size(), "seconds": time.perf_counter() - t0})
 
 
@@ -117,13 +111,14 @@ class Learner:
         self._trainer = TorchTrainer(
             _train_loop,
             train_loop_config={
-                "job_queues": self._jobs, "results": self._results, "optim": cfg.optim.model_dump(),
+                "job_queues": self._jobs, "results": self._results, "config": cfg.model_dump(mode="json"),
                 "seed": cfg.run.seed, "model_dir": model_dir, "init_dir": init_dir, "optimizer_state": optimizer_state,
             },
             scaling_config=ScalingConfig(num_workers=n, use_gpu=cfg.train.use_gpu, resources_per_worker=resources),
             run_config=RunConfig(name="learner", storage_path=str(storage.resolve())),
         )
         self.train_timeout_s = cfg.run.timeouts.train
+        self.weights = model_dir  # where the next iteration starts (the FSDP reference is loaded from it)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._fit, name="rayrlhf-learner", daemon=True)
         self._thread.start()
@@ -143,8 +138,10 @@ class Learner:
         shards = ray.data.from_items([p.to_json() for p in pairs]).split(self.num_workers, equal=True)
         out_dir.mkdir(parents=True, exist_ok=True)
         for q, shard in zip(self._jobs, shards, strict=True):
-            q.put({"shard": shard, "out_dir": str(out_dir), "seed": seed})
-        return self._wait(self.train_timeout_s, "train")
+            q.put({"shard": shard, "out_dir": str(out_dir), "seed": seed, "start_dir": self.weights})
+        result = self._wait(self.train_timeout_s, "train")
+        self.weights = str(out_dir)
+        return result
 
     def wait_ready(self, timeout_s: float) -> None:
         """Wait until every worker has loaded its models (the first thing a run checks, before any generation)."""
@@ -156,6 +153,7 @@ class Learner:
         for q in self._jobs:
             q.put({"reset": model_dir})
         self._wait(self.train_timeout_s, "train")
+        self.weights = model_dir
 
     def _wait(self, timeout_s: float, stage: str) -> dict:
         from rayrlhf.faults import StageError

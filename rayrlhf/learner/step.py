@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import math
 import random
+import time
 from collections.abc import Sequence
 
 import torch
@@ -56,7 +57,10 @@ def encode(tokenizer, model, prompts: Sequence[str], responses: Sequence[str]) -
 
 
 def batch_logps(model, enc: dict, reduction: str, *extra: str) -> list[torch.Tensor]:
-    """Sequence log-probs under ``model`` with one forward pass, for each requested reduction."""
+    """Sequence log-probs under ``model`` with one forward pass, for each requested reduction (the batch is moved
+    to the model's device; log-probs are computed in float32 whatever the model's dtype)."""
+    device = next(model.parameters()).device
+    enc = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in enc.items()}
     if enc.get("seq2seq"):
         labels = enc["labels"].masked_fill(enc["mask"] == 0, -100)
         logits = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"], labels=labels).logits.float()
@@ -88,6 +92,7 @@ def pair_loss(model, ref_model, tokenizer, batch: Sequence[PreferencePair], cfg:
         # mean log pi - log pi_ref over the batch's chosen and rejected responses (not a KL: they are the
         # iteration's annotated responses, not fresh samples of the policy being trained)
         "logratio": (policy_sum[: 2 * n].detach() - ref_sum[: 2 * n]).mean().item(),
+        "tokens": float(enc["attention_mask"].sum().item() + (enc["mask"].sum().item() if enc.get("seq2seq") else 0)),
     }
     return out.losses.mean(), stats
 
@@ -105,7 +110,8 @@ def disable_dropout(model: torch.nn.Module) -> None:
 
 
 def make_optimizer(model: torch.nn.Module, cfg: OptimConfig) -> torch.optim.Optimizer:
-    return torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    """AdamW over the trainable parameters (all of them, or a LoRA adapter's)."""
+    return torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
 def make_schedule(optimizer: torch.optim.Optimizer, cfg: OptimConfig, total_steps: int):
@@ -124,39 +130,54 @@ def steps_per_epoch(num_examples: int, cfg: OptimConfig, num_workers: int) -> tu
     return math.ceil(num_examples / (cfg.micro_batch_size * accumulation)), accumulation
 
 
+def optimizer_step(model, ref_model, tokenizer, optimizer, step: Sequence[PreferencePair], cfg: OptimConfig) -> dict:
+    """One optimizer step over ``step`` in micro-batches of ``optim.micro_batch_size`` (gradients accumulated, each
+    micro-batch weighted by its share of the step); returns the step's mean diagnostics and the tokens it read."""
+    micro = [step[m : m + cfg.micro_batch_size] for m in range(0, len(step), cfg.micro_batch_size)]
+    optimizer.zero_grad(set_to_none=True)
+    stats_sum: dict[str, float] = {}
+    for k, batch in enumerate(micro):
+        # DDP/FSDP average gradients once per step: skip the all-reduce on all but the last micro-batch
+        sync = k == len(micro) - 1 or not hasattr(model, "no_sync")
+        with contextlib.nullcontext() if sync else model.no_sync():
+            loss, stats = pair_loss(model, ref_model, tokenizer, batch, cfg)
+            (loss * len(batch) / len(step)).backward()
+        for key, v in stats.items():
+            stats_sum[key] = stats_sum.get(key, 0.0) + (v if key == "tokens" else v * len(batch) / len(step))
+    if hasattr(model, "clip_grad_norm_"):  # FSDP: the norm over every shard
+        model.clip_grad_norm_(cfg.max_grad_norm)
+    else:
+        torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], cfg.max_grad_norm)
+    optimizer.step()
+    return stats_sum
+
+
 def train_epochs(model, ref_model, tokenizer, optimizer, data: Sequence[PreferencePair], cfg: OptimConfig, seed: int,
-                 num_workers: int = 1, on_step=None) -> dict:
+                 num_workers: int = 1) -> dict:
     """``cfg.epochs`` shuffled passes over this worker's ``data``: each optimizer step accumulates micro-batches
     up to ``optim.batch_size`` pairs over all workers; the learning rate follows :func:`make_schedule` over this
-    iteration's steps. Returns the mean diagnostics (and the mean learning rate)."""
+    iteration's steps. Returns the mean diagnostics, the mean learning rate, this worker's tokens per second and
+    ``per_step`` rows (loss, lr, tokens/s) for the trackers."""
     rng = random.Random(seed)
     per_epoch, accumulation = steps_per_epoch(len(data), cfg, num_workers)
     scheduler = make_schedule(optimizer, cfg, per_epoch * cfg.epochs)
     totals: dict[str, float] = {}
-    steps = 0
+    per_step: list[dict] = []
     model.train()
+    step_size = cfg.micro_batch_size * accumulation
     for _ in range(cfg.epochs):
         order = list(range(len(data)))
         rng.shuffle(order)
-        step_size = cfg.micro_batch_size * accumulation
         for b in range(0, len(order), step_size):
-            step = [data[i] for i in order[b : b + step_size]]
-            micro = [step[m : m + cfg.micro_batch_size] for m in range(0, len(step), cfg.micro_batch_size)]
-            optimizer.zero_grad(set_to_none=True)
-            for k, batch in enumerate(micro):
-                # DDP averages gradients once per step: skip the all-reduce on all but the last micro-batch
-                sync = k == len(micro) - 1 or not hasattr(model, "no_sync")
-                with contextlib.nullcontext() if sync else model.no_sync():
-                    loss, stats = pair_loss(model, ref_model, tokenizer, batch, cfg)
-                    (loss * len(batch) / len(step)).backward()
-                for key, v in stats.items():
-                    totals[key] = totals.get(key, 0.0) + v * len(batch) / len(step)
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
-            totals["lr"] = totals.get("lr", 0.0) + scheduler.get_last_lr()[0]
-            optimizer.step()
+            lr, t0 = scheduler.get_last_lr()[0], time.perf_counter()
+            stats = optimizer_step(model, ref_model, tokenizer, optimizer, [data[i] for i in order[b : b + step_size]], cfg)
             scheduler.step()
-            steps += 1
-            if on_step:
-                on_step(steps)
+            stats |= {"lr": lr, "seconds": time.perf_counter() - t0}
+            per_step.append({"loss": stats["loss"], "lr": lr, "tokens_per_s": stats["tokens"] / stats["seconds"]})
+            for key, v in stats.items():
+                totals[key] = totals.get(key, 0.0) + v
     model.eval()
-    return {k: v / max(1, steps) for k, v in totals.items()} | {"steps": steps}
+    steps = len(per_step)
+    means = {k: v / max(1, steps) for k, v in totals.items() if k not in ("tokens", "seconds")}
+    return means | {"steps": steps, "tokens_per_s": totals.get("tokens", 0.0) / max(1e-9, totals.get("seconds", 0.0)),
+                    "per_step": per_step}

@@ -17,6 +17,21 @@ from rayrlhf.config import SourceConfig
 log = logging.getLogger(__name__)
 
 
+def source_device(cfg: SourceConfig):
+    """Where a model-based source runs: its GPU when it asks for one (``num_gpus``) and one is visible, else CPU."""
+    import torch
+
+    return torch.device("cuda" if cfg.num_gpus > 0 and torch.cuda.is_available() else "cpu")
+
+
+def source_dtype(cfg: SourceConfig):
+    """``dtype: auto``: bfloat16 on a GPU, float32 on CPU."""
+    import torch
+
+    names = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+    return names[cfg.dtype] if cfg.dtype != "auto" else (torch.bfloat16 if source_device(cfg).type == "cuda" else torch.float32)
+
+
 class SourceReward:
     """Base class: ``score(prompts, responses, references=None) -> list[float]``."""
 

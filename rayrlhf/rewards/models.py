@@ -18,23 +18,19 @@ from transformers import (
 
 from rayrlhf.algorithms.losses import sequence_logps
 from rayrlhf.config import SourceConfig
-from rayrlhf.rewards.base import SourceReward
-
-
-def _device(cfg: SourceConfig) -> torch.device:
-    return torch.device("cuda" if cfg.num_gpus > 0 and torch.cuda.is_available() else "cpu")
+from rayrlhf.rewards.base import SourceReward, source_device, source_dtype
 
 
 class _LogLikelihood:
     """``log p(response | prompt)`` under one LM, summed or averaged over response tokens (+ EOS)."""
 
     def __init__(self, name: str, cfg: SourceConfig, owner: SourceReward) -> None:
-        self.cfg, self.owner, self.device = cfg, owner, _device(cfg)
+        self.cfg, self.owner, self.device = cfg, owner, source_device(cfg)
         trc = cfg.trust_remote_code
         self.tok = AutoTokenizer.from_pretrained(name, trust_remote_code=trc)
         self.seq2seq = bool(getattr(AutoConfig.from_pretrained(name, trust_remote_code=trc), "is_encoder_decoder", False))
         loader = AutoModelForSeq2SeqLM if self.seq2seq else AutoModelForCausalLM
-        self.model = loader.from_pretrained(name, trust_remote_code=trc).to(self.device).eval()
+        self.model = loader.from_pretrained(name, dtype=source_dtype(cfg), trust_remote_code=trc).to(self.device).eval()
         self.pad = self.tok.pad_token_id if self.tok.pad_token_id is not None else (self.tok.eos_token_id or 0)
 
     def _causal_rows(self, prompts: list[str], responses: list[str]) -> list[tuple[list[int], int]]:
@@ -117,11 +113,11 @@ class ClassifierReward(SourceReward):
     def __init__(self, cfg: SourceConfig, model_path: str) -> None:
         super().__init__(cfg)
         trc = cfg.trust_remote_code
-        self.device = _device(cfg)
+        self.device = source_device(cfg)
         self.tok = AutoTokenizer.from_pretrained(model_path, trust_remote_code=trc)
         if self.tok.pad_token is None:
             self.tok.pad_token = self.tok.eos_token
-        self.model = AutoModelForSequenceClassification.from_pretrained(model_path, trust_remote_code=trc)
+        self.model = AutoModelForSequenceClassification.from_pretrained(model_path, dtype=source_dtype(cfg), trust_remote_code=trc)
         self.model.config.pad_token_id = self.tok.pad_token_id
         self.model.to(self.device).eval()
         labels = self.model.config.num_labels

@@ -8,7 +8,7 @@ relevance proxy for tasks without references). BERTScore defaults to the package
 from __future__ import annotations
 
 from rayrlhf.config import SourceConfig
-from rayrlhf.rewards.base import SourceReward
+from rayrlhf.rewards.base import SourceReward, source_device
 
 
 class RougeReward(SourceReward):
@@ -46,7 +46,7 @@ class BertScoreReward(SourceReward):
         self.needs_reference = cfg.against == "reference"
         model = cfg.model or default_bertscore_model()
         layers = cfg.num_layers or AutoConfig.from_pretrained(model).num_hidden_layers
-        self._scorer = BERTScorer(model_type=model, num_layers=layers, batch_size=cfg.batch_size, device="cpu")
+        self._scorer = BERTScorer(model_type=model, num_layers=layers, batch_size=cfg.batch_size, device=str(source_device(cfg)))
         self._scorer._tokenizer.model_max_length = cfg.max_length
 
     def _score(self, prompts, responses, references):

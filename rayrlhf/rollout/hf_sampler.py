@@ -15,12 +15,13 @@ from rayrlhf.rollout.vllm_engine import Sample
 
 
 class HFSampler:
-    def __init__(self, model_dir: str, trust_remote_code: bool = False, device: str = "cpu") -> None:
-        self.tok = AutoTokenizer.from_pretrained(model_dir, trust_remote_code=trust_remote_code)
+    def __init__(self, model_dir: str, trust_remote_code: bool = False, device: str = "cpu",
+                 dtype: torch.dtype = torch.float32, tokenizer: str | None = None) -> None:
+        self.tok = AutoTokenizer.from_pretrained(tokenizer or model_dir, trust_remote_code=trust_remote_code)
         config = AutoConfig.from_pretrained(model_dir, trust_remote_code=trust_remote_code)
         self.seq2seq = bool(getattr(config, "is_encoder_decoder", False))
         loader = AutoModelForSeq2SeqLM if self.seq2seq else AutoModelForCausalLM
-        self.model = loader.from_pretrained(model_dir, trust_remote_code=trust_remote_code).to(device).eval()
+        self.model = loader.from_pretrained(model_dir, dtype=dtype, trust_remote_code=trust_remote_code).to(device).eval()
         self.device = device
         if self.tok.pad_token is None:
             self.tok.pad_token = self.tok.eos_token
@@ -50,7 +51,7 @@ class HFSampler:
             )
             seqs = gen.sequences
             new = seqs[:, 1:] if self.seq2seq else seqs[:, enc["input_ids"].shape[1] :]  # seq2seq: drop decoder start
-            logps = self.model.compute_transition_scores(seqs, gen.scores, normalize_logits=True)
+            logps = self.model.compute_transition_scores(seqs, tuple(x.float() for x in gen.scores), normalize_logits=True)
             samples = []
             for row, lp in zip(new.tolist(), logps, strict=True):
                 ids = [t for t in row if t != self.tok.pad_token_id]
