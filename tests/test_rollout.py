@@ -1,5 +1,7 @@
 """Rollout backends: vLLM weight updates in place must reproduce HF greedy decoding token for token."""
 
+from pathlib import Path
+
 import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -34,8 +36,42 @@ def _perturbed_copy(src, dst, seed):
 
 
 @pytest.fixture(scope="module")
-def engine(tiny_task):
-    return VllmGenerator(str(tiny_task.policy_dir), RolloutConfig(kv_cache_gib=0.5, max_new_tokens=24))
+def tied_policy(tiny_task, tmp_path_factory):
+    """The built-in policy with its output head tied to its input embedding (as Qwen2.5-0.5B, Llama-3.2-1B)."""
+    model = AutoModelForCausalLM.from_pretrained(tiny_task.policy_dir)
+    model.config.tie_word_embeddings = True
+    model.tie_weights()
+    path = tmp_path_factory.mktemp("tied")
+    model.save_pretrained(path)
+    AutoTokenizer.from_pretrained(tiny_task.policy_dir).save_pretrained(path)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def engine(tied_policy, tmp_path_factory):
+    """One engine for the module (start-up ~40 s), serving the tied policy through its untied copy."""
+    from rayrlhf.rollout.weights import write_untied
+
+    return VllmGenerator(str(write_untied(tied_policy, tmp_path_factory.mktemp("untied"))),
+                         RolloutConfig(kv_cache_gib=0.5, max_new_tokens=24))
+
+
+def test_a_tied_policy_follows_the_learner_through_untied_copies(engine, tied_policy, tiny_task, tmp_path):
+    from rayrlhf.config import Config
+    from rayrlhf.rollout.weights import rollout_weights, write_rollout_copy
+
+    cfg = Config.model_validate({"rollout": {"backend": "vllm"}})
+    prompts = tiny_task.split("eval")["prompt"][:6]
+    assert [r[0].token_ids for r in engine.generate(prompts, n=1, temperature=0.0, max_tokens=24)] == _hf_greedy(
+        tied_policy, prompts, 24)
+    new_dir = tied_policy
+    for step in range(2):  # the learner saves tied checkpoints; the engine loads their untied copies
+        new_dir = _perturbed_copy(new_dir, tmp_path / f"w{step}", seed=10 + step)
+        assert AutoModelForCausalLM.from_pretrained(new_dir).config.tie_word_embeddings
+        write_rollout_copy(Path(new_dir), cfg)
+        engine.load_weights(rollout_weights(new_dir))
+        got = [row[0].token_ids for row in engine.generate(prompts, n=1, temperature=0.0, max_tokens=24)]
+        assert got == _hf_greedy(new_dir, prompts, 24)
 
 
 def test_vllm_matches_hf_after_in_place_weight_updates(engine, tiny_task, tmp_path):
@@ -54,12 +90,13 @@ def test_vllm_samples_carry_logprobs(engine, tiny_task):
     assert all(s.logprob < 0 and s.token_ids and isinstance(s.text, str) for r in rows for s in r)
 
 
-def test_tied_and_encoder_decoder_models_are_refused(tiny_task, tmp_path):
+def test_tied_models_are_refused_by_cpu_engines(tiny_task, tmp_path):
     model = AutoModelForCausalLM.from_pretrained(tiny_task.policy_dir)
     model.config.tie_word_embeddings = True
     model.save_pretrained(tmp_path)
-    with pytest.raises(ValueError, match="ties its input and output embeddings.*rollout.backend=hf"):
+    with pytest.raises(ValueError, match="ties its input and output embeddings.*untied copy.*rollout.backend=hf"):
         check_servable(str(tmp_path))
+    check_servable(str(tmp_path), on_gpu=True)  # a GPU engine serves tied models as they are
 
 
 def test_hf_backend_samples_with_logprobs(tiny_task):
