@@ -40,6 +40,9 @@ def run_compare(cfg: Config, methods: list[str], seeds: int, out_dir: str | None
             configs[m] = Config.model_validate({**cfg.model_dump(), "transfer": {**cfg.transfer.model_dump(), "mode": m}})
         except Exception as exc:
             raise ConfigError(f"--methods: {m!r} is not a valid transfer.mode ({exc})") from None
+    from rayrlhf.preflight import preflight
+
+    preflight(cfg, root)  # trackers, data, models: bad input leaves no directory behind
     root.mkdir(parents=True, exist_ok=True)
     (root / "config.yaml").write_text(dump_config(cfg))
     meta = {"methods": methods, "seeds": list(range(cfg.run.seed, cfg.run.seed + seeds)), "runs": {}, "started": time.time()}

@@ -7,26 +7,17 @@ Unknown keys, wrong types and out-of-range values raise :class:`ConfigError` bef
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-
-def _check_template(template: str) -> str:
-    if "{prompt}" not in template:
-        raise ValueError(f"must contain '{{prompt}}', got {template!r}")
-    try:
-        template.format(prompt="")
-    except (KeyError, IndexError, ValueError) as exc:
-        raise ValueError(f"only '{{prompt}}' may be substituted; write literal braces as '{{{{' and '}}}}' ({exc})") from None
-    return template
+from rayrlhf.config_checks import check_source_name, check_template, describe_errors, load_yaml
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)  # .inf/.nan: "finite number"
 
 
 class RunConfig(_Section):
@@ -59,7 +50,7 @@ class DataConfig(_Section):
     on_bad_row: Literal["error", "skip"] = "error"
     max_rows: int | None = Field(None, ge=1)
 
-    _template = field_validator("prompt_template")(lambda v: _check_template(v))
+    _template = field_validator("prompt_template")(lambda v: check_template(v))
 
 
 class PolicyConfig(_Section):
@@ -103,7 +94,8 @@ class SourceConfig(_Section):
     num_gpus: float = Field(0.0, ge=0.0)
     resources: dict[str, float] = Field(default_factory=dict)  # custom Ray resources, e.g. {"rm_node": 1}
 
-    _template = field_validator("prompt_template")(lambda v: _check_template(v))
+    _template = field_validator("prompt_template")(lambda v: check_template(v))
+    _name = field_validator("name")(lambda v: check_source_name(v))
 
     @model_validator(mode="after")
     def _model_required(self) -> SourceConfig:
@@ -213,6 +205,14 @@ class Config(_Section):
             raise ValueError("'self' is the no-transfer arm; rename that source")
         if self.transfer.mode.startswith("fixed:") and self.transfer.mode[6:] not in names:
             raise ValueError(f"transfer.mode {self.transfer.mode!r} names no configured source; sources: {names}")
+        if self.rollout.temperature == 0:  # K >= 2 always
+            raise ValueError(
+                f"rollout.temperature=0 is greedy decoding: the K=train.responses_per_prompt={self.train.responses_per_prompt} "
+                f"responses to a prompt (and a source arm's N=transfer.best_of_n={self.transfer.best_of_n}) would all be "
+                "the same text, so no preference pair could be formed; set rollout.temperature > 0 (1.0 samples the policy)")
+        if self.eval.temperature == 0 and self.eval.samples_per_prompt > 1:
+            raise ValueError(f"eval.temperature=0 (greedy) makes the eval.samples_per_prompt={self.eval.samples_per_prompt} "
+                             "samples per prompt identical; set eval.samples_per_prompt=1 or eval.temperature > 0")
         if self.transfer.num_replace > min(self.train.responses_per_prompt, self.transfer.best_of_n):
             raise ValueError(
                 f"transfer.num_replace={self.transfer.num_replace} exceeds min(K=train.responses_per_prompt="
@@ -225,49 +225,6 @@ class ConfigError(ValueError):
     """A configuration problem, worded for the person who wrote the config."""
 
 
-def _field_names(model: type[BaseModel]) -> list[str]:
-    return list(model.model_fields)
-
-
-def _model_at(path: tuple[Any, ...]) -> type[BaseModel] | None:
-    """The pydantic model class that owns the field at ``path`` (ints index lists)."""
-    model: type[BaseModel] = Config
-    for part in path[:-1]:
-        if isinstance(part, int):
-            continue
-        info = model.model_fields.get(part)
-        if info is None:
-            return None
-        ann = info.annotation
-        inner = getattr(ann, "__args__", None)
-        candidate = inner[0] if inner else ann
-        if not (isinstance(candidate, type) and issubclass(candidate, BaseModel)):
-            return None
-        model = candidate
-    return model
-
-
-def _describe(err: dict) -> str:
-    loc = tuple(err["loc"])
-    key = ".".join(str(p) for p in loc) or "<config>"
-    if err["type"] == "extra_forbidden":
-        owner = _model_at(loc)
-        valid = _field_names(owner) if owner else []
-        close = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.5)
-        hint = f"; did you mean '{'.'.join(str(p) for p in loc[:-1] + (close[0],))}'?" if close else ""
-        return f"unknown key '{key}'{hint} (valid keys here: {', '.join(valid)})"
-    if err["type"] == "value_error":  # our validators already show the value
-        return f"{key}: {err['msg'].removeprefix('Value error, ')}"
-    value = err.get("input")
-    shown = repr(value) if not isinstance(value, dict) else "{...}"
-    return f"{key}: {err['msg']} (got {shown})"
-
-
-def _format_validation_error(exc: ValidationError, origin: str) -> str:
-    lines = [_describe(e) for e in exc.errors()]
-    return f"invalid config ({origin}):\n  " + "\n  ".join(lines)
-
-
 def _parse_override(item: str) -> tuple[list[str], Any]:
     if "=" not in item:
         raise ConfigError(f"override {item!r} is not of the form key=value (e.g. optim.beta=0.2)")
@@ -275,7 +232,9 @@ def _parse_override(item: str) -> tuple[list[str], Any]:
     if not key or any(not p for p in key.split(".")):
         raise ConfigError(f"override {item!r} has an empty key part; write e.g. optim.beta=0.2")
     try:
-        value = yaml.safe_load(raw) if raw != "" else ""
+        value = load_yaml(raw) if raw != "" else ""
+    except yaml.constructor.ConstructorError as exc:  # e.g. {a: 1, a: 2}
+        raise ConfigError(f"override {item!r}: {exc.problem}") from None
     except yaml.YAMLError:
         value = raw
     if isinstance(value, dict | list) and not raw.lstrip().startswith(("[", "{")):
@@ -322,11 +281,15 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
     if path is not None:
         p = Path(path)
         if not p.is_file():
-            raise ConfigError(f"config file not found: {p} (try examples/quickstart.yaml)")
+            raise ConfigError(f"config file not found: {p}{' (a directory)' if p.is_dir() else ''} (try examples/quickstart.yaml)")
         try:
-            raw = yaml.safe_load(p.read_text()) or {}
+            with p.open(encoding="utf-8") as f:  # an open file: marks in messages name it
+                raw = load_yaml(f)
         except yaml.YAMLError as exc:
             raise ConfigError(f"{p} is not valid YAML: {exc}") from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{p} is not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8 YAML") from None
+        raw = {} if raw is None else raw
         if not isinstance(raw, dict):
             raise ConfigError(f"{p} must hold a mapping of sections (run, data, ...), got {type(raw).__name__}")
         origin = str(p)
@@ -336,7 +299,7 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
     try:
         return Config.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(_format_validation_error(exc, origin)) from None
+        raise ConfigError(f"invalid config ({origin}):\n  " + "\n  ".join(describe_errors(exc, Config))) from None
 
 
 def dump_config(cfg: Config) -> str:
