@@ -13,7 +13,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from rayrlhf.config_checks import check_source_name, check_template, describe_errors, load_yaml
+from rayrlhf import config_checks as checks
 
 
 class _Section(BaseModel):
@@ -27,6 +27,8 @@ class RunConfig(_Section):
     placement: Literal["pack", "spread"] = "pack"  # how the rollout and reward actors are spread over nodes
     placement_timeout_s: float = Field(120.0, gt=0.0)  # then fail, naming the missing resources
 
+    _seed = field_validator("seed")(lambda v: checks.check_seed(v))
+
 
 class TaskConfig(_Section):
     """The built-in summarisation task (``data.dataset: builtin``)."""
@@ -39,6 +41,8 @@ class TaskConfig(_Section):
     judge_lm_steps: int = Field(300, ge=0)
     cache_dir: str | None = None  # default: $RAYRLHF_CACHE or ~/.cache/rayrlhf
 
+    _seed = field_validator("seed")(lambda v: checks.check_seed(v))
+
 
 class DataConfig(_Section):
     dataset: str = "builtin"  # "builtin", a local .jsonl/.json/.parquet/.csv file, or an HF dataset id
@@ -50,7 +54,7 @@ class DataConfig(_Section):
     on_bad_row: Literal["error", "skip"] = "error"
     max_rows: int | None = Field(None, ge=1)
 
-    _template = field_validator("prompt_template")(lambda v: check_template(v))
+    _template = field_validator("prompt_template")(lambda v: checks.check_template(v))
 
 
 class PolicyConfig(_Section):
@@ -71,6 +75,8 @@ class RolloutConfig(_Section):
     num_cpus: float = Field(1.0, gt=0.0)
     num_gpus: float = Field(0.0, ge=0.0)
     resources: dict[str, float] = Field(default_factory=dict)  # custom Ray resources, e.g. {"rollout_node": 1}
+
+    _resources = field_validator("resources")(lambda v: checks.check_resources(v))
 
 
 class SourceConfig(_Section):
@@ -94,8 +100,10 @@ class SourceConfig(_Section):
     num_gpus: float = Field(0.0, ge=0.0)
     resources: dict[str, float] = Field(default_factory=dict)  # custom Ray resources, e.g. {"rm_node": 1}
 
-    _template = field_validator("prompt_template")(lambda v: check_template(v))
-    _name = field_validator("name")(lambda v: check_source_name(v))
+    _template = field_validator("prompt_template")(lambda v: checks.check_template(v))
+    _name = field_validator("name")(lambda v: checks.check_source_name(v))
+    _rouge = field_validator("rouge_type")(lambda v: checks.check_rouge_type(v))
+    _resources = field_validator("resources")(lambda v: checks.check_resources(v))
 
     @model_validator(mode="after")
     def _model_required(self) -> SourceConfig:
@@ -232,7 +240,7 @@ def _parse_override(item: str) -> tuple[list[str], Any]:
     if not key or any(not p for p in key.split(".")):
         raise ConfigError(f"override {item!r} has an empty key part; write e.g. optim.beta=0.2")
     try:
-        value = load_yaml(raw) if raw != "" else ""
+        value = checks.load_yaml(raw) if raw != "" else ""
     except yaml.constructor.ConstructorError as exc:  # e.g. {a: 1, a: 2}
         raise ConfigError(f"override {item!r}: {exc.problem}") from None
     except yaml.YAMLError:
@@ -284,7 +292,7 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
             raise ConfigError(f"config file not found: {p}{' (a directory)' if p.is_dir() else ''} (try examples/quickstart.yaml)")
         try:
             with p.open(encoding="utf-8") as f:  # an open file: marks in messages name it
-                raw = load_yaml(f)
+                raw = checks.load_yaml(f)
         except yaml.YAMLError as exc:
             raise ConfigError(f"{p} is not valid YAML: {exc}") from None
         except UnicodeDecodeError as exc:
@@ -299,7 +307,7 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
     try:
         return Config.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(f"invalid config ({origin}):\n  " + "\n  ".join(describe_errors(exc, Config))) from None
+        raise ConfigError(f"invalid config ({origin}):\n  " + "\n  ".join(checks.describe_errors(exc, Config))) from None
 
 
 def dump_config(cfg: Config) -> str:

@@ -47,6 +47,30 @@ def check_source_name(name: str) -> str:
     return name
 
 
+def check_rouge_type(rouge_type: str) -> str:
+    """The ROUGE variants ``rouge_score`` computes (its error would only surface inside a reward actor)."""
+    if not re.fullmatch(r"rouge[1-9]|rougeL|rougeLsum", rouge_type):
+        raise ValueError(f"must be one of rouge1..rouge9, rougeL, rougeLsum; got {rouge_type!r}")
+    return rouge_type
+
+
+def check_seed(seed: int) -> int:
+    """Seeds reach NumPy, whose legacy seeding (used by vLLM) takes 0 <= seed < 2**32."""
+    if not 0 <= seed < 2**32:
+        raise ValueError(f"must be between 0 and 2**32 - 1 (NumPy's seed range), got {seed}")
+    return seed
+
+
+def check_resources(resources: dict[str, float]) -> dict[str, float]:
+    """Custom Ray resources: non-negative amounts of names other than the built-in CPU/GPU/memory."""
+    for name, amount in resources.items():
+        if name in ("CPU", "GPU", "memory", "object_store_memory"):
+            raise ValueError(f"{name!r} is set by num_cpus / num_gpus, not as a custom resource; remove it from resources")
+        if amount < 0:
+            raise ValueError(f"{name!r}: a resource amount cannot be negative (got {amount})")
+    return resources
+
+
 class UniqueKeyLoader(yaml.SafeLoader):
     """``yaml.SafeLoader`` that refuses a key written twice in one mapping (PyYAML keeps the last one and
     silently drops the first: two ``optim:`` sections would lose the first section's settings). Keys merged

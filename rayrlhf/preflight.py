@@ -72,6 +72,8 @@ def _data_problem(cfg: Config) -> str | None:
 
 
 def _output_problem(out: str | Path) -> str | None:
+    if not str(out).strip():
+        return "run.output_dir is empty (it would write into the working directory); name a directory, e.g. runs/my_run"
     path = Path(out).expanduser()
     if path.exists() and not path.is_dir():
         return f"run.output_dir={str(out)!r} is a file; choose a directory"
@@ -120,7 +122,8 @@ def check_models(cfg: Config) -> None:
     trust.update({f"sources.{i}": s.trust_remote_code for i, s in enumerate(cfg.sources)})
     trust["oracle.reward"] = cfg.oracle.reward.trust_remote_code
     loaded: set[tuple[str, bool, bool]] = set()
-    for key, name, kind in model_refs(cfg):
+    cheap_first = sorted(model_refs(cfg), key=lambda ref: (ref[2] != "python", ref[1].startswith("builtin")))
+    for key, name, kind in cheap_first:  # imports, then config/tokenizer files, then the built-in task
         if kind == "python":
             try:
                 import_callable(name)
