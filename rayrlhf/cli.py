@@ -232,7 +232,9 @@ def main(argv: list[str] | None = None) -> int:
     args, extra = parser.parse_known_args(argv)  # overrides may follow flags: `... --json optim.beta=0.2`
     stray = [a for a in extra if a.startswith("-") or "=" not in a or not hasattr(args, "overrides")]
     if stray:
-        parser.error(f"unrecognized arguments: {' '.join(stray)}")
+        words = [a for a in stray if not a.startswith("-")]
+        hint = f" ({', '.join(map(repr, words))}: overrides are written key=value, e.g. optim.beta=0.2)" if words else ""
+        parser.error(f"unrecognized arguments: {' '.join(stray)}{hint}")
     if extra:
         args.overrides = [*args.overrides, *extra]
     config = getattr(args, "config", None)

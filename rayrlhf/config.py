@@ -250,6 +250,15 @@ def _parse_override(item: str) -> tuple[list[str], Any]:
     return key.split("."), value
 
 
+def _default_section(parts: list[str]) -> dict:
+    """The default of the section at ``parts`` as a dict ({} if none), so that overriding one key of a section
+    the YAML leaves out keeps the rest (``oracle.reward.model=...`` keeps the default oracle's name and kind)."""
+    node: Any = Config().model_dump()
+    for part in parts:
+        node = node.get(part) if isinstance(node, dict) else None
+    return node if isinstance(node, dict) else {}
+
+
 def apply_overrides(raw: dict, overrides: list[str]) -> dict:
     """Set dotted ``key=value`` items in a nested dict; list elements are addressed by index
     (``sources.0.weight=2``). Values are parsed as YAML scalars (``0.2`` is a float, ``abc`` a string,
@@ -274,8 +283,8 @@ def apply_overrides(raw: dict, overrides: list[str]) -> dict:
                 if last:
                     node[part] = value
                 else:
-                    if node.get(part) is None:  # absent, or an explicit `null` section
-                        node[part] = {}
+                    if node.get(part) is None:  # absent, or an explicit `null` section: start from its defaults
+                        node[part] = _default_section(parts[: depth + 1])
                     node = node[part]
             else:
                 raise ConfigError(f"override {item!r}: '{'.'.join(parts[:depth])}' is a value, not a section")
