@@ -162,16 +162,22 @@ def cmd_train(args) -> int:
         cfg = load_config(Path(args.resume) / "config.yaml") if args.resume else _load(args)
         print(dry_run(cfg, args.resume))
         return 0
-    from rayrlhf.pipeline import train
-
     if args.resume:
         if args.config or args.overrides:
             raise ConfigError("--resume takes the run's own config.yaml; pass no CONFIG or overrides with it")
+        from rayrlhf.pipeline import train
+
         rows = train(None, args.resume, resume=True, log=lambda m: print(m, file=sys.stderr))
     else:
         if not args.config:
             raise ConfigError("rayrlhf train needs a CONFIG (e.g. examples/quickstart.yaml) or --resume RUN_DIR")
-        rows = train(_load(args), log=lambda m: print(m, file=sys.stderr))
+        cfg = _load(args)
+        from rayrlhf.preflight import preflight
+
+        preflight(cfg)  # before the pipeline (torch, Ray) is imported, so that bad input is answered at once
+        from rayrlhf.pipeline import train
+
+        rows = train(cfg, log=lambda m: print(m, file=sys.stderr))
     if rows:
         last = rows[-1]
         print(json.dumps({k: last[k] for k in last if k == "iteration" or k.startswith(("eval/", "oracle"))}, indent=2))

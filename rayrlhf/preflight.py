@@ -15,7 +15,7 @@ import json
 import os
 from pathlib import Path
 
-from rayrlhf.config import Config, ConfigError, load_config
+from rayrlhf.config import Config, ConfigError, dump_config, load_config
 
 BUILTIN_MODELS = ("builtin", "builtin:policy", "builtin:judge_lm")
 HF_KINDS = ("bertscore", "lm_logprob", "classifier")
@@ -141,13 +141,21 @@ def check_models(cfg: Config) -> None:
                 loaded.add((name, config, tokenizer))
 
 
+_JUST_PASSED: set[tuple[str, str]] = set()  # the CLI checks before importing the pipeline; train() need not redo it
+
+
 def preflight(cfg: Config, output_dir: str | Path | None = None) -> None:
     """Everything a run needs, checked before its directory is made: paths, trackers, data, models."""
     from rayrlhf.data import load_splits
 
+    key = (dump_config(cfg), str(Path(output_dir or cfg.run.output_dir).resolve()))
+    if key in _JUST_PASSED:
+        _JUST_PASSED.discard(key)  # one repeat is skipped, not every later one
+        return
     check_paths(cfg, output_dir)
     load_splits(cfg, log=lambda msg: None)
     check_models(cfg)
+    _JUST_PASSED.add(key)
 
 
 def check_run_dir(path: str | Path) -> None:

@@ -104,6 +104,9 @@ def task_pairs(cfg: Config, log=print) -> tuple[list[PreferencePair], dict]:
     if cfg.data.dataset != "builtin" or cfg.policy.model != "builtin":
         raise DataError("without --pairs, `rewards evaluate` samples the built-in task: set data.dataset=builtin "
                         "and policy.model=builtin, or pass --pairs FILE.jsonl")
+    if cfg.eval.temperature == 0:
+        raise DataError("eval.temperature=0 (greedy) would sample the same response twice for every pair, so every "
+                        "source would tie; set eval.temperature > 0 (e.g. 1.0) or pass --pairs FILE.jsonl")
     task = build_task(cfg.task, log=log)
     split = task.split("eval")
     n = min(cfg.eval.reward_pairs, len(split))

@@ -388,6 +388,23 @@ def test_missing_data_file_named_before_anything_is_written(cli, command):
     rejected(cli(*command, "data.dataset=gone.jsonl"), "data.dataset: file not found: gone.jsonl")
 
 
+@pytest.mark.parametrize(("name", "content", "phrase"), [("gone.jsonl", None, "file not found: gone.jsonl"),
+                                                         ("d.jsonl", "{bad\n", "d.jsonl: line 1 is not JSON")])
+def test_pipeline_train_checks_before_making_the_run_directory(cli, tmp_path, name, content, phrase):
+    """The Python API (``rayrlhf.pipeline.train``) runs the same preflight as the CLI, before ``new_run_dir``."""
+    from rayrlhf.config import ConfigError, load_config
+    from rayrlhf.data import DataError
+    from rayrlhf.pipeline import train
+
+    work = tmp_path / "work"
+    if content is not None:
+        (work / name).write_text(content)
+    before = _listing(work)
+    with pytest.raises((ConfigError, DataError), match=phrase):
+        train(load_config(work / "base.yaml", [f"data.dataset={name}"]), log=lambda m: None)
+    assert _listing(work) == before and not (work / "out").exists()
+
+
 # -- models and other paths, at dry-run and train time -------------------------------------------------------
 
 MODEL_CASES = [
@@ -518,6 +535,9 @@ CLI_CASES = [
     (["rewards", "evaluate"], ["required: config"]),
     (["rewards", "evaluate", "optim.beta=1"], ["'optim.beta=1' is a key=value override; give the CONFIG file first"]),
     (["rewards", "evaluate", "empty.yaml", "--pairs", "p.jsonl"], ["no sources configured"]),
+    (["rewards", "evaluate", "base.yaml"], ["without --pairs, `rewards evaluate` samples the built-in task"]),
+    (["rewards", "evaluate", "base.yaml", "data.dataset=builtin", "policy.model=builtin", "eval.temperature=0",
+      "eval.samples_per_prompt=1"], ["eval.temperature=0 (greedy) would sample the same response twice"]),
     (["task"], ["required: ACTION"]),
     (["task", "build", "--force", "--nope"], ["unrecognized arguments: --nope"]),
     (["compare", "base.yaml"], ["required: --methods"]),
