@@ -4,17 +4,35 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
+from pathlib import Path
 
 from rayrlhf.config import ConfigError, load_config
 
 
-def _positive_int(text: str) -> int:
-    if not text.strip().isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: give a whole number, 1 or more")
-    return int(text)
+def _int_at_least(minimum: int):
+    def parse(text: str) -> int:
+        if not text.strip().isdigit() or int(text) < minimum:
+            raise argparse.ArgumentTypeError(f"{text!r}: give a whole number, {minimum} or more")
+        return int(text)
+
+    return parse
+
+
+_positive_int = _int_at_least(1)
+
+
+def _nonnegative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a finite number, 0 or more")
+    return value
 
 
 def _config_args(p: argparse.ArgumentParser, required: bool = True) -> None:
@@ -60,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmp_.add_argument("--methods", required=True,
                       help="comma-separated transfer modes, each optionally at a multiple of the labels, e.g. "
                       "ucb,none,none@1.5,none@2,fixed:judge_lm (MODE@M: M times train.prompts_per_iteration)")
-    cmp_.add_argument("--seeds", type=int, default=1, help="seeds per method (run.seed, run.seed+1, ...)")
+    cmp_.add_argument("--seeds", type=_positive_int, default=1, help="seeds per method (run.seed, run.seed+1, ...)")
     cmp_.add_argument("--max-concurrent", type=_positive_int, metavar="N",
                       help="runs at once, each with its own workers (default: as many as the cluster's CPUs fit)")
 
@@ -78,14 +96,14 @@ def build_parser() -> argparse.ArgumentParser:
     th = sub.add_parser("theory", help="exact TPO in tabular contextual bandits").add_subparsers(
         dest="action", required=True, metavar="ACTION")
     lem = th.add_parser("lemma", help="check Lemma 3.1 on random instances; the beta -> 0 counterexample")
-    lem.add_argument("--instances", type=int, default=10000)
+    lem.add_argument("--instances", type=_positive_int, default=10000)
     lem.add_argument("--json", action="store_true")
     reg = th.add_parser("regret", help="regret curves: online learning, TPO, empirical TPO, pure exploitation")
     reg.add_argument("--json", action="store_true")
     reg.add_argument("--plot", metavar="DIR", help="write regret_<scenario>.png there")
-    reg.add_argument("--seeds", type=int, default=5)
-    reg.add_argument("--T", type=int, default=2000, help="labels per run")
-    reg.add_argument("--width-c", type=float, default=1.0,
+    reg.add_argument("--seeds", type=_positive_int, default=5)
+    reg.add_argument("--T", type=_int_at_least(2), default=2000, help="labels per run")
+    reg.add_argument("--width-c", type=_nonnegative_float, default=1.0,
                      help="the online learner's exploration bonus c/sqrt(1+N(s,a)) (also TPO's with --selection count)")
     reg.add_argument("--selection", choices=["fisher", "count"], default="fisher",
                      help="TPO's transfer-selection widths: the MLE's standard errors (default) or count-based")
@@ -140,12 +158,16 @@ def cmd_rewards_evaluate(args) -> int:
 
 def cmd_train(args) -> int:
     if args.dry_run:
-        from rayrlhf.plan import describe_plan
+        from rayrlhf.plan import dry_run
 
-        print(describe_plan(_load(args)))
+        if args.resume and (args.config or args.overrides):
+            raise ConfigError("--resume takes the run's own config.yaml; pass no CONFIG or overrides with it")
+        if args.resume and not (Path(args.resume) / "config.yaml").is_file():
+            raise ConfigError(f"--resume {args.resume}: no config.yaml there; is it a rayrlhf run directory?")
+        cfg = load_config(Path(args.resume) / "config.yaml") if args.resume else _load(args)
+        print(dry_run(cfg, args.resume))
         return 0
     from rayrlhf.faults import RunStopped, StageError
-    from rayrlhf.training import train
 
     def log(message: str) -> None:
         print(message, file=sys.stderr)
@@ -157,12 +179,19 @@ def cmd_train(args) -> int:
                 raise ConfigError("--resume takes the run's own config.yaml; pass no CONFIG with it (only key=value "
                                   "overrides of oracle.budget, train.iterations, run.*)")
             run_dir = args.resume
+            from rayrlhf.training import train
+
             rows = train(None, args.resume, resume=True, log=log, overrides=extra)
         else:
             if not args.config:
                 raise ConfigError("rayrlhf train needs a CONFIG (e.g. examples/quickstart.yaml) or --resume RUN_DIR")
             cfg = _load(args)
+            from rayrlhf.preflight import preflight
+
+            preflight(cfg)  # before the pipeline (torch, Ray) is imported, so that bad input is answered at once
             run_dir = cfg.run.output_dir
+            from rayrlhf.training import train
+
             rows = train(cfg, log=log)
     except StageError as exc:
         log(f"rayrlhf train: {exc}\nNothing paid for is lost; fix the cause, then continue with "
@@ -219,7 +248,10 @@ def cmd_theory(args) -> int:
 
 
 def cmd_report(args) -> int:
+    from rayrlhf.preflight import check_run_dir
     from rayrlhf.report import write_report
+
+    check_run_dir(args.run_dir)  # a missing or empty directory is named, and nothing is written
 
     print(write_report(args.run_dir).read_text())
     return 0
@@ -236,9 +268,16 @@ def main(argv: list[str] | None = None) -> int:
     args, extra = parser.parse_known_args(argv)  # overrides may follow flags: `... --json optim.beta=0.2`
     stray = [a for a in extra if a.startswith("-") or "=" not in a or not hasattr(args, "overrides")]
     if stray:
-        parser.error(f"unrecognized arguments: {' '.join(stray)}")
+        words = [a for a in stray if not a.startswith("-")]
+        hint = f" ({', '.join(map(repr, words))}: overrides are written key=value, e.g. optim.beta=0.2)" if words else ""
+        parser.error(f"unrecognized arguments: {' '.join(stray)}{hint}")
     if extra:
         args.overrides = [*args.overrides, *extra]
+    config = getattr(args, "config", None)
+    if config and "=" in config and not Path(config).exists():  # `train --dry-run optim.beta=0.2`: no CONFIG given
+        if args.command in ("rewards", "compare"):
+            parser.error(f"{config!r} is a key=value override; give the CONFIG file first: rayrlhf {args.command} ... CONFIG {config}")
+        args.config, args.overrides = None, [config, *args.overrides]
     handlers = {
         "train": cmd_train, "compare": cmd_compare, "report": cmd_report, "sweep": cmd_sweep, "theory": cmd_theory,
         "task": cmd_task_build, "rewards": cmd_rewards_evaluate, "annotate": cmd_annotate,
@@ -251,6 +290,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:  # DataError and source/model errors carry their own fix
         print(f"rayrlhf {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a file system refusal (permissions, a full disk): the message names the path
+        print(f"rayrlhf {args.command}: error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

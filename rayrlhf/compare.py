@@ -91,6 +91,9 @@ def run_compare(cfg: Config, methods: list[str], seeds: int, out_dir: str | None
     if (root / "compare.json").exists():
         raise ConfigError(f"{root} already holds a comparison; choose another run.output_dir")
     configs = {m: method_config(cfg, m) for m in methods}
+    from rayrlhf.preflight import preflight
+
+    preflight(cfg, root)  # trackers, data, models: bad input leaves no directory behind
     root.mkdir(parents=True, exist_ok=True)
     (root / "config.yaml").write_text(dump_config(cfg))
     meta = {"methods": methods, "seeds": list(range(cfg.run.seed, cfg.run.seed + seeds)), "runs": {}, "started": time.time()}

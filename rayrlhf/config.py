@@ -2,31 +2,23 @@
 
 Every default lives here, once. The defaults are the paper's experiment (PAPER.md: K=8, N=32, Rp=4,
 beta=0.1, lr 5e-5, 3 epochs, 3 iterations); ``examples/quickstart.yaml`` shrinks them to laptop size.
-Unknown keys, wrong types and out-of-range values raise :class:`ConfigError` before any work starts.
+Unknown keys, wrong types, out-of-range or non-finite values and keys written twice in the YAML raise
+:class:`ConfigError` before any work starts (value checks and the strict loader: ``config_checks.py``).
 """
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-
-def _check_template(template: str) -> str:
-    if "{prompt}" not in template:
-        raise ValueError(f"must contain '{{prompt}}', got {template!r}")
-    try:
-        template.format(prompt="")
-    except (KeyError, IndexError, ValueError) as exc:
-        raise ValueError(f"only '{{prompt}}' may be substituted; write literal braces as '{{{{' and '}}}}' ({exc})") from None
-    return template
+from rayrlhf import config_checks as checks
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)  # .inf/.nan: "finite number"
 
 
 class TimeoutConfig(_Section):
@@ -56,6 +48,8 @@ class RunConfig(_Section):
     keep_checkpoints: int | None = Field(
         2, ge=1, description="complete checkpoints kept in RUN_DIR/checkpoints (the newest; null keeps all)")
 
+    _seed = field_validator("seed")(lambda v: checks.check_seed(v))
+
 
 class TaskConfig(_Section):
     """The built-in summarisation task (``data.dataset: builtin``)."""
@@ -68,6 +62,8 @@ class TaskConfig(_Section):
     judge_lm_steps: int = Field(300, ge=0)
     cache_dir: str | None = None  # default: $RAYRLHF_CACHE or ~/.cache/rayrlhf
 
+    _seed = field_validator("seed")(lambda v: checks.check_seed(v))
+
 
 class DataConfig(_Section):
     dataset: str = "builtin"  # "builtin", a local .jsonl/.json/.parquet/.csv file, or an HF dataset id
@@ -79,7 +75,7 @@ class DataConfig(_Section):
     on_bad_row: Literal["error", "skip"] = "error"
     max_rows: int | None = Field(None, ge=1)
 
-    _template = field_validator("prompt_template")(lambda v: _check_template(v))
+    _template = field_validator("prompt_template")(lambda v: checks.check_template(v))
 
 
 class LoraConfig(_Section):
@@ -123,6 +119,8 @@ class RolloutConfig(_Section):
     num_gpus: float = Field(0.0, ge=0.0)
     resources: dict[str, float] = Field(default_factory=dict)  # custom Ray resources, e.g. {"rollout_node": 1}
 
+    _resources = field_validator("resources")(lambda v: checks.check_resources(v))
+
 
 class SourceConfig(_Section):
     """One imperfect source reward model (PAPER.md: the W sources)."""
@@ -147,7 +145,10 @@ class SourceConfig(_Section):
     num_gpus: float = Field(0.0, ge=0.0)
     resources: dict[str, float] = Field(default_factory=dict)  # custom Ray resources, e.g. {"rm_node": 1}
 
-    _template = field_validator("prompt_template")(lambda v: _check_template(v))
+    _template = field_validator("prompt_template")(lambda v: checks.check_template(v))
+    _name = field_validator("name")(lambda v: checks.check_source_name(v))
+    _rouge = field_validator("rouge_type")(lambda v: checks.check_rouge_type(v))
+    _resources = field_validator("resources")(lambda v: checks.check_resources(v))
 
     @model_validator(mode="after")
     def _model_required(self) -> SourceConfig:
@@ -315,6 +316,14 @@ class Config(_Section):
             raise ValueError("'self' is the no-transfer arm; rename that source")
         if self.transfer.mode.startswith("fixed:") and self.transfer.mode[6:] not in names:
             raise ValueError(f"transfer.mode {self.transfer.mode!r} names no configured source; sources: {names}")
+        if self.rollout.temperature == 0:  # K >= 2 always
+            raise ValueError(
+                f"rollout.temperature=0 is greedy decoding: the K=train.responses_per_prompt={self.train.responses_per_prompt} "
+                f"responses to a prompt (and a source arm's N=transfer.best_of_n={self.transfer.best_of_n}) would all be "
+                "the same text, so no preference pair could be formed; set rollout.temperature > 0 (1.0 samples the policy)")
+        if self.eval.temperature == 0 and self.eval.samples_per_prompt > 1:
+            raise ValueError(f"eval.temperature=0 (greedy) makes the eval.samples_per_prompt={self.eval.samples_per_prompt} "
+                             "samples per prompt identical; set eval.samples_per_prompt=1 or eval.temperature > 0")
         if self.transfer.num_replace > min(self.train.responses_per_prompt, self.transfer.best_of_n):
             raise ValueError(
                 f"transfer.num_replace={self.transfer.num_replace} exceeds min(K=train.responses_per_prompt="
@@ -363,49 +372,6 @@ class ConfigError(ValueError):
     """A configuration problem, worded for the person who wrote the config."""
 
 
-def _field_names(model: type[BaseModel]) -> list[str]:
-    return list(model.model_fields)
-
-
-def _model_at(path: tuple[Any, ...]) -> type[BaseModel] | None:
-    """The pydantic model class that owns the field at ``path`` (ints index lists)."""
-    model: type[BaseModel] = Config
-    for part in path[:-1]:
-        if isinstance(part, int):
-            continue
-        info = model.model_fields.get(part)
-        if info is None:
-            return None
-        ann = info.annotation
-        inner = getattr(ann, "__args__", None)
-        candidate = inner[0] if inner else ann
-        if not (isinstance(candidate, type) and issubclass(candidate, BaseModel)):
-            return None
-        model = candidate
-    return model
-
-
-def _describe(err: dict) -> str:
-    loc = tuple(err["loc"])
-    key = ".".join(str(p) for p in loc) or "<config>"
-    if err["type"] == "extra_forbidden":
-        owner = _model_at(loc)
-        valid = _field_names(owner) if owner else []
-        close = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.5)
-        hint = f"; did you mean '{'.'.join(str(p) for p in loc[:-1] + (close[0],))}'?" if close else ""
-        return f"unknown key '{key}'{hint} (valid keys here: {', '.join(valid)})"
-    if err["type"] == "value_error":  # our validators already show the value
-        return f"{key}: {err['msg'].removeprefix('Value error, ')}"
-    value = err.get("input")
-    shown = repr(value) if not isinstance(value, dict) else "{...}"
-    return f"{key}: {err['msg']} (got {shown})"
-
-
-def _format_validation_error(exc: ValidationError, origin: str) -> str:
-    lines = [_describe(e) for e in exc.errors()]
-    return f"invalid config ({origin}):\n  " + "\n  ".join(lines)
-
-
 def _parse_override(item: str) -> tuple[list[str], Any]:
     if "=" not in item:
         raise ConfigError(f"override {item!r} is not of the form key=value (e.g. optim.beta=0.2)")
@@ -413,12 +379,23 @@ def _parse_override(item: str) -> tuple[list[str], Any]:
     if not key or any(not p for p in key.split(".")):
         raise ConfigError(f"override {item!r} has an empty key part; write e.g. optim.beta=0.2")
     try:
-        value = yaml.safe_load(raw) if raw != "" else ""
+        value = checks.load_yaml(raw) if raw != "" else ""
+    except yaml.constructor.ConstructorError as exc:  # e.g. {a: 1, a: 2}
+        raise ConfigError(f"override {item!r}: {exc.problem}") from None
     except yaml.YAMLError:
         value = raw
     if isinstance(value, dict | list) and not raw.lstrip().startswith(("[", "{")):
         value = raw  # "Q: {prompt}" is text, not a mapping; write [..] or {..} for collections
     return key.split("."), value
+
+
+def _default_section(parts: list[str]) -> dict:
+    """The default of the section at ``parts`` as a dict ({} if none), so that overriding one key of a section
+    the YAML leaves out keeps the rest (``oracle.reward.model=...`` keeps the default oracle's name and kind)."""
+    node: Any = Config().model_dump()
+    for part in parts:
+        node = node.get(part) if isinstance(node, dict) else None
+    return node if isinstance(node, dict) else {}
 
 
 def apply_overrides(raw: dict, overrides: list[str]) -> dict:
@@ -445,8 +422,8 @@ def apply_overrides(raw: dict, overrides: list[str]) -> dict:
                 if last:
                     node[part] = value
                 else:
-                    if node.get(part) is None:  # absent, or an explicit `null` section
-                        node[part] = {}
+                    if node.get(part) is None:  # absent, or an explicit `null` section: start from its defaults
+                        node[part] = _default_section(parts[: depth + 1])
                     node = node[part]
             else:
                 raise ConfigError(f"override {item!r}: '{'.'.join(parts[:depth])}' is a value, not a section")
@@ -460,11 +437,15 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
     if path is not None:
         p = Path(path)
         if not p.is_file():
-            raise ConfigError(f"config file not found: {p} (try examples/quickstart.yaml)")
+            raise ConfigError(f"config file not found: {p}{' (a directory)' if p.is_dir() else ''} (try examples/quickstart.yaml)")
         try:
-            raw = yaml.safe_load(p.read_text()) or {}
+            with p.open(encoding="utf-8") as f:  # an open file: marks in messages name it
+                raw = checks.load_yaml(f)
         except yaml.YAMLError as exc:
             raise ConfigError(f"{p} is not valid YAML: {exc}") from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{p} is not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8 YAML") from None
+        raw = {} if raw is None else raw
         if not isinstance(raw, dict):
             raise ConfigError(f"{p} must hold a mapping of sections (run, data, ...), got {type(raw).__name__}")
         origin = str(p)
@@ -474,7 +455,7 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
     try:
         return Config.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(_format_validation_error(exc, origin)) from None
+        raise ConfigError(f"invalid config ({origin}):\n  " + "\n  ".join(checks.describe_errors(exc, Config))) from None
 
 
 def dump_config(cfg: Config) -> str:

@@ -1,8 +1,11 @@
-"""``rayrlhf train --dry-run``: what a config will do and what it asks of the cluster, loading nothing."""
+"""``rayrlhf train --dry-run``: what a config will do and what it asks of the cluster, loading nothing
+(local data files and model directories are checked to exist)."""
 
 from __future__ import annotations
 
-from rayrlhf.config import Config
+from pathlib import Path
+
+from rayrlhf.config import Config, ConfigError
 
 
 def describe_plan(cfg: Config) -> str:
@@ -30,3 +33,17 @@ def describe_plan(cfg: Config) -> str:
     lines += [f"{name[:28]:<28} {cpu:>5.2f} {gpu:>7.2f}" for name, cpu, gpu in rows]
     lines.append(f"{'total':<28} {sum(r[1] for r in rows):>5.2f} {sum(r[2] for r in rows):>7.2f}")
     return "\n".join(lines)
+
+
+def dry_run(cfg: Config, output_dir: str | None = None) -> str:
+    """The plan, after the checks that load nothing (:func:`rayrlhf.preflight.check_paths`); raises
+    ``ConfigError`` naming every missing file, model directory or tracker package."""
+    from rayrlhf.preflight import check_paths
+
+    check_paths(cfg, output_dir)
+    held = Path(cfg.run.output_dir) / "config.yaml"
+    if output_dir is None and held.exists():
+        raise ConfigError(f"{held.parent} already holds a run: continue it with `rayrlhf train --resume {held.parent}`, "
+                          "or choose another run.output_dir")
+    return describe_plan(cfg) + "\n\nchecked: tracker packages, local data file and model directories exist, " \
+        f"{output_dir or cfg.run.output_dir} can be created (`train` also loads the data and model configs first)"

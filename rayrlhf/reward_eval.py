@@ -39,20 +39,39 @@ def split_dialogue(chosen: str, rejected: str) -> tuple[str, str, str]:
     return chosen[:end], chosen[end:], rejected[cut_r + len(HH_ASSISTANT) :]
 
 
-def load_pairs(path: str | Path, on_bad_row: str = "error") -> tuple[list[PreferencePair], str]:
-    """Read ``{"prompt"?, "chosen", "rejected", "reference"?}`` rows (or HH-RLHF dialogues) from jsonl."""
-    p = Path(path)
-    if not p.is_file():
-        raise DataError(f"--pairs: file not found: {p}")
-    rows = []
-    for i, line in enumerate(p.read_text().splitlines()):
+PAIRS_FIX = ('each line must be one JSON object with text fields "chosen" and "rejected" (and optionally "prompt" '
+             'and "reference"); fix the file or set data.on_bad_row=skip to skip and count bad rows')
+
+
+def _pair_rows(p: Path) -> tuple[list, list[int]]:
+    """The JSON value on each non-blank line of ``p`` and its line number."""
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"--pairs {p}: not UTF-8 text ({exc.reason} at byte {exc.start}); give a UTF-8 .jsonl file") from None
+    rows, lines = [], []
+    for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:
             rows.append(json.loads(line))
         except json.JSONDecodeError as exc:
-            raise DataError(f"{p}: line {i + 1} is not JSON ({exc.msg}); each line must be one object") from None
-    keep, report = check_rows(rows, ["chosen", "rejected"], on_bad_row, str(p))
+            raise DataError(f"{p}: line {n} is not JSON ({exc.msg} at column {exc.colno}); {PAIRS_FIX}") from None
+        lines.append(n)
+    return rows, lines
+
+
+def load_pairs(path: str | Path, on_bad_row: str = "error") -> tuple[list[PreferencePair], str]:
+    """Read ``{"prompt"?, "chosen", "rejected", "reference"?}`` rows (or HH-RLHF dialogues) from jsonl.
+    Problems name the file and the row (counting non-blank lines from 0) and its line."""
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"--pairs: file not found: {p}{' (a directory)' if p.is_dir() else ''}")
+    rows, lines = _pair_rows(p)
+    if not rows:
+        raise DataError(f"{p}: holds no rows; {PAIRS_FIX}")
+    keep, report = check_rows(rows, ["chosen", "rejected"], on_bad_row, str(p), optional=["prompt", "reference"],
+                              line_of=lines, fix=PAIRS_FIX)
     pairs = []
     for i in keep:
         row = rows[i]
@@ -85,6 +104,9 @@ def task_pairs(cfg: Config, log=print) -> tuple[list[PreferencePair], dict]:
     if cfg.data.dataset != "builtin" or cfg.policy.model != "builtin":
         raise DataError("without --pairs, `rewards evaluate` samples the built-in task: set data.dataset=builtin "
                         "and policy.model=builtin, or pass --pairs FILE.jsonl")
+    if cfg.eval.temperature == 0:
+        raise DataError("eval.temperature=0 (greedy) would sample the same response twice for every pair, so every "
+                        "source would tie; set eval.temperature > 0 (e.g. 1.0) or pass --pairs FILE.jsonl")
     task = build_task(cfg.task, log=log)
     split = task.split("eval")
     n = min(cfg.eval.reward_pairs, len(split))

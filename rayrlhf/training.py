@@ -69,6 +69,9 @@ def train(cfg: Config | None, run_dir: str | None = None, resume: bool = False, 
     else:
         assert cfg is not None
         tracking.enabled(cfg.tracking)  # a missing tracker package fails before the run directory exists
+        from rayrlhf.preflight import preflight
+
+        preflight(cfg, run_dir or cfg.run.output_dir)  # data and models too: bad input leaves no run directory
         run = new_run_dir(cfg, run_dir or cfg.run.output_dir)
     try:
         done = run.resume_point()

@@ -123,3 +123,27 @@ def test_a_prompt_prefix_is_not_added_twice():
         assert seen.count("Summarize:") == 1, s.name
     with pytest.raises(ConfigError, match=r"sources.2.prompt_template='Summarize: \{prompt\}' adds 'Summarize:'"):
         load_config(REPO / "examples" / "xsum_t5small.yaml", ["sources.2.prompt_template=Summarize: {prompt}"])
+
+
+def test_merge_keys_may_be_overridden_but_a_key_written_twice_may_not(tmp_path):
+    merged = tmp_path / "merged.yaml"
+    merged.write_text("sources:\n  - &judge {name: a, kind: rouge, weight: 2.0}\n  - <<: *judge\n    name: b\n")
+    cfg = load_config(merged)
+    assert [(s.name, s.weight) for s in cfg.sources] == [("a", 2.0), ("b", 2.0)]
+    twice = tmp_path / "twice.yaml"
+    twice.write_text("optim:\n  beta: 0.2\ntrain:\n  iterations: 2\noptim:\n  lr: 0.1\n")
+    with pytest.raises(ConfigError, match=r"found key 'optim' twice \(first on line 1\)[\s\S]*line 5"):
+        load_config(twice)
+
+
+def test_overriding_one_key_keeps_the_rest_of_a_default_section():
+    """The default oracle is a whole source (name gold, kind python, empty_score -5); changing its model keeps the rest."""
+    reward = load_config(None, ["oracle.reward.model=rayrlhf.rewards.heuristics:brevity"]).oracle.reward
+    assert (reward.name, reward.kind, reward.model, reward.empty_score) == ("gold", "python", "rayrlhf.rewards.heuristics:brevity", -5.0)
+
+
+def test_resolved_config_round_trips_through_the_strict_loader(tmp_path):
+    cfg = load_config(QUICKSTART, ["rollout.resources={rollout_node: 1}", "run.seed=4294967295"])
+    saved = tmp_path / "resolved.yaml"
+    saved.write_text(dump_config(cfg))
+    assert load_config(saved) == cfg

@@ -62,3 +62,25 @@ def test_csv_and_builtin(tmp_path, tiny_config, tiny_task):
     assert ds["prompt"] == ["hello world"]
     ds, report = load_prompts(tiny_config, split="heldout")
     assert len(ds) == 12 and report.skipped == 0 and ds["prompt"][0].startswith("Summarize: ")
+
+
+def test_a_single_file_holds_out_its_tail(tmp_path):
+    from rayrlhf.data import load_splits
+
+    path = tmp_path / "p.jsonl"
+    path.write_text("".join(json.dumps({"text": f"doc {i}", "summary": f"s {i}"}) + "\n" for i in range(10)))
+    train, held = load_splits(_cfg(path, "eval.num_prompts=3"), log=lambda m: None)
+    assert [r["prompt"] for r in train] == [f"doc {i}" for i in range(7)]
+    assert [r["reference"] for r in held] == ["s 7", "s 8", "s 9"]
+    with pytest.raises(DataError, match=r"has 10 usable rows; eval.num_prompts=10 would leave none"):
+        load_splits(_cfg(path, "eval.num_prompts=10"), log=lambda m: None)
+
+
+def test_unreadable_files_name_the_file_and_line(tmp_path):
+    path = tmp_path / "p.jsonl"
+    path.write_text('{"text": "a", "summary": "b"}\n\n{"text": "c" "summary": "d"}\n')
+    with pytest.raises(DataError, match=r"p.jsonl: line 3 is not JSON \(Expecting ',' delimiter at column 14\)"):
+        load_prompts(_cfg(path))
+    path.write_text("")
+    with pytest.raises(DataError, match="p.jsonl is empty"):
+        load_prompts(_cfg(path))
