@@ -121,8 +121,16 @@ _SHORT = reprlib.Repr()  # bad values, shown in messages, cut short
 _SHORT.maxstring, _SHORT.maxother, _SHORT.maxlevel = 120, 120, 2
 
 
+def _is_key(part) -> bool:
+    """Config keys and list indices; not the union members pydantic adds to a location (``list[str]``, ``str``)."""
+    return isinstance(part, int) or (str(part).isidentifier() and str(part).islower() and str(part) not in _TYPE_TAGS)
+
+
+_TYPE_TAGS = {"str", "int", "float", "bool", "list", "dict", "none"}
+
+
 def _describe(err: dict, root: type[BaseModel]) -> str:
-    loc = tuple(err["loc"])
+    loc = tuple(p for p in err["loc"] if _is_key(p))
     key = ".".join(str(p) for p in loc)
     if err["type"] == "extra_forbidden":
         owner = _model_at(root, loc)

@@ -31,13 +31,13 @@ def new_run_dir(cfg: Config, path: str | Path) -> RunDir:
     return run
 
 
-def resume_config(run: RunDir, overrides: list[str]) -> Config:
+def resume_config(run: RunDir, overrides: list[str], shown: str | None = None) -> Config:
     """The run's own config, with ``overrides`` of the keys :data:`RESUMABLE` allows (saved back to config.yaml)."""
     import yaml
 
     path = run.root / "config.yaml"
     if not path.is_file():
-        raise ConfigError(f"--resume {run.root}: no config.yaml there; is it a rayrlhf run directory?")
+        raise ConfigError(f"--resume {shown or run.root}: no config.yaml there; is it a rayrlhf run directory?")
     if not overrides:
         return load_config(path)
     bad = [o for o in overrides if not o.split("=", 1)[0].startswith(RESUMABLE)]
@@ -63,7 +63,7 @@ def train(cfg: Config | None, run_dir: str | None = None, resume: bool = False, 
 
     if resume:
         run = RunDir(run_dir)
-        cfg = resume_config(run, overrides or [])
+        cfg = resume_config(run, overrides or [], shown=run_dir)
         run.lock()
         write_text_atomic(run.root / "config.yaml", dump_config(cfg))
     else:

@@ -122,10 +122,10 @@ def test_missing_data_file_named_before_anything_is_written(cli, command):
 @pytest.mark.parametrize(("name", "content", "phrase"), [("gone.jsonl", None, "file not found: gone.jsonl"),
                                                          ("d.jsonl", "{bad\n", "d.jsonl: line 1 is not JSON")])
 def test_pipeline_train_checks_before_making_the_run_directory(cli, tmp_path, name, content, phrase):
-    """The Python API (``rayrlhf.pipeline.train``) runs the same preflight as the CLI, before ``new_run_dir``."""
+    """The Python API (``rayrlhf.training.train``) runs the same preflight as the CLI, before ``new_run_dir``."""
     from rayrlhf.config import ConfigError, load_config
     from rayrlhf.data import DataError
-    from rayrlhf.pipeline import train
+    from rayrlhf.training import train
 
     work = tmp_path / "work"
     if content is not None:

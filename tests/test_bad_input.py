@@ -36,7 +36,7 @@ def _leaves(model: type[BaseModel], prefix: str = ""):
             ann = next(a for a in typing.get_args(ann) if a is not type(None))
         if isinstance(ann, type) and issubclass(ann, BaseModel):
             yield from _leaves(ann, f"{prefix}{name}.")
-        elif typing.get_origin(ann) is list:
+        elif typing.get_origin(ann) is list and issubclass(typing.get_args(ann)[0], BaseModel):
             yield from _leaves(typing.get_args(ann)[0], f"{prefix}{name}.0.")
         else:
             yield f"{prefix}{name}", ann, info.metadata
@@ -75,6 +75,8 @@ def _value_cases() -> list[tuple[str, str, str, str]]:
             cases += [(key, v, key, "Input should be") for v in ("bogus", "1")]
         elif ann is str:
             cases += [(key, v, key, "valid string") for v in ("[1, 2]", "{a: 1}")]
+        elif typing.get_origin(ann) is list:  # a list of names (or one name)
+            cases += [(key, v, key, "Input should be a valid") for v in ("{a: 1}", "[1, [2]]")]
         elif typing.get_origin(ann) is dict:
             cases += [(key, "{x: .nan}", f"{key}.x", "finite number"), (key, "{x: .inf}", f"{key}.x", "finite number"),
                       (key, "{x: abc}", f"{key}.x", "valid number"), (key, "[1]", key, "valid dictionary"),
