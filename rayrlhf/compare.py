@@ -126,8 +126,11 @@ def run_compare(cfg: Config, methods: list[str], seeds: int, out_dir: str | None
 
         def finish(pipe, rel: str, started: float, seed: int, m: str) -> None:
             log(f"[compare] {m} seed {seed}")
-            run_iterations(pipe, 0, log, experiment_root=root)
-            pipe.run.unlock()
+            try:
+                run_iterations(pipe, 0, log, experiment_root=root)
+            finally:
+                pipe.close()  # the run's coordinator; the shared workers stay
+                pipe.run.unlock()
             with lock:
                 meta["runs"][rel] = {"method": m, "seed": seed, "wall_s": time.time() - started,
                                      "start": started, "end": time.time()}

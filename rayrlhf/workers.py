@@ -37,8 +37,8 @@ def init_ray(cfg: Config, runs: int = 1) -> None:
     address = cfg.run.ray_address or os.environ.get("RAY_ADDRESS")
     if address:
         ray.init(address=address, log_to_driver=False)
-    else:
-        ray.init(num_cpus=max(os.cpu_count() or 1, math.ceil(runs * ray_cpus_needed(cfg))), include_dashboard=False,
+    else:  # one logical CPU beyond the actors' for the driver's own tasks (Ray Data splitting the pairs)
+        ray.init(num_cpus=max(os.cpu_count() or 1, math.ceil(runs * ray_cpus_needed(cfg)) + 1), include_dashboard=False,
                  log_to_driver=False)
     ray.data.DataContext.get_current().enable_progress_bars = False
 

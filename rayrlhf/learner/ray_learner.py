@@ -135,13 +135,30 @@ class Learner:
         if len(pairs) < self.num_workers:
             raise RuntimeError(f"only {len(pairs)} preference pairs for {self.num_workers} learner workers; "
                                "raise train.prompts_per_iteration or lower train.num_workers")
-        shards = ray.data.from_items([p.to_json() for p in pairs]).split(self.num_workers, equal=True)
+        shards = self._shard(pairs)
         out_dir.mkdir(parents=True, exist_ok=True)
         for q, shard in zip(self._jobs, shards, strict=True):
             q.put({"shard": shard, "out_dir": str(out_dir), "seed": seed, "start_dir": self.weights})
         result = self._wait(self.train_timeout_s, "train")
         self.weights = str(out_dir)
         return result
+
+    def _shard(self, pairs: list[PreferencePair], timeout_s: float = 300.0) -> list:
+        """Equal Ray Data shards, one per worker (DDP needs equal step counts). Splitting runs Ray tasks, which wait
+        for a free CPU: bounded, so a cluster with none to spare stops the run with a message instead of hanging."""
+        from concurrent.futures import ThreadPoolExecutor
+        from concurrent.futures import TimeoutError as Timeout
+
+        from rayrlhf.faults import StageError
+
+        pool = ThreadPoolExecutor(1)
+        future = pool.submit(lambda: ray.data.from_items([p.to_json() for p in pairs]).split(self.num_workers, equal=True))
+        pool.shutdown(wait=False)
+        try:
+            return future.result(timeout=timeout_s)
+        except Timeout:
+            raise StageError("train", "Ray Data", f"could not split the pairs into {self.num_workers} shards within "
+                             f"{timeout_s:g}s: its tasks need a free CPU beyond what the run's actors reserve") from None
 
     def wait_ready(self, timeout_s: float) -> None:
         """Wait until every worker has loaded its models (the first thing a run checks, before any generation)."""
