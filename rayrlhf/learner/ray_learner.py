@@ -146,19 +146,17 @@ class Learner:
     def _shard(self, pairs: list[PreferencePair], timeout_s: float = 300.0) -> list:
         """Equal Ray Data shards, one per worker (DDP needs equal step counts). Splitting runs Ray tasks, which wait
         for a free CPU: bounded, so a cluster with none to spare stops the run with a message instead of hanging."""
-        from concurrent.futures import ThreadPoolExecutor
-        from concurrent.futures import TimeoutError as Timeout
-
         from rayrlhf.faults import StageError
 
-        pool = ThreadPoolExecutor(1)
-        future = pool.submit(lambda: ray.data.from_items([p.to_json() for p in pairs]).split(self.num_workers, equal=True))
-        pool.shutdown(wait=False)
-        try:
-            return future.result(timeout=timeout_s)
-        except Timeout:
+        done: list = []
+        split = threading.Thread(target=lambda: done.append(
+            ray.data.from_items([p.to_json() for p in pairs]).split(self.num_workers, equal=True)), daemon=True)
+        split.start()
+        split.join(timeout_s)
+        if not done:
             raise StageError("train", "Ray Data", f"could not split the pairs into {self.num_workers} shards within "
-                             f"{timeout_s:g}s: its tasks need a free CPU beyond what the run's actors reserve") from None
+                             f"{timeout_s:g}s: its tasks need a free CPU beyond what the run's actors reserve")
+        return done[0]
 
     def wait_ready(self, timeout_s: float) -> None:
         """Wait until every worker has loaded its models (the first thing a run checks, before any generation)."""
