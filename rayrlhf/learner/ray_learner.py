@@ -149,10 +149,18 @@ class Learner:
         from rayrlhf.faults import StageError
 
         done: list = []
-        split = threading.Thread(target=lambda: done.append(
-            ray.data.from_items([p.to_json() for p in pairs]).split(self.num_workers, equal=True)), daemon=True)
+
+        def run() -> None:
+            try:
+                done.append(ray.data.from_items([p.to_json() for p in pairs]).split(self.num_workers, equal=True))
+            except BaseException as exc:  # raised below, in the caller's thread
+                done.append(exc)
+
+        split = threading.Thread(target=run, daemon=True)
         split.start()
         split.join(timeout_s)
+        if done and isinstance(done[0], BaseException):
+            raise StageError("train", "Ray Data", f"could not split the pairs: {done[0]!r}") from done[0]
         if not done:
             raise StageError("train", "Ray Data", f"could not split the pairs into {self.num_workers} shards within "
                              f"{timeout_s:g}s: its tasks need a free CPU beyond what the run's actors reserve")
