@@ -13,6 +13,7 @@ import ray
 
 from rayrlhf.config import Config, SourceConfig, TaskConfig
 from rayrlhf.durable import write_text_atomic
+from rayrlhf.logs import QUIET
 
 
 def current_weights(model_dir: str, weights_file: str | None) -> str:
@@ -119,7 +120,7 @@ def rollout_actor(model_dir: str, cfg: Config, scheduling="DEFAULT", weights_fil
     """Restarted by Ray (at most ``run.max_restarts`` times) if its process or node dies, from the weights
     ``weights_file`` names; a call in flight is retried on the new engine (generation and weight loads are safe
     to repeat)."""
-    env = {"VLLM_CPU_KVCACHE_SPACE": str(max(1, round(cfg.rollout.kv_cache_gib))), "TOKENIZERS_PARALLELISM": "false"}
+    env = {"VLLM_CPU_KVCACHE_SPACE": str(max(1, round(cfg.rollout.kv_cache_gib))), **QUIET}
     return ray.remote(RolloutWorker).options(
         num_cpus=cfg.rollout.num_cpus, num_gpus=cfg.rollout.num_gpus, resources=cfg.rollout.resources,
         max_restarts=cfg.run.max_restarts, max_task_retries=cfg.run.max_restarts, scheduling_strategy=scheduling,
@@ -133,5 +134,5 @@ def reward_actor(source: SourceConfig, task: TaskConfig, scheduling="DEFAULT", m
     return ray.remote(RewardWorker).options(
         num_cpus=source.num_cpus, num_gpus=source.num_gpus, resources=source.resources, max_restarts=max_restarts,
         max_task_retries=max_restarts, scheduling_strategy=scheduling,
-        runtime_env={"env_vars": {"TOKENIZERS_PARALLELISM": "false"}},
+        runtime_env={"env_vars": QUIET},
     ).remote(source, task)

@@ -278,6 +278,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in ("rewards", "compare"):
             parser.error(f"{config!r} is a key=value override; give the CONFIG file first: rayrlhf {args.command} ... CONFIG {config}")
         args.config, args.overrides = None, [config, *args.overrides]
+    from rayrlhf.logs import setup
+
+    setup()
     handlers = {
         "train": cmd_train, "compare": cmd_compare, "report": cmd_report, "sweep": cmd_sweep, "theory": cmd_theory,
         "task": cmd_task_build, "rewards": cmd_rewards_evaluate, "annotate": cmd_annotate,

@@ -8,7 +8,6 @@ ranks the K (ledgered) and the coordinator records wins -> the learner trains on
 
 from __future__ import annotations
 
-import sys
 import time
 from collections import defaultdict
 
@@ -22,6 +21,7 @@ from rayrlhf.config import Config, ConfigError
 from rayrlhf.coordinator import Coordinator
 from rayrlhf.faults import BudgetSpent, check_stop, wait
 from rayrlhf.items import PreferencePair, RoundItem
+from rayrlhf.logs import logger
 from rayrlhf.run_dir import RunDir
 from rayrlhf.seeds import derived_seed
 from rayrlhf.stats import paired_win_rate, score_summary
@@ -41,7 +41,7 @@ def load_splits(cfg: Config) -> tuple[list[dict], list[dict]]:
 
     train, report = load_prompts(cfg, cfg.data.split)
     if report.skipped:
-        print(f"[data] {report.summary()}")
+        logger.info(f"[data] {report.summary()}")
     cols = ["prompt"] + (["reference"] if "reference" in train.column_names else [])
     rows = train.select_columns(cols).to_list()
     if cfg.data.dataset == "builtin" or cfg.data.eval_split:
@@ -81,8 +81,8 @@ class Pipeline:
         if latest:
             self._coord("load_state", self.state["coordinator"])
         if url := self._coord("backend_url"):
-            print(f"[annotate] answer queries at {url}/?token=TOKEN (tokens: `rayrlhf annotate token {run.root} "
-                  "--annotator NAME`)", file=sys.stderr, flush=True)
+            logger.info(f"[annotate] answer queries at {url}/?token=TOKEN (tokens: `rayrlhf annotate token {run.root} "
+                        "--annotator NAME`)")
         if eval_init is not None and not (run.root / "eval" / "iter_0.json").is_file():
             (run.root / "eval").mkdir(exist_ok=True)
             run.write_json_atomic(run.root / "eval" / "iter_0.json", eval_init)
@@ -228,6 +228,14 @@ class Pipeline:
         self.run.write_json_atomic(self.run.root / "eval" / f"iter_{iteration}.json", out)
         return out
 
+    def samples_table(self, iteration: int, count: int = 8) -> list[dict]:
+        """A few held-out prompts with the policy's first sample and its oracle score after ``iteration``."""
+        import json
+
+        data = json.loads((self.run.root / "eval" / f"iter_{iteration}.json").read_text())
+        return [{"prompt": row["prompt"][-300:], "response": data["responses"][i][0], "oracle_score": data["oracle_scores"][i][0]}
+                for i, row in enumerate(self.eval_rows[:count])]
+
     def _evaluate(self, iteration: int) -> dict:
         """Oracle-judged win rate of the current policy vs the initial one on held-out prompts."""
         samples = self._eval_samples(iteration)
@@ -255,6 +263,7 @@ class Pipeline:
         t = time.perf_counter()
         ckpt = self.run.checkpoint(iteration)
         train = self.learner.train(pairs, ckpt, seed=derived_seed(self.cfg.run.seed, "train", iteration))
+        self.last_steps = train.pop("per_step", [])  # per-optimizer-step metrics, for the trackers
         timing["train_s"] = time.perf_counter() - t
         self.run.set_status("weight_sync", iteration)
         timing["weight_sync_s"] = self.workers.load_weights(str(ckpt))
@@ -266,7 +275,8 @@ class Pipeline:
         timing["startup_s"] = 0.0 if self._startup_logged else self.startup_s
         self._startup_logged = True
         row = {"iteration": iteration, **coord, "train/pairs": len(pairs),
-               **{f"train/{k}": v for k, v in train.items() if k in ("loss", "reward_margin", "reward_accuracy", "logratio", "steps", "lr")},
+               **{f"train/{k}": v for k, v in train.items()
+                  if k in ("loss", "reward_margin", "reward_accuracy", "logratio", "steps", "lr", "tokens_per_s")},
                **evaluation, **{f"timing/{k}": v for k, v in timing.items()}}
         # the row before the resume pointer: a crash between the two re-runs this iteration (resume_point
         # drops the row), so metrics.jsonl always holds exactly iterations 1..latest after a resume

@@ -137,6 +137,32 @@ class RunTracker:
         if self._wandb:
             self._wandb.log(metrics, step=step)
 
+    def log_steps(self, steps: list[dict], first_step: int, iteration: int) -> None:
+        """Per-optimizer-step learner metrics (loss, lr, tokens/s): MLflow series by global step; a W&B table per
+        iteration (W&B's step axis is the iteration)."""
+        if self._mlflow:
+            from mlflow.entities import Metric
+
+            now = int(time.time() * 1000)
+            self._mlflow.log_batch(self._run_id, metrics=[
+                Metric(f"train_step/{k}", float(v), now, first_step + i) for i, row in enumerate(steps) for k, v in row.items()])
+        if self._wandb:
+            import wandb
+
+            cols = ["global_step", *steps[0]] if steps else ["global_step"]
+            table = wandb.Table(columns=cols, data=[[first_step + i, *row.values()] for i, row in enumerate(steps)])
+            self._wandb.log({"train_steps": table}, step=iteration)
+
+    def log_samples(self, rows: list[dict], iteration: int, markdown: str) -> None:
+        """Held-out prompts with the policy's responses and their oracle scores after ``iteration``."""
+        if self._mlflow:
+            self._mlflow.log_text(self._run_id, markdown, f"samples/iter_{iteration}.md")
+        if self._wandb and rows:
+            import wandb
+
+            table = wandb.Table(columns=list(rows[0]), data=[list(r.values()) for r in rows])
+            self._wandb.log({"samples": table}, step=iteration)
+
     def close(self) -> None:
         if self._mlflow:
             self._mlflow.set_terminated(self._run_id)

@@ -90,6 +90,15 @@ def train(cfg: Config | None, run_dir: str | None = None, resume: bool = False, 
     return rows
 
 
+def samples_markdown(rows: list[dict]) -> str:
+    """A markdown table of held-out samples (TensorBoard's text tab, the trackers)."""
+    def cell(text) -> str:
+        return str(text).replace("|", "\\|").replace("\n", " ")
+
+    return "\n".join(["| prompt (end) | response | oracle score |", "|---|---|---|",
+                      *[f"| {cell(r['prompt'][-120:])} | {cell(r['response'])} | {r['oracle_score']:.2f} |" for r in rows]])
+
+
 def run_iterations(pipe, done: int, log=print, experiment_root: Path | None = None) -> list[dict]:
     """Iterations ``done+1..I`` of ``pipe``: metrics rows to ``metrics.jsonl``, TensorBoard and the enabled
     trackers (``tracking``; ``experiment_root`` groups a comparison's runs)."""
@@ -104,13 +113,23 @@ def run_iterations(pipe, done: int, log=print, experiment_root: Path | None = No
     try:
         log(f"[train] start-up {pipe.startup_s:.1f}s (actors, vLLM engine, learner); "
             f"iterations {done + 1}..{cfg.train.iterations} -> {run.root}")
+        step = sum(int(r.get("train/steps", 0)) for r in run.metrics())  # optimizer steps before this process
         for it in range(done + 1, cfg.train.iterations + 1):
             row = pipe.iteration(it)
             for k, v in row.items():
                 if isinstance(v, int | float) and k != "iteration":
                     writer.add_scalar(k, v, it)
+            first, step = step + 1, step + len(pipe.last_steps)  # global optimizer-step numbers of this iteration
+            for i, s in enumerate(pipe.last_steps):
+                for k, v in s.items():
+                    writer.add_scalar(f"train_step/{k}", v, first + i)
+            samples = pipe.samples_table(it)
+            table = samples_markdown(samples)
+            writer.add_text("samples", table, it)
             writer.flush()
             tracker.log(row, it)
+            tracker.log_steps(pipe.last_steps, first, it)
+            tracker.log_samples(samples, it, table)
             rows.append(row)
             log(f"[train] iteration {it}: win rate vs init {row['eval/win_rate_vs_init']:.3f} "
                 f"[{row['eval/win_rate_vs_init_ci_low']:.3f}, {row['eval/win_rate_vs_init_ci_high']:.3f}], "

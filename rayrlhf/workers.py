@@ -35,11 +35,11 @@ def init_ray(cfg: Config, runs: int = 1) -> None:
     if ray.is_initialized():
         return
     address = cfg.run.ray_address or os.environ.get("RAY_ADDRESS")
+    # actors' output reaches the driver (log_to_driver, Ray's default; repeated lines printed once)
     if address:
-        ray.init(address=address, log_to_driver=False)
+        ray.init(address=address)
     else:  # one logical CPU beyond the actors' for the driver's own tasks (Ray Data splitting the pairs)
-        ray.init(num_cpus=max(os.cpu_count() or 1, math.ceil(runs * ray_cpus_needed(cfg)) + 1), include_dashboard=False,
-                 log_to_driver=False)
+        ray.init(num_cpus=max(os.cpu_count() or 1, math.ceil(runs * ray_cpus_needed(cfg)) + 1), include_dashboard=False)
     ray.data.DataContext.get_current().enable_progress_bars = False
 
 

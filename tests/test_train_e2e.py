@@ -60,6 +60,12 @@ def test_train_runs_every_mode_and_loss(train_config, tmp_path, mode, loss, back
     model = AutoModelForCausalLM.from_pretrained(run / "checkpoints" / "iter_2")  # HF-format checkpoint
     assert model.config.tie_word_embeddings is False
     assert (run / "checkpoints" / "latest").read_text() == "iter_2" and list((run / "tb").iterdir())
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    tb = EventAccumulator(str(run / "tb"), size_guidance={"scalars": 0, "tensors": 0})
+    tb.Reload()  # per-step learner metrics at global steps 1..N, and a table of held-out samples per iteration
+    assert [e.step for e in tb.Scalars("train_step/loss")] == list(range(1, int(sum(r["train/steps"] for r in rows)) + 1))
+    assert len(tb.Tensors("samples/text_summary")) == 2 and last["train/tokens_per_s"] > 0
     assert yaml.safe_load((run / "config.yaml").read_text())["optim"]["loss"] == loss
 
 
