@@ -95,8 +95,9 @@ class RewardWorker:
 
         self.source = build_source(source, lambda m: resolve_model(m, task))
 
-    def score(self, prompts: list[str], responses: list[str], references: list[str] | None) -> list[float]:
-        return self.source.score(prompts, responses, references)
+    def score(self, prompts: list[str], responses: list[str], references: list[str] | None,
+              conversations: list[str] | None = None) -> list[float]:
+        return self.source.score(prompts, responses, references, conversations)
 
     def node_id(self) -> str:
         return ray.get_runtime_context().get_node_id()
@@ -109,11 +110,12 @@ class ActorScore:
     def __init__(self, actor, timeout_s: float, name: str = "oracle") -> None:
         self.actor, self.timeout_s, self.name = actor, timeout_s, name
 
-    def __call__(self, prompts: list[str], responses: list[str], references: list[str] | None) -> list[float]:
+    def __call__(self, prompts: list[str], responses: list[str], references: list[str] | None,
+                 conversations: list[str] | None = None) -> list[float]:
         from rayrlhf.faults import wait
 
-        return wait(self.actor.score.remote(prompts, responses, references), "annotate", f"reward actor '{self.name}'",
-                    self.timeout_s)
+        return wait(self.actor.score.remote(prompts, responses, references, conversations), "annotate",
+                    f"reward actor '{self.name}'", self.timeout_s)
 
 
 def rollout_actor(model_dir: str, cfg: Config, scheduling="DEFAULT", weights_file: str | None = None):

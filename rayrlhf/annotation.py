@@ -32,6 +32,7 @@ class Query:
     prompt: str
     responses: tuple[str, ...]
     reference: str | None = None
+    conversation: str | None = field(default=None, compare=False)  # chat data: the conversation as JSON (not in the id)
 
     @property
     def id(self) -> str:
@@ -57,7 +58,7 @@ class Answer:
 
 
 Record = Callable[["Query", "Answer"], None]
-ScoreFn = Callable[[list[str], list[str], list[str] | None], Sequence[float]]
+ScoreFn = Callable[..., Sequence[float]]  # (prompts, responses, references, conversations=None) -> scores
 
 
 class AnnotationBackend(Protocol):
@@ -79,7 +80,8 @@ class SimulatedOracle:
         prompts = [q.prompt for q in queries for _ in q.responses]
         responses = [r for q in queries for r in q.responses]
         refs = [q.reference for q in queries for _ in q.responses]
-        flat = list(self.score(prompts, responses, None if None in refs else refs))
+        chats = [q.conversation for q in queries for _ in q.responses]
+        flat = list(self.score(prompts, responses, None if None in refs else refs, None if None in chats else chats))
         i = 0
         for q in queries:
             scores = flat[i : i + len(q.responses)]

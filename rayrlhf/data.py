@@ -39,9 +39,9 @@ DATA_FIX = ("Fix the data, point data.prompt_field/reference_field at the right 
             "to skip and count such rows")
 
 
-def row_problem(row: object, fields: Sequence[str], optional: Sequence[str] = ()) -> str | None:
+def row_problem(row: object, fields: Sequence[str], optional: Sequence[str] = (), conversation: str | None = None) -> str | None:
     """Why ``row`` cannot be used (first bad field), or ``None``. ``optional`` fields may be absent or null
-    but must be text when given."""
+    but must be text when given; the ``conversation`` field may hold a chat conversation instead of text."""
     if not isinstance(row, dict):
         kind = {str: "a string ", list: "a list ", bool: "a boolean "}.get(type(row), "")
         return f"is not an object with fields {list(fields)} (got {kind}{json.dumps(row, default=str)[:40]})"
@@ -49,6 +49,12 @@ def row_problem(row: object, fields: Sequence[str], optional: Sequence[str] = ()
         if name not in row or row[name] is None:
             return f"field '{name}' is missing"
         value = row[name]
+        if name == conversation and isinstance(value, list):
+            from rayrlhf.chat import conversation_problem
+
+            if problem := conversation_problem(value):
+                return f"field '{name}' {problem}"
+            continue
         if not isinstance(value, str):
             return f"field '{name}' is not text (got {type(value).__name__})"
         if not value.strip():
@@ -60,13 +66,14 @@ def row_problem(row: object, fields: Sequence[str], optional: Sequence[str] = ()
 
 
 def check_rows(rows: Sequence[object], fields: Sequence[str], on_bad_row: str, origin: str, optional: Sequence[str] = (),
-               line_of: Sequence[int] | None = None, fix: str = DATA_FIX) -> tuple[list[int], RowReport]:
+               line_of: Sequence[int] | None = None, fix: str = DATA_FIX, conversation: str | None = None
+               ) -> tuple[list[int], RowReport]:
     """Indices of usable rows; raises :class:`DataError` on the first bad row unless skipping. ``line_of``
     gives each row's line in its file, for the message."""
     report = RowReport(total=len(rows))
     keep = []
     for i, row in enumerate(rows):
-        problem = row_problem(row, fields, optional)
+        problem = row_problem(row, fields, optional, conversation)
         if problem is None:
             keep.append(i)
             continue
@@ -206,18 +213,39 @@ def load_prompts(cfg: Config, split: str | None = None):
             f"data.dataset={cfg.data.dataset!r} has no column(s) {missing}; its columns are {ds.column_names}. "
             "Set data.prompt_field / data.reference_field"
         )
-    keep, report = check_rows(ds.select_columns(fields).to_list(), fields, cfg.data.on_bad_row, f"data.dataset={cfg.data.dataset!r}")
+    keep, report = check_rows(ds.select_columns(fields).to_list(), fields, cfg.data.on_bad_row, f"data.dataset={cfg.data.dataset!r}",
+                              conversation=cfg.data.prompt_field)
     ds = ds.select(keep)
     template = cfg.data.prompt_template
-    ref = cfg.data.reference_field
+    ref, field_name = cfg.data.reference_field, cfg.data.prompt_field
+    chat = len(ds) > 0 and isinstance(ds[0][field_name], list)
+    tokenizer = policy_tokenizer(cfg) if chat else None
 
     def to_columns(row: dict) -> dict:
-        out = {"prompt": template.format(prompt=row[cfg.data.prompt_field])}
+        if chat:  # a conversation: the policy's chat template renders it; reward models get it too
+            from rayrlhf.chat import render
+
+            out = {"prompt": template.format(prompt=render(row[field_name], tokenizer)), "conversation": json.dumps(row[field_name])}
+        else:
+            out = {"prompt": template.format(prompt=row[field_name])}
         if ref:
             out["reference"] = row[ref]
         return out
 
-    return ds.map(to_columns), report
+    try:
+        return ds.map(to_columns), report
+    except ValueError as exc:
+        raise DataError(f"data.dataset={cfg.data.dataset!r}: {exc}") from None
+
+
+def policy_tokenizer(cfg: Config):
+    """The policy's tokenizer (``policy.tokenizer``, else the model's own)."""
+    from transformers import AutoTokenizer
+
+    from rayrlhf.task.build import resolve_model
+
+    return AutoTokenizer.from_pretrained(cfg.policy.tokenizer or resolve_model(cfg.policy.model, cfg.task),
+                                         trust_remote_code=cfg.policy.trust_remote_code)
 
 
 def load_splits(cfg: Config, log=print) -> tuple[list[dict], list[dict]]:
@@ -228,7 +256,7 @@ def load_splits(cfg: Config, log=print) -> tuple[list[dict], list[dict]]:
     train, report = load_prompts(cfg, cfg.data.split)
     if report.skipped:
         log(f"[data] {report.summary()}")
-    cols = ["prompt"] + (["reference"] if "reference" in train.column_names else [])
+    cols = ["prompt"] + [c for c in ("reference", "conversation") if c in train.column_names]
     rows = train.select_columns(cols).to_list()
     if not rows:
         raise DataError(f"{where}: no usable training rows ({report.summary()})")

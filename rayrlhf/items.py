@@ -14,7 +14,8 @@ from dataclasses import asdict, dataclass
 class RoundItem:
     """One prompt of a round: its arm, its K responses and which of them are transfer slots.
 
-    ``explore`` is a plain sample from the online policy for the same prompt (XPO's ``a~``)."""
+    ``explore`` is a plain sample from the online policy for the same prompt (XPO's ``a~``); ``conversation`` the
+    prompt's chat conversation as JSON, for chat data (``rayrlhf.chat``)."""
 
     prompt: str
     reference: str | None
@@ -22,6 +23,7 @@ class RoundItem:
     responses: tuple[str, ...]
     transfer_mask: tuple[bool, ...]
     explore: str
+    conversation: str | None = None
 
     def __post_init__(self) -> None:
         if len(self.responses) != len(self.transfer_mask):
@@ -33,7 +35,7 @@ class RoundItem:
     @classmethod
     def from_json(cls, row: dict) -> RoundItem:
         return cls(row["prompt"], row.get("reference"), row["arm"], tuple(row["responses"]), tuple(row["transfer_mask"]),
-                   row.get("explore", ""))
+                   row.get("explore", ""), row.get("conversation"))
 
 
 @dataclass(frozen=True)

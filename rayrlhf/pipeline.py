@@ -35,33 +35,15 @@ def prompt_schedule(num_rows: int, seed: int, cursor: int, count: int) -> list[i
     return [int(order[(cursor + i) % num_rows]) for i in range(count)]
 
 
-def load_splits(cfg: Config) -> tuple[list[dict], list[dict]]:
-    """(training prompts, held-out evaluation prompts) as ``{"prompt", "reference"}`` rows."""
-    from rayrlhf.data import load_prompts
-
-    train, report = load_prompts(cfg, cfg.data.split)
-    if report.skipped:
-        logger.info(f"[data] {report.summary()}")
-    cols = ["prompt"] + (["reference"] if "reference" in train.column_names else [])
-    rows = train.select_columns(cols).to_list()
-    if cfg.data.dataset == "builtin" or cfg.data.eval_split:
-        ev, _ = load_prompts(cfg, cfg.data.eval_split or "heldout")
-        eval_rows = ev.select_columns(cols).to_list()[: cfg.eval.num_prompts]
-    else:  # a single local file: hold out its tail
-        if len(rows) <= cfg.eval.num_prompts:
-            raise ConfigError(f"data.dataset has {len(rows)} usable rows; eval.num_prompts={cfg.eval.num_prompts} "
-                              "would leave none to train on. Lower eval.num_prompts or set data.eval_split")
-        rows, eval_rows = rows[: -cfg.eval.num_prompts], rows[-cfg.eval.num_prompts :]
-    return rows, eval_rows
-
-
 class Pipeline:
     def __init__(self, cfg: Config, run: RunDir, resume: bool, workers: Workers | None = None,
                  eval_init: dict | None = None) -> None:
         from rayrlhf.task.build import resolve_model
 
         self.cfg, self.run = cfg, run
-        self.train_rows, self.eval_rows = load_splits(cfg)
+        from rayrlhf.data import load_splits
+
+        self.train_rows, self.eval_rows = load_splits(cfg, log=logger.info)
         init_dir = resolve_model(cfg.policy.model, cfg.task)
         latest = run.latest() if resume else None
         self.state = latest[1] if latest else {"iteration": 0, "cursor": 0}
@@ -148,7 +130,8 @@ class Pipeline:
         prompts = [it.prompt for it in items for _ in range(k)]
         responses = [x for it in items for x in it.responses]
         refs = None if items[0].reference is None else [it.reference for it in items for _ in range(k)]
-        refs_by_source = {name: self.workers.score(name, prompts, responses, refs, "score") for name in self.sources}
+        chats = None if items[0].conversation is None else [it.conversation for it in items for _ in range(k)]
+        refs_by_source = {name: self.workers.score(name, prompts, responses, refs, "score", chats) for name in self.sources}
         flat = {name: self.workers.scores(ref, name, "score") for name, ref in refs_by_source.items()}
         spread = [disagreement([flat[name][i * k : (i + 1) * k] for name in flat]) for i in range(len(items))]
         timing["select_s"] += time.perf_counter() - t
@@ -176,6 +159,7 @@ class Pipeline:
         cfg, K, N, rp = self.cfg, self.cfg.train.responses_per_prompt, self.cfg.transfer.best_of_n, self.cfg.transfer.num_replace
         texts = [row["prompt"] for row in chunk]
         refs = [row.get("reference") for row in chunk]
+        chats = [row.get("conversation") for row in chunk]
         t = time.perf_counter()
         seed = derived_seed(cfg.run.seed, "gen", iteration, texts[0])
         base = [[s["text"] for s in row] for row in self.workers.generate(texts, K, None, seed)]
@@ -189,14 +173,15 @@ class Pipeline:
         t = time.perf_counter()
         futures = {arm: self.workers.score(
             arm, [texts[i] for i in idx for _ in range(N)], [x for row in extra[arm] for x in row],
-            None if refs[0] is None else [refs[i] for i in idx for _ in range(N)], "score") for arm, idx in by_arm.items()}
+            None if refs[0] is None else [refs[i] for i in idx for _ in range(N)], "score",
+            None if chats[0] is None else [chats[i] for i in idx for _ in range(N)]) for arm, idx in by_arm.items()}
         responses, masks = [list(b) for b in base], [[False] * K for _ in base]
         for arm, idx in by_arm.items():
             scores = self.workers.scores(futures[arm], arm, "score")
             for j, i in enumerate(idx):
                 responses[i], masks[i] = replace_with_best_of_n(base[i], extra[arm][j], scores[j * N : (j + 1) * N], rp)
         timing["score_s"] += time.perf_counter() - t
-        return [RoundItem(texts[i], refs[i], arms[i], tuple(responses[i]), tuple(masks[i]), base[i][-1])
+        return [RoundItem(texts[i], refs[i], arms[i], tuple(responses[i]), tuple(masks[i]), base[i][-1], chats[i])
                 for i in range(len(chunk))]
 
     def _initial_eval_samples(self) -> dict:
@@ -215,12 +200,14 @@ class Pipeline:
         policies head to head."""
         texts = [r["prompt"] for r in self.eval_rows]
         refs = [r.get("reference") for r in self.eval_rows]
+        chats = [r.get("conversation") for r in self.eval_rows]
         n = self.cfg.eval.samples_per_prompt
         seed = derived_seed(self.cfg.run.seed, "eval", iteration)
         responses = [[s["text"] for s in row] for row in self.workers.generate(texts, n, self.cfg.eval.temperature, seed,
                                                                                stage="eval")]
         ref = self.workers.score("oracle", [t for t in texts for _ in range(n)], [x for row in responses for x in row],
-                                 None if refs[0] is None else [r for r in refs for _ in range(n)], "eval")
+                                 None if refs[0] is None else [r for r in refs for _ in range(n)], "eval",
+                                 None if chats[0] is None else [c for c in chats for _ in range(n)])
         flat = self.workers.scores(ref, "oracle", "eval")
         scores = [flat[i * n : (i + 1) * n] for i in range(len(texts))]
         out = {"iteration": iteration, "responses": responses, "oracle_scores": scores}

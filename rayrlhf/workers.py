@@ -80,10 +80,11 @@ class Workers:
                  for i in range(k) if prompts[i * size : (i + 1) * size]]
         return [row for part in wait(parts, stage, "rollout engine", getattr(self.timeouts, stage)) for row in part]
 
-    def score(self, source: str, prompts: list[str], responses: list[str], references: list[str] | None, stage: str):
+    def score(self, source: str, prompts: list[str], responses: list[str], references: list[str] | None, stage: str,
+              conversations: list[str] | None = None):
         """A reference to the source's scores (``source`` ``"oracle"`` for the oracle's reward); see :meth:`scores`."""
         actor = self.oracle if source == "oracle" else self.sources[source]
-        return actor.score.remote(prompts, responses, references)
+        return actor.score.remote(prompts, responses, references, conversations)
 
     def scores(self, ref, source: str, stage: str) -> list[float]:
         return wait(ref, stage, f"reward actor '{source}'", self.timeouts.score)

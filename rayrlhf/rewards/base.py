@@ -43,9 +43,14 @@ class SourceReward:
         self.stats = {"scored": 0, "empty": 0, "nonfinite": 0, "truncated": 0}
         self._warned_truncation = False
 
+    reads_conversations = False  # model sources with a chat template render chat prompts themselves (rayrlhf.chat)
+
     def score(
-        self, prompts: Sequence[str], responses: Sequence[str], references: Sequence[str] | None = None
+        self, prompts: Sequence[str], responses: Sequence[str], references: Sequence[str] | None = None,
+        conversations: Sequence[str] | None = None,
     ) -> list[float]:
+        """Scores of ``responses`` to ``prompts``; ``conversations`` (chat data: each prompt's conversation as
+        JSON) reach the sources that read them."""
         if len(prompts) != len(responses) or (references is not None and len(references) != len(responses)):
             raise ValueError(
                 f"source '{self.name}': got {len(prompts)} prompts, {len(responses)} responses and "
@@ -59,10 +64,12 @@ class SourceReward:
         keep = [i for i, r in enumerate(responses) if r is not None and r.strip()]
         out = [self.cfg.empty_score] * len(responses)
         if keep:
+            chats = {"conversations": [conversations[i] for i in keep]} if conversations and self.reads_conversations else {}
             raw = self._score(
                 [prompts[i] for i in keep],
                 [responses[i] for i in keep],
                 None if references is None else [references[i] for i in keep],
+                **chats,
             )
             if len(raw) != len(keep):
                 raise RuntimeError(f"source '{self.name}' returned {len(raw)} scores for {len(keep)} responses")

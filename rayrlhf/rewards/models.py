@@ -7,6 +7,8 @@ code as the locally built tiny models the tests use.
 
 from __future__ import annotations
 
+import json
+
 import torch
 from transformers import (
     AutoConfig,
@@ -98,7 +100,13 @@ class LmLogprobReward(SourceReward):
         self._lm = _LogLikelihood(model_path, cfg, self)
         self._ref = _LogLikelihood(ref_path, cfg, self) if ref_path else None
 
-    def _score(self, prompts, responses, references):
+    reads_conversations = True
+
+    def _score(self, prompts, responses, references, conversations=None):
+        if conversations and self._lm.tok.chat_template:  # chat data: the conversation in this LM's own template
+            from rayrlhf.chat import render
+
+            prompts = [render(json.loads(c), self._lm.tok) for c in conversations]
         scores = self._lm(prompts, responses)
         if self._ref is not None:
             scores = [s - r for s, r in zip(scores, self._ref(prompts, responses), strict=True)]
@@ -124,15 +132,16 @@ class ClassifierReward(SourceReward):
         if labels not in (1, 2):
             raise ValueError(f"classifier source '{cfg.name}': {model_path} has {labels} labels; need 1 or 2")
 
-    def _encode(self, prompts: list[str], responses: list[str]) -> dict:
+    reads_conversations = True
+
+    def _encode(self, prompts: list[str], responses: list[str], conversations: list[str] | None = None) -> dict:
         kw = dict(return_tensors="pt", padding=True, truncation=True, max_length=self.cfg.max_length)
         if self.tok.chat_template:
-            texts = [
-                self.tok.apply_chat_template(
-                    [{"role": "user", "content": p}, {"role": "assistant", "content": r}], tokenize=False
-                )
-                for p, r in zip(prompts, responses, strict=True)
-            ]
+            from rayrlhf.chat import with_reply
+
+            chats = ([with_reply(c, r) for c, r in zip(conversations, responses, strict=True)] if conversations else
+                     [[{"role": "user", "content": p}, {"role": "assistant", "content": r}] for p, r in zip(prompts, responses, strict=True)])
+            texts = [self.tok.apply_chat_template(chat, tokenize=False) for chat in chats]
             # the template already writes BOS; do not add a second one
             lengths = [len(self.tok(t, add_special_tokens=False)["input_ids"]) for t in texts]
             self._note_truncated(sum(n > self.cfg.max_length for n in lengths))
@@ -142,11 +151,11 @@ class ClassifierReward(SourceReward):
         return self.tok(prompts, responses, **kw)
 
     @torch.inference_mode()
-    def _score(self, prompts, responses, references):
+    def _score(self, prompts, responses, references, conversations=None):
         out: list[float] = []
         bs = self.cfg.batch_size
         for b in range(0, len(prompts), bs):
-            enc = self._encode(prompts[b : b + bs], responses[b : b + bs])
+            enc = self._encode(prompts[b : b + bs], responses[b : b + bs], conversations[b : b + bs] if conversations else None)
             logits = self.model(**{k: v.to(self.device) for k, v in enc.items()}).logits.float()
             out.extend((logits[:, 0] if logits.shape[1] == 1 else logits[:, 1] - logits[:, 0]).tolist())
         return out
