@@ -54,7 +54,8 @@ test: env-dev browser
 
 ## The whole fault matrix (each component killed at each stage; ~1 h on 2 cores). CI runs a subset.
 faults: env-dev
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest -q -m faults tests/test_faults.py
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest -q -m "faults or not faults" tests/test_faults.py --junitxml=faults.xml; \
+	  status=$$?; $(PY) -m tests.faults_harness faults.xml; exit $$status
 
 lint: env-dev
 	$(VENV)/bin/ruff check rayrlhf tests

@@ -9,29 +9,29 @@ from rayrlhf.config import Config, ConfigError
 
 
 def describe_plan(cfg: Config) -> str:
+    from rayrlhf.algorithms.transfer import self_win_rate
+    from rayrlhf.coordinator import arms_for
+    from rayrlhf.placement import resource_table
+
     t, tr = cfg.train, cfg.transfer
-    arms = {"none": ["self"]}.get(tr.mode) or ([tr.mode[6:]] if tr.mode.startswith("fixed:") else [s.name for s in cfg.sources] + ["self"])
+    bar = self_win_rate(tr.self_win_rate, tr.num_replace, t.responses_per_prompt)
     lines = [
         f"policy      {cfg.policy.model} ({cfg.rollout.backend} rollouts, max {cfg.rollout.max_new_tokens} new tokens)",
         f"data        {cfg.data.dataset} split={cfg.data.split} prompt_field={cfg.data.prompt_field} "
         f"reference_field={cfg.data.reference_field} template={cfg.data.prompt_template!r}",
         f"loop        {t.iterations} iterations x {t.prompts_per_iteration} prompts; K={t.responses_per_prompt} responses, "
         f"N={tr.best_of_n} extra for source arms, top Rp={tr.num_replace} replace",
-        f"transfer    {tr.mode}: arms {arms}; UCB c={tr.ucb_c}, self win rate {tr.self_win_rate}, refresh every {tr.refresh_every}",
+        f"transfer    {tr.mode}: arms {list(arms_for(cfg))}; UCB c={tr.ucb_c}, self bar {bar:g}, refresh every {tr.refresh_every}",
         f"optim       {cfg.optim.loss} beta={cfg.optim.beta} lr={cfg.optim.lr} epochs={cfg.optim.epochs} "
         f"reference={cfg.optim.reference}",
-        f"oracle      {cfg.oracle.reward.kind}:{cfg.oracle.reward.model} labels={cfg.oracle.labels} "
+        f"oracle      {cfg.oracle.backend}: {cfg.oracle.reward.kind}:{cfg.oracle.reward.model} labels={cfg.oracle.labels} "
         f"budget={cfg.oracle.budget or 'unlimited'} (at most {t.iterations * t.prompts_per_iteration} queries)",
         "",
         "actor                         CPU     GPU",
     ]
-    rows = [(f"rollout x{cfg.rollout.num_actors}", cfg.rollout.num_cpus * cfg.rollout.num_actors, cfg.rollout.num_gpus * cfg.rollout.num_actors)]
-    rows += [(f"reward {s.name} ({s.kind}: {s.model or 'default'})", s.num_cpus, s.num_gpus) for s in cfg.sources]
-    rows += [(f"oracle ({cfg.oracle.reward.kind})", cfg.oracle.reward.num_cpus, cfg.oracle.reward.num_gpus)]
-    gpu_per_worker = 1.0 if t.use_gpu else 0.0
-    rows += [(f"learner x{t.num_workers} ({'nccl' if t.use_gpu else 'gloo'})", t.num_workers * t.cpus_per_worker, t.num_workers * gpu_per_worker)]
-    lines += [f"{name[:28]:<28} {cpu:>5.2f} {gpu:>7.2f}" for name, cpu, gpu in rows]
-    lines.append(f"{'total':<28} {sum(r[1] for r in rows):>5.2f} {sum(r[2] for r in rows):>7.2f}")
+    rows = resource_table(cfg)
+    lines += [f"{row.name[:28]:<28} {row.cpus:>5.2f} {row.gpus:>7.2f}" for row in rows]
+    lines.append(f"{'total':<28} {sum(r.cpus for r in rows):>5.2f} {sum(r.gpus for r in rows):>7.2f}")
     return "\n".join(lines)
 
 

@@ -120,3 +120,30 @@ def stopped_clearly(rc: int, err: str) -> None:
     assert rc != 0
     assert "--resume" in err and "Traceback" not in err.split("rayrlhf train:")[-1], err[-3000:]
     assert last, err
+
+
+def matrix_table(junit_xml: Path) -> str:
+    """The README's fault matrix, from a `make faults` run's JUnit report: component x stage -> outcome."""
+    import re
+    import xml.etree.ElementTree as ET
+
+    cases = {}
+    for case in ET.parse(junit_xml).getroot().iter("testcase"):
+        name = case.get("name", "")
+        outcome = "fail" if case.find("failure") is not None or case.find("error") is not None else (
+            "skipped" if case.find("skipped") is not None else "pass")
+        cases[name] = f"{outcome} ({float(case.get('time', 0)):.0f} s)"
+    stages = ["generate", "annotate", "train", "checkpoint"]
+    lines = ["| killed \\\\ during | " + " | ".join(stages) + " |", "|---|" + "---|" * len(stages)]
+    for component in ["driver", "coordinator", "reward", "rollout", "learner"]:
+        cells = [cases.get(f"test_fault_matrix[{component}-{stage}]", "-") for stage in stages]
+        lines.append(f"| {component} | " + " | ".join(cells) + " |")
+    others = {n: o for n, o in cases.items() if not re.match(r"test_fault_matrix\[", n)}
+    lines += ["", "| other fault | outcome |", "|---|---|", *[f"| {n.removeprefix('test_')} | {o} |" for n, o in others.items()]]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    import sys
+
+    print(matrix_table(Path(sys.argv[1])))

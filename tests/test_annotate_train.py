@@ -54,8 +54,9 @@ def answer_shown_query(page: Page, use_keys: bool) -> bool:
 def test_one_training_iteration_answered_by_a_person(browser, train_config, tmp_path):  # noqa: F811
     run_dir, port = tmp_path / "run", free_port()
     run_dir.mkdir()
-    token = subprocess.run([sys.executable, "-m", "rayrlhf.cli", "annotate", "token", str(run_dir), "--annotator", "alice"],
-                           capture_output=True, text=True, env=env(), cwd=REPO, timeout=120, check=True).stdout.split()[-1]
+    token = json.loads(subprocess.run([sys.executable, "-m", "rayrlhf.cli", "annotate", "token", str(run_dir), "--annotator",
+                                       "alice"], capture_output=True, text=True, env=env(), cwd=REPO, timeout=120,
+                                      check=True).stdout)["token"]
     proc = subprocess.Popen(
         [sys.executable, "-m", "rayrlhf.cli", "train", *train_config, f"run.output_dir={run_dir}", "rollout.backend=hf",
          "train.iterations=1", "oracle.backend=web", f"oracle.web.port={port}", "oracle.web.undo_window=1",

@@ -82,4 +82,6 @@ def test_paper_config_dry_run_downloads_nothing():
     out = cli("train", str(REPO / "examples" / "xsum_t5small.yaml"), "--dry-run", timeout=60)
     assert "google-t5/t5-small (hf rollouts" in out and "sfairXC/FsfairX-LLaMA3-RM-v0.1" in out
     assert "K=8 responses, N=32 extra" in out and "at most 30000 queries" in out
-    assert out.strip().splitlines()[-1].split()[1:] == ["7.50", "7.00"]
+    total = next(line for line in out.splitlines() if line.startswith("total"))
+    assert total.split()[1:] == ["7.50", "7.00"]  # CPUs and GPUs: every actor and the learner's workers
+    assert "reward/t5_large               0.50    0.50" in out and "self bar 0.55" in out
