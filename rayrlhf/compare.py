@@ -77,22 +77,15 @@ def method_config(cfg: Config, spec: str) -> Config:
         raise ConfigError(f"--methods: {spec!r} is not a valid method ({exc})") from None
 
 
-def run_compare(cfg: Config, methods: list[str], seeds: int, out_dir: str | None = None, log=print,
-                max_concurrent: int | None = None) -> Path:
-    from rayrlhf.pipeline import Pipeline
-    from rayrlhf.report import write_report
-    from rayrlhf.task.build import resolve_model
+def _prepare(cfg: Config, methods: list[str], seeds: int, root: Path, log) -> tuple[dict[str, Config], dict]:
+    """Check everything, then make the comparison's directory: config, metadata and (built-in task) source quality."""
+    from rayrlhf.preflight import preflight
     from rayrlhf.tracking import enabled
-    from rayrlhf.training import new_run_dir, run_iterations
-    from rayrlhf.workers import Workers, init_ray, runs_that_fit
 
     enabled(cfg.tracking)  # a missing tracker package fails before anything is written
-    root = Path(out_dir or cfg.run.output_dir)
     if (root / "compare.json").exists():
         raise ConfigError(f"{root} already holds a comparison; choose another run.output_dir")
     configs = {m: method_config(cfg, m) for m in methods}
-    from rayrlhf.preflight import preflight
-
     preflight(cfg, root)  # trackers, data, models: bad input leaves no directory behind
     root.mkdir(parents=True, exist_ok=True)
     (root / "config.yaml").write_text(dump_config(cfg))
@@ -103,65 +96,88 @@ def run_compare(cfg: Config, methods: list[str], seeds: int, out_dir: str | None
         pairs, info = task_pairs(cfg, log)
         quality = {"sample": info, "sources": evaluate_sources(cfg, pairs, log)}
         (root / "source_quality.json").write_text(json.dumps(quality, indent=1))
+    return configs, meta
+
+
+class _Runs:
+    """(seed, method) runs served from one queue by sets of shared workers; the first run also makes the initial
+    policy's evaluation samples, which every other run reuses. A failure stops the other sets after their run."""
+
+    def __init__(self, cfg: Config, configs: dict[str, Config], root: Path, init_dir: str, meta: dict, log) -> None:
+        self.cfg, self.configs, self.root, self.init_dir, self.meta, self.log = cfg, configs, root, init_dir, meta, log
+        self.lock, self.failed, self.pending = threading.Lock(), threading.Event(), queue.SimpleQueue()
+
+    def start(self, workers, seed: int, m: str, fresh: bool, eval_init: dict | None):
+        from rayrlhf.pipeline import Pipeline
+        from rayrlhf.training import new_run_dir
+
+        run_cfg = self.configs[m].model_copy(update={"run": self.cfg.run.model_copy(update={"seed": seed})})
+        rel = f"{method_dir(m)}/seed_{seed}"
+        if not fresh:
+            workers.reset(self.init_dir)
+        started = time.time()
+        return Pipeline(run_cfg, new_run_dir(run_cfg, self.root / rel), resume=False, workers=workers,
+                        eval_init=eval_init), rel, started
+
+    def finish(self, pipe, rel: str, started: float, seed: int, m: str) -> None:
+        from rayrlhf.training import run_iterations
+
+        self.log(f"[compare] {m} seed {seed}")
+        try:
+            run_iterations(pipe, 0, self.log, experiment_root=self.root)
+        finally:
+            pipe.close()  # the run's coordinator; the shared workers stay
+            pipe.run.unlock()
+        with self.lock:
+            self.meta["runs"][rel] = {"method": m, "seed": seed, "wall_s": time.time() - started, "start": started,
+                                      "end": time.time()}
+            (self.root / "compare.json").write_text(json.dumps(self.meta, indent=1))
+
+    def serve(self, i: int, workers, first, eval_init: dict) -> None:
+        fresh = i != 0
+        try:
+            if first is not None:
+                self.finish(*first)
+            while not self.failed.is_set():
+                try:
+                    seed, m = self.pending.get_nowait()
+                except queue.Empty:
+                    return
+                self.finish(*self.start(workers, seed, m, fresh, eval_init), seed, m)
+                fresh = False
+        except BaseException:
+            self.failed.set()
+            raise
+
+    def run_all(self, sets: list, runs: list[tuple[int, str]]) -> None:
+        first = self.start(sets[0], *runs[0], fresh=True, eval_init=None)  # makes the initial policy's eval samples
+        for run in runs[1:]:
+            self.pending.put(run)
+        with ThreadPoolExecutor(len(sets)) as pool:
+            futures = [pool.submit(self.serve, i, w, (*first, *runs[0]) if i == 0 else None, first[0].eval_init)
+                       for i, w in enumerate(sets)]
+            for future in futures:
+                future.result()
+
+
+def run_compare(cfg: Config, methods: list[str], seeds: int, out_dir: str | None = None, log=print,
+                max_concurrent: int | None = None) -> Path:
+    from rayrlhf.report import write_report
+    from rayrlhf.task.build import resolve_model
+    from rayrlhf.workers import Workers, init_ray, runs_that_fit
+
+    root = Path(out_dir or cfg.run.output_dir)
+    configs, meta = _prepare(cfg, methods, seeds, root, log)
     init_dir = resolve_model(cfg.policy.model, cfg.task)
     runs = [(seed, m) for seed in meta["seeds"] for m in methods]
     init_ray(cfg, runs=min(len(runs), max_concurrent or 1))
-    n = min(len(runs), max_concurrent or runs_that_fit(cfg))
-    meta["concurrent_runs"] = n
+    n = meta["concurrent_runs"] = min(len(runs), max_concurrent or runs_that_fit(cfg))
     log(f"[compare] {len(runs)} runs, {n} at a time")
-    lock = threading.Lock()
     sets: list[Workers] = []
     try:
         for i in range(n):  # each set waits for its placement group and names any missing resource
             sets.append(Workers(cfg, init_dir, init_dir, root / f"ray_train_{i}" if i else root / "ray_train"))
-
-        def start(workers: Workers, seed: int, m: str, fresh: bool, eval_init: dict | None):
-            run_cfg = configs[m].model_copy(update={"run": cfg.run.model_copy(update={"seed": seed})})
-            rel = f"{method_dir(m)}/seed_{seed}"
-            if not fresh:
-                workers.reset(init_dir)
-            started = time.time()
-            return Pipeline(run_cfg, new_run_dir(run_cfg, root / rel), resume=False, workers=workers,
-                            eval_init=eval_init), rel, started
-
-        def finish(pipe, rel: str, started: float, seed: int, m: str) -> None:
-            log(f"[compare] {m} seed {seed}")
-            try:
-                run_iterations(pipe, 0, log, experiment_root=root)
-            finally:
-                pipe.close()  # the run's coordinator; the shared workers stay
-                pipe.run.unlock()
-            with lock:
-                meta["runs"][rel] = {"method": m, "seed": seed, "wall_s": time.time() - started,
-                                     "start": started, "end": time.time()}
-                (root / "compare.json").write_text(json.dumps(meta, indent=1))
-
-        first = start(sets[0], *runs[0], fresh=True, eval_init=None)  # makes the initial policy's eval samples
-        eval_init = first[0].eval_init
-        pending: queue.SimpleQueue = queue.SimpleQueue()
-        for run in runs[1:]:
-            pending.put(run)
-        failed = threading.Event()
-
-        def serve(i: int) -> None:
-            fresh = i != 0
-            try:
-                if i == 0:
-                    finish(*first, *runs[0])
-                while not failed.is_set():
-                    try:
-                        seed, m = pending.get_nowait()
-                    except queue.Empty:
-                        return
-                    finish(*start(sets[i], seed, m, fresh, eval_init), seed, m)
-                    fresh = False
-            except BaseException:
-                failed.set()  # the other sets stop after their current run
-                raise
-
-        with ThreadPoolExecutor(n) as pool:
-            for future in [pool.submit(serve, i) for i in range(n)]:
-                future.result()
+        _Runs(cfg, configs, root, init_dir, meta, log).run_all(sets, runs)
     finally:
         for workers in sets:
             workers.close()

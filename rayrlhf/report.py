@@ -202,93 +202,86 @@ def _plot_allocation(alloc: dict[int, dict[str, dict]], path: Path, title: str) 
     plt.close(fig)
 
 
-def write_report(root: str | Path) -> Path:
-    root = Path(root)
-    runs = _runs(root)
-    if not runs:
-        raise ValueError(f"{root}: no runs found (expected compare.json or config.yaml + metrics.jsonl)")
-    iterations = sorted({r["iteration"] for m in runs.values() for run in m.values() for r in _read_jsonl(run / "metrics.jsonl")})
+def _comparison(runs: dict, iterations: list[int], out: dict) -> list[str]:
+    """Table-1 analogue: the reference method (``ucb``, else the first) head to head with each other method."""
     methods = list(runs)
-    out: dict = {"iterations": iterations, "methods": methods}
-    lines = [f"# rayrlhf report: {root.name}", ""]
+    ref = out["reference"] = "ucb" if "ucb" in runs else methods[0]
+    if len(methods) < 2:
+        return []
+    table1 = out["ucb_vs"] = {b: head_to_head(runs[ref], runs[b], iterations) for b in methods if b != ref}
+    gaps = out["ucb_score_gap"] = {b: score_gap(runs[ref], runs[b], iterations) for b in methods if b != ref}
+    return [f"## Win rate of `{ref}` vs each baseline (Table-1 analogue)", "",
+            "Head to head on held-out prompts: `eval.samples_per_prompt` sampled responses each (sample j meets "
+            "sample j), the oracle decides, ties count half. Mean ± 95% t-interval half-width over seeds.", "",
+            *_ci_table("vs", table1),
+            f"Oracle score of `{ref}`'s held-out samples minus the baseline's (same seed), mean ± 95% t-interval:", "",
+            *_ci_table("vs", gaps)]
 
-    ref = "ucb" if "ucb" in runs else methods[0]
-    out["reference"] = ref
-    if len(methods) > 1:
-        table1 = {b: head_to_head(runs[ref], runs[b], iterations) for b in methods if b != ref}
-        out["ucb_vs"] = table1
-        lines += [f"## Win rate of `{ref}` vs each baseline (Table-1 analogue)", "",
-                  "Head to head on held-out prompts: `eval.samples_per_prompt` sampled responses each (sample j meets "
-                  "sample j), the oracle decides, ties count half. Mean ± 95% t-interval half-width over seeds.", "",
-                  *_ci_table("vs", table1)]
 
-        gaps = {b: score_gap(runs[ref], runs[b], iterations) for b in methods if b != ref}
-        out["ucb_score_gap"] = gaps
-        lines += [f"Oracle score of `{ref}`'s held-out samples minus the baseline's (same seed), mean ± 95% t-interval:", "",
-                  *_ci_table("vs", gaps)]
-
-    budgets = labels_to_match.section(root, runs, mean_score, mean_ci, _fmt)
-    if budgets:
-        lines += budgets[0]
-        out["labels_to_match"] = budgets[1]
-
-    scores = {m: [{"iteration": it, **mean_ci([v for v in (mean_score(r, it) for r in runs[m].values()) if v is not None])}
-                  for it in [0, *iterations]] for m in methods}
-    out["oracle_score"] = scores
-    lines += ["## Mean oracle score of held-out samples (iteration 0: the initial policy)", "", *_ci_table("method", scores)]
-
-    data = {m: training_data_quality(runs[m], iterations) for m in methods}
+def _quality(runs: dict, iterations: list[int], out: dict) -> list[str]:
+    """Held-out oracle scores, the chosen training responses' scores and each method vs the initial policy."""
+    scores = out["oracle_score"] = {
+        m: [{"iteration": it, **mean_ci([v for v in (mean_score(r, it) for r in by_seed.values()) if v is not None])}
+            for it in [0, *iterations]] for m, by_seed in runs.items()}
+    lines = ["## Mean oracle score of held-out samples (iteration 0: the initial policy)", "", *_ci_table("method", scores)]
+    data = {m: training_data_quality(by_seed, iterations) for m, by_seed in runs.items()}
     if all(rows is not None for rows in data.values()):
         out["chosen_oracle_score"] = data
         lines += ["## Training data: oracle score of the chosen response (mean over labelled queries)", "",
                   "What transfer changes first: the best of the K responses the oracle saw.", "", *_ci_table("method", data)]
+    vs_init = out["vs_init"] = {m: head_to_head(by_seed, None, iterations) for m, by_seed in runs.items()}
+    return lines + ["## Each method vs the initial policy", "", *_ci_table("method", vs_init)]
 
-    vs_init = {m: head_to_head(runs[m], None, iterations) for m in methods}
-    out["vs_init"] = vs_init
-    lines += ["## Each method vs the initial policy", "", *_ci_table("method", vs_init)]
 
+def _allocation(root: Path, runs: dict, out: dict) -> list[str]:
+    """Figure-2 analogue per method with more than one arm: shares of prompts and win rates per iteration."""
+    lines: list[str] = []
     out["arm_allocation"] = {}
-    for m in methods:
-        alloc = arm_allocation(runs[m])
-        out["arm_allocation"][m] = alloc
-        if len({a for v in alloc.values() for a in v}) > 1:
-            png = root / f"arms_{m.replace(':', '_')}.png"
-            _plot_allocation(alloc, png, f"arm allocation: {m}")
-            lines += [f"## Arm allocation and win rates: `{m}` (Figure-2 analogue)", "", f"![arms]({png.name})", "",
-                      "| iteration | " + " | ".join(sorted({a for v in alloc.values() for a in v})) + " |",
-                      "|---|" + "---|" * len({a for v in alloc.values() for a in v})]
-            for it, arms in alloc.items():
-                cells = [_cell(arms.get(a)) for a in sorted({a for v in alloc.values() for a in v})]
-                lines.append(f"| {it} | " + " | ".join(cells) + " |")
-            lines += ["", "Cells: share of prompts (arm win rate).", ""]
+    for m, by_seed in runs.items():
+        alloc = out["arm_allocation"][m] = arm_allocation(by_seed)
+        arms = sorted({a for v in alloc.values() for a in v})
+        if len(arms) < 2:
+            continue
+        png = root / f"arms_{m.replace(':', '_')}.png"
+        _plot_allocation(alloc, png, f"arm allocation: {m}")
+        lines += [f"## Arm allocation and win rates: `{m}` (Figure-2 analogue)", "", f"![arms]({png.name})", "",
+                  "| iteration | " + " | ".join(arms) + " |", "|---|" + "---|" * len(arms),
+                  *[f"| {it} | " + " | ".join(_cell(row.get(a)) for a in arms) + " |" for it, row in alloc.items()],
+                  "", "Cells: share of prompts (arm win rate).", ""]
+    return lines
 
-    quality = root / "source_quality.json"
-    if quality.is_file():
-        from rayrlhf.reward_eval import format_table
 
-        q = json.loads(quality.read_text())
-        out["source_quality"] = q["sources"]
-        lines += ["## Source quality (agreement with the oracle on initial-policy pairs)", "", "```",
-                  format_table(q["sources"]), "```", ""]
-
-    cost = {}
+def _costs(root: Path, runs: dict, out: dict) -> list[str]:
+    """Labels, their cost, wall time and the per-iteration timing breakdown per method."""
+    cost = out["cost"] = {}
     meta = json.loads((root / "compare.json").read_text()) if (root / "compare.json").is_file() else {}
-    for m in methods:
-        last = [(_read_jsonl(run / "metrics.jsonl") or [{}])[-1] for run in runs[m].values()]
-        all_rows = [r for run in runs[m].values() for r in _read_jsonl(run / "metrics.jsonl")]
+    for m, by_seed in runs.items():
+        last = [(_read_jsonl(run / "metrics.jsonl") or [{}])[-1] for run in by_seed.values()]
+        all_rows = [r for run in by_seed.values() for r in _read_jsonl(run / "metrics.jsonl")]
         timing = {k: float(np.mean([r[k] for r in all_rows if k in r])) for k in sorted({k for r in all_rows for k in r})
                   if k.startswith("timing/") and k != "timing/startup_s"}
         walls = [v["wall_s"] for v in meta.get("runs", {}).values() if v["method"] == m]
         cost[m] = {"oracle_labels": float(np.mean([r.get("oracle_queries", 0) for r in last])),
-                   "wall_s": float(np.mean(walls)) if walls else None, **label_cost(runs[m].values()), **timing}
-    out["cost"] = cost
+                   "wall_s": float(np.mean(walls)) if walls else None, **label_cost(by_seed.values()), **timing}
     keys = sorted({k for c in cost.values() for k in c})
-    lines += ["## Labels, wall time and timing per method (means over seeds; timing per iteration)", "",
-              "| method | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
-    lines += [f"| {m} | " + " | ".join("-" if c.get(k) is None else f"{c[k]:.1f}" for k in keys) + " |" for m, c in cost.items()]
-    (root / "report.md").write_text("\n".join(lines) + "\n")
-    (root / "report.json").write_text(json.dumps(out, indent=1))
-    with (root / "report.csv").open("w", newline="") as f:
+    return ["## Labels, wall time and timing per method (means over seeds; timing per iteration)", "",
+            "| method | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys),
+            *[f"| {m} | " + " | ".join("-" if c.get(k) is None else f"{c[k]:.1f}" for k in keys) + " |" for m, c in cost.items()]]
+
+
+def _source_quality(root: Path, out: dict) -> list[str]:
+    quality = root / "source_quality.json"
+    if not quality.is_file():
+        return []
+    from rayrlhf.reward_eval import format_table
+
+    q = json.loads(quality.read_text())
+    out["source_quality"] = q["sources"]
+    return ["## Source quality (agreement with the oracle on initial-policy pairs)", "", "```", format_table(q["sources"]), "```", ""]
+
+
+def _write_csv(path: Path, out: dict) -> None:
+    with path.open("w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["table", "method", "vs", "iteration", "mean", "ci_low", "ci_high", "seeds"])
         for table, by_baseline in CSV_TABLES:
@@ -296,4 +289,24 @@ def write_report(root: str | Path) -> Path:
                 method, vs = (out["reference"], name) if by_baseline else (name, "init" if table == "vs_init" else "")
                 for r in rows:
                     w.writerow([table, method, vs, r["iteration"], r["mean"], r["low"], r["high"], r["n"]])
+
+
+def write_report(root: str | Path) -> Path:
+    """``report.md``, ``report.json``, ``report.csv`` and the plots of a ``train`` or ``compare`` directory."""
+    root = Path(root)
+    runs = _runs(root)
+    if not runs:
+        raise ValueError(f"{root}: no runs found (expected compare.json or config.yaml + metrics.jsonl)")
+    iterations = sorted({r["iteration"] for m in runs.values() for run in m.values() for r in _read_jsonl(run / "metrics.jsonl")})
+    out: dict = {"iterations": iterations, "methods": list(runs)}
+    lines = [f"# rayrlhf report: {root.name}", "", *_comparison(runs, iterations, out)]
+    budgets = labels_to_match.section(root, runs, mean_score, mean_ci, _fmt)
+    if budgets:
+        lines += budgets[0]
+        out["labels_to_match"] = budgets[1]
+    lines += [*_quality(runs, iterations, out), *_allocation(root, runs, out), *_source_quality(root, out),
+              *_costs(root, runs, out)]
+    (root / "report.md").write_text("\n".join(lines) + "\n")
+    (root / "report.json").write_text(json.dumps(out, indent=1))
+    _write_csv(root / "report.csv", out)
     return root / "report.md"
