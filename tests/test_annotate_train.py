@@ -29,7 +29,17 @@ def free_port() -> int:
 
 
 def answer_shown_query(page: Page, use_keys: bool) -> bool:
-    """Answer the query on screen (best = the longest response, worst = the shortest), or return False if none."""
+    """Answer the query on screen (best = the longest response, worst = the shortest), or return False if none (or
+    if the page re-rendered under us: the caller tries again)."""
+    from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
+
+    try:
+        return _answer(page, use_keys)
+    except (StaleElementReferenceException, TimeoutException):
+        return False
+
+
+def _answer(page: Page, use_keys: bool) -> bool:
     d = page.d
     if not d.find_element(By.ID, "task").is_displayed():
         return False
@@ -45,8 +55,12 @@ def answer_shown_query(page: Page, use_keys: bool) -> bool:
         cards[best].find_element(By.CSS_SELECTOR, "button.pick-best").click()
         cards[worst].find_element(By.CSS_SELECTOR, "button.pick-worst").click()
         d.find_element(By.ID, "submit").click()
-    page.wait.until(lambda drv: not drv.find_element(By.ID, "task").is_displayed()
-                    or [el.text for el in drv.find_elements(By.CSS_SELECTOR, "#responses .response pre.text")] != texts)
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(d, 15, ignored_exceptions=[StaleElementReferenceException]).until(
+        lambda drv: not drv.find_element(By.ID, "task").is_displayed()
+        or [el.text for el in drv.find_elements(By.CSS_SELECTOR, "#responses .response pre.text")] != texts)
     return True
 
 
