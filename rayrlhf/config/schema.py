@@ -10,6 +10,9 @@ from rayrlhf.config.runtime import RunConfig, TrackingConfig, _Section
 
 
 class Config(_Section):
+    """A whole run, one section per concern. The defaults are the paper's experiment (README, "Training recipe");
+    checks that span sections refuse settings that would make a run meaningless (e.g. greedy rollouts)."""
+
     run: RunConfig = Field(default_factory=RunConfig)
     task: TaskConfig = Field(default_factory=TaskConfig)
     data: DataConfig = Field(default_factory=DataConfig)
