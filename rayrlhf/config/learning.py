@@ -29,14 +29,14 @@ class OracleConfig(_Section):
     """The expensive annotator: simulated by a reward model (the built-in gold oracle by default), or people."""
 
     reward: SourceConfig = Field(
-        default_factory=_default_oracle_reward, description="the simulated oracle's reward model r*, a source like "
+        default_factory=_default_oracle_reward, description="the simulated oracle's reward model `r*`, a source like "
         "those in `sources` (default: the built-in task's gold reward; the paper: a Llama-3-8B reward model)")
     labels: Literal["deterministic", "bradley_terry"] = Field(
-        "deterministic", description="simulated answers: rank the K responses by r* (`deterministic`) or sample the "
-        "ranking from Bradley-Terry / Plackett-Luce preferences on r* / temperature (`bradley_terry`)")
-    temperature: float = Field(1.0, gt=0.0, description="bradley_terry labels: the temperature dividing r* (higher: noisier)")
+        "deterministic", description="simulated answers: rank the K responses by `r*` (`deterministic`) or sample the "
+        "ranking from Bradley-Terry / Plackett-Luce preferences on `r* / temperature` (`bradley_terry`)")
+    temperature: float = Field(1.0, gt=0.0, description="bradley_terry labels: the temperature dividing `r*` (higher: noisier)")
     abstain_margin: float = Field(
-        0.0, ge=0.0, description="the simulated oracle abstains when the best and worst r* differ by at most this "
+        0.0, ge=0.0, description="the simulated oracle abstains when the best and worst `r*` differ by at most this "
         "(0: only when all K are equal)")
     budget: int | None = Field(
         None, ge=1, description="oracle queries (labels) per run at most; when spent the run stops and "
@@ -62,7 +62,7 @@ class OracleConfig(_Section):
         "random", description="which prompts get the labels_per_iteration labels: a random sample, or those whose K "
         "responses the sources rank most differently (every source then scores every response)")
     cost_per_label: float = Field(0.0, ge=0.0, description="price of one person's answer (skips included), for the cost report")
-    web: WebAnnotationConfig = Field(default_factory=WebAnnotationConfig, description="the annotation web app (oracle.web)")
+    web: WebAnnotationConfig = Field(default_factory=WebAnnotationConfig, description="the annotation web app")
 
     @model_validator(mode="after")
     def _backend_class(self) -> OracleConfig:
@@ -78,7 +78,8 @@ class TransferConfig(_Section):
     mode: str = Field(
         "ucb", description="`ucb` (the paper's method), `none` (no transfer: plain online RLHF) or `fixed:<source name>` "
         "(always that source)")
-    ucb_c: float = Field(1.0, ge=0.0, description="UCB exploration weight c in V_w = wins_w / n_w + c / sqrt(n_w) (the paper's 1)")
+    ucb_c: float = Field(
+        1.0, ge=0.0, description="UCB exploration weight c in `V_w = wins_w / n_w + c / sqrt(n_w)` (the paper's 1)")
     self_win_rate: float | None = Field(
         None, gt=0.0, le=1.0,
         description="the self arm's constant credit per prompt; default Rp/K + 0.05 (0.55 for the paper's Rp/K = 1/2). "
@@ -107,8 +108,9 @@ class OptimConfig(_Section):
     per-iteration trainer (README, "Training recipe")."""
 
     loss: Literal["dpo", "ipo", "xpo"] = Field(
-        "dpo", description="DPO -log sigmoid(beta h) (the paper's main loss), IPO (h - 1/(2 beta))^2, or XPO (DPO plus "
-        "xpo_alpha log pi of reference-policy samples; Xie et al. 2024)")
+        "dpo", description="DPO `-log sigmoid(beta h)` (the paper's main loss), IPO `(h - 1/(2 beta))^2`, or XPO (DPO "
+        "plus `xpo_alpha * log pi` of reference-policy samples; Xie et al. 2024); h is the chosen minus the rejected "
+        "response's `log pi - log pi_ref`")
     beta: float = Field(0.1, gt=0.0, description="KL-regularisation strength beta (the paper's 0.1)")
     lr: float = Field(5e-5, gt=0.0, description="AdamW peak learning rate (the paper's 5e-5)")
     epochs: int = Field(3, ge=1, description="passes over each iteration's pairs (the paper's 3)")
@@ -119,7 +121,8 @@ class OptimConfig(_Section):
     logp_reduction: Literal["sum", "mean"] = Field(
         "sum", description="sequence log-probabilities as sums over response tokens (DPO, XPO) or per-token means "
         "(IPO is usually run with `mean`)")
-    xpo_alpha: float = Field(1e-5, ge=0.0, description="xpo: weight of the exploration term (TRL's default 1e-5; the paper states none)")
+    xpo_alpha: float = Field(
+        1e-5, ge=0.0, description="xpo: weight of the exploration term (TRL's default 1e-5; the paper states none)")
     reference: Literal["iteration", "initial"] = Field(
         "iteration", description="the KL reference pi_ref: the policy at the start of each iteration (the paper) or "
         "the initial policy")

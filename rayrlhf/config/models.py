@@ -14,9 +14,10 @@ class TaskConfig(_Section):
     """The built-in summarisation task (``data.dataset: builtin``): its data, initial policy and judge LM are built
     once and cached (``rayrlhf task build``); changing a key here (but cache_dir) builds a new one."""
 
-    seed: int = Field(0, description="seeds the task's documents, summaries and models (0 <= seed < 2**32)")
+    seed: int = Field(0, description="seeds the task's documents, summaries and models (`0 <= seed < 2**32`)")
     num_train: int = Field(2000, ge=10, description="prompts in the `train` split (and documents for the SFT warm start)")
-    num_eval: int = Field(200, ge=10, description="prompts in the `eval` split (`rayrlhf rewards evaluate` samples its pairs there)")
+    num_eval: int = Field(
+        200, ge=10, description="prompts in the `eval` split (`rayrlhf rewards evaluate` samples its pairs there)")
     num_heldout: int = Field(200, ge=10, description="prompts in the `heldout` split (the training run's held-out evaluation)")
     sft_steps: int = Field(600, ge=0, description="SFT steps of the initial policy on noisy summaries (fewer: a weaker policy)")
     judge_lm_steps: int = Field(300, ge=0, description="training steps of the `builtin:judge_lm` source on clean summaries")
@@ -56,7 +57,7 @@ class LoraConfig(_Section):
     engines load at the end of each iteration."""
 
     r: int = Field(16, ge=1, description="adapter rank")
-    alpha: float = Field(32.0, gt=0.0, description="scaling numerator (the update is alpha / r * B A)")
+    alpha: float = Field(32.0, gt=0.0, description="scaling numerator (the update is `alpha / r * B A`)")
     dropout: float = Field(0.0, ge=0.0, lt=1.0, description="dropout on the adapter's input")
     target_modules: list[str] | str = Field(
         "all-linear", description="module names to adapt, or 'all-linear' (every linear layer but the output head)")
@@ -112,16 +113,17 @@ class SourceConfig(_Section):
     name: str = Field(description="a unique name (letters, digits, `_ - .`): the arm in UCB, metric keys, "
                       "`fixed:<name>` in transfer.mode")
     kind: Literal["rouge", "bertscore", "lm_logprob", "classifier", "python"] = Field(
-        description="ROUGE F1, BERTScore F1, an LM's log p(response | prompt), an HF sequence-classification reward "
+        description="ROUGE F1, BERTScore F1, an LM's `log p(response | prompt)`, an HF sequence-classification reward "
         "model, or a Python function")
     model: str | None = Field(
         None, description="HF id or directory (bertscore, lm_logprob, classifier; `builtin:judge_lm` is the built-in "
         "task's judge LM; bertscore's default is a packaged MiniLM) or `module:function` (python)")
     ref_model: str | None = Field(
-        None, description="lm_logprob only: a reference LM; the score becomes log pi(a|s) - log pi_ref(a|s)")
+        None, description="lm_logprob only: a reference LM; the score becomes `log pi(a|s) - log pi_ref(a|s)`")
     against: Literal["reference", "prompt"] = Field(
         "reference", description="rouge / bertscore compare the response with the reference answer or with the prompt")
-    rouge_type: str = Field("rougeLsum", description="rouge: the variant (rouge1..rouge9, rougeL, rougeLsum; the paper's ROUGE-Lsum)")
+    rouge_type: str = Field(
+        "rougeLsum", description="rouge: the variant (rouge1..rouge9, rougeL, rougeLsum; the paper's ROUGE-Lsum)")
     num_layers: int | None = Field(None, ge=1, description="bertscore: the hidden layer whose embeddings are compared "
                                    "(null: the last)")
     logp_reduction: Literal["sum", "mean"] = Field(
@@ -130,7 +132,7 @@ class SourceConfig(_Section):
         "{prompt}", description="lm_logprob: how the prompt (as data.prompt_template wrote it) is written before the "
         "response; must contain `{prompt}`")
     weight: float = Field(
-        1.0, description="scores are multiplied by this (e.g. beta in the paper's beta*log(pi/pi_ref); -1 flips a source)")
+        1.0, description="scores are multiplied by this (e.g. beta in the paper's `beta*log(pi/pi_ref)`; -1 flips a source)")
     empty_score: float = Field(-1.0e3, description="score given to an empty response, which is never sent to the model")
     max_length: int = Field(512, ge=8, description="tokens per model input; longer inputs are truncated (with one warning)")
     batch_size: int = Field(32, ge=1, description="responses per forward pass of a model-based source")

@@ -33,7 +33,7 @@ class RunConfig(_Section):
 
     seed: int = Field(
         0, description="seeds the prompt order, sampling, arm assignment, labels and the learner's shuffling "
-        "(0 <= seed < 2**32, NumPy's range); `rayrlhf compare --seeds N` uses seed, seed+1, ...")
+        "(`0 <= seed < 2**32`, NumPy's range); `rayrlhf compare --seeds N` uses seed, seed+1, ...")
     output_dir: str = Field("runs/default", description="the run directory RUN_DIR: config.yaml, metrics.jsonl, "
                             "annotations.jsonl, checkpoints/, report.md")
     ray_address: str | None = Field(
@@ -47,7 +47,7 @@ class RunConfig(_Section):
         "naming the missing resources")
     max_restarts: int = Field(
         3, ge=0, description="times Ray restarts a dead rollout or reward actor (retrying its call) before the run stops")
-    timeouts: TimeoutConfig = Field(default_factory=TimeoutConfig, description="per-stage time limits (run.timeouts)")
+    timeouts: TimeoutConfig = Field(default_factory=TimeoutConfig, description="per-stage time limits")
     keep_checkpoints: int | None = Field(
         2, ge=1, description="complete checkpoints kept in RUN_DIR/checkpoints (the newest; null keeps all)")
 
