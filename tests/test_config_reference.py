@@ -188,3 +188,20 @@ def test_overrides_show_in_the_yaml(capsys):
     optim = text[text.index("\noptim:\n"):]
     assert "\n  beta: 0.25\n" in optim and "\n  max_new_tokens: 12\n" in text[text.index("\neval:\n"):]
 
+
+@pytest.mark.slow
+def test_eval_max_new_tokens_caps_the_rollout_worker(tmp_path):
+    """``eval.max_new_tokens`` reaches the engine: the held-out samples are cut there, other calls are not."""
+    from rayrlhf.actors import RolloutWorker
+
+    from .tiny_models import tiny_t5
+
+    tiny_t5(tmp_path / "t5", ["the cat sat on the mat.", "a dog ran in the park.", "birds sing at dawn."] * 20)
+    cfg = Config.model_validate({"policy": {"model": str(tmp_path / "t5")},
+                                 "rollout": {"backend": "hf", "max_new_tokens": 20}})
+    worker = RolloutWorker(str(tmp_path / "t5"), cfg)
+    prompts = ["the cat sat", "a dog ran"]
+    capped = worker.generate(prompts, 3, 1.0, seed=0, max_new_tokens=4)
+    full = worker.generate(prompts, 3, 1.0, seed=0)
+    assert max(len(s["token_ids"]) for row in capped for s in row) <= 4
+    assert max(len(s["token_ids"]) for row in full for s in row) > 4

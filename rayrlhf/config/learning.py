@@ -166,5 +166,6 @@ class EvalConfig(_Section):
     reward_pairs: int = Field(200, ge=10, description="pairs `rayrlhf rewards evaluate` samples from the initial policy "
                               "(without --pairs)")
     max_new_tokens: int | None = Field(
-        None, ge=1, description="tokens per evaluation sample at most (null: rollout.max_new_tokens)")
+        None, ge=1, description="tokens per held-out sample (and per `rewards evaluate` pair) at most (null: "
+        "rollout.max_new_tokens)")
     temperature: float = Field(1.0, ge=0.0, description="sampling temperature of the evaluation samples (0: greedy)")
