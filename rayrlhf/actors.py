@@ -57,14 +57,16 @@ class RolloutWorker:
         return HFSampler(model_dir, trust_remote_code=self.policy.trust_remote_code, device=device,
                          dtype=resolve_dtype(self.cfg.dtype, device == "cuda"), tokenizer=self.policy.tokenizer)
 
-    def generate(self, prompts: list[str], n: int, temperature: float | None = None, seed: int = 0) -> list[list[dict]]:
-        """``n`` samples for each prompt, as ``{"text", "token_ids", "logprob"}``. ``seed`` seeds the ``hf``
-        backend's call; a vLLM engine follows its own seeded stream."""
+    def generate(self, prompts: list[str], n: int, temperature: float | None = None, seed: int = 0,
+                 max_new_tokens: int | None = None) -> list[list[dict]]:
+        """``n`` samples for each prompt, as ``{"text", "token_ids", "logprob"}``, of at most ``max_new_tokens``
+        tokens (default ``rollout.max_new_tokens``). ``seed`` seeds the ``hf`` backend's call; a vLLM engine follows
+        its own seeded stream."""
         temp = self.cfg.temperature if temperature is None else temperature
         if self.backend == "vllm":
-            rows = self.engine.generate(prompts, n=n, temperature=temp)
+            rows = self.engine.generate(prompts, n=n, temperature=temp, max_tokens=max_new_tokens)
         else:
-            rows = self.engine.sample(prompts, n=n, max_new_tokens=self.cfg.max_new_tokens, temperature=temp,
+            rows = self.engine.sample(prompts, n=n, max_new_tokens=max_new_tokens or self.cfg.max_new_tokens, temperature=temp,
                                       top_p=self.cfg.top_p, seed=seed)
         return [[asdict(s) for s in row] for row in rows]
 

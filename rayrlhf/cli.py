@@ -111,6 +111,17 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="regenerate RUN_DIR/report.md and plots from a train or compare run")
     rep.add_argument("run_dir", metavar="RUN_DIR")
 
+    conf = sub.add_parser("config", help="the configuration reference").add_subparsers(
+        dest="action", required=True, metavar="ACTION")
+    show = conf.add_parser("show", help="print a resolved config (or the defaults) with every key's description",
+                           description="Print CONFIG with its overrides applied, as YAML with each key's description "
+                           "as a comment (it loads like the original), or the defaults with --defaults. "
+                           "--format markdown prints the reference table of every key (docs/config.md).")
+    _config_args(show, required=False)
+    show.add_argument("--defaults", action="store_true", help="the defaults instead of a CONFIG")
+    show.add_argument("--format", choices=["yaml", "markdown"], default="yaml",
+                      help="yaml (default): the config with comments; markdown: the reference table (with --defaults)")
+
     from rayrlhf.annotate.commands import add_annotate_parser
 
     add_annotate_parser(sub)
@@ -257,6 +268,24 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_config(args) -> int:
+    from rayrlhf.config.reference import commented_yaml, markdown_reference
+
+    if bool(args.config) == args.defaults:
+        raise ConfigError("rayrlhf config show takes a CONFIG (e.g. examples/quickstart.yaml) or --defaults, "
+                          f"{'not both' if args.defaults else 'and got neither'}")
+    if args.format == "markdown":
+        if args.config or args.overrides:
+            raise ConfigError("--format markdown prints the reference of every key with its default; run it as "
+                              "`rayrlhf config show --defaults --format markdown` (no CONFIG, no overrides)")
+        print(markdown_reference(), end="")
+        return 0
+    cfg = _load(args)
+    origin = " + ".join([args.config or "defaults", *args.overrides])
+    print(commented_yaml(cfg, origin), end="")
+    return 0
+
+
 def cmd_annotate(args) -> int:
     from rayrlhf.annotate.commands import cmd_annotate as run
 
@@ -283,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     setup()
     handlers = {
         "train": cmd_train, "compare": cmd_compare, "report": cmd_report, "sweep": cmd_sweep, "theory": cmd_theory,
-        "task": cmd_task_build, "rewards": cmd_rewards_evaluate, "annotate": cmd_annotate,
+        "task": cmd_task_build, "rewards": cmd_rewards_evaluate, "annotate": cmd_annotate, "config": cmd_config,
     }
     try:
         return handlers[args.command](args)

@@ -203,8 +203,8 @@ class Pipeline:
         chats = [r.get("conversation") for r in self.eval_rows]
         n = self.cfg.eval.samples_per_prompt
         seed = derived_seed(self.cfg.run.seed, "eval", iteration)
-        responses = [[s["text"] for s in row] for row in self.workers.generate(texts, n, self.cfg.eval.temperature, seed,
-                                                                               stage="eval")]
+        responses = [[s["text"] for s in row] for row in self.workers.generate(
+            texts, n, self.cfg.eval.temperature, seed, stage="eval", max_new_tokens=self.cfg.eval.max_new_tokens)]
         ref = self.workers.score("oracle", [t for t in texts for _ in range(n)], [x for row in responses for x in row],
                                  None if refs[0] is None else [r for r in refs for _ in range(n)], "eval",
                                  None if chats[0] is None else [c for c in chats for _ in range(n)])

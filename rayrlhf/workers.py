@@ -72,11 +72,11 @@ class Workers:
         self.startup_s = time.perf_counter() - t0
 
     def generate(self, prompts: list[str], n: int, temperature: float | None = None, seed: int = 0,
-                 stage: str = "generate") -> list[list[dict]]:
+                 stage: str = "generate", max_new_tokens: int | None = None) -> list[list[dict]]:
         """``n`` samples per prompt, the prompts split evenly over the rollout actors (data parallel)."""
         k = len(self.rollouts)
         size = -(-len(prompts) // k)
-        parts = [self.rollouts[i].generate.remote(prompts[i * size : (i + 1) * size], n, temperature, seed + i)
+        parts = [self.rollouts[i].generate.remote(prompts[i * size : (i + 1) * size], n, temperature, seed + i, max_new_tokens)
                  for i in range(k) if prompts[i * size : (i + 1) * size]]
         return [row for part in wait(parts, stage, "rollout engine", getattr(self.timeouts, stage)) for row in part]
 

@@ -1,6 +1,6 @@
 """Value checks and the strict YAML loader behind :mod:`rayrlhf.config`.
 
-Kept apart so that ``config.py`` holds the schema (sections, fields, defaults) and little else.
+Kept apart so that the section modules hold the schema (sections, fields, defaults) and little else.
 """
 
 from __future__ import annotations

@@ -1,0 +1,171 @@
+"""Sections for the learning loop: the oracle, transfer (empirical TPO), the optimizer, training and evaluation."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from rayrlhf.config.models import SourceConfig
+from rayrlhf.config.runtime import _Section
+
+
+def _default_oracle_reward() -> SourceConfig:
+    # empty summaries rank below any real one (r* of a non-empty summary is rarely under -5)
+    return SourceConfig(name="gold", kind="python", model="rayrlhf.task.oracle:gold_reward", empty_score=-5.0)
+
+
+class WebAnnotationConfig(_Section):
+    """The annotation web app (``oracle.backend: web``); docs/annotate.md."""
+
+    serve: bool = Field(True, description="run the web app inside `rayrlhf train` (false: run `rayrlhf annotate serve RUN_DIR`)")
+    host: str = Field("127.0.0.1", description="address to bind; loopback by default (use a reverse proxy or tunnel to share)")
+    port: int = Field(8765, ge=0, le=65535, description="port to bind (0: any free port, printed at start)")
+    undo_window: float = Field(10.0, ge=0.0, description="seconds an annotator can undo an answer; the run records it after that")
+    poll: float = Field(0.2, gt=0.0, le=10.0, description="seconds between the run's looks at the queue")
+
+
+class OracleConfig(_Section):
+    """The expensive annotator: simulated by a reward model (the built-in gold oracle by default), or people."""
+
+    reward: SourceConfig = Field(
+        default_factory=_default_oracle_reward, description="the simulated oracle's reward model `r*`, a source like "
+        "those in `sources` (default: the built-in task's gold reward; the paper: a Llama-3-8B reward model)")
+    labels: Literal["deterministic", "bradley_terry"] = Field(
+        "deterministic", description="simulated answers: rank the K responses by `r*` (`deterministic`) or sample the "
+        "ranking from Bradley-Terry / Plackett-Luce preferences on `r* / temperature` (`bradley_terry`)")
+    temperature: float = Field(1.0, gt=0.0, description="bradley_terry labels: the temperature dividing `r*` (higher: noisier)")
+    abstain_margin: float = Field(
+        0.0, ge=0.0, description="the simulated oracle abstains when the best and worst `r*` differ by at most this "
+        "(0: only when all K are equal)")
+    budget: int | None = Field(
+        None, ge=1, description="oracle queries (labels) per run at most; when spent the run stops and "
+        "`rayrlhf train --resume RUN_DIR oracle.budget=<more>` continues (null: no limit)")
+    backend: Literal["simulated", "web", "vendor", "python"] = Field(
+        "simulated", description="who answers: `simulated` (oracle.reward), `web` (people in the annotation app), "
+        "`vendor` (export/import batches; the run stops with exit code 75 until the labels are imported) or `python` "
+        "(a class of your own, oracle.backend_class)")
+    backend_class: str | None = Field(
+        None, description="`module:Class` of a python backend: `Class(cfg, run_dir, score)` with "
+        "`ask(queries, record)` (rayrlhf.annotation.AnnotationBackend); `score` is the oracle reward")
+    timeout: float = Field(600.0, gt=0.0, description="seconds one annotator may hold a query before `on_timeout` applies")
+    on_timeout: Literal["requeue", "abstain"] = Field(
+        "requeue", description="a timed-out query goes back to the queue (`requeue`) or closes with the answers it has, "
+        "none meaning abstained (`abstain`)")
+    overlap: int = Field(1, ge=1, le=10, description="answers wanted per query (combined by Borda count; agreement reported)")
+    max_wait: float = Field(3600.0, gt=0.0, description="seconds the run waits without any new answer before it stops "
+                            "with exit code 75 (waiting for labels); `rayrlhf train --resume` continues")
+    labels_per_iteration: int | None = Field(
+        None, ge=1, description="labels bought per iteration when fewer than train.prompts_per_iteration (null: every "
+        "prompt); the rest of the prompts get no label")
+    query_selection: Literal["random", "disagreement"] = Field(
+        "random", description="which prompts get the labels_per_iteration labels: a random sample, or those whose K "
+        "responses the sources rank most differently (every source then scores every response)")
+    cost_per_label: float = Field(0.0, ge=0.0, description="price of one person's answer (skips included), for the cost report")
+    web: WebAnnotationConfig = Field(default_factory=WebAnnotationConfig, description="the annotation web app")
+
+    @model_validator(mode="after")
+    def _backend_class(self) -> OracleConfig:
+        if (self.backend == "python") != bool(self.backend_class):
+            raise ValueError("oracle.backend=python needs oracle.backend_class ('module:Class'), and only it takes one")
+        return self
+
+
+class TransferConfig(_Section):
+    """Empirical TPO's transfer (Huang et al. 2025, Sec. 5): per prompt, UCB on win rates picks a source arm, whose
+    Best-of-N responses fill Rp of the K slots, or the `self` arm (no transfer)."""
+
+    mode: str = Field(
+        "ucb", description="`ucb` (the paper's method), `none` (no transfer: plain online RLHF) or `fixed:<source name>` "
+        "(always that source)")
+    ucb_c: float = Field(
+        1.0, ge=0.0, description="UCB exploration weight c in `V_w = wins_w / n_w + c / sqrt(n_w)` (the paper's 1)")
+    self_win_rate: float | None = Field(
+        None, gt=0.0, le=1.0,
+        description="the self arm's constant credit per prompt; default Rp/K + 0.05 (0.55 for the paper's Rp/K = 1/2). "
+        "A source that copies the online policy earns Rp/K, so an explicit value must lie above Rp/K")
+    refresh_every: int = Field(
+        200, ge=1, description="prompts per round: arms are assigned a round at a time, uniformly in an iteration's "
+        "first round, by UCB on the statistics so far after it (the paper's ~200; statistics reset each iteration)")
+    best_of_n: int = Field(32, ge=1, description="N: extra responses sampled for a prompt on a source arm (the paper's 32)")
+    num_replace: int = Field(
+        4, ge=0, description="Rp: how many of the K responses are replaced by the top-Rp of the N under the arm's "
+        "source (the paper's 4)")
+    pair_strategy: Literal["max_min", "max_random", "random"] = Field(
+        "max_min", description="the training pair from the oracle's ranking: best vs worst (`max_min`, the paper), "
+        "best vs a random other (`max_random`), or two at random (`random`)")
+
+    @field_validator("mode")
+    @classmethod
+    def _mode(cls, v: str) -> str:
+        if v in ("ucb", "none") or (v.startswith("fixed:") and len(v) > 6):
+            return v
+        raise ValueError(f"must be 'ucb', 'none' or 'fixed:<source name>', got {v!r}")
+
+
+class OptimConfig(_Section):
+    """The preference-optimization step on each iteration's (best, worst) pairs: the paper's
+    per-iteration trainer (README, "Training recipe")."""
+
+    loss: Literal["dpo", "ipo", "xpo"] = Field(
+        "dpo", description="DPO `-log sigmoid(beta h)` (the paper's main loss), IPO `(h - 1/(2 beta))^2`, or XPO (DPO "
+        "plus `xpo_alpha * log pi` of reference-policy samples; Xie et al. 2024); h is the chosen minus the rejected "
+        "response's `log pi - log pi_ref`")
+    beta: float = Field(0.1, gt=0.0, description="KL-regularisation strength beta (the paper's 0.1)")
+    lr: float = Field(5e-5, gt=0.0, description="AdamW peak learning rate (the paper's 5e-5)")
+    epochs: int = Field(3, ge=1, description="passes over each iteration's pairs (the paper's 3)")
+    batch_size: int = Field(64, ge=1, description="pairs per optimizer step over all workers (the paper's 64)")
+    micro_batch_size: int = Field(
+        8, ge=1, description="pairs per forward pass on one worker; batch_size / (micro_batch_size * train.num_workers) "
+        "micro-batches are accumulated per step")
+    logp_reduction: Literal["sum", "mean"] = Field(
+        "sum", description="sequence log-probabilities as sums over response tokens (DPO, XPO) or per-token means "
+        "(IPO is usually run with `mean`)")
+    xpo_alpha: float = Field(
+        1e-5, ge=0.0, description="xpo: weight of the exploration term (TRL's default 1e-5; the paper states none)")
+    reference: Literal["iteration", "initial"] = Field(
+        "iteration", description="the KL reference pi_ref: the policy at the start of each iteration (the paper) or "
+        "the initial policy")
+    weight_decay: float = Field(0.0, ge=0.0, description="AdamW weight decay (the paper's 0)")
+    max_grad_norm: float = Field(1.0, gt=0.0, description="gradients are clipped to this global L2 norm (the paper's 1.0)")
+    lr_schedule: Literal["cosine", "constant"] = Field(
+        "cosine", description="learning-rate schedule within an iteration, after warm-up (the paper: cosine)")
+    warmup_steps: float = Field(
+        100, ge=0.0, description="linear warm-up steps per iteration (the paper's 100); a value below 1 is a fraction "
+        "of the iteration's optimizer steps")
+    reset_optimizer: bool = Field(
+        True, description="a fresh AdamW state and schedule every iteration, as the paper's per-iteration trainer; "
+        "false keeps one AdamW state across iterations")
+    disable_dropout: bool = Field(
+        True, description="train with dropout off, as the reference policy is evaluated (TRL's and the paper's default)")
+
+
+class TrainConfig(_Section):
+    """The outer loop (iterations of M prompts, K responses each) and the Ray Train learner's workers."""
+
+    iterations: int = Field(3, ge=1, description="iterations I; each trains on its own fresh prompts (the paper's 3)")
+    prompts_per_iteration: int = Field(10000, ge=1, description="M: fresh prompts per iteration (the paper's 10,000)")
+    responses_per_prompt: int = Field(8, ge=2, description="K: responses per prompt the oracle ranks (the paper's 8)")
+    num_workers: int = Field(2, ge=1, description="Ray Train learner workers (data-parallel)")
+    use_gpu: bool = Field(False, description="one GPU per learner worker (NCCL); false: CPU workers (gloo)")
+    cpus_per_worker: float = Field(1.0, gt=0.0, description="CPUs Ray reserves for each learner worker")
+    strategy: Literal["ddp", "fsdp"] = Field(
+        "ddp", description="how Ray Train spreads the learner (ray.train.torch.prepare_model): a full copy per worker "
+        "(ddp) or parameters, gradients and optimizer state sharded over the workers (fsdp)")
+    gradient_checkpointing: bool = Field(False, description="recompute activations in the backward pass (less memory)")
+
+
+class EvalConfig(_Section):
+    """Held-out evaluation: the oracle judges each iteration's policy against the initial one (and, in
+    ``rayrlhf compare``, the methods head to head)."""
+
+    num_prompts: int = Field(200, ge=1, description="held-out prompts evaluated after each iteration")
+    samples_per_prompt: int = Field(
+        4, ge=1, description="held-out samples per prompt per policy; win rates average over them (less evaluation "
+        "noise per seed)")
+    reward_pairs: int = Field(200, ge=10, description="pairs `rayrlhf rewards evaluate` samples from the initial policy "
+                              "(without --pairs)")
+    max_new_tokens: int | None = Field(
+        None, ge=1, description="tokens per held-out sample (and per `rewards evaluate` pair) at most (null: "
+        "rollout.max_new_tokens)")
+    temperature: float = Field(1.0, ge=0.0, description="sampling temperature of the evaluation samples (0: greedy)")

@@ -1,0 +1,88 @@
+"""The whole run configuration and the checks that span sections."""
+
+from __future__ import annotations
+
+from pydantic import Field, model_validator
+
+from rayrlhf.config.learning import EvalConfig, OptimConfig, OracleConfig, TrainConfig, TransferConfig
+from rayrlhf.config.models import DataConfig, PolicyConfig, RolloutConfig, SourceConfig, TaskConfig
+from rayrlhf.config.runtime import RunConfig, TrackingConfig, _Section
+
+
+class Config(_Section):
+    """A whole run, one section per concern. The defaults are the paper's experiment (README, "Training recipe");
+    checks that span sections refuse settings that would make a run meaningless (e.g. greedy rollouts)."""
+
+    run: RunConfig = Field(default_factory=RunConfig)
+    task: TaskConfig = Field(default_factory=TaskConfig)
+    data: DataConfig = Field(default_factory=DataConfig)
+    policy: PolicyConfig = Field(default_factory=PolicyConfig)
+    rollout: RolloutConfig = Field(default_factory=RolloutConfig)
+    sources: list[SourceConfig] = Field(default_factory=list)
+    oracle: OracleConfig = Field(default_factory=OracleConfig)
+    transfer: TransferConfig = Field(default_factory=TransferConfig)
+    optim: OptimConfig = Field(default_factory=OptimConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Config:
+        names = [s.name for s in self.sources]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"source names must be unique; repeated: {sorted(dup)}")
+        if "self" in names:
+            raise ValueError("'self' is the no-transfer arm; rename that source")
+        if self.transfer.mode.startswith("fixed:") and self.transfer.mode[6:] not in names:
+            raise ValueError(f"transfer.mode {self.transfer.mode!r} names no configured source; sources: {names}")
+        if self.rollout.temperature == 0:  # K >= 2 always
+            raise ValueError(
+                f"rollout.temperature=0 is greedy decoding: the K=train.responses_per_prompt={self.train.responses_per_prompt} "
+                f"responses to a prompt (and a source arm's N=transfer.best_of_n={self.transfer.best_of_n}) would all be "
+                "the same text, so no preference pair could be formed; set rollout.temperature > 0 (1.0 samples the policy)")
+        if self.eval.temperature == 0 and self.eval.samples_per_prompt > 1:
+            raise ValueError(f"eval.temperature=0 (greedy) makes the eval.samples_per_prompt={self.eval.samples_per_prompt} "
+                             "samples per prompt identical; set eval.samples_per_prompt=1 or eval.temperature > 0")
+        if self.transfer.num_replace > min(self.train.responses_per_prompt, self.transfer.best_of_n):
+            raise ValueError(
+                f"transfer.num_replace={self.transfer.num_replace} exceeds min(K=train.responses_per_prompt="
+                f"{self.train.responses_per_prompt}, N=transfer.best_of_n={self.transfer.best_of_n})"
+            )
+        self._check_transfer_bar()
+        self._check_prompt_templates()
+        per_step = self.optim.micro_batch_size * self.train.num_workers
+        if self.optim.batch_size % per_step:
+            raise ValueError(
+                f"optim.batch_size={self.optim.batch_size} must be a multiple of optim.micro_batch_size x "
+                f"train.num_workers = {self.optim.micro_batch_size} x {self.train.num_workers} = {per_step} "
+                "(the rest is gradient accumulation)")
+        return self
+
+    def _check_prompt_templates(self) -> None:
+        """A source's ``prompt_template`` wraps the prompt as ``data.prompt_template`` already wrote it; the same
+        words added twice ("Summarize: Summarize: ...") score text no model was trained on."""
+        outer = self.data.prompt_template.split("{prompt}")
+        for i, s in enumerate(self.sources):
+            inner = s.prompt_template.split("{prompt}")
+            twice = [x.strip() for x, y in ((inner[0], outer[0]), (inner[-1], outer[-1])) if x.strip() and x.strip() in y]
+            if twice:
+                raise ValueError(
+                    f"sources.{i}.prompt_template={s.prompt_template!r} adds {twice[0]!r}, which data.prompt_template="
+                    f"{self.data.prompt_template!r} already puts in every prompt; set the source's prompt_template to "
+                    "'{prompt}'")
+
+    def _check_transfer_bar(self) -> None:
+        """UCB compares source arms with the self arm's bar; both must mean something (PAPER.md step 4)."""
+        rp, k, explicit = self.transfer.num_replace, self.train.responses_per_prompt, self.transfer.self_win_rate
+        if self.transfer.mode != "ucb":
+            return
+        if rp in (0, k):
+            raise ValueError(
+                f"transfer.num_replace={rp} with K=train.responses_per_prompt={k}: a source arm then "
+                f"{'never' if rp == 0 else 'always'} wins, so UCB learns nothing; use 0 < num_replace < K "
+                "(the paper: 4 of 8), or transfer.mode=none")
+        if explicit is not None and explicit <= rp / k:
+            raise ValueError(
+                f"transfer.self_win_rate={explicit} is at or below Rp/K = {rp}/{k} = {rp / k:g}, what a source that "
+                "merely copies the online policy earns; set it above Rp/K (or leave it unset: Rp/K + 0.05)")
