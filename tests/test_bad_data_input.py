@@ -44,6 +44,8 @@ def _rows_with(field: str, kind: str, value, at: int) -> list[dict]:
 @pytest.mark.parametrize(("kind", "value", "phrase"), BAD_VALUES, ids=[b[0] for b in BAD_VALUES])
 def test_bad_data_row(cli, fmt, field, kind, value, phrase):
     at = 5
+    if field == "text" and kind == "list":  # the prompt field may hold a conversation: ["a"] is a bad one
+        phrase = "message 0 is not an object with text 'role' and 'content'"
     rows = _rows_with(field, kind, value, at)
     text = jsonl(rows) if fmt == "jsonl" else json.dumps(rows)
     rejected(cli("train", "base.yaml", f"data.dataset=data.{fmt}", files={f"data.{fmt}": text}),

@@ -234,7 +234,7 @@ CLI_CASES = [
     (["compare", "base.yaml"], ["required: --methods"]),
     (["compare", "base.yaml", "--methods", "ucb"], ["--methods needs two or more distinct modes"]),
     (["compare", "base.yaml", "--methods", "ucb,ucb"], ["--methods needs two or more distinct modes"]),
-    (["compare", "base.yaml", "--methods", "ucb,fixed:nope"], ["--methods: 'fixed:nope' is not a valid transfer.mode"]),
+    (["compare", "base.yaml", "--methods", "ucb,fixed:nope"], ["--methods: 'fixed:nope' is not a valid method", "names no configured source"]),
     (["compare", "base.yaml", "--methods", "ucb,none", "--seeds", "0"], ["argument --seeds: '0': give a whole number, 1 or more"]),
     (["compare", "base.yaml", "--methods", "ucb,none", "--seeds", "-1"], ["argument --seeds"]),
     (["compare", "base.yaml", "--methods", "ucb,none", "--seeds", "two"], ["argument --seeds: 'two'"]),

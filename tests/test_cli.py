@@ -21,7 +21,7 @@ def rayrlhf(*args, check=True):
 
 
 @pytest.mark.parametrize("command", [[], ["train"], ["compare"], ["report"], ["sweep"], ["theory"], ["theory", "lemma"], ["theory", "regret"], ["task", "build"],
-                                     ["rewards", "evaluate"]])
+                                     ["rewards", "evaluate"], ["config", "show"], ["annotate", "serve"], ["annotate", "import"]])
 def test_help_for_every_subcommand(command):
     out = rayrlhf(*command, "--help")
     assert "usage: rayrlhf" in out.stdout

@@ -27,7 +27,7 @@ class LengthOracle:
     def __init__(self):
         self.scored: Counter = Counter()
 
-    def __call__(self, prompts, responses, references):
+    def __call__(self, prompts, responses, references, conversations=None):
         self.scored.update(zip(prompts, responses, strict=True))
         return [float(len(r)) for r in responses]
 

@@ -57,6 +57,9 @@ class Config(_Section):
                 f"optim.batch_size={self.optim.batch_size} must be a multiple of optim.micro_batch_size x "
                 f"train.num_workers = {self.optim.micro_batch_size} x {self.train.num_workers} = {per_step} "
                 "(the rest is gradient accumulation)")
+        if self.policy.lora is not None and self.train.strategy == "fsdp":
+            raise ValueError("policy.lora with train.strategy=fsdp is not supported: a LoRA adapter is small enough for "
+                             "ddp (the frozen base weights take no optimizer state); set train.strategy=ddp")
         return self
 
     def _check_prompt_templates(self) -> None:
