@@ -1,0 +1,222 @@
+"""Benchmark 4a: start-up, broken down by actor, and a cut.
+
+Three measurements, each in a fresh local Ray started the way ``rayrlhf train`` starts it
+(:func:`rayrlhf.workers.init_ray`), one after the other in one process:
+
+- ``library``: :class:`rayrlhf.workers.Workers` as the pipeline builds it (it returns once the engine has answered a
+  warm-up and the learner's workers have loaded; the reward actors may still be loading then, so we also wait
+  for every reward actor to answer: "all ready");
+- ``one at a time``: each piece alone, awaited before the next (placement group, rollout engine, each reward actor,
+  the oracle's actor, the learner): what each costs by itself;
+- ``prototype``: the same actors started with the changes in :data:`PROTOTYPE` (none of them in the library yet;
+  benchmarks/README.md says what each would change), to show what they save.
+
+CPU seconds are summed per process type (``ray::RewardWorker``, ``VLLM::EngineCore``, ``raylet``, idle Ray workers
+...) over the whole process tree: on 2 cores, start-up is bounded by the CPU work of every process at once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import ray
+
+from benchmarks.common import Section, log, ratio
+
+# What the prototype start-up changes (each a small change to rayrlhf/workers.py or rayrlhf/actors.py).
+PROTOTYPE = {
+    "no_idle_worker_prestart": "ray.init(_system_config={'prestart_worker_first_driver': False}): Ray otherwise starts one idle "
+                               "Python worker per logical CPU at init, competing with the actors for the cores",
+    "vllm_engine_in_actor": "VLLM_ENABLE_V1_MULTIPROCESSING=0 in the CPU rollout actor's env: the vLLM engine core and its "
+                            "worker run inside the actor instead of two more processes that import torch and vLLM again",
+}
+
+
+def process_label(proc) -> str:
+    """``ray::RewardWorker``, ``VLLM::EngineCore``, ``raylet``, ``python dashboard/agent.py`` ... for grouping."""
+    try:
+        cmd = proc.cmdline()
+    except Exception:
+        return "?"
+    first = cmd[0] if cmd else proc.name()
+    if first.startswith(("ray::", "VLLM::")):
+        return first.split()[0].split(".")[0]
+    name = Path(first).name
+    if name.startswith("python") and len(cmd) > 1:
+        arg = cmd[2] if cmd[1] == "-m" and len(cmd) > 2 else cmd[1]
+        return f"python {'/'.join(Path(arg).parts[-2:])}"
+    return name
+
+
+def cpu_by_process(exclude_self: bool = True) -> dict[str, float]:
+    """User + system CPU seconds of every live process under this one, summed by :func:`process_label`."""
+    import os
+
+    import psutil
+
+    out: dict[str, float] = defaultdict(float)
+    for p in psutil.Process(os.getpid()).children(recursive=True):
+        try:
+            t = p.cpu_times()
+            out[process_label(p)] += t.user + t.system
+        except psutil.Error:
+            pass
+    return dict(sorted(out.items(), key=lambda kv: -kv[1]))
+
+
+def _fresh_ray(cfg, system_config: dict | None = None) -> float:
+    """A fresh local Ray as :func:`rayrlhf.workers.init_ray` starts one; seconds it took."""
+    import math
+    import os
+
+    from rayrlhf.workers import init_ray, ray_cpus_needed
+
+    ray.shutdown()
+    t0 = time.perf_counter()
+    if system_config:
+        ray.init(num_cpus=max(os.cpu_count() or 1, math.ceil(ray_cpus_needed(cfg)) + 1), include_dashboard=False,
+                 _system_config=system_config)
+    else:
+        init_ray(cfg)
+    return time.perf_counter() - t0
+
+
+def _ready(refs: dict[str, object], t0: float) -> dict[str, float]:
+    """Seconds from ``t0`` until each named reference resolved (polled as they finish)."""
+    pending = {ref: name for name, ref in refs.items()}
+    done = {}
+    while pending:
+        ready, _ = ray.wait(list(pending), num_returns=1, timeout=3600)
+        for ref in ready:
+            ray.get(ref)
+            done[pending.pop(ref)] = time.perf_counter() - t0
+    return done
+
+
+def measure_library(cfg, model_dir: str, storage: Path) -> dict:
+    from rayrlhf.workers import Workers
+
+    init_s = _fresh_ray(cfg)
+    t0 = time.perf_counter()
+    workers = Workers(cfg, model_dir, model_dir, storage)
+    returned = time.perf_counter() - t0
+    ready = _ready({f"reward/{n}": a.node_id.remote() for n, a in [*workers.sources.items(), ("oracle", workers.oracle)]}, t0)
+    all_ready = time.perf_counter() - t0
+    cpu = cpu_by_process()
+    return {"ray_init_s": init_s, "returned_s": returned, "startup_s_metric": workers.startup_s, "all_ready_s": all_ready,
+            "reward_ready_s": ready, "cpu_s": cpu, "workers": workers}
+
+
+def measure_one_at_a_time(cfg, model_dir: str, storage: Path) -> dict:
+    """Each piece alone, in the order Workers starts them."""
+    from rayrlhf.actors import point_weights, reward_actor, rollout_actor
+    from rayrlhf.learner.ray_learner import Learner
+    from rayrlhf.placement import Placement
+    from rayrlhf.rollout.weights import initial_rollout_weights
+
+    parts = {"ray.init": _fresh_ray(cfg)}
+    t = time.perf_counter()
+    placement = Placement(cfg)
+    engine_dir = initial_rollout_weights(model_dir, storage.resolve(), cfg)
+    parts["placement group + rollout weights"] = time.perf_counter() - t
+    weights_file = str(storage.resolve() / "rollout_weights")
+    point_weights(weights_file, engine_dir)
+    actors = []
+    t = time.perf_counter()
+    engine = rollout_actor(engine_dir, cfg, placement.strategy("rollout/0"), weights_file)
+    ray.get(engine.generate.remote(["warm-up"], 1))
+    parts["rollout engine (vLLM, to first answer)"] = time.perf_counter() - t
+    actors.append(engine)
+    for s in [*cfg.sources, cfg.oracle.reward]:
+        name = "oracle" if s is cfg.oracle.reward else f"reward/{s.name}"
+        t = time.perf_counter()
+        actor = reward_actor(s, cfg.task, placement.strategy(name), cfg.run.max_restarts)
+        ray.get(actor.node_id.remote())
+        parts[f"{name} ({s.kind})"] = time.perf_counter() - t
+        actors.append(actor)
+    t = time.perf_counter()
+    learner = Learner(cfg, model_dir, model_dir, storage / "one_at_a_time")
+    learner.wait_ready(cfg.run.timeouts.startup)
+    parts[f"learner ({cfg.train.num_workers} Ray Train workers)"] = time.perf_counter() - t
+    cpu = cpu_by_process()
+    learner.close()
+    for a in actors:
+        ray.kill(a)
+    placement.release()
+    return {"parts_s": parts, "sum_s": sum(parts.values()), "cpu_s": cpu}
+
+
+def measure_prototype(cfg, model_dir: str, storage: Path) -> dict:
+    """Workers' actors with the :data:`PROTOTYPE` changes, all started before any is awaited."""
+    from rayrlhf.actors import RolloutWorker, point_weights, reward_actor
+    from rayrlhf.learner.ray_learner import Learner
+    from rayrlhf.logs import QUIET
+    from rayrlhf.placement import Placement
+    from rayrlhf.rollout.weights import initial_rollout_weights
+
+    init_s = _fresh_ray(cfg, {"prestart_worker_first_driver": False})
+    t0 = time.perf_counter()
+    placement = Placement(cfg)
+    engine_dir = initial_rollout_weights(model_dir, storage.resolve(), cfg)
+    weights_file = str(storage.resolve() / "rollout_weights")
+    point_weights(weights_file, engine_dir)
+    r = cfg.rollout
+    env = {"VLLM_CPU_KVCACHE_SPACE": str(max(1, round(r.kv_cache_gib))), "VLLM_ENABLE_V1_MULTIPROCESSING": "0", **QUIET}
+    rollouts = [ray.remote(RolloutWorker).options(
+        num_cpus=r.num_cpus, num_gpus=r.num_gpus, resources=r.resources, max_restarts=cfg.run.max_restarts,
+        max_task_retries=cfg.run.max_restarts, scheduling_strategy=placement.strategy(f"rollout/{i}"),
+        runtime_env={"env_vars": env}).remote(engine_dir, cfg, weights_file) for i in range(r.num_actors)]
+    rewards = {f"reward/{s.name}": reward_actor(s, cfg.task, placement.strategy(f"reward/{s.name}"), cfg.run.max_restarts)
+               for s in cfg.sources}
+    rewards["oracle"] = reward_actor(cfg.oracle.reward, cfg.task, placement.strategy("oracle"), cfg.run.max_restarts)
+    learner = Learner(cfg, model_dir, model_dir, storage / "prototype")
+    refs = {f"rollout/{i}": a.generate.remote(["warm-up"], 1) for i, a in enumerate(rollouts)}
+    refs |= {name: a.node_id.remote() for name, a in rewards.items()}
+    ready = _ready(refs, t0)
+    learner.wait_ready(cfg.run.timeouts.startup)
+    ready["learner"] = time.perf_counter() - t0
+    all_ready = time.perf_counter() - t0
+    cpu = cpu_by_process()
+    learner.close()
+    for a in [*rollouts, *rewards.values()]:
+        ray.kill(a)
+    placement.release()
+    return {"ray_init_s": init_s, "all_ready_s": all_ready, "ready_s": ready, "cpu_s": cpu}
+
+
+def run(cfg, model_dir: str, out: Path) -> tuple[Section, object]:
+    """The section and the library's :class:`~rayrlhf.workers.Workers`, left running for the benchmarks that use it.
+    The library is measured last, so it, not the prototype, has the warmer file cache."""
+    section = Section("startup", "4a. Start-up by actor, and a cut")
+    log("benchmark 4a: each piece alone")
+    alone = measure_one_at_a_time(cfg, model_dir, out / "one_at_a_time")
+    for name, s in alone["parts_s"].items():
+        log(f"  {name}: {s:.1f}s")
+    log("benchmark 4a: prototype start-up (" + ", ".join(PROTOTYPE) + ")")
+    proto = measure_prototype(cfg, model_dir, out / "prototype")
+    log(f"prototype start-up: {proto['ray_init_s']:.1f}s ray.init + {proto['all_ready_s']:.1f}s until all ready")
+    log("benchmark 4a: start-up as the library does it")
+    lib = measure_library(cfg, model_dir, out / "library")
+    workers = lib.pop("workers")
+    log(f"library start-up: {lib['ray_init_s']:.1f}s ray.init + {lib['returned_s']:.1f}s Workers "
+        f"({lib['all_ready_s']:.1f}s until every reward actor answered)")
+    lib_total = lib["ray_init_s"] + lib["all_ready_s"]
+    proto_total = proto["ray_init_s"] + proto["all_ready_s"]
+    section.ratios = {"start-up (ray.init to all actors ready), prototype / library": ratio(proto_total, lib_total),
+                      "start-up, library (concurrent) / one piece at a time": ratio(lib_total, alone["sum_s"])}
+    section.values = {"library": lib, "one_at_a_time": alone, "prototype": proto, "prototype_changes": PROTOTYPE,
+                      "library_total_s": lib_total, "prototype_total_s": proto_total}
+    section.tables["start-up pieces, each alone (seconds)"] = [{"piece": k, "seconds": v} for k, v in alone["parts_s"].items()]
+    labels = sorted(set(lib["cpu_s"]) | set(proto["cpu_s"]), key=lambda k: -lib["cpu_s"].get(k, 0.0))
+    section.tables["CPU seconds by process during start-up"] = [
+        {"process": k, "library": lib["cpu_s"].get(k, 0.0), "prototype": proto["cpu_s"].get(k, 0.0)} for k in labels[:14]]
+    section.tables["start-up before/after (seconds)"] = [
+        {"variant": "library (rayrlhf.workers.Workers)", "ray_init_s": lib["ray_init_s"], "actors_ready_s": lib["all_ready_s"],
+         "total_s": lib_total},
+        {"variant": "prototype (" + ", ".join(PROTOTYPE) + ")", "ray_init_s": proto["ray_init_s"],
+         "actors_ready_s": proto["all_ready_s"], "total_s": proto_total}]
+    section.notes.append("Workers.startup_s (metrics' timing/startup_s) stops when the engine and learner are ready; the reward "
+                         f"actors were still loading then for {lib['all_ready_s'] - lib['returned_s']:.1f}s more.")
+    return section, workers
