@@ -163,6 +163,22 @@ class Section:
                 "notes": self.notes, "seconds": self.seconds, "error": self.error}
 
 
+def retried(start, what: str, attempts: int = 3):
+    """``start()``, tried again when Ray's node start-up times out (its raylet wait is a fixed 30 s, which a machine
+    under heavy load can miss); returns (result, seconds of the successful attempt, attempts used)."""
+    for attempt in range(1, attempts + 1):
+        t0 = time.perf_counter()
+        try:
+            return start(), time.perf_counter() - t0, attempt
+        except Exception as exc:
+            if "timed out during startup" not in str(exc) or attempt == attempts:
+                raise
+            log(f"{what}: Ray's node start timed out (attempt {attempt}/{attempts}); trying again")
+            import ray
+
+            ray.shutdown()
+
+
 def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
 

@@ -89,7 +89,9 @@ def run_points(cfg, workers, init_dir: str, out: Path) -> list[dict]:
         run.root.mkdir(parents=True, exist_ok=True)
         pipe = Pipeline(pcfg, run, False, workers=workers, eval_init=eval_init)
         eval_init = eval_init or json.loads((run.root / "eval" / "iter_0.json").read_text())
-        ray.get([a.node_id.remote() for a in workers.sources.values()])  # every reward actor loaded before timing
+        # every reward actor loaded and past its first call before timing
+        ray.get([a.score.remote([pipe.train_rows[0]["prompt"]], [" warm-up."], [pipe.train_rows[0].get("reference")])
+                 for a in workers.sources.values()])
         with PeakMemory() as mem:
             row = pipe.iteration(1)
         pipe.close()
@@ -116,8 +118,11 @@ def xsum_shape() -> tuple[Shape, list]:
 def projection_rows(points: list[dict], score_by_kind: dict[str, float], weight_sync: float) -> dict:
     """The xsum shape projected with the costs fitted here: per stage, with placement (R rollout actors, L learner
     workers, sources in parallel) and without it (one of each, sources one after another)."""
+    from benchmarks.projection import fit_line
+
     shape, sources = xsum_shape()
-    fallback = sum(score_by_kind.values()) / max(1, len(score_by_kind))
+    # a kind benchmark 3 did not measure: the growth points' own scoring cost per response (sources in parallel)
+    fallback = max(0.0, fit_line([p["work"]["scored_per_source"] for p in points], [p["stage_s"]["score"] for p in points])[1])
     costs = fit_costs(points, {s.name: score_by_kind.get(s.kind, fallback) for s in sources}, weight_sync)
     placed = project(shape, costs, parallel_sources=True)
     alone = project(Shape(**{**shape.__dict__, "rollout_actors": 1, "learner_workers": 1}), costs, parallel_sources=False)

@@ -55,11 +55,13 @@ def rayrlhf_rollout(workers, calls: list[list[tuple[str, int]]]) -> dict:
     return {"seconds": seconds, "tokens": tokens, "samples": samples, "tokens_per_s": tokens / seconds, "calls": len(calls)}
 
 
-def run(cfg, cfg_path: Path, workers, engine_dir: str, train_rows: list[dict], out: Path) -> Section:
+def run(cfg, cfg_path: Path, workers, engine_dir: str, train_rows: list[dict], out: Path,
+        prototype: dict | None = None) -> Section:
+    """``prototype``: the same requests' result on the start-up prototype's engine (benchmark 4a), if it ran."""
     section = Section("rollout", "2. Rollout stage vs a bare vLLM engine")
     prompts = [r["prompt"] for r in train_rows[: cfg.train.prompts_per_iteration]]
     calls = rollout_requests(cfg, prompts, seed=cfg.run.seed)
-    log(f"benchmark 2: rayrlhf rollout stage ({len(calls)} generate calls), warm-up pass then the measured pass")
+    log(f"benchmark 2: rayrlhf rollout stage ({len(calls)} generate calls), the first two as warm-up, then the measured pass")
     rayrlhf_rollout(workers, calls[:2])
     ours = rayrlhf_rollout(workers, calls)
     requests = out / "requests.json"
@@ -67,11 +69,15 @@ def run(cfg, cfg_path: Path, workers, engine_dir: str, train_rows: list[dict], o
     requests.write_text(json.dumps([{"prompt": p, "n": n} for call in calls for p, n in call]))
     log("benchmark 2: bare vLLM engine, one generate call")
     run_logged(python_module("benchmarks.bare_vllm", "--config", str(cfg_path), "--model", engine_dir, "--requests",
-                             str(requests), "--out", str(out / "bare.json")), out / "bare_vllm.log")
+                             str(requests), "--out", str(out / "bare.json"), "--warmup", str(sum(len(c) for c in calls[:2]))),
+               out / "bare_vllm.log")
     bare = json.loads((out / "bare.json").read_text())
     log(f"rollout: rayrlhf {ours['tokens_per_s']:.0f} tokens/s, bare vLLM {bare['tokens_per_s']:.0f} tokens/s")
     section.ratios = {"rollout tokens/s, rayrlhf / bare vLLM (goal >= 0.9)": ratio(ours["tokens_per_s"], bare["tokens_per_s"])}
-    section.values = {"rayrlhf": ours, "bare_vllm": bare}
+    section.values = {"rayrlhf": ours, "bare_vllm": bare, "prototype_engine": prototype}
+    if prototype:
+        section.ratios["rollout tokens/s, start-up prototype's engine (in the actor) / the library's"] = ratio(
+            prototype["tokens_per_s"], ours["tokens_per_s"])
     section.tables["rollout stage"] = [
         {"side": "rayrlhf (Workers.generate, as the pipeline calls it)", **{k: ours[k] for k in ("calls", "samples", "tokens", "seconds", "tokens_per_s")}},
         {"side": "bare vLLM (one LLM.generate)", "calls": 1, **{k: bare[k] for k in ("samples", "tokens", "seconds", "tokens_per_s")}}]

@@ -103,10 +103,12 @@ def run(args) -> int:
     if s.only & {"4", "2", "6"}:
         from benchmarks import growth, overheads, rollout, startup
 
-        _, workers = s.section("startup", startup.run, cfg, init_dir, out / "startup")
+        calls = rollout.rollout_requests(cfg, [r["prompt"] for r in train_rows[: cfg.train.prompts_per_iteration]], cfg.run.seed)
+        _, workers = s.section("startup", startup.run, cfg, init_dir, out / "startup", calls if "2" in s.only else None)
         if workers is not None:
             if "2" in s.only:
-                s.section("rollout", rollout.run, cfg, s.cfg_path, workers, workers.initial_engine_dir, train_rows, out / "rollout")
+                s.section("rollout", rollout.run, cfg, s.cfg_path, workers, workers.initial_engine_dir, train_rows,
+                          out / "rollout", s.value("startup", "prototype", "rollout"))
             if "4" in s.only:
                 s.section("overheads", overheads.run, cfg, workers, train_rows, out / "overheads", iteration_s)
             if "6" in s.only:

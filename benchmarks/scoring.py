@@ -15,7 +15,7 @@ import time
 
 import ray
 
-from benchmarks.common import Section, log, ratio
+from benchmarks.common import Section, log, ratio, retried
 
 
 def candidate_texts(rows: list[dict], count: int) -> tuple[list[str], list[str], list[str]]:
@@ -63,9 +63,14 @@ def start_fake_cluster(nodes: int, cpus_per_node: int):
     from ray.cluster_utils import Cluster
 
     ray.shutdown()
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
-    for _ in range(nodes):
-        cluster.add_node(num_cpus=cpus_per_node)
+    cluster = retried(lambda: Cluster(initialize_head=True, head_node_args={"num_cpus": 1}), "fake cluster head")[0]
+    # Cluster records its address in /tmp/ray/ray_current_cluster, where any other `ray.init()` on this machine would
+    # find it and join it: forget it at once (we connect by address)
+    from ray._common.utils import reset_ray_address
+
+    reset_ray_address()
+    for i in range(nodes):
+        retried(lambda: cluster.add_node(num_cpus=cpus_per_node), f"fake node {i + 1}")
     ray.init(address=cluster.address)
     cluster.wait_for_nodes()
     return cluster

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import ray
 
-from benchmarks.common import Section, log, ratio
+from benchmarks.common import Section, log, ratio, retried
 
 # What the prototype start-up changes (each a small change to rayrlhf/workers.py or rayrlhf/actors.py).
 PROTOTYPE = {
@@ -73,14 +73,15 @@ def _fresh_ray(cfg, system_config: dict | None = None) -> float:
 
     from rayrlhf.workers import init_ray, ray_cpus_needed
 
+    def start() -> None:
+        if system_config:
+            ray.init(num_cpus=max(os.cpu_count() or 1, math.ceil(ray_cpus_needed(cfg)) + 1), include_dashboard=False,
+                     _system_config=system_config)
+        else:
+            init_ray(cfg)
+
     ray.shutdown()
-    t0 = time.perf_counter()
-    if system_config:
-        ray.init(num_cpus=max(os.cpu_count() or 1, math.ceil(ray_cpus_needed(cfg)) + 1), include_dashboard=False,
-                 _system_config=system_config)
-    else:
-        init_ray(cfg)
-    return time.perf_counter() - t0
+    return retried(start, "ray.init")[1]
 
 
 def _ready(refs: dict[str, object], t0: float) -> dict[str, float]:
@@ -148,8 +149,9 @@ def measure_one_at_a_time(cfg, model_dir: str, storage: Path) -> dict:
     return {"parts_s": parts, "sum_s": sum(parts.values()), "cpu_s": cpu}
 
 
-def measure_prototype(cfg, model_dir: str, storage: Path) -> dict:
-    """Workers' actors with the :data:`PROTOTYPE` changes, all started before any is awaited."""
+def measure_prototype(cfg, model_dir: str, storage: Path, calls: list | None = None) -> dict:
+    """Workers' actors with the :data:`PROTOTYPE` changes, all started before any is awaited. ``calls`` (benchmark 2's
+    rollout requests), when given, are then generated on the prototype's engine, to show it generates as fast."""
     from rayrlhf.actors import RolloutWorker, point_weights, reward_actor
     from rayrlhf.learner.ray_learner import Learner
     from rayrlhf.logs import QUIET
@@ -179,14 +181,26 @@ def measure_prototype(cfg, model_dir: str, storage: Path) -> dict:
     ready["learner"] = time.perf_counter() - t0
     all_ready = time.perf_counter() - t0
     cpu = cpu_by_process()
+    generation = _generate_calls(rollouts[0], calls) if calls else None
     learner.close()
     for a in [*rollouts, *rewards.values()]:
         ray.kill(a)
     placement.release()
-    return {"ray_init_s": init_s, "all_ready_s": all_ready, "ready_s": ready, "cpu_s": cpu}
+    return {"ray_init_s": init_s, "all_ready_s": all_ready, "ready_s": ready, "cpu_s": cpu, "rollout": generation}
 
 
-def run(cfg, model_dir: str, out: Path) -> tuple[Section, object]:
+def _generate_calls(actor, calls: list) -> dict:
+    """Benchmark 2's rollout requests on one rollout actor (a warm-up pass, then the timed one): tokens per second."""
+    for timed in (False, True):
+        t0 = time.perf_counter()
+        rows = [row for call in (calls if timed else calls[:2])
+                for row in ray.get(actor.generate.remote([p for p, _ in call], call[0][1]))]
+    seconds = time.perf_counter() - t0
+    tokens = sum(len(s["token_ids"]) for row in rows for s in row)
+    return {"seconds": seconds, "tokens": tokens, "tokens_per_s": tokens / seconds}
+
+
+def run(cfg, model_dir: str, out: Path, calls: list | None = None) -> tuple[Section, object]:
     """The section and the library's :class:`~rayrlhf.workers.Workers`, left running for the benchmarks that use it.
     The library is measured last, so it, not the prototype, has the warmer file cache."""
     section = Section("startup", "4a. Start-up by actor, and a cut")
@@ -195,7 +209,7 @@ def run(cfg, model_dir: str, out: Path) -> tuple[Section, object]:
     for name, s in alone["parts_s"].items():
         log(f"  {name}: {s:.1f}s")
     log("benchmark 4a: prototype start-up (" + ", ".join(PROTOTYPE) + ")")
-    proto = measure_prototype(cfg, model_dir, out / "prototype")
+    proto = measure_prototype(cfg, model_dir, out / "prototype", calls)
     log(f"prototype start-up: {proto['ray_init_s']:.1f}s ray.init + {proto['all_ready_s']:.1f}s until all ready")
     log("benchmark 4a: start-up as the library does it")
     lib = measure_library(cfg, model_dir, out / "library")
