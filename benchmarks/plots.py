@@ -78,7 +78,7 @@ def stages_plot(results: dict, path: Path) -> bool:
 
 def startup_plot(results: dict, path: Path) -> bool:
     v = _values(results, "startup")
-    if not v:
+    if not v or not v.get("prototype"):
         return False
     import matplotlib.pyplot as plt
 
@@ -93,7 +93,7 @@ def startup_plot(results: dict, path: Path) -> bool:
     b.barh([y - 0.2 for y in ys], [v["library"]["cpu_s"].get(k, 0.0) for k in labels], height=0.4,
            label=f"library ({v['library_total_s']:.0f}s to ready)")
     b.barh([y + 0.2 for y in ys], [v["prototype"]["cpu_s"].get(k, 0.0) for k in labels], height=0.4,
-           label=f"prototype ({v['prototype_total_s']:.0f}s to ready)")
+           label=f"prototype '{v.get('best_prototype')}' ({v['prototype_total_s']:.0f}s to ready)")
     b.set_yticks(list(ys), labels, fontsize=7)
     b.invert_yaxis()
     b.set_xlabel("CPU seconds during start-up")

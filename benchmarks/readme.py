@@ -29,7 +29,7 @@ asserted. `python -m benchmarks.run_all --scale tiny` runs the whole suite at te
    in one call; generated tokens per second.
 3. **scoring**: W reward actors scoring in parallel vs one after another on a fake multi-node cluster
    (`ray.cluster_utils.Cluster`, actors spread); the cost of the Best-of-N extras per source arm.
-4. **overheads**: start-up by actor (each alone, then all together as the library starts them, then a prototype
+4. **overheads**: start-up by actor (each alone, then all together as the library starts them, then prototypes
    with the changes listed below); learner dispatch and weight sync as a share of an iteration.
 5. **TRL's `OnlineDPOTrainer`** on the same policy with the same oracle as its judge and the same number of labelled
    pairs (needs `pip install -e .[bench]`).
@@ -79,12 +79,15 @@ def section_md(sec: dict) -> str:
 
 
 def startup_changes(results: dict) -> str:
-    changes = results["sections"].get("startup", {}).get("values", {}).get("prototype_changes", {})
+    values = results["sections"].get("startup", {}).get("values", {})
+    changes = values.get("prototype_changes", {})
     if not changes:
         return ""
-    lines = ["## Start-up: what the prototype changes", "",
-             "The prototype start-up (benchmark 4) starts the same actors with these changes, none of them in the library yet:", ""]
+    lines = ["## Start-up: what the prototypes change", "",
+             "The prototype start-ups (benchmark 4a) start the same actors, all before any is awaited, with some of these "
+             "changes (none of them in the library yet):", ""]
     lines += [f"- `{name}`: {what}" for name, what in changes.items()]
+    lines += ["", "Variants: " + "; ".join(f"'{n}' = {' + '.join(p['changes'])}" for n, p in values.get("prototypes", {}).items())]
     return "\n".join(lines)
 
 

@@ -8,8 +8,8 @@ Three measurements, each in a fresh local Ray started the way ``rayrlhf train`` 
   for every reward actor to answer: "all ready");
 - ``one at a time``: each piece alone, awaited before the next (placement group, rollout engine, each reward actor,
   the oracle's actor, the learner): what each costs by itself;
-- ``prototype``: the same actors started with the changes in :data:`PROTOTYPE` (none of them in the library yet;
-  benchmarks/README.md says what each would change), to show what they save.
+- ``prototype`` variants (:data:`VARIANTS`): the same actors, all started before any is awaited, with some of the
+  changes in :data:`PROTOTYPE` (none of them in the library yet), to show what each saves.
 
 CPU seconds are summed per process type (``ray::RewardWorker``, ``VLLM::EngineCore``, ``raylet``, idle Ray workers
 ...) over the whole process tree: on 2 cores, start-up is bounded by the CPU work of every process at once.
@@ -25,12 +25,20 @@ import ray
 
 from benchmarks.common import Section, log, ratio, retried
 
-# What the prototype start-up changes (each a small change to rayrlhf/workers.py or rayrlhf/actors.py).
+# What the prototype start-ups change (each a small change to rayrlhf/workers.py or rayrlhf/actors.py).
 PROTOTYPE = {
+    "job_level_env": "the actors' environment variables (rayrlhf.logs.QUIET, the KV cache size) set once for the job, "
+                     "ray.init(runtime_env={'env_vars': ...}), instead of per actor: actors then start in the idle workers Ray "
+                     "prestarts at init instead of new processes",
     "no_idle_worker_prestart": "ray.init(_system_config={'prestart_worker_first_driver': False}): Ray otherwise starts one idle "
                                "Python worker per logical CPU at init, competing with the actors for the cores",
     "vllm_engine_in_actor": "VLLM_ENABLE_V1_MULTIPROCESSING=0 in the CPU rollout actor's env: the vLLM engine core and its "
                             "worker run inside the actor instead of two more processes that import torch and vLLM again",
+}
+VARIANTS = {
+    "engine in actor": ("vllm_engine_in_actor",),
+    "engine in actor + job env": ("vllm_engine_in_actor", "job_level_env"),
+    "engine in actor + no prestart": ("vllm_engine_in_actor", "no_idle_worker_prestart"),
 }
 
 
@@ -44,9 +52,9 @@ def process_label(proc) -> str:
     if first.startswith(("ray::", "VLLM::")):
         return first.split()[0].split(".")[0]
     name = Path(first).name
-    if name.startswith("python") and len(cmd) > 1:
-        arg = cmd[2] if cmd[1] == "-m" and len(cmd) > 2 else cmd[1]
-        return f"python {'/'.join(Path(arg).parts[-2:])}"
+    args = [a for a in cmd[1:] if not a.startswith("-")]
+    if name.startswith("python") and args:
+        return f"python {'/'.join(Path(args[0]).parts[-2:])}"
     return name
 
 
@@ -66,17 +74,19 @@ def cpu_by_process(exclude_self: bool = True) -> dict[str, float]:
     return dict(sorted(out.items(), key=lambda kv: -kv[1]))
 
 
-def _fresh_ray(cfg, system_config: dict | None = None) -> float:
-    """A fresh local Ray as :func:`rayrlhf.workers.init_ray` starts one; seconds it took."""
+def _fresh_ray(cfg, system_config: dict | None = None, env_vars: dict | None = None) -> float:
+    """A fresh local Ray as :func:`rayrlhf.workers.init_ray` starts one (plus ``system_config`` / a job-level
+    environment for the prototypes); seconds it took."""
     import math
     import os
 
     from rayrlhf.workers import init_ray, ray_cpus_needed
 
     def start() -> None:
-        if system_config:
+        if system_config or env_vars:
             ray.init(num_cpus=max(os.cpu_count() or 1, math.ceil(ray_cpus_needed(cfg)) + 1), include_dashboard=False,
-                     _system_config=system_config)
+                     _system_config=system_config, runtime_env={"env_vars": env_vars} if env_vars else None)
+            ray.data.DataContext.get_current().enable_progress_bars = False
         else:
             init_ray(cfg)
 
@@ -149,36 +159,51 @@ def measure_one_at_a_time(cfg, model_dir: str, storage: Path) -> dict:
     return {"parts_s": parts, "sum_s": sum(parts.values()), "cpu_s": cpu}
 
 
-def measure_prototype(cfg, model_dir: str, storage: Path, calls: list | None = None) -> dict:
-    """Workers' actors with the :data:`PROTOTYPE` changes, all started before any is awaited. ``calls`` (benchmark 2's
-    rollout requests), when given, are then generated on the prototype's engine, to show it generates as fast."""
-    from rayrlhf.actors import RolloutWorker, point_weights, reward_actor
+def _prototype_actors(cfg, placement, engine_dir: str, weights_file: str, changes: tuple[str, ...], env: dict):
+    """Workers' rollout and reward actors (as rayrlhf.actors builds them), with ``changes``."""
+    from rayrlhf.actors import RewardWorker, RolloutWorker
+
+    def options(res, name: str) -> dict:
+        return {"num_cpus": res.num_cpus, "num_gpus": res.num_gpus, "resources": res.resources,
+                "max_restarts": cfg.run.max_restarts, "max_task_retries": cfg.run.max_restarts,
+                "scheduling_strategy": placement.strategy(name),
+                **({} if "job_level_env" in changes else {"runtime_env": {"env_vars": env}})}
+
+    rollouts = [ray.remote(RolloutWorker).options(**options(cfg.rollout, f"rollout/{i}")).remote(engine_dir, cfg, weights_file)
+                for i in range(cfg.rollout.num_actors)]
+    rewards = {f"reward/{s.name}": ray.remote(RewardWorker).options(**options(s, f"reward/{s.name}")).remote(s, cfg.task)
+               for s in cfg.sources}
+    rewards["oracle"] = ray.remote(RewardWorker).options(**options(cfg.oracle.reward, "oracle")).remote(cfg.oracle.reward, cfg.task)
+    return rollouts, rewards
+
+
+def measure_prototype(cfg, model_dir: str, storage: Path, changes: tuple[str, ...], calls: list | None = None) -> dict:
+    """Workers' actors with ``changes`` (keys of :data:`PROTOTYPE`), all started before any is awaited. ``calls``
+    (benchmark 2's rollout requests), when given, are then generated on the prototype's engine, to show it generates
+    as fast."""
+    from rayrlhf.actors import point_weights
     from rayrlhf.learner.ray_learner import Learner
     from rayrlhf.logs import QUIET
     from rayrlhf.placement import Placement
     from rayrlhf.rollout.weights import initial_rollout_weights
 
-    init_s = _fresh_ray(cfg, {"prestart_worker_first_driver": False})
+    env = {"VLLM_CPU_KVCACHE_SPACE": str(max(1, round(cfg.rollout.kv_cache_gib))), **QUIET}
+    if "vllm_engine_in_actor" in changes:
+        env["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
+    init_s = _fresh_ray(cfg, {"prestart_worker_first_driver": False} if "no_idle_worker_prestart" in changes else None,
+                        env if "job_level_env" in changes else None)
     t0 = time.perf_counter()
     placement = Placement(cfg)
     engine_dir = initial_rollout_weights(model_dir, storage.resolve(), cfg)
     weights_file = str(storage.resolve() / "rollout_weights")
     point_weights(weights_file, engine_dir)
-    r = cfg.rollout
-    env = {"VLLM_CPU_KVCACHE_SPACE": str(max(1, round(r.kv_cache_gib))), "VLLM_ENABLE_V1_MULTIPROCESSING": "0", **QUIET}
-    rollouts = [ray.remote(RolloutWorker).options(
-        num_cpus=r.num_cpus, num_gpus=r.num_gpus, resources=r.resources, max_restarts=cfg.run.max_restarts,
-        max_task_retries=cfg.run.max_restarts, scheduling_strategy=placement.strategy(f"rollout/{i}"),
-        runtime_env={"env_vars": env}).remote(engine_dir, cfg, weights_file) for i in range(r.num_actors)]
-    rewards = {f"reward/{s.name}": reward_actor(s, cfg.task, placement.strategy(f"reward/{s.name}"), cfg.run.max_restarts)
-               for s in cfg.sources}
-    rewards["oracle"] = reward_actor(cfg.oracle.reward, cfg.task, placement.strategy("oracle"), cfg.run.max_restarts)
-    learner = Learner(cfg, model_dir, model_dir, storage / "prototype")
+    rollouts, rewards = _prototype_actors(cfg, placement, engine_dir, weights_file, changes, env)
+    learner = Learner(cfg, model_dir, model_dir, storage / "learner")
     refs = {f"rollout/{i}": a.generate.remote(["warm-up"], 1) for i, a in enumerate(rollouts)}
     refs |= {name: a.node_id.remote() for name, a in rewards.items()}
     ready = _ready(refs, t0)
     learner.wait_ready(cfg.run.timeouts.startup)
-    ready["learner"] = time.perf_counter() - t0
+    ready["learner (after the rest)"] = time.perf_counter() - t0
     all_ready = time.perf_counter() - t0
     cpu = cpu_by_process()
     generation = _generate_calls(rollouts[0], calls) if calls else None
@@ -186,7 +211,8 @@ def measure_prototype(cfg, model_dir: str, storage: Path, calls: list | None = N
     for a in [*rollouts, *rewards.values()]:
         ray.kill(a)
     placement.release()
-    return {"ray_init_s": init_s, "all_ready_s": all_ready, "ready_s": ready, "cpu_s": cpu, "rollout": generation}
+    return {"changes": list(changes), "ray_init_s": init_s, "all_ready_s": all_ready, "total_s": init_s + all_ready,
+            "ready_s": ready, "cpu_s": cpu, "rollout": generation}
 
 
 def _generate_calls(actor, calls: list) -> dict:
@@ -200,37 +226,45 @@ def _generate_calls(actor, calls: list) -> dict:
     return {"seconds": seconds, "tokens": tokens, "tokens_per_s": tokens / seconds}
 
 
-def run(cfg, model_dir: str, out: Path, calls: list | None = None) -> tuple[Section, object]:
+def run(cfg, model_dir: str, out: Path, calls: list | None = None, variants: dict | None = None) -> tuple[Section, object]:
     """The section and the library's :class:`~rayrlhf.workers.Workers`, left running for the benchmarks that use it.
-    The library is measured last, so it, not the prototype, has the warmer file cache."""
+    The library is measured last, so it, not a prototype, has the warmest file cache."""
+    variants = VARIANTS if variants is None else variants
     section = Section("startup", "4a. Start-up by actor, and a cut")
     log("benchmark 4a: each piece alone")
     alone = measure_one_at_a_time(cfg, model_dir, out / "one_at_a_time")
     for name, s in alone["parts_s"].items():
         log(f"  {name}: {s:.1f}s")
-    log("benchmark 4a: prototype start-up (" + ", ".join(PROTOTYPE) + ")")
-    proto = measure_prototype(cfg, model_dir, out / "prototype", calls)
-    log(f"prototype start-up: {proto['ray_init_s']:.1f}s ray.init + {proto['all_ready_s']:.1f}s until all ready")
+    protos = {}
+    for i, (name, changes) in enumerate(variants.items()):
+        log(f"benchmark 4a: prototype start-up '{name}' ({', '.join(changes)})")
+        protos[name] = measure_prototype(cfg, model_dir, out / f"prototype_{i}", changes, calls if i == 0 else None)
+        log(f"prototype '{name}': {protos[name]['ray_init_s']:.1f}s ray.init + {protos[name]['all_ready_s']:.1f}s until all ready")
     log("benchmark 4a: start-up as the library does it")
     lib = measure_library(cfg, model_dir, out / "library")
     workers = lib.pop("workers")
+    lib["total_s"] = lib["ray_init_s"] + lib["all_ready_s"]
     log(f"library start-up: {lib['ray_init_s']:.1f}s ray.init + {lib['returned_s']:.1f}s Workers "
         f"({lib['all_ready_s']:.1f}s until every reward actor answered)")
-    lib_total = lib["ray_init_s"] + lib["all_ready_s"]
-    proto_total = proto["ray_init_s"] + proto["all_ready_s"]
-    section.ratios = {"start-up (ray.init to all actors ready), prototype / library": ratio(proto_total, lib_total),
-                      "start-up, library (concurrent) / one piece at a time": ratio(lib_total, alone["sum_s"])}
-    section.values = {"library": lib, "one_at_a_time": alone, "prototype": proto, "prototype_changes": PROTOTYPE,
-                      "library_total_s": lib_total, "prototype_total_s": proto_total}
+    section.ratios = {f"start-up (ray.init to all actors ready), prototype '{n}' / library": ratio(p["total_s"], lib["total_s"])
+                      for n, p in protos.items()}
+    section.ratios["start-up, library (concurrent) / one piece at a time"] = ratio(lib["total_s"], alone["sum_s"])
+    best = min(protos, key=lambda n: protos[n]["total_s"]) if protos else None
+    section.values = {"library": lib, "one_at_a_time": alone, "prototypes": protos, "prototype_changes": PROTOTYPE,
+                      "best_prototype": best, "prototype": protos.get(best),
+                      "prototype_rollout": next(iter(protos.values()))["rollout"] if protos else None, "library_total_s": lib["total_s"],
+                      "prototype_total_s": protos[best]["total_s"] if best else None}
     section.tables["start-up pieces, each alone (seconds)"] = [{"piece": k, "seconds": v} for k, v in alone["parts_s"].items()]
-    labels = sorted(set(lib["cpu_s"]) | set(proto["cpu_s"]), key=lambda k: -lib["cpu_s"].get(k, 0.0))
-    section.tables["CPU seconds by process during start-up"] = [
-        {"process": k, "library": lib["cpu_s"].get(k, 0.0), "prototype": proto["cpu_s"].get(k, 0.0)} for k in labels[:14]]
     section.tables["start-up before/after (seconds)"] = [
         {"variant": "library (rayrlhf.workers.Workers)", "ray_init_s": lib["ray_init_s"], "actors_ready_s": lib["all_ready_s"],
-         "total_s": lib_total},
-        {"variant": "prototype (" + ", ".join(PROTOTYPE) + ")", "ray_init_s": proto["ray_init_s"],
-         "actors_ready_s": proto["all_ready_s"], "total_s": proto_total}]
+         "total_s": lib["total_s"], "cpu_s": sum(lib["cpu_s"].values())}] + [
+        {"variant": f"prototype '{n}'", "ray_init_s": p["ray_init_s"], "actors_ready_s": p["all_ready_s"], "total_s": p["total_s"],
+         "cpu_s": sum(p["cpu_s"].values())} for n, p in protos.items()]
+    if best:
+        cpu = protos[best]["cpu_s"]
+        labels = sorted(set(lib["cpu_s"]) | set(cpu), key=lambda k: -lib["cpu_s"].get(k, 0.0))
+        section.tables[f"CPU seconds by process during start-up (library vs '{best}')"] = [
+            {"process": k, "library": lib["cpu_s"].get(k, 0.0), best: cpu.get(k, 0.0)} for k in labels[:16]]
     section.notes.append("Workers.startup_s (metrics' timing/startup_s) stops when the engine and learner are ready; the reward "
                          f"actors were still loading then for {lib['all_ready_s'] - lib['returned_s']:.1f}s more.")
     return section, workers

@@ -167,3 +167,24 @@ def test_scoring_benchmark_runs_end_to_end_at_tiny_scale(tmp_path, tiny_override
     speedup = next(v for k, v in sec["ratios"].items() if k.startswith("scoring"))
     assert speedup > 0
     assert "scoring" in readme.render(results)
+
+
+def test_process_labels_group_the_start_up_processes():
+    from benchmarks.startup import process_label
+
+    class Proc:  # the two psutil.Process methods process_label reads
+        def __init__(self, cmd):
+            self.cmd = cmd
+
+        def cmdline(self):
+            return self.cmd
+
+        def name(self):
+            return "proc"
+
+    assert process_label(Proc(["ray::RewardWorker.score"])) == "ray::RewardWorker"
+    assert process_label(Proc(["VLLM::EngineCore", ""])) == "VLLM::EngineCore"
+    assert process_label(Proc(["/v/bin/python3.11", "-u", "/v/ray/_private/workers/default_worker.py", "--x=1"])) == \
+        "python workers/default_worker.py"
+    assert process_label(Proc(["/v/ray/core/src/ray/raylet/raylet", "--x"])) == "raylet"
+    assert process_label(Proc([])) == "proc"
