@@ -2,8 +2,8 @@
 (``ray.cluster_utils.Cluster``: several raylets on this machine, each with its own logical CPUs; the actors placed
 with ``run.placement=spread`` as on a real cluster); and what the Best-of-N extras cost per source arm.
 
-Each source scores one round's share of Best-of-N candidates (``ceil(refresh_every / (W + 1)) x N`` responses, what a
-source arm gets in a round). In parallel, every source's call is sent before any is awaited (as the pipeline does);
+Each source scores one iteration's share of Best-of-N candidates (``ceil(M / (W + 1)) x N`` responses: what a source
+arm gets when UCB spreads the M prompts evenly over the W sources and ``self``). In parallel, every source's call is sent before any is awaited (as the pipeline does);
 one after another, each is awaited before the next is sent. Speed-up is bounded by the machine's real cores.
 """
 
@@ -91,7 +91,7 @@ def run(cfg, train_rows: list[dict], gen_s_per_sample: float | None, repeats: in
         actors = {s.name: reward_actor(s, cfg.task, placement.strategy(f"reward/{s.name}")) for s in cfg.sources}
         oracle = reward_actor(cfg.oracle.reward, cfg.task, placement.strategy("oracle"))
         nodes_used = len(set(ray.get([a.node_id.remote() for a in [*actors.values(), oracle]])))
-        batch = candidate_texts(train_rows, math.ceil(cfg.transfer.refresh_every / (w + 1)) * n)
+        batch = candidate_texts(train_rows, math.ceil(cfg.train.prompts_per_iteration / (w + 1)) * n)
         _score_all({**actors, "oracle": oracle}, batch, parallel=False)  # warm-up: first calls load lazily
         par, seq, own = [], [], []
         for _ in range(repeats):

@@ -125,6 +125,8 @@ def run(cfg_path: Path, out: Path, pairs: int, rayrlhf_wall_s: float | None, ray
     log(f"TRL: {trl_s:.1f}s, held-out r* {held['trl']['oracle_score']:.3f} (initial {held['initial']['oracle_score']:.3f})")
     section.notes.append("TRL's wall time is its process (imports, model load, training, save) without the shared evaluation; "
                          "rayrlhf's is `rayrlhf train` from benchmark 1 (start-up and its own evaluations included).")
+    section.notes.append("The held-out scores here come from one evaluator for every policy (transformers `generate`, the same "
+                         "seed); rayrlhf's own eval samples with vLLM, so its r* in benchmark 1 is on a different sample.")
     return section
 
 
