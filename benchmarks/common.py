@@ -70,7 +70,7 @@ def machine() -> dict:
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     return {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-            "load_avg_1m_at_start": load}
+            "load_avg_1m_at_start": load, "omp_num_threads": os.environ.get("OMP_NUM_THREADS")}
 
 
 def env_for_children() -> dict:

@@ -38,6 +38,11 @@ asserted. `python -m benchmarks.run_all --scale tiny` runs the whole suite at te
 """
 
 
+TINY_NOTE = ("**Scale `tiny`** (the test-size task: 16 prompts per iteration, two iterations): start-up dominates every "
+             "whole-run ratio and the stages are too small for steady per-stage ratios; `make bench` gives the "
+             "quickstart-size numbers.\n\n")
+
+
 def fmt(value) -> str:
     if value is None:
         return "n/a"
@@ -94,8 +99,11 @@ def startup_changes(results: dict) -> str:
 def render(results: dict, plots_dir: str = "results") -> str:
     meta = results["meta"]
     head = (f"## Results\n\nOne run: commit `{meta['commit']}`, {meta['date']}, scale `{meta['scale']}`, {meta['cpus']} CPUs "
-            f"(load average {fmt(meta.get('load_avg_1m_at_start'))} at the start), {fmt(meta.get('total_s'))}s in all "
-            f"(task build {fmt(meta.get('task_build_s'))}s).\n\n" + summary(results))
+            f"(load average {fmt(meta.get('load_avg_1m_at_start'))} at the start"
+            + (f", OMP_NUM_THREADS={meta['omp_num_threads']}" if meta.get("omp_num_threads") else "")
+            + f"), {fmt(meta.get('total_s'))}s in all"
+            + (f" (task build {fmt(meta['task_build_s'])}s)" if (meta.get("task_build_s") or 0) > 1 else "") + ".\n\n"
+            + (TINY_NOTE if meta.get("scale") == "tiny" else "") + summary(results))
     pics = "\n\n".join(f"![{p}]({plots_dir}/{p})" for p in meta.get("plots", []))
     body = "\n\n".join(section_md(sec) for sec in results["sections"].values())
     parts = [INTRO, head, pics, "## Details", body, startup_changes(results),
