@@ -78,6 +78,18 @@ faults: env-dev
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest -q -m "faults or not faults" tests/test_faults.py --junitxml=faults.xml; \
 	  status=$$?; $(PY) -m tests.faults_harness faults.xml; exit $$status
 
+## Benchmarks (benchmarks/README.md): every ratio in one run, ~30 min on 2 cores; results.json and plots in BENCH_OUT,
+## then benchmarks/README.md rewritten from them. BENCH_ARGS adds options (e.g. --scale tiny, --only 1,5).
+.PHONY: bench
+BENCH_STAMP := $(shell date +%Y%m%d-%H%M%S)
+BENCH_OUT ?= runs/bench-$(BENCH_STAMP)
+$(VENV)/.installed-bench: pyproject.toml
+	$(call install,cpu$(comma)dev$(comma)bench,$(VENV)/.installed-dev $(VENV)/.installed-cpu)
+
+bench: $(VENV)/.installed-bench
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m benchmarks.run_all --out $(BENCH_OUT) $(BENCH_ARGS); status=$$?; \
+	$(PY) -m benchmarks.readme $(BENCH_OUT)/results.json && exit $$status
+
 lint: env-dev
 	$(VENV)/bin/ruff check rayrlhf tests
 
