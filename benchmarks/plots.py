@@ -78,7 +78,7 @@ def stages_plot(results: dict, path: Path) -> bool:
 
 def startup_plot(results: dict, path: Path) -> bool:
     v = _values(results, "startup")
-    if not v or not v.get("prototype"):
+    if not v or not v.get("before"):
         return False
     import matplotlib.pyplot as plt
 
@@ -88,12 +88,12 @@ def startup_plot(results: dict, path: Path) -> bool:
     a.invert_yaxis()
     a.set_xlabel("seconds, each piece alone")
     a.tick_params(axis="y", labelsize=7)
-    labels = sorted(set(v["library"]["cpu_s"]) | set(v["prototype"]["cpu_s"]), key=lambda k: -v["library"]["cpu_s"].get(k, 0.0))[:10]
+    labels = sorted(set(v["library"]["cpu_s"]) | set(v["before"]["cpu_s"]), key=lambda k: -v["before"]["cpu_s"].get(k, 0.0))[:10]
     ys = range(len(labels))
     b.barh([y - 0.2 for y in ys], [v["library"]["cpu_s"].get(k, 0.0) for k in labels], height=0.4,
-           label=f"library ({v['library_total_s']:.0f}s to ready)")
-    b.barh([y + 0.2 for y in ys], [v["prototype"]["cpu_s"].get(k, 0.0) for k in labels], height=0.4,
-           label=f"prototype '{v.get('best_prototype')}' ({v['prototype_total_s']:.0f}s to ready)")
+           label=f"library, after the cut ({v['library_total_s']:.0f}s to ready)")
+    b.barh([y + 0.2 for y in ys], [v["before"]["cpu_s"].get(k, 0.0) for k in labels], height=0.4,
+           label=f"before the cut ({v['before_total_s']:.0f}s to ready)")
     b.set_yticks(list(ys), labels, fontsize=7)
     b.invert_yaxis()
     b.set_xlabel("CPU seconds during start-up")

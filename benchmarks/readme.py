@@ -24,12 +24,12 @@ asserted. `python -m benchmarks.run_all --scale tiny` runs the whole suite at te
 1. **vs the reference pipeline**: `rayrlhf train` against the paper authors' *structure* in rayrlhf's terms
    (`benchmarks/reference_pipeline.py`): every stage of every iteration a fresh process that loads its models,
    transformers `generate`, N extra samples for every prompt, a fresh trainer per iteration, files between stages.
-2. **rollout vs bare vLLM**: the generate calls one iteration makes (K, then N per source arm) through rayrlhf's
+2. **rollout vs bare vLLM**: the generate calls one iteration makes (one per round: K for every prompt, N more on source arms) through rayrlhf's
    rollout actor, against one bare vLLM engine (same engine arguments and sampling) generating the same requests
    in one call; generated tokens per second.
 3. **scoring**: W reward actors scoring in parallel vs one after another on a fake multi-node cluster
    (`ray.cluster_utils.Cluster`, actors spread); the cost of the Best-of-N extras per source arm.
-4. **overheads**: start-up by actor (each alone, then all together as the library starts them, then prototypes
+4. **overheads**: start-up by actor (each alone, then all together as the library starts them, then variants
    with the changes listed below); learner dispatch and weight sync as a share of an iteration.
 5. **TRL's `OnlineDPOTrainer`** on the same policy with the same oracle as its judge and the same number of labelled
    pairs (needs `pip install -e .[bench]`).
@@ -88,9 +88,9 @@ def startup_changes(results: dict) -> str:
     changes = values.get("prototype_changes", {})
     if not changes:
         return ""
-    lines = ["## Start-up: what the prototypes change", "",
-             "The prototype start-ups (benchmark 4a) start the same actors, all before any is awaited, with some of these "
-             "changes (none of them in the library yet):", ""]
+    lines = ["## Start-up: the cut, and what else was tried", "",
+             "The variant start-ups (benchmark 4a) start the same actors, all before any is awaited, with one of these "
+             "changes each ('before' undoes the library's cut; the others are not in the library):", ""]
     lines += [f"- `{name}`: {what}" for name, what in changes.items()]
     lines += ["", "Variants: " + "; ".join(f"'{n}' = {' + '.join(p['changes'])}" for n, p in values.get("prototypes", {}).items())]
     return "\n".join(lines)

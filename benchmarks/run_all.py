@@ -108,7 +108,7 @@ def run(args) -> int:
         if workers is not None:
             if "2" in s.only:
                 s.section("rollout", rollout.run, cfg, s.cfg_path, workers, workers.initial_engine_dir, train_rows,
-                          out / "rollout", s.value("startup", "prototype_rollout"))
+                          out / "rollout", s.value("startup", "before_rollout"))
             if "4" in s.only:
                 s.section("overheads", overheads.run, cfg, workers, train_rows, out / "overheads", iteration_s)
             if "6" in s.only:

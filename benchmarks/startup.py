@@ -8,8 +8,9 @@ Three measurements, each in a fresh local Ray started the way ``rayrlhf train`` 
   for every reward actor to answer: "all ready");
 - ``one at a time``: each piece alone, awaited before the next (placement group, rollout engine, each reward actor,
   the oracle's actor, the learner): what each costs by itself;
-- ``prototype`` variants (:data:`VARIANTS`): the same actors, all started before any is awaited, with some of the
-  changes in :data:`PROTOTYPE` (none of them in the library yet), to show what each saves.
+- variants (:data:`VARIANTS`): the same actors, all started before any is awaited, with one change in
+  :data:`PROTOTYPE` each: ``before`` undoes the cut the library made (the CPU vLLM engine back in two processes of
+  its own), the others are further changes not in the library, to show what each would save.
 
 CPU seconds are summed per process type (``ray::RewardWorker``, ``VLLM::EngineCore``, ``raylet``, idle Ray workers
 ...) over the whole process tree: on 2 cores, start-up is bounded by the CPU work of every process at once.
@@ -25,20 +26,22 @@ import ray
 
 from benchmarks.common import Section, log, ratio, retried
 
-# What the prototype start-ups change (each a small change to rayrlhf/workers.py or rayrlhf/actors.py).
+# What the variant start-ups change (each a small change to rayrlhf/workers.py or rayrlhf/actors.py).
 PROTOTYPE = {
+    "engine_processes": "before the cut: VLLM_ENABLE_V1_MULTIPROCESSING=1 in the CPU rollout actor's env, so the vLLM engine "
+                        "core and its worker run in two more processes that import torch and vLLM again (the library now "
+                        "runs a CPU engine inside the actor: rayrlhf.actors.rollout_actor)",
     "job_level_env": "the actors' environment variables (rayrlhf.logs.QUIET, the KV cache size) set once for the job, "
                      "ray.init(runtime_env={'env_vars': ...}), instead of per actor: actors then start in the idle workers Ray "
                      "prestarts at init instead of new processes",
     "no_idle_worker_prestart": "ray.init(_system_config={'prestart_worker_first_driver': False}): Ray otherwise starts one idle "
                                "Python worker per logical CPU at init, competing with the actors for the cores",
-    "vllm_engine_in_actor": "VLLM_ENABLE_V1_MULTIPROCESSING=0 in the CPU rollout actor's env: the vLLM engine core and its "
-                            "worker run inside the actor instead of two more processes that import torch and vLLM again",
 }
+BEFORE = "before (engine in two more processes)"
 VARIANTS = {
-    "engine in actor": ("vllm_engine_in_actor",),
-    "engine in actor + job env": ("vllm_engine_in_actor", "job_level_env"),
-    "engine in actor + no prestart": ("vllm_engine_in_actor", "no_idle_worker_prestart"),
+    BEFORE: ("engine_processes",),
+    "library + job env": ("job_level_env",),
+    "library + no prestart": ("no_idle_worker_prestart",),
 }
 
 
@@ -188,8 +191,7 @@ def measure_prototype(cfg, model_dir: str, storage: Path, changes: tuple[str, ..
     from rayrlhf.rollout.weights import initial_rollout_weights
 
     env = {"VLLM_CPU_KVCACHE_SPACE": str(max(1, round(cfg.rollout.kv_cache_gib))), **QUIET}
-    if "vllm_engine_in_actor" in changes:
-        env["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
+    env["VLLM_ENABLE_V1_MULTIPROCESSING"] = "1" if "engine_processes" in changes else "0"
     init_s = _fresh_ray(cfg, {"prestart_worker_first_driver": False} if "no_idle_worker_prestart" in changes else None,
                         env if "job_level_env" in changes else None)
     t0 = time.perf_counter()
@@ -219,8 +221,8 @@ def _generate_calls(actor, calls: list) -> dict:
     """Benchmark 2's rollout requests on one rollout actor (a warm-up pass, then the timed one): tokens per second."""
     for timed in (False, True):
         t0 = time.perf_counter()
-        rows = [row for call in (calls if timed else calls[:2])
-                for row in ray.get(actor.generate.remote([p for p, _ in call], call[0][1]))]
+        rows = [row for call in (calls if timed else calls[:1])
+                for row in ray.get(actor.generate.remote([p for p, _ in call], [n for _, n in call]))]
     seconds = time.perf_counter() - t0
     tokens = sum(len(s["token_ids"]) for row in rows for s in row)
     return {"seconds": seconds, "tokens": tokens, "tokens_per_s": tokens / seconds}
@@ -246,27 +248,30 @@ def run(cfg, model_dir: str, out: Path, calls: list | None = None, variants: dic
     lib["total_s"] = lib["ray_init_s"] + lib["all_ready_s"]
     log(f"library start-up: {lib['ray_init_s']:.1f}s ray.init + {lib['returned_s']:.1f}s Workers "
         f"({lib['all_ready_s']:.1f}s until every reward actor answered)")
-    section.ratios = {f"start-up (ray.init to all actors ready), prototype '{n}' / library": ratio(p["total_s"], lib["total_s"])
-                      for n, p in protos.items()}
-    section.ratios |= {f"start-up CPU seconds (every process), prototype '{n}' / library": ratio(
-        sum(p["cpu_s"].values()), sum(lib["cpu_s"].values())) for n, p in protos.items()}
+    before = protos.get(BEFORE)
+    section.ratios = {}
+    if before:
+        section.ratios["start-up wall (ray.init to all actors ready), library / before the cut"] = ratio(lib["total_s"], before["total_s"])
+        section.ratios["start-up CPU seconds (every process), library / before the cut"] = ratio(
+            sum(lib["cpu_s"].values()), sum(before["cpu_s"].values()))
+    for n, p in protos.items():
+        if n != BEFORE:
+            section.ratios[f"start-up wall, prototype '{n}' / library"] = ratio(p["total_s"], lib["total_s"])
+            section.ratios[f"start-up CPU seconds, prototype '{n}' / library"] = ratio(sum(p["cpu_s"].values()), sum(lib["cpu_s"].values()))
     section.ratios["start-up, library (concurrent) / one piece at a time"] = ratio(lib["total_s"], alone["sum_s"])
-    best = min(protos, key=lambda n: protos[n]["total_s"]) if protos else None
     section.values = {"library": lib, "one_at_a_time": alone, "prototypes": protos, "prototype_changes": PROTOTYPE,
-                      "best_prototype": best, "prototype": protos.get(best),
-                      "prototype_rollout": next(iter(protos.values()))["rollout"] if protos else None, "library_total_s": lib["total_s"],
-                      "prototype_total_s": protos[best]["total_s"] if best else None}
+                      "before": before, "before_rollout": before["rollout"] if before else None,
+                      "library_total_s": lib["total_s"], "before_total_s": before["total_s"] if before else None}
     section.tables["start-up pieces, each alone (seconds)"] = [{"piece": k, "seconds": v} for k, v in alone["parts_s"].items()]
     section.tables["start-up before/after (seconds)"] = [
         {"variant": "library (rayrlhf.workers.Workers)", "ray_init_s": lib["ray_init_s"], "actors_ready_s": lib["all_ready_s"],
          "total_s": lib["total_s"], "cpu_s": sum(lib["cpu_s"].values())}] + [
-        {"variant": f"prototype '{n}'", "ray_init_s": p["ray_init_s"], "actors_ready_s": p["all_ready_s"], "total_s": p["total_s"],
-         "cpu_s": sum(p["cpu_s"].values())} for n, p in protos.items()]
-    if best:
-        cpu = protos[best]["cpu_s"]
-        labels = sorted(set(lib["cpu_s"]) | set(cpu), key=lambda k: -lib["cpu_s"].get(k, 0.0))
-        section.tables[f"CPU seconds by process during start-up (library vs '{best}')"] = [
-            {"process": k, "library": lib["cpu_s"].get(k, 0.0), best: cpu.get(k, 0.0)} for k in labels[:16]]
+        {"variant": n if n == BEFORE else f"prototype '{n}'", "ray_init_s": p["ray_init_s"], "actors_ready_s": p["all_ready_s"],
+         "total_s": p["total_s"], "cpu_s": sum(p["cpu_s"].values())} for n, p in protos.items()]
+    if before:
+        labels = sorted(set(lib["cpu_s"]) | set(before["cpu_s"]), key=lambda k: -before["cpu_s"].get(k, 0.0))
+        section.tables["CPU seconds by process during start-up (library vs before the cut)"] = [
+            {"process": k, "library": lib["cpu_s"].get(k, 0.0), "before": before["cpu_s"].get(k, 0.0)} for k in labels[:16]]
     section.notes.append("On 2 cores every actor starts at once and start-up is bound by the CPU work of all of them: the CPU "
                          "seconds are the steadier measure when other jobs share the machine; wall seconds follow them on a "
                          "quiet one.")

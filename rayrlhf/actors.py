@@ -57,17 +57,24 @@ class RolloutWorker:
         return HFSampler(model_dir, trust_remote_code=self.policy.trust_remote_code, device=device,
                          dtype=resolve_dtype(self.cfg.dtype, device == "cuda"), tokenizer=self.policy.tokenizer)
 
-    def generate(self, prompts: list[str], n: int, temperature: float | None = None, seed: int = 0,
+    def generate(self, prompts: list[str], n: int | list[int], temperature: float | None = None, seed: int = 0,
                  max_new_tokens: int | None = None) -> list[list[dict]]:
-        """``n`` samples for each prompt, as ``{"text", "token_ids", "logprob"}``, of at most ``max_new_tokens``
-        tokens (default ``rollout.max_new_tokens``). ``seed`` seeds the ``hf`` backend's call; a vLLM engine follows
-        its own seeded stream."""
+        """``n`` samples for each prompt (or ``n[i]`` for prompt ``i``), as ``{"text", "token_ids", "logprob"}``, of at
+        most ``max_new_tokens`` tokens (default ``rollout.max_new_tokens``). A vLLM engine takes every prompt in one call
+        and follows its own seeded stream; the ``hf`` backend samples each distinct count in turn, seeded ``seed``,
+        ``seed + 1``, ..."""
         temp = self.cfg.temperature if temperature is None else temperature
         if self.backend == "vllm":
             rows = self.engine.generate(prompts, n=n, temperature=temp, max_tokens=max_new_tokens)
         else:
-            rows = self.engine.sample(prompts, n=n, max_new_tokens=max_new_tokens or self.cfg.max_new_tokens, temperature=temp,
-                                      top_p=self.cfg.top_p, seed=seed)
+            counts = [n] * len(prompts) if isinstance(n, int) else list(n)
+            rows = [None] * len(prompts)
+            for j, count in enumerate(dict.fromkeys(counts)):
+                idx = [i for i, c in enumerate(counts) if c == count]
+                sampled = self.engine.sample([prompts[i] for i in idx], n=count, temperature=temp, top_p=self.cfg.top_p,
+                                             max_new_tokens=max_new_tokens or self.cfg.max_new_tokens, seed=seed + j)
+                for i, row in zip(idx, sampled, strict=True):
+                    rows[i] = row
         return [[asdict(s) for s in row] for row in rows]
 
     def load_weights(self, model_dir: str) -> float:
@@ -123,8 +130,12 @@ class ActorScore:
 def rollout_actor(model_dir: str, cfg: Config, scheduling="DEFAULT", weights_file: str | None = None):
     """Restarted by Ray (at most ``run.max_restarts`` times) if its process or node dies, from the weights
     ``weights_file`` names; a call in flight is retried on the new engine (generation and weight loads are safe
-    to repeat)."""
+    to repeat). A CPU engine runs inside the actor's process (``VLLM_ENABLE_V1_MULTIPROCESSING=0``): two fewer
+    processes importing torch and vLLM at start-up, and none left behind if the actor dies (benchmarks/README.md,
+    start-up)."""
     env = {"VLLM_CPU_KVCACHE_SPACE": str(max(1, round(cfg.rollout.kv_cache_gib))), **QUIET}
+    if cfg.rollout.num_gpus == 0:
+        env["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
     return ray.remote(RolloutWorker).options(
         num_cpus=cfg.rollout.num_cpus, num_gpus=cfg.rollout.num_gpus, resources=cfg.rollout.resources,
         max_restarts=cfg.run.max_restarts, max_task_retries=cfg.run.max_restarts, scheduling_strategy=scheduling,

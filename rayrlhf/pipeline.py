@@ -162,13 +162,15 @@ class Pipeline:
         chats = [row.get("conversation") for row in chunk]
         t = time.perf_counter()
         seed = derived_seed(cfg.run.seed, "gen", iteration, texts[0])
-        base = [[s["text"] for s in row] for row in self.workers.generate(texts, K, None, seed)]
         by_arm = defaultdict(list)
         for i, arm in enumerate(arms):
             if arm != SELF_ARM:
                 by_arm[arm].append(i)
-        extra = {arm: [[s["text"] for s in row] for row in self.workers.generate([texts[i] for i in idx], N, None, seed + 1)]
-                 for arm, idx in by_arm.items()}
+        on_sources = [i for idx in by_arm.values() for i in idx]  # one engine call: K for every prompt, N for these
+        rows = [[s["text"] for s in row] for row in self.workers.generate(
+            texts + [texts[i] for i in on_sources], [K] * len(texts) + [N] * len(on_sources), None, seed)]
+        base, extra_of = rows[: len(texts)], dict(zip(on_sources, rows[len(texts) :], strict=True))
+        extra = {arm: [extra_of[i] for i in idx] for arm, idx in by_arm.items()}
         timing["generate_s"] += time.perf_counter() - t
         t = time.perf_counter()
         futures = {arm: self.workers.score(

@@ -71,12 +71,15 @@ class Workers:
         self.initial_dir, self.initial_engine_dir = model_dir, engine_dir
         self.startup_s = time.perf_counter() - t0
 
-    def generate(self, prompts: list[str], n: int, temperature: float | None = None, seed: int = 0,
+    def generate(self, prompts: list[str], n: int | list[int], temperature: float | None = None, seed: int = 0,
                  stage: str = "generate", max_new_tokens: int | None = None) -> list[list[dict]]:
-        """``n`` samples per prompt, the prompts split evenly over the rollout actors (data parallel)."""
+        """``n`` samples per prompt (or ``n[i]`` for prompt ``i``), the prompts split evenly over the rollout actors
+        (data parallel)."""
         k = len(self.rollouts)
         size = -(-len(prompts) // k)
-        parts = [self.rollouts[i].generate.remote(prompts[i * size : (i + 1) * size], n, temperature, seed + i, max_new_tokens)
+        counts = [n] * len(prompts) if isinstance(n, int) else list(n)
+        parts = [self.rollouts[i].generate.remote(prompts[i * size : (i + 1) * size], counts[i * size : (i + 1) * size],
+                                                  temperature, seed + i, max_new_tokens)
                  for i in range(k) if prompts[i * size : (i + 1) * size]]
         return [row for part in wait(parts, stage, "rollout engine", getattr(self.timeouts, stage)) for row in part]
 

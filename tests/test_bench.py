@@ -82,21 +82,17 @@ def test_rollout_requests_ask_what_the_pipeline_asks():
     prompts = [f"p{i}" for i in range(16)]
     none = rollout.rollout_requests(tiny_cfg("transfer.mode=none"), prompts, seed=0)  # K samples only, a call per round
     assert [len(c) for c in none] == [8, 8] and all(n == 4 for c in none for _, n in c)
-    fixed = rollout.rollout_requests(tiny_cfg("transfer.mode=fixed:rouge"), prompts, seed=0)  # every prompt: K, then N
-    assert [(len(c), c[0][1]) for c in fixed] == [(8, 4), (8, 4), (8, 4), (8, 4)]
-    assert sum(n for c in fixed for _, n in c) == 16 * (4 + 4)
+    fixed = rollout.rollout_requests(tiny_cfg("transfer.mode=fixed:rouge", "transfer.best_of_n=6"), prompts, seed=0)
+    assert [[n for _, n in c] for c in fixed] == [[4] * 8 + [6] * 8] * 2  # every prompt: K, then N, in one call
+    assert [[p for p, _ in c] for c in fixed] == [prompts[:8] * 2, prompts[8:] * 2]
     cfg = tiny_cfg("transfer.best_of_n=6")  # UCB's first round: each prompt's K, then N for those on a source arm
     ucb = rollout.rollout_requests(cfg, prompts, seed=3)
-    rounds, current = [], None
-    for call in ucb:
-        if call[0][1] == 4:
-            current = {"k": [p for p, _ in call], "extra": []}
-            rounds.append(current)
-        else:
-            current["extra"] += [p for p, n in call if n == 6]
-    assert [r["k"] for r in rounds] == [prompts[:8], prompts[8:]]
-    assert all(set(r["extra"]) <= set(r["k"]) and len(set(r["extra"])) == len(r["extra"]) for r in rounds)
-    assert 0 < sum(len(r["extra"]) for r in rounds) < 16  # 6 sources and self: some of each, seed 3
+    assert len(ucb) == 2
+    for call, chunk in zip(ucb, [prompts[:8], prompts[8:]], strict=True):
+        assert call[:8] == [(p, 4) for p in chunk]
+        extra = [p for p, n in call[8:] if n == 6]
+        assert len(extra) == len(call) - 8 and set(extra) <= set(chunk) and len(set(extra)) == len(extra)
+    assert 0 < sum(len(c) - 8 for c in ucb) < 16  # 6 sources and self: some of each, seed 3
     assert rollout.rollout_requests(cfg, prompts, seed=3) == ucb  # seeded
 
 

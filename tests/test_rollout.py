@@ -108,3 +108,25 @@ def test_hf_backend_samples_with_logprobs(tiny_task):
     assert all(s.logprob <= 0 for r in a for s in r)
     greedy = sampler.sample(prompts[:1], n=1, max_new_tokens=12, temperature=0.0)[0][0].token_ids
     assert greedy == _hf_greedy(str(tiny_task.policy_dir), prompts[:1], 12)[0]
+
+
+def test_vllm_takes_a_sample_count_per_prompt(engine, tiny_task):
+    """A round's K samples for every prompt and N more for prompts on source arms go in one engine call."""
+    rows = engine.generate(tiny_task.split("eval")["prompt"][:3], n=[2, 5, 1], temperature=1.0, max_tokens=8)
+    assert [len(r) for r in rows] == [2, 5, 1]
+
+
+def test_hf_rollout_worker_samples_each_count_in_turn(tiny_config, tiny_task):
+    """The ``hf`` backend with per-prompt counts equals one seeded ``sample`` call per distinct count."""
+    from rayrlhf.actors import RolloutWorker
+
+    cfg = tiny_config.model_copy(update={"rollout": tiny_config.rollout.model_copy(update={"backend": "hf"})})
+    worker = RolloutWorker(str(tiny_task.policy_dir), cfg)
+    prompts = tiny_task.split("eval")["prompt"][:3]
+    rows = worker.generate([prompts[0], prompts[1], prompts[2], prompts[0]], [2, 3, 2, 3], seed=7, max_new_tokens=8)
+    sampler = HFSampler(str(tiny_task.policy_dir))
+    args = {"max_new_tokens": 8, "temperature": cfg.rollout.temperature, "top_p": cfg.rollout.top_p}
+    twos = sampler.sample([prompts[0], prompts[2]], n=2, seed=7, **args)
+    threes = sampler.sample([prompts[1], prompts[0]], n=3, seed=8, **args)
+    expected = [twos[0], threes[0], twos[1], threes[1]]
+    assert [[s["text"] for s in row] for row in rows] == [[s.text for s in row] for row in expected]

