@@ -183,6 +183,17 @@ def cmd_train(args) -> int:
     def log(message: str) -> None:
         print(message, file=sys.stderr)
 
+    def stop(message: str) -> None:
+        """The stop's message as the last line: Ray forwards the actors' last output (a learner's traceback, say)
+        until it shuts down, so it shuts down first."""
+        if "ray" in sys.modules and sys.modules["ray"].is_initialized():
+            import threading
+
+            done = threading.Thread(target=sys.modules["ray"].shutdown, daemon=True)
+            done.start()
+            done.join(30)  # bounded: a stop never hangs on a Ray that is itself broken
+        log(message)
+
     try:
         if args.resume:
             extra = [args.config, *args.overrides] if args.config else list(args.overrides)
@@ -205,13 +216,13 @@ def cmd_train(args) -> int:
 
             rows = train(cfg, log=log)
     except StageError as exc:
-        log(f"rayrlhf train: {exc}\nNothing paid for is lost; fix the cause, then continue with "
-            f"`rayrlhf train --resume {run_dir}`")
+        stop(f"rayrlhf train: {exc}\nNothing paid for is lost; fix the cause, then continue with "
+             f"`rayrlhf train --resume {run_dir}`")
         return 1
     except RunStopped as exc:
         more = " oracle.budget=<more>" if "oracle.budget" in str(exc) else ""
         hint = "" if "--resume" in str(exc) else f". Continue with `rayrlhf train --resume {run_dir}{more}`"
-        log(f"rayrlhf train: {exc}{hint}")
+        stop(f"rayrlhf train: {exc}{hint}")
         return exc.exit_code
     if rows:
         last = rows[-1]
