@@ -2,7 +2,8 @@
 drivers, torn tails. Every run either completes or stops with a clear message, `--resume` completes it, and the
 ledger shows 0 labels lost and 0 paid twice (paid labels counted at the oracle backend: tests/helpers.py).
 
-CI runs the first three tests; the whole matrix (`make faults`) is marked `faults`.
+CI runs the first test (each actor killed once; the driver's kill is tests/test_train_e2e.py); the rest (`make faults`)
+is marked `faults`: ~36 min on 2 cores.
 """
 
 import itertools
@@ -50,6 +51,7 @@ def test_every_component_killed_once(train_config, tmp_path):
     check_paid_once(run_dir, 2)
 
 
+@pytest.mark.faults
 def test_a_scorer_that_always_crashes_stops_the_run_and_resume_completes_it(train_config, tmp_path):
     run_dir, flag = tmp_path / "run", tmp_path / "crash"
     flag.touch()
@@ -64,6 +66,7 @@ def test_a_scorer_that_always_crashes_stops_the_run_and_resume_completes_it(trai
     check_paid_once(run_dir, 2)
 
 
+@pytest.mark.faults
 def test_sigterm_stops_at_a_safe_point(train_config, tmp_path):
     run_dir = tmp_path / "run"
     run = start(train_config, run_dir)
