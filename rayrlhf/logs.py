@@ -13,6 +13,13 @@ QUIET = {"VLLM_LOGGING_LEVEL": "ERROR", "TOKENIZERS_PARALLELISM": "false", "HF_H
          "TRANSFORMERS_VERBOSITY": "error"}
 
 
+def quiet_ray_internals() -> None:
+    """Runs in each worker process of a local Ray (``ray.init``'s ``worker_process_setup_hook``). Ray Train's
+    placement-group cleaner asks the state API every few seconds whether the controller lives; a local Ray without
+    its dashboard does not serve that API, so it warned on every poll (dozens of lines per run). Its errors stay."""
+    logging.getLogger("ray.train.v2._internal.execution.controller.placement_group_cleaner").setLevel(logging.ERROR)
+
+
 def setup(level: str | None = None) -> None:
     """Messages at ``level`` (``$RAYRLHF_LOG_LEVEL``, default INFO) to stderr, one line each."""
     level = (level or os.environ.get("RAYRLHF_LOG_LEVEL") or "INFO").upper()

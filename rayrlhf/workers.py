@@ -39,7 +39,8 @@ def init_ray(cfg: Config, runs: int = 1) -> None:
     if address:
         ray.init(address=address)
     else:  # one logical CPU beyond the actors' for the driver's own tasks (Ray Data splitting the pairs)
-        ray.init(num_cpus=max(os.cpu_count() or 1, math.ceil(runs * ray_cpus_needed(cfg)) + 1), include_dashboard=False)
+        ray.init(num_cpus=max(os.cpu_count() or 1, math.ceil(runs * ray_cpus_needed(cfg)) + 1), include_dashboard=False,
+                 runtime_env={"worker_process_setup_hook": "rayrlhf.logs.quiet_ray_internals"})
     ray.data.DataContext.get_current().enable_progress_bars = False
 
 
