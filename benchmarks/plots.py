@@ -36,10 +36,7 @@ def growth_plot(results: dict, path: Path) -> bool:
         if key == "M":
             mem.set_ylabel("peak memory (GiB)", color="tab:red")
     fig.suptitle("One iteration as the work grows (the others at their base values)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return True
+    return _save(fig, path)
 
 
 def stages_plot(results: dict, path: Path) -> bool:
@@ -70,10 +67,7 @@ def stages_plot(results: dict, path: Path) -> bool:
         ax.set_title(title)
         ax.set_ylabel("seconds per iteration")
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return True
+    return _save(fig, path)
 
 
 def startup_plot(results: dict, path: Path) -> bool:
@@ -98,6 +92,12 @@ def startup_plot(results: dict, path: Path) -> bool:
     b.invert_yaxis()
     b.set_xlabel("CPU seconds during start-up")
     b.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def _save(fig, path: Path) -> bool:
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

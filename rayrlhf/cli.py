@@ -47,6 +47,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"rayrlhf {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+    for add in (_add_task_and_rewards, _add_runs, _add_theory, _add_report_and_config):
+        add(sub)
+    from rayrlhf.annotate.commands import add_annotate_parser
+
+    add_annotate_parser(sub)
+    return parser
+
+
+def _add_task_and_rewards(sub) -> None:
+    """``rayrlhf task build`` and ``rayrlhf rewards evaluate``."""
     task = sub.add_parser("task", help="the built-in summarisation task").add_subparsers(dest="action", required=True, metavar="ACTION")
     build = task.add_parser("build", help="build (or load from cache) the built-in task: data, initial policy, judge LM")
     _config_args(build, required=False)
@@ -63,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--pairs", help='jsonl of {"prompt"?, "chosen", "rejected"} rows (HH-RLHF dialogues work too)')
     ev.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
 
+
+def _add_runs(sub) -> None:
+    """``rayrlhf train``, ``compare`` and ``sweep``: the commands that run the pipeline."""
     tr = sub.add_parser("train", help="run empirical TPO on Ray (vLLM rollouts, reward actors, coordinator, Ray Train)",
                         description="Run online RLHF with transfer from the configured sources; writes RUN_DIR "
                         "(run.output_dir): config.yaml, metrics.jsonl, annotations.jsonl, checkpoints/, tb/.")
@@ -93,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="trials at once (default: as many as the cluster's CPUs fit now; on an autoscaling cluster "
                          "set it to what the largest cluster fits, and the autoscaler adds nodes for them)")
 
+
+def _add_theory(sub) -> None:
+    """``rayrlhf theory lemma | regret``."""
     th = sub.add_parser("theory", help="exact TPO in tabular contextual bandits").add_subparsers(
         dest="action", required=True, metavar="ACTION")
     lem = th.add_parser("lemma", help="check Lemma 3.1 on random instances; the beta -> 0 counterexample")
@@ -108,6 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
     reg.add_argument("--selection", choices=["fisher", "count"], default="fisher",
                      help="TPO's transfer-selection widths: the MLE's standard errors (default) or count-based")
 
+
+def _add_report_and_config(sub) -> None:
+    """``rayrlhf report`` and ``rayrlhf config show``."""
     rep = sub.add_parser("report", help="regenerate RUN_DIR/report.md and plots from a train or compare run")
     rep.add_argument("run_dir", metavar="RUN_DIR")
 
@@ -121,11 +140,6 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--defaults", action="store_true", help="the defaults instead of a CONFIG")
     show.add_argument("--format", choices=["yaml", "markdown"], default="yaml",
                       help="yaml (default): the config with comments; markdown: the reference table (with --defaults)")
-
-    from rayrlhf.annotate.commands import add_annotate_parser
-
-    add_annotate_parser(sub)
-    return parser
 
 
 def _load(args) -> object:
