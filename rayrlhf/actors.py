@@ -138,16 +138,18 @@ def rollout_actor(model_dir: str, cfg: Config, scheduling="DEFAULT", weights_fil
         env["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
     return ray.remote(RolloutWorker).options(
         num_cpus=cfg.rollout.num_cpus, num_gpus=cfg.rollout.num_gpus, resources=cfg.rollout.resources,
-        max_restarts=cfg.run.max_restarts, max_task_retries=cfg.run.max_restarts, scheduling_strategy=scheduling,
+        max_restarts=cfg.run.max_restarts, max_task_retries=-1, scheduling_strategy=scheduling,
         runtime_env={"env_vars": env},
     ).remote(model_dir, cfg, weights_file)
 
 
 def reward_actor(source: SourceConfig, task: TaskConfig, scheduling="DEFAULT", max_restarts: int = 3):
     """Restarted by Ray (at most ``max_restarts`` times) if its process or node dies; a call in flight is retried
-    on the new process. A scorer that dies on every call therefore ends the run with an error, not a loop."""
+    on the new process. A scorer that dies on every call therefore ends the run with an error, not a loop.
+    ``max_task_retries=-1`` (Ray's fault-tolerance idiom): a call is retried until the restarts run out, so the
+    seconds before Ray declares a lost node dead cannot use up a fixed retry count (tests/test_faults_node.py)."""
     return ray.remote(RewardWorker).options(
         num_cpus=source.num_cpus, num_gpus=source.num_gpus, resources=source.resources, max_restarts=max_restarts,
-        max_task_retries=max_restarts, scheduling_strategy=scheduling,
+        max_task_retries=-1, scheduling_strategy=scheduling,
         runtime_env={"env_vars": QUIET},
     ).remote(source, task)

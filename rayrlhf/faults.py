@@ -48,6 +48,22 @@ def _cause(exc: BaseException) -> str:
     return f"died ({text[:400]})"
 
 
+def describe_learner_failure(exc: BaseException | None) -> str:
+    """One line per failed Ray Train worker (rank, error type, the error's first line) instead of the worker
+    group's whole repr; a lost node reads as its workers' ``ActorDiedError``."""
+    if exc is None:
+        return "its thread ended"
+    failures = getattr(exc, "worker_failures", None)  # ray.train's WorkerGroupError
+    if failures:
+        return "; ".join(f"worker {rank}: {type(err).__name__}: {_first_line(err)}" for rank, err in sorted(failures.items()))
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())[-600:]}"
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0][:300] if lines else ""
+
+
 def wait(refs, stage: str, actor: str, timeout_s: float | None):
     """``ray.get(refs)`` bounded by ``timeout_s``; failures become a :class:`StageError` naming ``stage`` and
     ``actor`` (Ray has already retried the call on restarted actors up to ``run.max_restarts`` times). A

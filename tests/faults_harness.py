@@ -28,10 +28,10 @@ class Run:
     other runs' on the same machine."""
 
     def __init__(self, args: list[str], run_dir: Path, **env) -> None:
-        self.tag = uuid.uuid4().hex
+        self.tag = env.get("RAYRLHF_TEST_RUN") or uuid.uuid4().hex  # a cluster's raylets may carry it already
         self.run_dir = run_dir
         self.env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO),
-                    "RAYRLHF_TEST_RUN": self.tag, "RAYRLHF_TEST_ORACLE_DELAY": "0.05", **env}
+                    "RAYRLHF_TEST_ORACLE_DELAY": "0.05", **env, "RAYRLHF_TEST_RUN": self.tag}
         self.proc = subprocess.Popen([sys.executable, "-m", "rayrlhf.cli", "train", *args], stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True, env=self.env, cwd=REPO, start_new_session=True)
 
@@ -123,24 +123,28 @@ def stopped_clearly(rc: int, err: str) -> None:
 
 
 def matrix_table(junit_xml: Path) -> str:
-    """The README's fault matrix, from a `make faults` run's JUnit report: component x stage -> outcome."""
+    """The README's fault matrix, from a `make faults` run's JUnit report: component x stage -> outcome; the
+    node row also says how its first run ended (its ``first_run`` property)."""
     import re
     import xml.etree.ElementTree as ET
 
-    cases = {}
+    cases, notes = {}, []
     for case in ET.parse(junit_xml).getroot().iter("testcase"):
         name = case.get("name", "")
         outcome = "fail" if case.find("failure") is not None or case.find("error") is not None else (
             "skipped" if case.find("skipped") is not None else "pass")
         cases[name] = f"{outcome} ({float(case.get('time', 0)):.0f} s)"
+        for prop in case.iter("property"):
+            notes.append(f"- {name}: first run {prop.get('value', '').splitlines()[0]}")
     stages = ["generate", "annotate", "train", "checkpoint"]
+    rows = {c: f"test_fault_matrix[{c}-{{}}]" for c in ["driver", "coordinator", "reward", "rollout", "learner"]}
+    rows["node"] = "test_node_lost[{}]"
     lines = ["| killed \\\\ during | " + " | ".join(stages) + " |", "|---|" + "---|" * len(stages)]
-    for component in ["driver", "coordinator", "reward", "rollout", "learner"]:
-        cells = [cases.get(f"test_fault_matrix[{component}-{stage}]", "-") for stage in stages]
-        lines.append(f"| {component} | " + " | ".join(cells) + " |")
-    others = {n: o for n, o in cases.items() if not re.match(r"test_fault_matrix\[", n)}
+    for component, pattern in rows.items():
+        lines.append(f"| {component} | " + " | ".join(cases.get(pattern.format(stage), "-") for stage in stages) + " |")
+    others = {n: o for n, o in cases.items() if not re.match(r"test_(fault_matrix|node_lost)\[", n)}
     lines += ["", "| other fault | outcome |", "|---|---|", *[f"| {n.removeprefix('test_')} | {o} |" for n, o in others.items()]]
-    return "\n".join(lines)
+    return "\n".join(lines + ([""] + notes if notes else []))
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@ drivers, torn tails. Every run either completes or stops with a clear message, `
 ledger shows 0 labels lost and 0 paid twice (paid labels counted at the oracle backend: tests/helpers.py).
 
 CI runs the first test (each actor killed once; the driver's kill is tests/test_train_e2e.py); the rest (`make faults`)
-is marked `faults`: ~36 min on 2 cores.
+is marked `faults`: ~46 min on 2 cores.
 """
 
 import itertools

@@ -179,13 +179,12 @@ class Learner:
         self.weights = model_dir
 
     def _wait(self, timeout_s: float, stage: str) -> dict:
-        from rayrlhf.faults import StageError
+        from rayrlhf.faults import StageError, describe_learner_failure
 
         deadline = time.monotonic() + timeout_s
         while True:
             if self._error is not None or not self._thread.is_alive():
-                cause = " ".join(str(self._error).split())[-600:] if self._error else "its thread ended"
-                raise StageError(stage, "the Ray Train learner", f"stopped: {type(self._error).__name__}: {cause}") from self._error
+                raise StageError(stage, "the Ray Train learner", f"stopped: {describe_learner_failure(self._error)}") from self._error
             if time.monotonic() > deadline:
                 raise StageError(stage, "the Ray Train learner", f"did not answer within {timeout_s:g}s (run.timeouts.{stage})")
             try:
