@@ -21,6 +21,8 @@ from .conftest import REPO
 TITLES = {"coordinator": "ray::Coordinator", "reward": "ray::RewardWorker", "rollout": "ray::RolloutWorker",
           "learner": "ray::RayTrainWorker"}
 BILLING = ["oracle.backend=python", "oracle.backend_class=tests.helpers:BillingOracle"]
+#: what every process of a fault test's run sees (the oracle's delay widens the annotation window)
+TEST_ENV = {"TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1", "RAYRLHF_TEST_ORACLE_DELAY": "0.05"}
 
 
 class Run:
@@ -28,10 +30,10 @@ class Run:
     other runs' on the same machine."""
 
     def __init__(self, args: list[str], run_dir: Path, **env) -> None:
-        self.tag = env.get("RAYRLHF_TEST_RUN") or uuid.uuid4().hex  # a cluster's raylets may carry it already
+        # a cluster started by the test process carries the tag already: its raylets' workers inherit that environment
+        self.tag = os.environ.get("RAYRLHF_TEST_RUN") or uuid.uuid4().hex
         self.run_dir = run_dir
-        self.env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO),
-                    "RAYRLHF_TEST_ORACLE_DELAY": "0.05", **env, "RAYRLHF_TEST_RUN": self.tag}
+        self.env = {**os.environ, **TEST_ENV, "PYTHONPATH": str(REPO), "RAYRLHF_TEST_RUN": self.tag, **env}
         self.proc = subprocess.Popen([sys.executable, "-m", "rayrlhf.cli", "train", *args], stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True, env=self.env, cwd=REPO, start_new_session=True)
 

@@ -10,7 +10,7 @@ import uuid
 import psutil
 import pytest
 
-from .faults_harness import BILLING, TITLES, Run, check_paid_once, resume, stopped_clearly
+from .faults_harness import BILLING, TEST_ENV, TITLES, Run, check_paid_once, resume, stopped_clearly
 
 #: the head has one logical CPU (the driver's Ray Data tasks) and no `worker` resource, so every actor and the
 #: 2-CPU learner worker can only live on a worker node
@@ -35,13 +35,9 @@ def cluster(monkeypatch):
     (the run tag and the oracle's delay are set here, not only in the driver's)."""
     from ray.cluster_utils import Cluster
 
-    tag = "node-" + uuid.uuid4().hex
-    monkeypatch.setenv("RAYRLHF_TEST_RUN", tag)
-    monkeypatch.setenv("RAYRLHF_TEST_ORACLE_DELAY", "0.05")
-    monkeypatch.setenv("TOKENIZERS_PARALLELISM", "false")
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    for name, value in {**TEST_ENV, "RAYRLHF_TEST_RUN": "node-" + uuid.uuid4().hex}.items():
+        monkeypatch.setenv(name, value)  # Run takes the tag from here
     c = Cluster(initialize_head=True, head_node_args=HEAD)
-    c.tag = tag
     c.add_node(**WORKER)
     c.wait_for_nodes()
     try:
@@ -60,19 +56,20 @@ def raylets(c) -> dict[int, str]:
 def test_node_lost(train_config, tmp_path, cluster, stage, record_property):
     run_dir = tmp_path / "run"
     run = Run([*train_config, f"run.output_dir={run_dir}", f"run.ray_address={cluster.address}", *ON_WORKER, *BILLING],
-              run_dir, RAYRLHF_TEST_RUN=cluster.tag)
+              run_dir)
     try:
         run.wait_for(stage, 1)
-        where = {name: {node_of(p, raylets(cluster)) for p in run.processes(name)} for name in TITLES}
+        nodes = raylets(cluster)
+        where = {name: {node_of(p, nodes) for p in run.processes(name)} for name in TITLES}
         assert where["coordinator"] == {"head"}, where  # the driver's node: not the one removed
         assert all(where[name] == {"worker0"} for name in ("reward", "rollout", "learner")), where
         cluster.remove_node(next(iter(cluster.worker_nodes)), allow_graceful=False)  # a crash, not a drain
         cluster.add_node(**WORKER)  # the replacement (an autoscaler's new node)
         rc, err = run.finish()
-        record_property("first_run", f"rc {rc}: " + err.split("rayrlhf train:")[-1].strip()[:300] if rc else "rc 0")
+        record_property("first_run", (f"rc {rc}: " + err.split("rayrlhf train:")[-1].strip()[:300]) if rc else "rc 0")
         if rc != 0:
             stopped_clearly(rc, err)
-            run = resume(run_dir, RAYRLHF_TEST_RUN=cluster.tag)
+            run = resume(run_dir)
             rc, err = run.finish()
         assert rc == 0, err[-3000:]
     finally:
