@@ -124,6 +124,18 @@ def stopped_clearly(rc: int, err: str) -> None:
     assert last, err
 
 
+def finish_or_resume(run: Run) -> str:
+    """Wait for ``run``: it completes, or it stops with one clear line and ``--resume`` completes it. Returns how the
+    first run ended (``rc 0``, or its return code and stop message)."""
+    rc, err = run.finish()
+    first = (f"rc {rc}: " + err.split("rayrlhf train:")[-1].strip()[:300]) if rc else "rc 0"
+    if rc != 0:
+        stopped_clearly(rc, err)
+        rc, err = resume(run.run_dir).finish()  # finish kills the process tree if it hangs
+    assert rc == 0, err[-3000:]
+    return first
+
+
 def matrix_table(junit_xml: Path) -> str:
     """The README's fault matrix, from a `make faults` run's JUnit report: component x stage -> outcome; the
     node row also says how its first run ended (its ``first_run`` property)."""
