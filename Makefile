@@ -4,7 +4,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 CONFIG ?= examples/quickstart.yaml
-export RAYRLHF_CACHE ?= $(CURDIR)/.cache/rayrlhf
+# The built task is cached where `rayrlhf` itself caches it, whichever way it is started: task.cache_dir, else
+# $RAYRLHF_CACHE, else ~/.cache/rayrlhf (rayrlhf/task/build.py: cache_dir).
 export TOKENIZERS_PARALLELISM ?= false
 export HF_HUB_OFFLINE ?= 1
 export HF_HUB_DISABLE_TELEMETRY ?= 1
@@ -94,4 +95,4 @@ lint: env-dev
 	$(VENV)/bin/ruff check rayrlhf tests
 
 clean:
-	rm -rf $(VENV) .cache runs
+	rm -rf $(VENV) runs

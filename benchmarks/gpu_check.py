@@ -55,7 +55,7 @@ def config(**sections):
 
 
 def pairs(rows: list[dict], n: int):
-    from rayrlhf.items import PreferencePair
+    from rayrlhf.core.records import PreferencePair
 
     return [PreferencePair(r["prompt"], " " + r["reference"], " " + r["reference"].split(",")[0] + ".", "")
             for r in (rows * (n // len(rows) + 1))[:n]]

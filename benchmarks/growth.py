@@ -4,7 +4,7 @@ and the prompts per iteration M; a cost model fitted to those points; and a proj
 
 One rollout engine and one learner serve every point (each point starts from the initial policy: ``Workers.reset``);
 reward actors are added as W grows (W sources cycle through the config's sources, renamed) and the extras removed
-after the W sweep. Each point is one pipeline iteration (:class:`rayrlhf.pipeline.Pipeline`), its peak memory the PSS
+after the W sweep. Each point is one pipeline iteration (:class:`rayrlhf.run.loop.Pipeline`), its peak memory the PSS
 of the whole process tree (driver, Ray, every actor and engine) while it ran.
 """
 
@@ -71,9 +71,9 @@ def point_work(cfg, row: dict, eval_prompts: int) -> dict[str, float]:
 def run_points(cfg, workers, init_dir: str, out: Path) -> list[dict]:
     import ray
 
-    from rayrlhf.actors import reward_actor
-    from rayrlhf.pipeline import Pipeline
-    from rayrlhf.run_dir import RunDir
+    from rayrlhf.core.run_dir import RunDir
+    from rayrlhf.rewards.actor import reward_actor
+    from rayrlhf.run.loop import Pipeline
 
     points, eval_init = [], None
     for i, p in enumerate(grid(cfg)):

@@ -30,7 +30,7 @@ def _fit_once(loop_config: dict) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from rayrlhf.config import OptimConfig
-    from rayrlhf.items import PreferencePair
+    from rayrlhf.core.records import PreferencePair
     from rayrlhf.learner.step import train_epochs
 
     ctx = ray.train.get_context()

@@ -17,7 +17,7 @@ from benchmarks.common import Section, log, mean, ratio
 
 def preference_pairs(rows: list[dict], count: int) -> list:
     """``count`` pairs from the task's rows: the reference summary chosen over its first clause."""
-    from rayrlhf.items import PreferencePair
+    from rayrlhf.core.records import PreferencePair
 
     return [PreferencePair(r["prompt"], " " + r["reference"], " " + r["reference"].split(",")[0] + ".", "")
             for r in (rows * (count // len(rows) + 1))[:count]]

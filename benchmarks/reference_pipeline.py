@@ -43,8 +43,8 @@ def _write(path: Path, obj) -> None:
 def stage_generate(cfg, work: Path, iteration: int) -> dict:
     import torch
 
+    from rayrlhf.core.seeds import derived_seed
     from rayrlhf.rollout.hf_sampler import HFSampler
-    from rayrlhf.seeds import derived_seed
 
     it = work / f"iter_{iteration}"
     rows = json.loads((it / "prompts.json").read_text())
@@ -68,10 +68,10 @@ def stage_annotate(cfg, work: Path, iteration: int) -> dict:
     import numpy as np
 
     from rayrlhf.algorithms.transfer import SELF_ARM, choose_pair, replace_with_best_of_n
-    from rayrlhf.coordinator import Coordinator
-    from rayrlhf.items import RoundItem
+    from rayrlhf.core.records import RoundItem
+    from rayrlhf.core.seeds import derived_seed
     from rayrlhf.rewards import build_source
-    from rayrlhf.seeds import derived_seed
+    from rayrlhf.run.coordinator import Coordinator
     from rayrlhf.task.build import resolve_model
 
     it = work / f"iter_{iteration}"
@@ -119,10 +119,10 @@ def stage_annotate(cfg, work: Path, iteration: int) -> dict:
 def stage_train(cfg, work: Path, iteration: int) -> dict:
     import torch
 
-    from rayrlhf.items import PreferencePair
+    from rayrlhf.core.records import PreferencePair
+    from rayrlhf.core.seeds import derived_seed
     from rayrlhf.learner.policy import TrainablePolicy
     from rayrlhf.learner.step import make_optimizer, train_epochs
-    from rayrlhf.seeds import derived_seed
     from rayrlhf.task.build import resolve_model
 
     it = work / f"iter_{iteration}"
@@ -142,7 +142,7 @@ def stage_train(cfg, work: Path, iteration: int) -> dict:
 
 def stage_evaluate(cfg, work: Path, iteration: int) -> dict:
     from benchmarks.heldout import heldout_score
-    from rayrlhf.data import load_splits
+    from rayrlhf.data.prompts import load_splits
 
     _, eval_rows = load_splits(cfg, log=lambda m: None)
     return heldout_score(cfg, _model_dir(cfg, work, iteration), eval_rows, seed=iteration)
@@ -157,8 +157,8 @@ def _model_dir(cfg, work: Path, iteration: int) -> str:
 
 def run_reference(cfg_path: Path, work: Path) -> dict:
     """The whole reference run, stage by stage as subprocesses; per-iteration and per-stage wall seconds."""
-    from rayrlhf.data import load_splits
-    from rayrlhf.pipeline import prompt_schedule
+    from rayrlhf.data.prompts import load_splits
+    from rayrlhf.run.loop import prompt_schedule
 
     cfg = _load(str(cfg_path))
     t_run = time.perf_counter()

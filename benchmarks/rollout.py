@@ -24,7 +24,7 @@ def rollout_requests(cfg, prompts: list[str], seed: int) -> list[list[tuple[str,
     import numpy as np
 
     from rayrlhf.algorithms.transfer import SELF_ARM, ArmStats, assign_round
-    from rayrlhf.coordinator import arms_for
+    from rayrlhf.run.coordinator import arms_for
 
     arms = arms_for(cfg)
     rng = np.random.default_rng(seed)
@@ -43,7 +43,7 @@ def rollout_requests(cfg, prompts: list[str], seed: int) -> list[list[tuple[str,
 
 
 def rayrlhf_rollout(workers, calls: list[list[tuple[str, int]]]) -> dict:
-    """The calls through :meth:`rayrlhf.workers.Workers.generate`, one after another as the pipeline makes them."""
+    """The calls through :meth:`rayrlhf.run.actor_group.Workers.generate`, one after another as the pipeline makes them."""
     t0 = time.perf_counter()
     tokens = samples = 0
     for call in calls:

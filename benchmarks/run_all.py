@@ -78,7 +78,7 @@ class Suite:
 def run(args) -> int:
     import ray
 
-    from rayrlhf.data import load_splits
+    from rayrlhf.data.prompts import load_splits
     from rayrlhf.task.build import build_task, resolve_model
 
     s = Suite(args)

@@ -78,8 +78,8 @@ def start_fake_cluster(nodes: int, cpus_per_node: int):
 
 def run(cfg, train_rows: list[dict], gen_s_per_sample: float | None, repeats: int = 3, nodes: int = 3,
         cpus_per_node: int = 2) -> Section:
-    from rayrlhf.actors import reward_actor
-    from rayrlhf.placement import Placement
+    from rayrlhf.core.placement import Placement
+    from rayrlhf.rewards.actor import reward_actor
 
     section = Section("scoring", "3. Reward actors in parallel vs one after another; the Best-of-N extras")
     cfg = cfg.model_copy(update={"run": cfg.run.model_copy(update={"placement": "spread"})})

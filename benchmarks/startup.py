@@ -1,9 +1,9 @@
 """Benchmark 4a: start-up, broken down by actor, and a cut.
 
 Three measurements, each in a fresh local Ray started the way ``rayrlhf train`` starts it
-(:func:`rayrlhf.workers.init_ray`), one after the other in one process:
+(:func:`rayrlhf.run.actor_group.init_ray`), one after the other in one process:
 
-- ``library``: :class:`rayrlhf.workers.Workers` as the pipeline builds it (it returns once the engine has answered a
+- ``library``: :class:`rayrlhf.run.actor_group.Workers` as the pipeline builds it (it returns once the engine has answered a
   warm-up and the learner's workers have loaded; the reward actors may still be loading then, so we also wait
   for every reward actor to answer: "all ready");
 - ``one at a time``: each piece alone, awaited before the next (placement group, rollout engine, each reward actor,
@@ -26,12 +26,12 @@ import ray
 
 from benchmarks.common import Section, log, ratio, retried
 
-# What the variant start-ups change (each a small change to rayrlhf/workers.py or rayrlhf/actors.py).
+# What the variant start-ups change (each a small change to rayrlhf/run/actor_group.py, rayrlhf/rollout/actor.py or rayrlhf/rewards/actor.py).
 PROTOTYPE = {
     "engine_processes": "before the cut: VLLM_ENABLE_V1_MULTIPROCESSING=1 in the CPU rollout actor's env, so the vLLM engine "
                         "core and its worker run in two more processes that import torch and vLLM again (the library now "
-                        "runs a CPU engine inside the actor: rayrlhf.actors.rollout_actor)",
-    "job_level_env": "the actors' environment variables (rayrlhf.logs.QUIET, the KV cache size) set once for the job, "
+                        "runs a CPU engine inside the actor: rayrlhf.rollout.actor.rollout_actor)",
+    "job_level_env": "the actors' environment variables (rayrlhf.core.logs.QUIET, the KV cache size) set once for the job, "
                      "ray.init(runtime_env={'env_vars': ...}), instead of per actor: actors then start in the idle workers Ray "
                      "prestarts at init instead of new processes",
     "no_idle_worker_prestart": "ray.init(_system_config={'prestart_worker_first_driver': False}): Ray otherwise starts one idle "
@@ -78,12 +78,12 @@ def cpu_by_process(exclude_self: bool = True) -> dict[str, float]:
 
 
 def _fresh_ray(cfg, system_config: dict | None = None, env_vars: dict | None = None) -> float:
-    """A fresh local Ray as :func:`rayrlhf.workers.init_ray` starts one (plus ``system_config`` / a job-level
+    """A fresh local Ray as :func:`rayrlhf.run.actor_group.init_ray` starts one (plus ``system_config`` / a job-level
     environment for the prototypes); seconds it took."""
     import math
     import os
 
-    from rayrlhf.workers import init_ray, ray_cpus_needed
+    from rayrlhf.run.actor_group import init_ray, ray_cpus_needed
 
     def start() -> None:
         if system_config or env_vars:
@@ -110,7 +110,7 @@ def _ready(refs: dict[str, object], t0: float) -> dict[str, float]:
 
 
 def measure_library(cfg, model_dir: str, storage: Path) -> dict:
-    from rayrlhf.workers import Workers
+    from rayrlhf.run.actor_group import Workers
 
     init_s = _fresh_ray(cfg)
     t0 = time.perf_counter()
@@ -125,9 +125,10 @@ def measure_library(cfg, model_dir: str, storage: Path) -> dict:
 
 def measure_one_at_a_time(cfg, model_dir: str, storage: Path) -> dict:
     """Each piece alone, in the order Workers starts them."""
-    from rayrlhf.actors import point_weights, reward_actor, rollout_actor
+    from rayrlhf.core.placement import Placement
     from rayrlhf.learner.ray_learner import Learner
-    from rayrlhf.placement import Placement
+    from rayrlhf.rewards.actor import reward_actor
+    from rayrlhf.rollout.actor import point_weights, rollout_actor
     from rayrlhf.rollout.weights import initial_rollout_weights
 
     parts = {"ray.init": _fresh_ray(cfg)}
@@ -163,8 +164,9 @@ def measure_one_at_a_time(cfg, model_dir: str, storage: Path) -> dict:
 
 
 def _prototype_actors(cfg, placement, engine_dir: str, weights_file: str, changes: tuple[str, ...], env: dict):
-    """Workers' rollout and reward actors (as rayrlhf.actors builds them), with ``changes``."""
-    from rayrlhf.actors import RewardWorker, RolloutWorker
+    """Workers' rollout and reward actors (as rayrlhf.rollout.actor and rayrlhf.rewards.actor build them), with ``changes``."""
+    from rayrlhf.rewards.actor import RewardWorker
+    from rayrlhf.rollout.actor import RolloutWorker
 
     def options(res, name: str) -> dict:
         return {"num_cpus": res.num_cpus, "num_gpus": res.num_gpus, "resources": res.resources,
@@ -184,10 +186,10 @@ def measure_prototype(cfg, model_dir: str, storage: Path, changes: tuple[str, ..
     """Workers' actors with ``changes`` (keys of :data:`PROTOTYPE`), all started before any is awaited. ``calls``
     (benchmark 2's rollout requests), when given, are then generated on the prototype's engine, to show it generates
     as fast."""
-    from rayrlhf.actors import point_weights
+    from rayrlhf.core.logs import QUIET
+    from rayrlhf.core.placement import Placement
     from rayrlhf.learner.ray_learner import Learner
-    from rayrlhf.logs import QUIET
-    from rayrlhf.placement import Placement
+    from rayrlhf.rollout.actor import point_weights
     from rayrlhf.rollout.weights import initial_rollout_weights
 
     env = {"VLLM_CPU_KVCACHE_SPACE": str(max(1, round(cfg.rollout.kv_cache_gib))), **QUIET}
@@ -229,7 +231,7 @@ def _generate_calls(actor, calls: list) -> dict:
 
 
 def run(cfg, model_dir: str, out: Path, calls: list | None = None, variants: dict | None = None) -> tuple[Section, object]:
-    """The section and the library's :class:`~rayrlhf.workers.Workers`, left running for the benchmarks that use it.
+    """The section and the library's :class:`~rayrlhf.run.actor_group.Workers`, left running for the benchmarks that use it.
     The library is measured last, so it, not a prototype, has the warmest file cache."""
     variants = VARIANTS if variants is None else variants
     section = Section("startup", "4a. Start-up by actor, and a cut")
@@ -264,7 +266,7 @@ def run(cfg, model_dir: str, out: Path, calls: list | None = None, variants: dic
                       "library_total_s": lib["total_s"], "before_total_s": before["total_s"] if before else None}
     section.tables["start-up pieces, each alone (seconds)"] = [{"piece": k, "seconds": v} for k, v in alone["parts_s"].items()]
     section.tables["start-up before/after (seconds)"] = [
-        {"variant": "library (rayrlhf.workers.Workers)", "ray_init_s": lib["ray_init_s"], "actors_ready_s": lib["all_ready_s"],
+        {"variant": "library (rayrlhf.run.actor_group.Workers)", "ray_init_s": lib["ray_init_s"], "actors_ready_s": lib["all_ready_s"],
          "total_s": lib["total_s"], "cpu_s": sum(lib["cpu_s"].values())}] + [
         {"variant": n if n == BEFORE else f"prototype '{n}'", "ray_init_s": p["ray_init_s"], "actors_ready_s": p["all_ready_s"],
          "total_s": p["total_s"], "cpu_s": sum(p["cpu_s"].values())} for n, p in protos.items()]

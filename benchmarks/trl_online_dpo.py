@@ -28,7 +28,7 @@ def train_online_dpo(cfg, pairs: int, out_dir: Path) -> dict:
     from trl.experimental.online_dpo import OnlineDPOConfig, OnlineDPOTrainer
 
     from benchmarks.heldout import oracle_source
-    from rayrlhf.data import load_splits
+    from rayrlhf.data.prompts import load_splits
     from rayrlhf.task.build import resolve_model
 
     t0 = time.perf_counter()
@@ -72,7 +72,7 @@ def main() -> None:
     args = ap.parse_args()
     from benchmarks.heldout import heldout_score, oracle_source
     from rayrlhf.config import load_config
-    from rayrlhf.data import load_splits
+    from rayrlhf.data.prompts import load_splits
     from rayrlhf.task.build import resolve_model
 
     cfg = load_config(args.config)

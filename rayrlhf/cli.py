@@ -162,7 +162,7 @@ def cmd_rewards_evaluate(args) -> int:
     cfg = _load(args)
     if not cfg.sources:
         raise ConfigError("no sources configured: add a `sources:` list to the config (see examples/quickstart.yaml)")
-    from rayrlhf.reward_eval import evaluate_sources, format_table, load_pairs, task_pairs
+    from rayrlhf.rewards.evaluate import evaluate_sources, format_table, load_pairs, task_pairs
 
     def log(msg: str) -> None:
         print(msg, file=sys.stderr)
@@ -183,7 +183,7 @@ def cmd_rewards_evaluate(args) -> int:
 
 def cmd_train(args) -> int:
     if args.dry_run:
-        from rayrlhf.plan import dry_run
+        from rayrlhf.run.plan import dry_run
 
         if args.resume and (args.config or args.overrides):
             raise ConfigError("--resume takes the run's own config.yaml; pass no CONFIG or overrides with it")
@@ -192,7 +192,7 @@ def cmd_train(args) -> int:
         cfg = load_config(Path(args.resume) / "config.yaml") if args.resume else _load(args)
         print(dry_run(cfg, args.resume))
         return 0
-    from rayrlhf.faults import RunStopped, StageError
+    from rayrlhf.core.faults import RunStopped, StageError
 
     def log(message: str) -> None:
         print(message, file=sys.stderr)
@@ -215,18 +215,15 @@ def cmd_train(args) -> int:
                 raise ConfigError("--resume takes the run's own config.yaml; pass no CONFIG with it (only key=value "
                                   "overrides of oracle.budget, train.iterations, run.*)")
             run_dir = args.resume
-            from rayrlhf.training import train
+            from rayrlhf.run.entry import train
 
             rows = train(None, args.resume, resume=True, log=log, overrides=extra)
         else:
             if not args.config:
                 raise ConfigError("rayrlhf train needs a CONFIG (e.g. examples/quickstart.yaml) or --resume RUN_DIR")
             cfg = _load(args)
-            from rayrlhf.preflight import preflight
-
-            preflight(cfg)  # before the pipeline (torch, Ray) is imported, so that bad input is answered at once
             run_dir = cfg.run.output_dir
-            from rayrlhf.training import train
+            from rayrlhf.run.entry import train  # light: validation and preflight run before torch and Ray load
 
             rows = train(cfg, log=log)
     except StageError as exc:
@@ -249,7 +246,7 @@ def cmd_compare(args) -> int:
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     if len(methods) < 2 or len(set(methods)) != len(methods) or args.seeds < 1:
         raise ConfigError("--methods needs two or more distinct modes (e.g. ucb,none) and --seeds at least 1")
-    from rayrlhf.compare import run_compare
+    from rayrlhf.experiments.compare import run_compare
 
     root = run_compare(cfg, methods, args.seeds, log=lambda m: print(m, file=sys.stderr),
                        max_concurrent=args.max_concurrent)
@@ -258,7 +255,7 @@ def cmd_compare(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    from rayrlhf.sweep import parse_grid, run_sweep
+    from rayrlhf.experiments.sweep import parse_grid, run_sweep
 
     if args.resume:
         if args.config or args.overrides or args.grid:
@@ -284,8 +281,8 @@ def cmd_theory(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from rayrlhf.preflight import check_run_dir
-    from rayrlhf.report import write_report
+    from rayrlhf.experiments.report import write_report
+    from rayrlhf.run.preflight import check_run_dir
 
     check_run_dir(args.run_dir)  # a missing or empty directory is named, and nothing is written
 
@@ -332,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in ("rewards", "compare"):
             parser.error(f"{config!r} is a key=value override; give the CONFIG file first: rayrlhf {args.command} ... CONFIG {config}")
         args.config, args.overrides = None, [config, *args.overrides]
-    from rayrlhf.logs import setup
+    from rayrlhf.core.logs import setup
 
     setup()
     handlers = {

@@ -5,9 +5,10 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+from rayrlhf.annotate.ledger import AnnotationLedger
 from rayrlhf.annotate.server import ServerThread
 from rayrlhf.annotate.store import QueueStore
-from rayrlhf.annotation import AnnotationLedger, Query
+from rayrlhf.core.records import Query
 
 
 def make_queries(n: int, k: int = 3, tag: str = "q") -> list[Query]:

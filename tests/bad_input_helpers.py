@@ -35,13 +35,13 @@ def warm_imports() -> None:
     import datasets  # noqa: F401
     from transformers import AutoConfig, AutoTokenizer  # noqa: F401
 
-    import rayrlhf.compare  # noqa: F401
-    import rayrlhf.pipeline  # noqa: F401
-    import rayrlhf.preflight  # noqa: F401
-    import rayrlhf.report  # noqa: F401
-    import rayrlhf.reward_eval  # noqa: F401
+    import rayrlhf.experiments.compare  # noqa: F401
+    import rayrlhf.experiments.report  # noqa: F401
+    import rayrlhf.experiments.sweep  # noqa: F401
+    import rayrlhf.rewards.evaluate  # noqa: F401
     import rayrlhf.rewards.heuristics  # noqa: F401
-    import rayrlhf.sweep  # noqa: F401
+    import rayrlhf.run.loop  # noqa: F401
+    import rayrlhf.run.preflight  # noqa: F401
     import rayrlhf.task.oracle  # noqa: F401
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import psutil
 
-from rayrlhf.annotation import ledger_answers
+from rayrlhf.annotate.ledger import ledger_answers
 
 from .conftest import REPO
 

@@ -53,7 +53,7 @@ class BillingOracle:
     answer widen the annotation window for the fault tests."""
 
     def __init__(self, cfg, run_dir, score):
-        from rayrlhf.annotation import SimulatedOracle
+        from rayrlhf.annotate.oracle import SimulatedOracle
 
         o = cfg.oracle
         self.inner = SimulatedOracle(score, o.labels, o.temperature, o.abstain_margin, cfg.run.seed)
@@ -63,7 +63,7 @@ class BillingOracle:
     def ask(self, queries, record):
         import time
 
-        from rayrlhf.durable import append_jsonl
+        from rayrlhf.core.durable import append_jsonl
 
         def billed(query, answer):
             time.sleep(self.delay)

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from rayrlhf.annotate.backend import WebQueueBackend
+from rayrlhf.annotate.people import WebQueueBackend
 from tests.annotate_fixtures import AskThread, LedgerRecorder, live_server, make_queries
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is in the dev extra")

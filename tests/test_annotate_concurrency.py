@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from rayrlhf.annotate.backend import WebQueueBackend
+from rayrlhf.annotate.people import WebQueueBackend
 from tests.annotate_fixtures import AskThread, LedgerRecorder, live_server, make_queries
 
 NUM_QUERIES, NUM_ANNOTATORS, TIMEOUT_S = 1000, 8, 1.0

@@ -6,8 +6,8 @@ import time
 import pytest
 
 from rayrlhf.annotate import WaitingForLabels
-from rayrlhf.annotate.backend import WebQueueBackend
 from rayrlhf.annotate.errors import QueueError
+from rayrlhf.annotate.people import WebQueueBackend
 from rayrlhf.annotate.queue import lease_next, submit, undo
 from rayrlhf.annotate.store import QueueStore, Settings
 from tests.annotate_fixtures import AskThread, LedgerRecorder, make_queries

@@ -113,7 +113,7 @@ def test_the_server_binds_loopback_by_default():
 
 
 def test_a_web_backend_can_serve_its_own_queue(tmp_path):
-    from rayrlhf.annotate.backend import WebQueueBackend
+    from rayrlhf.annotate.people import WebQueueBackend
 
     said = []
     backend = WebQueueBackend(tmp_path, serve=True, port=0, log=said.append)

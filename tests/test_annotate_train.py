@@ -11,7 +11,7 @@ import time
 import httpx
 import pytest
 
-from rayrlhf.annotation import ledger_answers
+from rayrlhf.annotate.ledger import ledger_answers
 
 from .conftest import REPO
 from .test_annotate_browser import Page, artifacts_dir, browser  # noqa: F401 (the fixture)

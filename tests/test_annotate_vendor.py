@@ -7,9 +7,9 @@ import json
 import pytest
 
 from rayrlhf.annotate import WaitingForLabels
-from rayrlhf.annotate.backend import VendorBackend
+from rayrlhf.annotate.ledger import AnnotationLedger
+from rayrlhf.annotate.people import VendorBackend
 from rayrlhf.annotate.store import QueueStore
-from rayrlhf.annotation import AnnotationLedger
 from rayrlhf.cli import main
 from tests.annotate_fixtures import LedgerRecorder, make_queries
 
@@ -147,7 +147,7 @@ def test_argilla_records_carry_the_query_id_and_their_responses_import(waiting_r
 def test_pairs_and_audit_read_the_labels_back(waiting_run, tmp_path, capsys):
     import datasets
 
-    from rayrlhf.reward_eval import load_pairs
+    from rayrlhf.rewards.evaluate import load_pairs
 
     run_dir, queries = waiting_run
     rows = [{"query_id": queries[0].id, "ranking": [1, 2, 3], "annotator": "v1", "seconds": 20},

@@ -55,7 +55,7 @@ def autoscaling_cluster():
 
 
 def test_placement_scales_the_cluster_up_and_idle_nodes_go_away(autoscaling_cluster):
-    from rayrlhf.placement import Placement
+    from rayrlhf.core.placement import Placement
 
     assert _alive_workers() == 0
     cfg = load_config(None, [

@@ -124,10 +124,10 @@ def test_missing_data_file_named_before_anything_is_written(cli, command):
 @pytest.mark.parametrize(("name", "content", "phrase"), [("gone.jsonl", None, "file not found: gone.jsonl"),
                                                          ("d.jsonl", "{bad\n", "d.jsonl: line 1 is not JSON")])
 def test_pipeline_train_checks_before_making_the_run_directory(cli, tmp_path, name, content, phrase):
-    """The Python API (``rayrlhf.training.train``) runs the same preflight as the CLI, before ``new_run_dir``."""
+    """The Python API (``rayrlhf.run.entry.train``) runs the same preflight as the CLI, before ``new_run_dir``."""
     from rayrlhf.config import ConfigError, load_config
-    from rayrlhf.data import DataError
-    from rayrlhf.training import train
+    from rayrlhf.data.prompts import DataError
+    from rayrlhf.run.entry import train
 
     work = tmp_path / "work"
     if content is not None:
@@ -268,7 +268,7 @@ def _tiny_model_dir(path: Path) -> Path:
 
 def test_preflight_lets_good_input_through_and_writes_nothing(cli, tmp_path):
     from rayrlhf.config import load_config
-    from rayrlhf.preflight import preflight
+    from rayrlhf.run.preflight import preflight
 
     model = _tiny_model_dir(tmp_path / "tiny_model")
     cfg = load_config(tmp_path / "work" / "base.yaml", [f"policy.model={model}", "sources.1.kind=classifier",

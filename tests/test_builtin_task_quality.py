@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from rayrlhf.config import load_config
-from rayrlhf.reward_eval import evaluate_sources, task_pairs
+from rayrlhf.rewards.evaluate import evaluate_sources, task_pairs
 
 from .conftest import REPO
 

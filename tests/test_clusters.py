@@ -257,8 +257,8 @@ def _node_of(pg, index):
 
 
 def test_actors_land_where_the_config_says(cluster):
-    from rayrlhf.actors import reward_actor
-    from rayrlhf.placement import Placement
+    from rayrlhf.core.placement import Placement
+    from rayrlhf.rewards.actor import reward_actor
 
     c, nodes = cluster
     cfg = _cfg()
@@ -274,7 +274,7 @@ def test_actors_land_where_the_config_says(cluster):
 
 
 def test_missing_resources_are_named(cluster):
-    from rayrlhf.placement import Placement
+    from rayrlhf.core.placement import Placement
 
     with pytest.raises(RuntimeError, match=r"the cluster lacks GPU 1 \(needs 1, has 0\)"):
         Placement(_cfg("sources.0.num_gpus=1"))
@@ -283,8 +283,8 @@ def test_missing_resources_are_named(cluster):
 
 
 def test_removing_a_node_restarts_its_reward_actor_elsewhere(cluster):
-    from rayrlhf.actors import reward_actor
-    from rayrlhf.placement import Placement
+    from rayrlhf.core.placement import Placement
+    from rayrlhf.rewards.actor import reward_actor
 
     c, nodes = cluster
     cfg = _cfg()

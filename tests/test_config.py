@@ -106,7 +106,7 @@ def test_config_errors_come_before_heavy_imports():
 def test_tracking_is_off_by_default_and_a_missing_package_is_named(monkeypatch):
     import importlib.util
 
-    from rayrlhf import tracking
+    from rayrlhf.run import tracking
 
     assert tracking.enabled(Config().tracking) == []
     real = importlib.util.find_spec

@@ -192,7 +192,7 @@ def test_overrides_show_in_the_yaml(capsys):
 @pytest.mark.slow
 def test_eval_max_new_tokens_caps_the_rollout_worker(tmp_path):
     """``eval.max_new_tokens`` reaches the engine: the held-out samples are cut there, other calls are not."""
-    from rayrlhf.actors import RolloutWorker
+    from rayrlhf.rollout.actor import RolloutWorker
 
     from .tiny_models import tiny_t5
 

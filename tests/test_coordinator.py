@@ -6,10 +6,10 @@ from collections import Counter
 import pytest
 
 from rayrlhf.algorithms.transfer import SELF_ARM
-from rayrlhf.annotation import SimulatedOracle
+from rayrlhf.annotate.oracle import SimulatedOracle
 from rayrlhf.config import Config
-from rayrlhf.coordinator import Coordinator
-from rayrlhf.items import RoundItem
+from rayrlhf.core.records import RoundItem
+from rayrlhf.run.coordinator import Coordinator
 
 SOURCES = [{"name": "good", "kind": "rouge"}, {"name": "bad", "kind": "rouge"}]
 

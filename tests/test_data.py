@@ -5,7 +5,7 @@ import json
 import pytest
 
 from rayrlhf.config import load_config
-from rayrlhf.data import DataError, load_prompts
+from rayrlhf.data.prompts import DataError, load_prompts
 
 ROWS = [
     {"text": "first document", "summary": "one"},
@@ -65,7 +65,7 @@ def test_csv_and_builtin(tmp_path, tiny_config, tiny_task):
 
 
 def test_a_single_file_holds_out_its_tail(tmp_path):
-    from rayrlhf.data import load_splits
+    from rayrlhf.data.prompts import load_splits
 
     path = tmp_path / "p.jsonl"
     path.write_text("".join(json.dumps({"text": f"doc {i}", "summary": f"s {i}"}) + "\n" for i in range(10)))

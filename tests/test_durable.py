@@ -6,9 +6,10 @@ import os
 
 import pytest
 
-from rayrlhf.annotation import AnnotationLedger, Answer, Query
-from rayrlhf.durable import CorruptFileError, append_jsonl, read_jsonl
-from rayrlhf.run_dir import RunDir, RunDirError
+from rayrlhf.annotate.ledger import AnnotationLedger
+from rayrlhf.core.durable import CorruptFileError, append_jsonl, read_jsonl
+from rayrlhf.core.records import Answer, Query
+from rayrlhf.core.run_dir import RunDir, RunDirError
 
 
 def test_a_torn_tail_is_set_aside_not_glued_to_the_next_record(tmp_path, caplog):

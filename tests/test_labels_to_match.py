@@ -6,8 +6,8 @@ import math
 import numpy as np
 import pytest
 
-from rayrlhf.labels_to_match import BudgetPoint, crossing, labels_to_match
-from rayrlhf.report import write_report
+from rayrlhf.experiments.labels_to_match import BudgetPoint, crossing, labels_to_match
+from rayrlhf.experiments.report import write_report
 
 
 def test_crossing_by_hand():

@@ -7,7 +7,7 @@ import torch
 from transformers import LlamaConfig, LlamaForCausalLM, T5Config, T5ForConditionalGeneration
 
 from rayrlhf.config import OptimConfig
-from rayrlhf.items import PreferencePair
+from rayrlhf.core.records import PreferencePair
 from rayrlhf.learner.step import disable_dropout, encode_responses, make_schedule, pair_loss, train_epochs
 from rayrlhf.task.lm import train_tokenizer
 

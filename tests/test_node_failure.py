@@ -18,7 +18,7 @@ def test_a_run_survives_losing_the_node_of_a_reward_actor(train_config, tmp_path
     mid-run: the placement group moves that bundle to the other node, the actor restarts, the run completes."""
     from ray.cluster_utils import Cluster
 
-    from rayrlhf.training import train
+    from rayrlhf.run.entry import train
 
     # the rollout engine is pinned to the head and the 2-CPU learner worker cannot fit on a 1-CPU spare node
     # (losing the learner's node ends the run; `--resume` continues it); reward actors may go anywhere
@@ -65,7 +65,7 @@ def test_a_run_survives_losing_the_node_of_a_reward_actor(train_config, tmp_path
 def test_a_restarted_rollout_engine_starts_from_the_latest_weights(backend, tiny_task, tiny_config, tmp_path):
     """Kill a rollout actor after a weight update: Ray restarts it from the weights ``rollout_weights`` names
     (not the checkpoint it was created with), and it decodes exactly as HF does with those weights."""
-    from rayrlhf.actors import point_weights, rollout_actor
+    from rayrlhf.rollout.actor import point_weights, rollout_actor
 
     from .test_rollout import _hf_greedy, _perturbed_copy
 

@@ -8,8 +8,8 @@ import pytest
 import yaml
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from rayrlhf.annotation import ledger_answers
-from rayrlhf.chat import conversation_problem, render
+from rayrlhf.annotate.ledger import ledger_answers
+from rayrlhf.data.chat import conversation_problem, render
 
 from .conftest import TINY_RUN
 from .test_train_e2e import train

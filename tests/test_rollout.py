@@ -118,7 +118,7 @@ def test_vllm_takes_a_sample_count_per_prompt(engine, tiny_task):
 
 def test_hf_rollout_worker_samples_each_count_in_turn(tiny_config, tiny_task):
     """The ``hf`` backend with per-prompt counts equals one seeded ``sample`` call per distinct count."""
-    from rayrlhf.actors import RolloutWorker
+    from rayrlhf.rollout.actor import RolloutWorker
 
     cfg = tiny_config.model_copy(update={"rollout": tiny_config.rollout.model_copy(update={"backend": "hf"})})
     worker = RolloutWorker(str(tiny_task.policy_dir), cfg)

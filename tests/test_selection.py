@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from rayrlhf.algorithms.selection import disagreement, label_quota, select_queries
-from rayrlhf.compare import parse_method
+from rayrlhf.experiments.methods import parse_method
 
 
 def discordant_share(a, b) -> float:

@@ -3,7 +3,7 @@
 from ray.exceptions import ActorDiedError
 from ray.train.v2.api.exceptions import WorkerGroupError
 
-from rayrlhf.faults import StageError, describe_learner_failure
+from rayrlhf.core.faults import StageError, describe_learner_failure
 
 
 def test_a_lost_learner_worker_reads_as_its_rank_and_first_line():

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from rayrlhf.stats import paired_win_rate
+from rayrlhf.algorithms.stats import paired_win_rate
 
 
 def test_one_sample_per_item_by_hand():
@@ -29,7 +29,7 @@ def test_shapes_must_match():
 
 
 def test_empty_responses_stay_out_of_the_mean():
-    from rayrlhf.stats import score_summary
+    from rayrlhf.algorithms.stats import score_summary
 
     scores = [[1.0, -1000.0], [2.0, 3.0]]  # one empty response scored with the oracle's sentinel
     out = score_summary(scores, [["a summary", "  "], ["b", "c"]])
@@ -39,7 +39,7 @@ def test_empty_responses_stay_out_of_the_mean():
 
 
 def test_each_seed_sees_its_own_prompt_order():
-    from rayrlhf.pipeline import prompt_schedule
+    from rayrlhf.run.loop import prompt_schedule
 
     first = prompt_schedule(50, seed=0, cursor=0, count=50)
     assert sorted(first) == list(range(50))  # one pass covers every row once

@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 
 from rayrlhf.theory.bandit import Instance, coverage, kappa, lemma_bound, tilt, value
+from rayrlhf.theory.empirical import best_of_n_policy
 from rayrlhf.theory.lemma import beta_to_zero_counterexample, check_lemma
-from rayrlhf.theory.regret import BTModel, Settings, best_of_n_policy, run
+from rayrlhf.theory.regret import BTModel, run
+from rayrlhf.theory.settings import Settings
 
 
 def test_tilt_value_and_coverage_by_hand():

@@ -29,7 +29,7 @@ def train(config, run_dir, *overrides, cwd=REPO, **env_extra):
 
 def ledger(run_dir):
     """The ledger's answers (its "asked" lines, written before each batch is asked, left out)."""
-    from rayrlhf.annotation import ledger_answers
+    from rayrlhf.annotate.ledger import ledger_answers
 
     return ledger_answers(Path(run_dir) / "annotations.jsonl")
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rayrlhf.faults import RunStopped
+from rayrlhf.core.faults import RunStopped
 
 # sysexits.h EX_TEMPFAIL: "a temporary failure; the user is invited to retry later". `rayrlhf train` exits with it
 # when the run stops to wait for labels; `rayrlhf train --resume RUN_DIR` continues once they are in.

@@ -15,12 +15,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from rayrlhf.annotate.backend import stored_answer
 from rayrlhf.annotate.errors import AnnotateError
+from rayrlhf.annotate.ledger import AnnotationLedger
+from rayrlhf.annotate.people import stored_answer
 from rayrlhf.annotate.ranking import check_choice, to_original
 from rayrlhf.annotate.store import QueueStore
-from rayrlhf.annotation import AnnotationLedger
-from rayrlhf.run_dir import RunDir
+from rayrlhf.core.run_dir import RunDir
 
 MAX_ERRORS_SHOWN = 20
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from rayrlhf.annotate.store import QueueStore, Settings
-from rayrlhf.annotation import Query
 from rayrlhf.config import Config
+from rayrlhf.core.records import Query
 
 
 def pilot_queries(cfg: Config, num_prompts: int, k: int, log=print) -> list[Query]:
-    from rayrlhf.data import load_prompts
+    from rayrlhf.data.prompts import load_prompts
     from rayrlhf.rollout.hf_sampler import HFSampler
     from rayrlhf.task.build import resolve_model
 

@@ -18,8 +18,8 @@ from datetime import UTC, datetime
 from itertools import combinations
 from pathlib import Path
 
+from rayrlhf.annotate.ledger import ledger_answers
 from rayrlhf.annotate.store import QueueStore
-from rayrlhf.annotation import ledger_answers
 
 AUDIT_FIELDS = ["query_id", "event", "annotator", "via", "best", "worst", "ranking", "partial", "seconds", "time", "cost",
                 "status", "iteration"]

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from rayrlhf.annotate.errors import AnnotateError
 from rayrlhf.annotate.ranking import Vote, display_order
-from rayrlhf.annotation import Query
+from rayrlhf.core.records import Query
 
 QUEUE_FILE = "annotation_queue.sqlite"
 STATUSES = ("open", "closed", "taken", "recorded")

@@ -47,7 +47,7 @@ class OracleConfig(_Section):
         "(a class of your own, oracle.backend_class)")
     backend_class: str | None = Field(
         None, description="`module:Class` of a python backend: `Class(cfg, run_dir, score)` with "
-        "`ask(queries, record)` (rayrlhf.annotation.AnnotationBackend); `score` is the oracle reward")
+        "`ask(queries, record)` (rayrlhf.annotate.oracle.AnnotationBackend); `score` is the oracle reward")
     timeout: float = Field(600.0, gt=0.0, description="seconds one annotator may hold a query before `on_timeout` applies")
     on_timeout: Literal["requeue", "abstain"] = Field(
         "requeue", description="a timed-out query goes back to the queue (`requeue`) or closes with the answers it has, "

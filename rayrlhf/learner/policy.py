@@ -16,13 +16,7 @@ from pathlib import Path
 import torch
 
 from rayrlhf.config import Config
-
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-
-
-def resolve_dtype(name: str, on_gpu: bool) -> torch.dtype:
-    """``auto``: bfloat16 on a GPU, float32 on CPU."""
-    return (torch.bfloat16 if on_gpu else torch.float32) if name == "auto" else DTYPES[name]
+from rayrlhf.core.devices import resolve_dtype
 
 
 def load_policy(model_dir: str, dtype: torch.dtype = torch.float32, trust_remote_code: bool = False):

@@ -21,7 +21,7 @@ import ray
 from ray.util.queue import Empty, Queue
 
 from rayrlhf.config import Config
-from rayrlhf.items import PreferencePair
+from rayrlhf.core.records import PreferencePair
 
 
 def _train_loop(loop_config: dict) -> None:
@@ -31,7 +31,7 @@ def _train_loop(loop_config: dict) -> None:
     import torch
 
     from rayrlhf.config import Config
-    from rayrlhf.items import PreferencePair
+    from rayrlhf.core.records import PreferencePair
     from rayrlhf.learner.policy import TrainablePolicy
     from rayrlhf.learner.step import make_optimizer, train_epochs
     from rayrlhf.rollout.weights import write_rollout_copy
@@ -102,7 +102,7 @@ class Learner:
         t0 = time.perf_counter()
         n = cfg.train.num_workers
         self.num_workers = n
-        from rayrlhf.placement import on_driver_node
+        from rayrlhf.core.placement import on_driver_node
 
         here = {"num_cpus": 0, "scheduling_strategy": on_driver_node()}
         self._jobs = [Queue(actor_options=here) for _ in range(n)]
@@ -146,7 +146,7 @@ class Learner:
     def _shard(self, pairs: list[PreferencePair], timeout_s: float = 300.0) -> list:
         """Equal Ray Data shards, one per worker (DDP needs equal step counts). Splitting runs Ray tasks, which wait
         for a free CPU: bounded, so a cluster with none to spare stops the run with a message instead of hanging."""
-        from rayrlhf.faults import StageError
+        from rayrlhf.core.faults import StageError
 
         done: list = []
 
@@ -179,7 +179,7 @@ class Learner:
         self.weights = model_dir
 
     def _wait(self, timeout_s: float, stage: str) -> dict:
-        from rayrlhf.faults import StageError, describe_learner_failure
+        from rayrlhf.core.faults import StageError, describe_learner_failure
 
         deadline = time.monotonic() + timeout_s
         while True:

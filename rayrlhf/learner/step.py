@@ -18,7 +18,7 @@ import torch
 
 from rayrlhf.algorithms.losses import preference_loss, sequence_logps
 from rayrlhf.config import OptimConfig
-from rayrlhf.items import PreferencePair
+from rayrlhf.core.records import PreferencePair
 
 
 def encode_responses(tokenizer, prompts: Sequence[str], responses: Sequence[str], max_length: int = 512) -> dict:

@@ -43,7 +43,7 @@ class SourceReward:
         self.stats = {"scored": 0, "empty": 0, "nonfinite": 0, "truncated": 0}
         self._warned_truncation = False
 
-    reads_conversations = False  # model sources with a chat template render chat prompts themselves (rayrlhf.chat)
+    reads_conversations = False  # model sources with a chat template render chat prompts themselves (rayrlhf.data.chat)
 
     def score(
         self, prompts: Sequence[str], responses: Sequence[str], references: Sequence[str] | None = None,

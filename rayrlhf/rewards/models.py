@@ -104,7 +104,7 @@ class LmLogprobReward(SourceReward):
 
     def _score(self, prompts, responses, references, conversations=None):
         if conversations and self._lm.tok.chat_template:  # chat data: the conversation in this LM's own template
-            from rayrlhf.chat import render
+            from rayrlhf.data.chat import render
 
             prompts = [render(json.loads(c), self._lm.tok) for c in conversations]
         scores = self._lm(prompts, responses)
@@ -137,7 +137,7 @@ class ClassifierReward(SourceReward):
     def _encode(self, prompts: list[str], responses: list[str], conversations: list[str] | None = None) -> dict:
         kw = dict(return_tensors="pt", padding=True, truncation=True, max_length=self.cfg.max_length)
         if self.tok.chat_template:
-            from rayrlhf.chat import with_reply
+            from rayrlhf.data.chat import with_reply
 
             chats = ([with_reply(c, r) for c, r in zip(conversations, responses, strict=True)] if conversations else
                      [[{"role": "user", "content": p}, {"role": "assistant", "content": r}] for p, r in zip(prompts, responses, strict=True)])

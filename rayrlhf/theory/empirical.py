@@ -19,16 +19,13 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from rayrlhf.algorithms.transfer import SELF_ARM, ArmStats, assign_round
 from rayrlhf.theory.bandit import Instance, tilt
 from rayrlhf.theory.plackett_luce import BestWorstModel
-
-if TYPE_CHECKING:
-    from rayrlhf.theory.regret import Settings
+from rayrlhf.theory.settings import Settings
 
 
 def best_of_n_policy(pi: np.ndarray, r: np.ndarray, n: int) -> np.ndarray:

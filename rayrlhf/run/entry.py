@@ -1,8 +1,8 @@
-"""``rayrlhf train``: start or resume a run directory and run its iterations (the loop is :mod:`rayrlhf.pipeline`).
+"""``rayrlhf train``: start or resume a run directory and run its iterations (the loop is :mod:`rayrlhf.run.loop`).
 
 A run stops in one of three ways besides finishing, each leaving everything paid for on disk and each continued by
-``rayrlhf train --resume RUN_DIR``: a stage fails or times out (:class:`rayrlhf.faults.StageError`), SIGTERM
-arrives (it is honoured between rounds), or ``oracle.budget`` runs out (:class:`rayrlhf.faults.BudgetSpent`;
+``rayrlhf train --resume RUN_DIR``: a stage fails or times out (:class:`rayrlhf.core.faults.StageError`), SIGTERM
+arrives (it is honoured between rounds), or ``oracle.budget`` runs out (:class:`rayrlhf.core.faults.BudgetSpent`;
 resume with ``oracle.budget=<more>``).
 """
 
@@ -11,10 +11,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from rayrlhf import tracking
 from rayrlhf.config import Config, ConfigError, apply_overrides, dump_config, load_config
-from rayrlhf.durable import write_text_atomic
-from rayrlhf.run_dir import RunDir
+from rayrlhf.core.durable import write_text_atomic
+from rayrlhf.core.run_dir import RunDir
+from rayrlhf.run import tracking
 
 # what may change when a run is resumed: limits, not what the ledger's answers or the rounds mean
 RESUMABLE = ("oracle.budget", "train.iterations", "run.max_restarts", "run.keep_checkpoints", "run.timeouts.")
@@ -57,9 +57,11 @@ def resume_config(run: RunDir, overrides: list[str], shown: str | None = None) -
 
 def train(cfg: Config | None, run_dir: str | None = None, resume: bool = False, log=print,
           overrides: list[str] | None = None) -> list[dict]:
-    """Run (or resume) a training run; returns the metrics rows written."""
-    from rayrlhf.faults import install_stop_handler
-    from rayrlhf.pipeline import Pipeline
+    """The one entry of ``rayrlhf train`` (the CLI and the Python API): validates and preflights a new run (or
+    checks a resumed run's overrides), makes or locks its directory, then runs its iterations; returns the
+    metrics rows written. Nothing heavy (torch, Ray, vLLM) is imported before the checks pass."""
+    from rayrlhf.core.faults import install_stop_handler
+    from rayrlhf.run.loop import Pipeline
 
     if resume:
         run = RunDir(run_dir)
@@ -69,7 +71,7 @@ def train(cfg: Config | None, run_dir: str | None = None, resume: bool = False, 
     else:
         assert cfg is not None
         tracking.enabled(cfg.tracking)  # a missing tracker package fails before the run directory exists
-        from rayrlhf.preflight import preflight
+        from rayrlhf.run.preflight import preflight
 
         preflight(cfg, run_dir or cfg.run.output_dir)  # data and models too: bad input leaves no run directory
         run = new_run_dir(cfg, run_dir or cfg.run.output_dir)
@@ -104,7 +106,7 @@ def run_iterations(pipe, done: int, log=print, experiment_root: Path | None = No
     trackers (``tracking``; ``experiment_root`` groups a comparison's runs)."""
     from torch.utils.tensorboard import SummaryWriter
 
-    from rayrlhf.tracking import RunTracker
+    from rayrlhf.run.tracking import RunTracker
 
     cfg, run = pipe.cfg, pipe.run
     rows = []

@@ -16,71 +16,16 @@ import queue
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 from rayrlhf.config import Config, ConfigError, dump_config
-
-
-def method_dir(method: str) -> str:
-    """A method's folder: ``fixed:rouge`` -> ``fixed_rouge``, ``none@1.5`` -> ``none_x1.5``."""
-    return method.replace(":", "_").replace("@", "_x")
-
-
-@dataclass(frozen=True)
-class MethodSpec:
-    """``MODE[+SELECTION][@MULTIPLE]``: a ``transfer.mode``, optionally an ``oracle.query_selection`` and a
-    multiple of the labels (``none@2``: twice the prompts, so twice the oracle labels, per iteration)."""
-
-    mode: str
-    selection: str | None
-    multiple: float
-
-    @property
-    def family(self) -> str:
-        """The method without its label multiple (what the labels-to-match curve joins)."""
-        return self.mode + (f"+{self.selection}" if self.selection else "")
-
-
-def parse_method(spec: str) -> MethodSpec:
-    body, sep, mult = spec.partition("@")
-    mode, plus, selection = body.partition("+")
-    multiple = 1.0
-    if sep:
-        try:
-            multiple = float(mult)
-        except ValueError:
-            multiple = float("nan")
-        if not multiple > 0 or multiple == float("inf"):
-            raise ConfigError(f"--methods: {spec!r}: write MODE@MULTIPLE with a positive number of times the labels, "
-                              "e.g. none@1.5")
-    if plus and selection not in ("random", "disagreement"):
-        raise ConfigError(f"--methods: {spec!r}: MODE+SELECTION takes random or disagreement (oracle.query_selection)")
-    return MethodSpec(mode, selection or None, multiple)
-
-
-def method_config(cfg: Config, spec: str) -> Config:
-    """``cfg`` with the method's ``transfer.mode`` (and ``oracle.query_selection``) and, for ``@M``, M times
-    ``train.prompts_per_iteration`` (and ``oracle.budget`` / ``oracle.labels_per_iteration``, if set)."""
-    m = parse_method(spec)
-    raw = cfg.model_dump()
-    raw["transfer"]["mode"] = m.mode
-    if m.selection:
-        raw["oracle"]["query_selection"] = m.selection
-    raw["train"]["prompts_per_iteration"] = max(1, round(cfg.train.prompts_per_iteration * m.multiple))
-    for key in ("budget", "labels_per_iteration"):
-        if raw["oracle"].get(key) is not None:
-            raw["oracle"][key] = max(1, round(raw["oracle"][key] * m.multiple))
-    try:
-        return Config.model_validate(raw)
-    except Exception as exc:
-        raise ConfigError(f"--methods: {spec!r} is not a valid method ({exc})") from None
+from rayrlhf.experiments.methods import method_config, method_dir
 
 
 def _prepare(cfg: Config, methods: list[str], seeds: int, root: Path, log) -> tuple[dict[str, Config], dict]:
     """Check everything, then make the comparison's directory: config, metadata and (built-in task) source quality."""
-    from rayrlhf.preflight import preflight
-    from rayrlhf.tracking import enabled
+    from rayrlhf.run.preflight import preflight
+    from rayrlhf.run.tracking import enabled
 
     enabled(cfg.tracking)  # a missing tracker package fails before anything is written
     if (root / "compare.json").exists():
@@ -91,7 +36,7 @@ def _prepare(cfg: Config, methods: list[str], seeds: int, root: Path, log) -> tu
     (root / "config.yaml").write_text(dump_config(cfg))
     meta = {"methods": methods, "seeds": list(range(cfg.run.seed, cfg.run.seed + seeds)), "runs": {}, "started": time.time()}
     if cfg.data.dataset == "builtin" and cfg.policy.model == "builtin":
-        from rayrlhf.reward_eval import evaluate_sources, task_pairs
+        from rayrlhf.rewards.evaluate import evaluate_sources, task_pairs
 
         pairs, info = task_pairs(cfg, log)
         quality = {"sample": info, "sources": evaluate_sources(cfg, pairs, log)}
@@ -108,8 +53,8 @@ class _Runs:
         self.lock, self.failed, self.pending = threading.Lock(), threading.Event(), queue.SimpleQueue()
 
     def start(self, workers, seed: int, m: str, fresh: bool, eval_init: dict | None):
-        from rayrlhf.pipeline import Pipeline
-        from rayrlhf.training import new_run_dir
+        from rayrlhf.run.entry import new_run_dir
+        from rayrlhf.run.loop import Pipeline
 
         run_cfg = self.configs[m].model_copy(update={"run": self.cfg.run.model_copy(update={"seed": seed})})
         rel = f"{method_dir(m)}/seed_{seed}"
@@ -120,7 +65,7 @@ class _Runs:
                         eval_init=eval_init), rel, started
 
     def finish(self, pipe, rel: str, started: float, seed: int, m: str) -> None:
-        from rayrlhf.training import run_iterations
+        from rayrlhf.run.entry import run_iterations
 
         self.log(f"[compare] {m} seed {seed}")
         try:
@@ -162,9 +107,9 @@ class _Runs:
 
 def run_compare(cfg: Config, methods: list[str], seeds: int, out_dir: str | None = None, log=print,
                 max_concurrent: int | None = None) -> Path:
-    from rayrlhf.report import write_report
+    from rayrlhf.experiments.report import write_report
+    from rayrlhf.run.actor_group import Workers, init_ray, runs_that_fit
     from rayrlhf.task.build import resolve_model
-    from rayrlhf.workers import Workers, init_ray, runs_that_fit
 
     root = Path(out_dir or cfg.run.output_dir)
     configs, meta = _prepare(cfg, methods, seeds, root, log)

@@ -1,13 +1,16 @@
-"""The typed data that moves between the pipeline's stages (PAPER.md steps 1-5).
+"""The typed records that move between the stages of a run (docs/architecture.md, "One iteration").
 
 A prompt becomes a :class:`RoundItem` once its K responses exist (with Best-of-N picks in the first Rp slots
-on a source arm); the oracle's answer to the item's :class:`~rayrlhf.annotation.Query` ranks them; the
+on a source arm); the oracle's answer to the item's :class:`~rayrlhf.core.records.Query` ranks them; the
 item's chosen and rejected responses become a :class:`PreferencePair` for the learner.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 
 
 @dataclass(frozen=True)
@@ -15,7 +18,7 @@ class RoundItem:
     """One prompt of a round: its arm, its K responses and which of them are transfer slots.
 
     ``explore`` is a plain sample from the online policy for the same prompt (XPO's ``a~``); ``conversation`` the
-    prompt's chat conversation as JSON, for chat data (``rayrlhf.chat``)."""
+    prompt's chat conversation as JSON, for chat data (``rayrlhf.data.chat``)."""
 
     prompt: str
     reference: str | None
@@ -49,3 +52,36 @@ class PreferencePair:
 
     def to_json(self) -> dict:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class Query:
+    prompt: str
+    responses: tuple[str, ...]
+    reference: str | None = None
+    conversation: str | None = field(default=None, compare=False)  # chat data: the conversation as JSON (not in the id)
+
+    @property
+    def id(self) -> str:
+        return hashlib.sha256(json.dumps([self.prompt, list(self.responses)]).encode()).hexdigest()[:20]
+
+
+@dataclass
+class Answer:
+    """``ranking`` is best-first; ``None`` when the annotator abstained."""
+
+    query_id: str
+    ranking: list[int] | None
+    scores: list[float] | None = None
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def best(self) -> int | None:
+        return None if self.ranking is None else self.ranking[0]
+
+    @property
+    def worst(self) -> int | None:
+        return None if self.ranking is None else self.ranking[-1]
+
+
+Record = Callable[["Query", "Answer"], None]

@@ -20,10 +20,11 @@ from pathlib import Path
 import numpy as np
 
 from rayrlhf.algorithms.transfer import SELF_ARM, ArmStats, assign_round, self_win_rate, transfer_credit, ucb_values
-from rayrlhf.annotation import AnnotationBackend, AnnotationLedger, Answer, Query
+from rayrlhf.annotate.ledger import AnnotationLedger
+from rayrlhf.annotate.oracle import AnnotationBackend
 from rayrlhf.config import Config
-from rayrlhf.items import RoundItem
-from rayrlhf.seeds import derived_seed
+from rayrlhf.core.records import Answer, Query, RoundItem
+from rayrlhf.core.seeds import derived_seed
 
 
 def arms_for(cfg: Config) -> tuple[str, ...]:
@@ -42,7 +43,7 @@ class Coordinator:
     simulated oracle's reward."""
 
     def __init__(self, cfg: Config, run_dir: str, backend: AnnotationBackend | None = None, score=None) -> None:
-        from rayrlhf.annotation import build_backend
+        from rayrlhf.annotate.oracle import build_backend
 
         self.cfg = cfg
         self.arms = arms_for(cfg)

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from rayrlhf import labels_to_match
-from rayrlhf.annotation import ledger_answers
-from rayrlhf.stats import score_summary, win_outcomes
+from rayrlhf.algorithms.stats import score_summary, win_outcomes
+from rayrlhf.annotate.ledger import ledger_answers
+from rayrlhf.experiments import labels_to_match
 
 
 def _read_jsonl(path: Path) -> list[dict]:
@@ -273,7 +273,7 @@ def _source_quality(root: Path, out: dict) -> list[str]:
     quality = root / "source_quality.json"
     if not quality.is_file():
         return []
-    from rayrlhf.reward_eval import format_table
+    from rayrlhf.rewards.evaluate import format_table
 
     q = json.loads(quality.read_text())
     out["source_quality"] = q["sources"]

@@ -3,7 +3,7 @@
 ```
 RUN_DIR/config.yaml            resolved config
 RUN_DIR/metrics.jsonl          one JSON object per iteration
-RUN_DIR/annotations.jsonl      the annotation ledger (rayrlhf.annotation)
+RUN_DIR/annotations.jsonl      the annotation ledger (rayrlhf.annotate.ledger)
 RUN_DIR/rounds/iter_N.jsonl    each round's generated responses, written before they are annotated
 RUN_DIR/eval/iter_N.json       held-out samples and oracle scores after iteration N (0: the initial policy)
 RUN_DIR/checkpoints/iter_N/    HF-format policy (+ optimizer.pt when the AdamW state lives on) + state.json
@@ -12,7 +12,7 @@ RUN_DIR/tb/                    TensorBoard events
 RUN_DIR/.lock                  held by the driver that runs in this directory
 ```
 
-Every file is written durably (:mod:`rayrlhf.durable`): appends are fsynced, replaces are atomic, and a
+Every file is written durably (:mod:`rayrlhf.core.durable`): appends are fsynced, replaces are atomic, and a
 checkpoint's files are on disk before ``latest`` names it.
 """
 
@@ -26,7 +26,7 @@ import socket
 import time
 from pathlib import Path
 
-from rayrlhf.durable import append_jsonl, fsync_dir, read_jsonl, write_text_atomic
+from rayrlhf.core.durable import append_jsonl, fsync_dir, read_jsonl, write_text_atomic
 
 __all__ = ["RunDir", "RunDirError", "write_text_atomic"]
 

@@ -1,7 +1,7 @@
 """The actor set of a run: Ray itself, the rollout engines, one reward actor per source, the oracle's reward
 actor and the learner, and the bounded calls the pipeline makes on them.
 
-Ray touch points: ``ray.init`` (here), the actors (``rayrlhf.actors``), the learner (``rayrlhf.learner``).
+Ray touch points: ``ray.init`` (here), the actors (``rayrlhf.rollout.actor``, ``rayrlhf.rewards.actor``), the learner (``rayrlhf.learner``).
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from pathlib import Path
 import ray
 
 from rayrlhf.config import Config
-from rayrlhf.faults import wait
-from rayrlhf.placement import resource_table
+from rayrlhf.core.faults import wait
+from rayrlhf.core.placement import resource_table
 from rayrlhf.rollout.weights import initial_rollout_weights, rollout_weights
 
 
@@ -40,7 +40,7 @@ def init_ray(cfg: Config, runs: int = 1) -> None:
         ray.init(address=address)
     else:  # one logical CPU beyond the actors' for the driver's own tasks (Ray Data splitting the pairs)
         ray.init(num_cpus=max(os.cpu_count() or 1, math.ceil(runs * ray_cpus_needed(cfg)) + 1), include_dashboard=False,
-                 runtime_env={"worker_process_setup_hook": "rayrlhf.logs.quiet_ray_internals"})
+                 runtime_env={"worker_process_setup_hook": "rayrlhf.core.logs.quiet_ray_internals"})
     ray.data.DataContext.get_current().enable_progress_bars = False
 
 
@@ -49,9 +49,10 @@ class Workers:
     stateless; every call on them is bounded by its stage's timeout (``run.timeouts``)."""
 
     def __init__(self, cfg: Config, model_dir: str, init_dir: str, storage: Path, optimizer_state: str | None = None):
-        from rayrlhf.actors import point_weights, reward_actor, rollout_actor
+        from rayrlhf.core.placement import Placement
         from rayrlhf.learner.ray_learner import Learner
-        from rayrlhf.placement import Placement
+        from rayrlhf.rewards.actor import reward_actor
+        from rayrlhf.rollout.actor import point_weights, rollout_actor
 
         init_ray(cfg)
         t0 = time.perf_counter()
@@ -96,7 +97,7 @@ class Workers:
     def load_weights(self, model_dir: str) -> float:
         """Every rollout engine takes the new weights in place; returns the slowest one's seconds. The pointer
         goes first, so an engine that restarts meanwhile starts from these weights."""
-        from rayrlhf.actors import point_weights
+        from rayrlhf.rollout.actor import point_weights
 
         engine_dir = rollout_weights(model_dir)
         point_weights(self.weights_file, engine_dir)

@@ -50,7 +50,7 @@ def row_problem(row: object, fields: Sequence[str], optional: Sequence[str] = ()
             return f"field '{name}' is missing"
         value = row[name]
         if name == conversation and isinstance(value, list):
-            from rayrlhf.chat import conversation_problem
+            from rayrlhf.data.chat import conversation_problem
 
             if problem := conversation_problem(value):
                 return f"field '{name}' {problem}"
@@ -223,7 +223,7 @@ def load_prompts(cfg: Config, split: str | None = None):
 
     def to_columns(row: dict) -> dict:
         if chat:  # a conversation: the policy's chat template renders it; reward models get it too
-            from rayrlhf.chat import render
+            from rayrlhf.data.chat import render
 
             out = {"prompt": template.format(prompt=render(row[field_name], tokenizer)), "conversation": json.dumps(row[field_name])}
         else:

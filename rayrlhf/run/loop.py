@@ -15,17 +15,16 @@ import numpy as np
 import ray
 
 from rayrlhf.algorithms.selection import disagreement, label_quota, select_queries
+from rayrlhf.algorithms.stats import paired_win_rate, score_summary
 from rayrlhf.algorithms.transfer import SELF_ARM, choose_pair, replace_with_best_of_n
-from rayrlhf.annotation import Answer
 from rayrlhf.config import Config, ConfigError
-from rayrlhf.coordinator import Coordinator
-from rayrlhf.faults import BudgetSpent, check_stop, wait
-from rayrlhf.items import PreferencePair, RoundItem
-from rayrlhf.logs import logger
-from rayrlhf.run_dir import RunDir
-from rayrlhf.seeds import derived_seed
-from rayrlhf.stats import paired_win_rate, score_summary
-from rayrlhf.workers import Workers
+from rayrlhf.core.faults import BudgetSpent, check_stop, wait
+from rayrlhf.core.logs import logger
+from rayrlhf.core.records import Answer, PreferencePair, RoundItem
+from rayrlhf.core.run_dir import RunDir
+from rayrlhf.core.seeds import derived_seed
+from rayrlhf.run.actor_group import Workers
+from rayrlhf.run.coordinator import Coordinator
 
 
 def prompt_schedule(num_rows: int, seed: int, cursor: int, count: int) -> list[int]:
@@ -41,7 +40,7 @@ class Pipeline:
         from rayrlhf.task.build import resolve_model
 
         self.cfg, self.run = cfg, run
-        from rayrlhf.data import load_splits
+        from rayrlhf.data.prompts import load_splits
 
         self.train_rows, self.eval_rows = load_splits(cfg, log=logger.info)
         init_dir = resolve_model(cfg.policy.model, cfg.task)
@@ -55,8 +54,8 @@ class Pipeline:
         self._startup_logged = False  # start-up time goes into the first row this process writes
         w = self.workers
         self.sources, self.oracle, self.learner = w.sources, w.oracle, w.learner
-        from rayrlhf.actors import ActorScore
-        from rayrlhf.placement import on_driver_node
+        from rayrlhf.core.placement import on_driver_node
+        from rayrlhf.rewards.actor import ActorScore
 
         self.coordinator = ray.remote(Coordinator).options(num_cpus=0, scheduling_strategy=on_driver_node()).remote(
             cfg, str(run.root), score=ActorScore(self.oracle, cfg.run.timeouts.score))

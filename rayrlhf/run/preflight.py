@@ -15,7 +15,7 @@ import json
 import os
 from pathlib import Path
 
-from rayrlhf.config import Config, ConfigError, dump_config, load_config
+from rayrlhf.config import Config, ConfigError, load_config
 
 BUILTIN_MODELS = ("builtin", "builtin:policy", "builtin:judge_lm")
 HF_KINDS = ("bertscore", "lm_logprob", "classifier")
@@ -56,7 +56,7 @@ def _model_dir_problem(key: str, name: str) -> str | None:
 
 
 def _data_problem(cfg: Config) -> str | None:
-    from rayrlhf.data import LOCAL_FORMATS
+    from rayrlhf.data.prompts import LOCAL_FORMATS
 
     name = cfg.data.dataset
     if name == "builtin":
@@ -89,7 +89,7 @@ def _output_problem(out: str | Path) -> str | None:
 
 def check_paths(cfg: Config, output_dir: str | Path | None = None) -> None:
     """Cheap checks that load nothing; raises one :class:`ConfigError` listing every problem."""
-    from rayrlhf.tracking import enabled
+    from rayrlhf.run.tracking import enabled
 
     enabled(cfg.tracking)  # a missing tracker package names its pip install
     problems = [_data_problem(cfg), _output_problem(output_dir or cfg.run.output_dir)]
@@ -141,21 +141,14 @@ def check_models(cfg: Config) -> None:
                 loaded.add((name, config, tokenizer))
 
 
-_JUST_PASSED: set[tuple[str, str]] = set()  # the CLI checks before importing the pipeline; train() need not redo it
-
-
 def preflight(cfg: Config, output_dir: str | Path | None = None) -> None:
-    """Everything a run needs, checked before its directory is made: paths, trackers, data, models."""
-    from rayrlhf.data import load_splits
+    """Everything a run needs, checked before its directory is made: paths, trackers, data, models. Called once per
+    run, by :func:`rayrlhf.run.entry.train` (and ``compare``), before torch or Ray is imported."""
+    from rayrlhf.data.prompts import load_splits
 
-    key = (dump_config(cfg), str(Path(output_dir or cfg.run.output_dir).resolve()))
-    if key in _JUST_PASSED:
-        _JUST_PASSED.discard(key)  # one repeat is skipped, not every later one
-        return
     check_paths(cfg, output_dir)
     load_splits(cfg, log=lambda msg: None)
     check_models(cfg)
-    _JUST_PASSED.add(key)
 
 
 def check_run_dir(path: str | Path) -> None:

@@ -1,6 +1,6 @@
 """Annotation backends for people: the web queue (annotators answer in the browser) and vendor batches.
 
-Both implement ``ask(queries, record)`` (rayrlhf.annotation): each answer goes to ``record`` (which writes the
+Both implement ``ask(queries, record)`` (rayrlhf.annotate.oracle.AnnotationBackend): each answer goes to ``record`` (which writes the
 ledger) the moment its query closes, so one slow annotator never holds the other answers back; a query
 answered in the queue but missing from the ledger (a crash in between) is recorded from the queue, never
 asked again. Only text is posted: nothing tells the annotators which response came from which source.
@@ -16,7 +16,7 @@ from rayrlhf.annotate.errors import WaitingForLabels
 from rayrlhf.annotate.queue import expire_leases
 from rayrlhf.annotate.ranking import combine
 from rayrlhf.annotate.store import QueueStore, Settings
-from rayrlhf.annotation import Answer, Query
+from rayrlhf.core.records import Answer, Query
 
 Record = Callable[[Query, Answer], None]
 
@@ -150,7 +150,7 @@ class VendorBackend:
         pass
 
 
-def build_backend(oracle, run_dir: str | Path, log: Callable[[str], None] = print) -> WebQueueBackend | VendorBackend:
+def build_people_backend(oracle, run_dir: str | Path, log: Callable[[str], None] = print) -> WebQueueBackend | VendorBackend:
     """The people backend ``oracle.backend`` names ('web' or 'vendor'); 'simulated' stays with the coordinator."""
     if oracle.backend == "web":
         return WebQueueBackend.from_config(oracle, run_dir, log)

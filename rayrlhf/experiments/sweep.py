@@ -2,7 +2,7 @@
 
 Each iteration reports its metrics to Tune (the objective defaults to ``eval/win_rate_vs_init``), so ASHA
 can stop hopeless trials after an iteration. Trials run at most as many at once as the cluster's CPUs fit
-(each trial's actors and learner need :func:`rayrlhf.workers.ray_cpus_needed` CPUs), so they never
+(each trial's actors and learner need :func:`rayrlhf.run.actor_group.ray_cpus_needed` CPUs), so they never
 oversubscribe it. ``rayrlhf sweep --resume SWEEP_DIR`` restores an interrupted sweep with ``Tuner.restore``.
 
 Ray touch points: ``tune.Tuner``/``TuneConfig``/``ASHAScheduler``, ``tune.report`` with a marker checkpoint and
@@ -80,9 +80,9 @@ def _trainable(params: dict, base: dict, root: str) -> None:
     each iteration once."""
     import ray.tune
 
-    from rayrlhf.pipeline import Pipeline
-    from rayrlhf.run_dir import RunDir
-    from rayrlhf.training import new_run_dir
+    from rayrlhf.core.run_dir import RunDir
+    from rayrlhf.run.entry import new_run_dir
+    from rayrlhf.run.loop import Pipeline
 
     cfg = trial_config(base, params)
     run_path = trial_run_dir(Path(root), ray.tune.get_context().get_trial_dir())
@@ -112,7 +112,7 @@ def run_sweep(cfg: Config, grid: dict[str, list], scheduler: str | None, out_dir
     import ray
     from ray import tune
 
-    from rayrlhf.workers import init_ray, ray_cpus_needed, runs_that_fit
+    from rayrlhf.run.actor_group import init_ray, ray_cpus_needed, runs_that_fit
 
     if resume:
         root = Path(resume).resolve()
@@ -140,7 +140,7 @@ def run_sweep(cfg: Config, grid: dict[str, list], scheduler: str | None, out_dir
     log(f"[sweep] each trial needs {per_trial:g} CPUs; the cluster has {total:g} now: {concurrent} trial(s) at a time"
         + (" (more than fit now: the autoscaler must add nodes, or trials fail their placement timeout)"
            if concurrent > fits else ""))
-    from rayrlhf.tracking import tune_callbacks
+    from rayrlhf.run.tracking import tune_callbacks
 
     callbacks = tune_callbacks(cfg, root)
     # the trial driver; its actors reserve their own resources

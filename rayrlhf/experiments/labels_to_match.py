@@ -17,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from rayrlhf.durable import read_jsonl
+from rayrlhf.core.durable import read_jsonl
+from rayrlhf.experiments.methods import parse_method
 
 
 @dataclass(frozen=True)
@@ -33,8 +34,6 @@ class BudgetPoint:
 
 def budget_points(runs: dict[str, dict[int, Path]], score) -> list[BudgetPoint]:
     """``runs``: method -> seed -> run dir; ``score(run, iteration)``: mean held-out oracle score."""
-    from rayrlhf.compare import parse_method
-
     points = []
     for method, by_seed in runs.items():
         spec = parse_method(method)

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
+from rayrlhf.algorithms.stats import paired_win_rate
 from rayrlhf.config import Config
-from rayrlhf.data import DataError, check_rows
-from rayrlhf.stats import paired_win_rate
+from rayrlhf.data.prompts import DataError, check_rows
 
 HH_ASSISTANT = "\n\nAssistant:"
 

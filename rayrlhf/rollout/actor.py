@@ -1,6 +1,7 @@
-"""Ray actors: the rollout generator and one reward model per source. Each wraps one plain class.
+"""The rollout actor: a vLLM engine (or transformers ``generate``) that samples K (+N) responses per prompt and
+takes new weights in place after each learner update (docs/architecture.md).
 
-Ray touch points: ``ray.remote`` options below (resources, restarts, retries).
+Ray touch points: ``ray.remote`` options in :func:`rollout_actor` (resources, restarts, retries).
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ from pathlib import Path
 
 import ray
 
-from rayrlhf.config import Config, SourceConfig, TaskConfig
-from rayrlhf.durable import write_text_atomic
-from rayrlhf.logs import QUIET
+from rayrlhf.config import Config
+from rayrlhf.core.durable import write_text_atomic
+from rayrlhf.core.logs import QUIET
 
 
 def current_weights(model_dir: str, weights_file: str | None) -> str:
@@ -50,7 +51,7 @@ class RolloutWorker:
     def _hf_sampler(self, model_dir: str):
         import torch
 
-        from rayrlhf.learner.policy import resolve_dtype
+        from rayrlhf.core.devices import resolve_dtype
         from rayrlhf.rollout.hf_sampler import HFSampler
 
         device = "cuda" if self.cfg.num_gpus > 0 and torch.cuda.is_available() else "cpu"
@@ -95,38 +96,6 @@ class RolloutWorker:
         return ray.get_runtime_context().get_node_id()
 
 
-class RewardWorker:
-    """Hosts one source reward model (or the simulated oracle's reward). Stateless: safe to restart."""
-
-    def __init__(self, source: SourceConfig, task: TaskConfig) -> None:
-        from rayrlhf.rewards import build_source
-        from rayrlhf.task.build import resolve_model
-
-        self.source = build_source(source, lambda m: resolve_model(m, task))
-
-    def score(self, prompts: list[str], responses: list[str], references: list[str] | None,
-              conversations: list[str] | None = None) -> list[float]:
-        return self.source.score(prompts, responses, references, conversations)
-
-    def node_id(self) -> str:
-        return ray.get_runtime_context().get_node_id()
-
-
-class ActorScore:
-    """A reward actor's ``score`` as a plain function (what the simulated oracle calls), bounded by
-    ``timeout_s`` (``run.timeouts.score``)."""
-
-    def __init__(self, actor, timeout_s: float, name: str = "oracle") -> None:
-        self.actor, self.timeout_s, self.name = actor, timeout_s, name
-
-    def __call__(self, prompts: list[str], responses: list[str], references: list[str] | None,
-                 conversations: list[str] | None = None) -> list[float]:
-        from rayrlhf.faults import wait
-
-        return wait(self.actor.score.remote(prompts, responses, references, conversations), "annotate",
-                    f"reward actor '{self.name}'", self.timeout_s)
-
-
 def rollout_actor(model_dir: str, cfg: Config, scheduling="DEFAULT", weights_file: str | None = None):
     """Restarted by Ray (at most ``run.max_restarts`` times) if its process or node dies, from the weights
     ``weights_file`` names; a call in flight is retried on the new engine (generation and weight loads are safe
@@ -141,15 +110,3 @@ def rollout_actor(model_dir: str, cfg: Config, scheduling="DEFAULT", weights_fil
         max_restarts=cfg.run.max_restarts, max_task_retries=-1, scheduling_strategy=scheduling,
         runtime_env={"env_vars": env},
     ).remote(model_dir, cfg, weights_file)
-
-
-def reward_actor(source: SourceConfig, task: TaskConfig, scheduling="DEFAULT", max_restarts: int = 3):
-    """Restarted by Ray (at most ``max_restarts`` times) if its process or node dies; a call in flight is retried
-    on the new process. A scorer that dies on every call therefore ends the run with an error, not a loop.
-    ``max_task_retries=-1`` (Ray's fault-tolerance idiom): a call is retried until the restarts run out, so the
-    seconds before Ray declares a lost node dead cannot use up a fixed retry count (tests/test_faults_node.py)."""
-    return ray.remote(RewardWorker).options(
-        num_cpus=source.num_cpus, num_gpus=source.num_gpus, resources=source.resources, max_restarts=max_restarts,
-        max_task_retries=-1, scheduling_strategy=scheduling,
-        runtime_env={"env_vars": QUIET},
-    ).remote(source, task)

@@ -10,8 +10,8 @@ from rayrlhf.config import Config, ConfigError
 
 def describe_plan(cfg: Config) -> str:
     from rayrlhf.algorithms.transfer import self_win_rate
-    from rayrlhf.coordinator import arms_for
-    from rayrlhf.placement import resource_table
+    from rayrlhf.core.placement import resource_table
+    from rayrlhf.run.coordinator import arms_for
 
     t, tr = cfg.train, cfg.transfer
     bar = self_win_rate(tr.self_win_rate, tr.num_replace, t.responses_per_prompt)
@@ -36,9 +36,9 @@ def describe_plan(cfg: Config) -> str:
 
 
 def dry_run(cfg: Config, output_dir: str | None = None) -> str:
-    """The plan, after the checks that load nothing (:func:`rayrlhf.preflight.check_paths`); raises
+    """The plan, after the checks that load nothing (:func:`rayrlhf.run.preflight.check_paths`); raises
     ``ConfigError`` naming every missing file, model directory or tracker package."""
-    from rayrlhf.preflight import check_paths
+    from rayrlhf.run.preflight import check_paths
 
     check_paths(cfg, output_dir)
     held = Path(cfg.run.output_dir) / "config.yaml"

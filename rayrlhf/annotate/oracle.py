@@ -1,0 +1,67 @@
+"""Oracle backends: who answers the queries ("best and worst of these K responses").
+
+A backend implements :class:`AnnotationBackend`: ``ask(queries, record)`` hands each answer to ``record`` as it
+arrives (``record`` writes it to the ledger, :mod:`rayrlhf.annotate.ledger`). :class:`SimulatedOracle` answers
+from a reward model's scores (deterministically, as in the paper, or Plackett-Luce sampled; docs/method.md); the
+web and vendor backends (:mod:`rayrlhf.annotate.people`) answer with people.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from rayrlhf.algorithms.labels import oracle_ranking
+from rayrlhf.core.records import Answer, Query, Record
+from rayrlhf.core.seeds import derived_seed
+
+ScoreFn = Callable[..., Sequence[float]]  # (prompts, responses, references, conversations=None) -> scores
+
+
+class AnnotationBackend(Protocol):
+    def ask(self, queries: list[Query], record: Record) -> None:
+        """Hand each answer to ``record`` the moment it arrives (any order; ``record`` writes it durably before it
+        returns); return when every query is answered, abstained or given up on (timed out: not paid, not
+        recorded). Never blocks forever."""
+
+
+class SimulatedOracle:
+    """Answers from a reward model's scores: deterministic ranking or Plackett-Luce with a temperature.
+    ``score`` is the oracle reward (in a run: a call to its reward actor)."""
+
+    def __init__(self, score: ScoreFn, mode: str, temperature: float, abstain_margin: float, seed: int) -> None:
+        self.score = score
+        self.mode, self.temperature, self.abstain_margin, self.seed = mode, temperature, abstain_margin, seed
+
+    def ask(self, queries: list[Query], record: Record) -> None:
+        prompts = [q.prompt for q in queries for _ in q.responses]
+        responses = [r for q in queries for r in q.responses]
+        refs = [q.reference for q in queries for _ in q.responses]
+        chats = [q.conversation for q in queries for _ in q.responses]
+        flat = list(self.score(prompts, responses, None if None in refs else refs, None if None in chats else chats))
+        i = 0
+        for q in queries:
+            scores = flat[i : i + len(q.responses)]
+            i += len(q.responses)
+            rng = np.random.default_rng(derived_seed(self.seed, "oracle", q.id))  # the same answer if asked again
+            ranking = oracle_ranking(scores, self.mode, self.temperature, rng, self.abstain_margin)
+            record(q, Answer(q.id, ranking, scores))
+
+
+def build_backend(cfg, run_root: Path, score: ScoreFn, log=print) -> AnnotationBackend:
+    """The configured oracle backend (``oracle.backend``): the simulated oracle (default), people through the web
+    app or a vendor (:mod:`rayrlhf.annotate`), or a class of your own (``python``: ``oracle.backend_class``
+    names ``module:Class``, built with ``Class(cfg, run_dir, score)``; it implements :class:`AnnotationBackend`)."""
+    o = cfg.oracle
+    if o.backend == "simulated":
+        return SimulatedOracle(score, o.labels, o.temperature, o.abstain_margin, cfg.run.seed)
+    if o.backend == "python":
+        from rayrlhf.rewards.python_fn import import_callable
+
+        return import_callable(o.backend_class, "oracle.backend_class")(cfg, str(run_root), score)
+    from rayrlhf.annotate.people import build_people_backend
+
+    return build_people_backend(o, run_root, log)
