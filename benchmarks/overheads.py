@@ -32,7 +32,7 @@ def run(cfg, workers, train_rows: list[dict], out: Path, iteration_s: float | No
         t = time.perf_counter()
         result = workers.learner.train(pairs, out / f"train_{i}", seed=i)
         walls.append(time.perf_counter() - t)
-        inside.append(result["seconds"])
+        inside.append(result.seconds)
         syncs.append(workers.load_weights(str(out / f"train_{i}")))
     dispatch = [w - s for w, s in zip(walls, inside, strict=True)]
     section.values = {"train_wall_s": walls, "train_in_workers_s": inside, "dispatch_s": dispatch, "weight_sync_s": syncs,

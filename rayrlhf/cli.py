@@ -40,6 +40,11 @@ def _config_args(p: argparse.ArgumentParser, required: bool = True) -> None:
     p.add_argument("overrides", nargs="*", metavar="key=value", help="dotted overrides, e.g. optim.beta=0.2")
 
 
+def _verbose_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--verbose", action="store_true", help="show third-party warnings and the actors' output live "
+                   "(by default they go to RUN_DIR/logs/; errors always show)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rayrlhf", description="Online RLHF with imperfect reward models (empirical TPO) on Ray.")
     from rayrlhf import __version__
@@ -82,6 +87,7 @@ def _add_runs(sub) -> None:
     _config_args(tr, required=False)
     tr.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped run from its last complete iteration")
     tr.add_argument("--dry-run", action="store_true", help="validate, print the plan and the resources; load nothing")
+    _verbose_arg(tr)
 
     cmp_ = sub.add_parser("compare", help="run transfer methods over seeds with the same label budget; write the report",
                           description="Train once per method and seed (sharing the task, the workers and the "
@@ -94,6 +100,7 @@ def _add_runs(sub) -> None:
     cmp_.add_argument("--seeds", type=_positive_int, default=1, help="seeds per method (run.seed, run.seed+1, ...)")
     cmp_.add_argument("--max-concurrent", type=_positive_int, metavar="N",
                       help="runs at once, each with its own workers (default: as many as the cluster's CPUs fit)")
+    _verbose_arg(cmp_)
 
     sw = sub.add_parser("sweep", help="grid sweep over config keys with Ray Tune (one trial = one pipeline run)",
                         description="Run one pipeline per grid point as Ray Tune trials, at most as many at once as "
@@ -329,8 +336,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in ("rewards", "compare"):
             parser.error(f"{config!r} is a key=value override; give the CONFIG file first: rayrlhf {args.command} ... CONFIG {config}")
         args.config, args.overrides = None, [config, *args.overrides]
-    from rayrlhf.core.logs import setup
+    from rayrlhf.core.logs import VERBOSE_ENV, setup
 
+    if getattr(args, "verbose", False):
+        os.environ[VERBOSE_ENV] = "1"
     setup()
     handlers = {
         "train": cmd_train, "compare": cmd_compare, "report": cmd_report, "sweep": cmd_sweep, "theory": cmd_theory,

@@ -6,12 +6,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.support.paths import REPO
+from tests.support.tiers import TINY_RUN, TINY_TASK
+
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
-TINY_TASK = ["task.num_train=64", "task.num_eval=24", "task.num_heldout=12", "task.sft_steps=20", "task.judge_lm_steps=10"]
 
 
 @pytest.fixture(scope="session")
@@ -39,9 +38,6 @@ def tiny_task(tiny_config):
     return build_task(tiny_config.task, log=lambda m: None)
 
 
-TINY_RUN = ["train.prompts_per_iteration=16", "train.responses_per_prompt=4", "transfer.best_of_n=4",
-            "transfer.num_replace=2", "transfer.refresh_every=8", "train.iterations=2", "eval.num_prompts=12",
-            "optim.batch_size=8", "optim.micro_batch_size=4", "optim.warmup_steps=0.1", "optim.epochs=1", "optim.lr=1e-3", "rollout.max_new_tokens=16", "rollout.num_cpus=0.5"]
 
 
 @pytest.fixture(scope="session")
@@ -54,9 +50,23 @@ def train_config(tmp_path_factory, tiny_overrides):
         "sources": [
             {"name": "judge_lm", "kind": "lm_logprob", "model": "builtin:judge_lm", "num_cpus": 0.25},
             {"name": "rouge", "kind": "rouge", "num_cpus": 0.25},
-            {"name": "dier", "kind": "python", "model": "tests.helpers:length_then_die_once", "num_cpus": 0.25},
+            {"name": "dier", "kind": "python", "model": "tests.support.helpers:length_then_die_once", "num_cpus": 0.25},
         ],
     }))
     return [str(path), *tiny_overrides, *TINY_RUN]
 
 
+@pytest.fixture()
+def browser(tmp_path):
+    """Headless Chromium through Selenium (tests/support/browser.py); a test that takes it is marked ``browser``."""
+    from tests.support.browser import chromium_driver
+
+    yield from chromium_driver(tmp_path)
+
+
+@pytest.fixture
+def cli(tmp_path, monkeypatch, capsys):
+    """The in-process CLI of the bad-input suites (tests/support/bad_input.py: ``make_cli``)."""
+    from tests.support.bad_input import make_cli
+
+    return make_cli(tmp_path, monkeypatch, capsys)

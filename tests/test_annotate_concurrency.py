@@ -11,9 +11,10 @@ from collections import Counter
 from pathlib import Path
 
 import httpx
+import pytest
 
 from rayrlhf.annotate.people import WebQueueBackend
-from tests.annotate_fixtures import AskThread, LedgerRecorder, live_server, make_queries
+from tests.support.annotate import AskThread, LedgerRecorder, live_server, make_queries
 
 NUM_QUERIES, NUM_ANNOTATORS, TIMEOUT_S = 1000, 8, 1.0
 
@@ -57,6 +58,7 @@ class Annotator(threading.Thread):
         self.client.close()
 
 
+@pytest.mark.slow
 def test_eight_annotators_answer_a_thousand_queries_exactly_once(tmp_path):
     queries = make_queries(NUM_QUERIES)
     backend = WebQueueBackend(tmp_path, timeout_s=TIMEOUT_S, on_timeout="requeue", undo_window_s=0.0, poll_s=0.05, max_wait_s=60)

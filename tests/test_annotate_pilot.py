@@ -8,7 +8,7 @@ import pytest
 from rayrlhf.annotate.queue import lease_next, submit
 from rayrlhf.annotate.store import QueueStore
 from rayrlhf.cli import main
-from tests.conftest import REPO
+from tests.support.paths import REPO
 
 
 @pytest.mark.slow

@@ -10,7 +10,7 @@ from rayrlhf.annotate.errors import QueueError
 from rayrlhf.annotate.people import WebQueueBackend
 from rayrlhf.annotate.queue import lease_next, submit, undo
 from rayrlhf.annotate.store import QueueStore, Settings
-from tests.annotate_fixtures import AskThread, LedgerRecorder, make_queries
+from tests.support.annotate import AskThread, LedgerRecorder, make_queries
 
 
 def slot_of(shown: dict, text: str) -> int:

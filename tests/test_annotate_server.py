@@ -6,7 +6,7 @@ import pytest
 from rayrlhf.annotate.server import MAX_BODY_BYTES
 from rayrlhf.annotate.store import QueueStore, Settings
 from rayrlhf.config import OracleConfig
-from tests.annotate_fixtures import live_server, make_queries
+from tests.support.annotate import live_server, make_queries
 
 
 @pytest.fixture()

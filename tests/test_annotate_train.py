@@ -12,10 +12,9 @@ import httpx
 import pytest
 
 from rayrlhf.annotate.ledger import ledger_answers
-
-from .conftest import REPO
-from .test_annotate_browser import Page, artifacts_dir, browser  # noqa: F401 (the fixture)
-from .test_train_e2e import env
+from tests.support.browser import Page, artifacts_dir
+from tests.support.cli import env, rayrlhf
+from tests.support.paths import REPO
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is in the dev extra")
 from selenium.webdriver.common.by import By  # noqa: E402
@@ -65,12 +64,12 @@ def _answer(page: Page, use_keys: bool) -> bool:
 
 
 @pytest.mark.slow
-def test_one_training_iteration_answered_by_a_person(browser, train_config, tmp_path):  # noqa: F811
+@pytest.mark.browser
+@pytest.mark.ray
+def test_one_training_iteration_answered_by_a_person(browser, train_config, tmp_path):
     run_dir, port = tmp_path / "run", free_port()
     run_dir.mkdir()
-    token = json.loads(subprocess.run([sys.executable, "-m", "rayrlhf.cli", "annotate", "token", str(run_dir), "--annotator",
-                                       "alice"], capture_output=True, text=True, env=env(), cwd=REPO, timeout=120,
-                                      check=True).stdout)["token"]
+    token = json.loads(rayrlhf("annotate", "token", str(run_dir), "--annotator", "alice", timeout=120).stdout)["token"]
     proc = subprocess.Popen(
         [sys.executable, "-m", "rayrlhf.cli", "train", *train_config, f"run.output_dir={run_dir}", "rollout.backend=hf",
          "train.iterations=1", "oracle.backend=web", f"oracle.web.port={port}", "oracle.web.undo_window=1",

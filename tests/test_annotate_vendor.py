@@ -11,7 +11,7 @@ from rayrlhf.annotate.ledger import AnnotationLedger
 from rayrlhf.annotate.people import VendorBackend
 from rayrlhf.annotate.store import QueueStore
 from rayrlhf.cli import main
-from tests.annotate_fixtures import LedgerRecorder, make_queries
+from tests.support.annotate import LedgerRecorder, make_queries
 
 
 def ask_missing(run_dir, queries, rec):

@@ -11,8 +11,6 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 LINT = Path(sys.executable).with_name("lint-imports")
 
-pytestmark = pytest.mark.fast
-
 
 def lint(tree: Path) -> subprocess.CompletedProcess:
     """``lint-imports`` on the package under ``tree`` (first on the path), with the repository's contracts."""

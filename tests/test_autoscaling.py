@@ -2,8 +2,6 @@
 CPUs than the head has, and a sweep whose concurrent trials need more workers than exist, make the autoscaler
 add workers; once released, the idle workers go away."""
 
-import subprocess
-import sys
 import threading
 import time
 
@@ -11,6 +9,8 @@ import pytest
 import ray
 
 from rayrlhf.config import load_config
+
+pytestmark = pytest.mark.ray
 
 
 def _alive_workers():
@@ -78,8 +78,7 @@ def _wait_until_idle_workers_are_gone(timeout=180):
 def test_sweep_scales_the_cluster_up_and_idle_nodes_go_away(autoscaling_cluster, train_config, tmp_path):
     """Two trials at once, each needing 3.75 CPUs (rollout 0.5, sources 0.75, oracle 0.5, learner 2), on a head
     with 1 CPU: the autoscaler must add 2-CPU workers for both (one trial alone fits on head + 2 workers)."""
-    from .conftest import REPO
-    from .test_train_e2e import env
+    from tests.support.cli import rayrlhf
 
     peak = [0]
     done = threading.Event()
@@ -93,10 +92,9 @@ def test_sweep_scales_the_cluster_up_and_idle_nodes_go_away(autoscaling_cluster,
     watcher.start()
     root = tmp_path / "sweep"
     try:
-        out = subprocess.run([sys.executable, "-m", "rayrlhf.cli", "sweep", *train_config, "--grid", "optim.beta=0.05,0.3",
-                              "--max-concurrent", "2", "rollout.backend=hf", "train.iterations=1", "run.ray_address=auto",
-                              "run.placement_timeout_s=300", f"run.output_dir={root}"],
-                             capture_output=True, text=True, env=env(), cwd=REPO, timeout=900)
+        out = rayrlhf("sweep", *train_config, "--grid", "optim.beta=0.05,0.3", "--max-concurrent", "2", "rollout.backend=hf",
+                      "train.iterations=1", "run.ray_address=auto", "run.placement_timeout_s=300", f"run.output_dir={root}",
+                      check=False)
     finally:
         done.set()
         watcher.join()

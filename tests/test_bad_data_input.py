@@ -1,5 +1,5 @@
 """Bad input, generated: data rows and files at train time, model and output paths, pairs files. The harness
-(tests/bad_input_helpers.py) runs each case in-process in a scratch directory: exit 2 within 3 s, a message
+(tests/support/bad_input.py) runs each case in-process in a scratch directory: exit 2 within 3 s, a message
 naming the file and row (or the key), no traceback, nothing written, Ray never started."""
 
 from __future__ import annotations
@@ -9,17 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from .bad_input_helpers import GOOD_ROWS, PAIR, jsonl, listing, make_cli, rejected, warm_imports
+from tests.support.bad_input import GOOD_ROWS, PAIR, jsonl, listing, rejected, warm_imports
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _warm():
     warm_imports()  # once, outside the cases' 3 s
-
-
-@pytest.fixture
-def cli(tmp_path, monkeypatch, capsys):
-    return make_cli(tmp_path, monkeypatch, capsys)
 
 
 # -- data rows and files, at train time (the preflight fails before the run directory exists) ----------------

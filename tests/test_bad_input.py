@@ -1,5 +1,5 @@
 """Bad input, generated: config keys x bad values (from the schema), YAML files, overrides, CLI arguments,
-``rayrlhf report`` directories. The harness (tests/bad_input_helpers.py) runs each case in-process in a scratch
+``rayrlhf report`` directories. The harness (tests/support/bad_input.py) runs each case in-process in a scratch
 directory: exit 2 within 3 s, a message naming the key (or file and row), no traceback, nothing written."""
 
 from __future__ import annotations
@@ -12,18 +12,12 @@ from annotated_types import Ge, Gt, Le, Lt
 from pydantic import BaseModel
 
 from rayrlhf.config import Config
-
-from .bad_input_helpers import PAIR, jsonl, make_cli, rejected, warm_imports
+from tests.support.bad_input import PAIR, jsonl, rejected, warm_imports
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _warm():
     warm_imports()  # once, outside the cases' 3 s
-
-
-@pytest.fixture
-def cli(tmp_path, monkeypatch, capsys):
-    return make_cli(tmp_path, monkeypatch, capsys)
 
 
 # -- config keys x bad values (generated from the schema) -------------------------------------------------

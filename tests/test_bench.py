@@ -152,6 +152,7 @@ def test_projection_of_the_xsum_shape_reads_the_example():
 
 
 @pytest.mark.slow
+@pytest.mark.ray
 def test_scoring_benchmark_runs_end_to_end_at_tiny_scale(tmp_path, tiny_overrides):
     from benchmarks import run_all
 

@@ -6,8 +6,7 @@ import pytest
 
 from rayrlhf.config import load_config
 from rayrlhf.rewards.evaluate import evaluate_sources, task_pairs
-
-from .conftest import REPO
+from tests.support.paths import REPO
 
 
 @pytest.mark.slow

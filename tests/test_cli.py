@@ -1,23 +1,13 @@
 """The console script end to end, as a user runs it (subprocesses, tiny task)."""
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
-from .conftest import REPO, SHARED_DATA
+from tests.support.cli import rayrlhf
+from tests.support.paths import REPO, SHARED_DATA
 
 QUICKSTART = str(REPO / "examples" / "quickstart.yaml")
-
-
-def rayrlhf(*args, check=True):
-    env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1"}
-    out = subprocess.run([sys.executable, "-m", "rayrlhf.cli", *args], capture_output=True, text=True, env=env, cwd=REPO)
-    if check and out.returncode != 0:
-        raise AssertionError(f"rayrlhf {' '.join(args)} failed ({out.returncode}):\n{out.stderr[-3000:]}")
-    return out
 
 
 @pytest.mark.parametrize("command", [[], ["train"], ["compare"], ["report"], ["sweep"], ["theory"], ["theory", "lemma"], ["theory", "regret"], ["task", "build"],
@@ -27,6 +17,7 @@ def test_help_for_every_subcommand(command):
     assert "usage: rayrlhf" in out.stdout
 
 
+@pytest.mark.slow
 def test_bad_config_fails_with_the_key(tmp_path):
     out = rayrlhf("rewards", "evaluate", QUICKSTART, "optim.beta=abc", check=False)
     assert out.returncode == 2 and "optim.beta: Input should be a valid number" in out.stderr
@@ -38,12 +29,14 @@ def test_bad_config_fails_with_the_key(tmp_path):
     assert out.returncode == 2 and "row 1: field 'chosen' is empty" in out.stderr
 
 
+@pytest.mark.slow
 def test_task_build_then_cached(tiny_overrides):
     first = json.loads(rayrlhf("task", "build", QUICKSTART, *tiny_overrides).stdout)
     second = json.loads(rayrlhf("task", "build", QUICKSTART, *tiny_overrides).stdout)
     assert first["path"] == second["path"] and first["policy"]["params"] > 0
 
 
+@pytest.mark.slow
 def test_rewards_evaluate_on_the_builtin_task(tiny_overrides):
     out = json.loads(rayrlhf("rewards", "evaluate", QUICKSTART, "--json", *tiny_overrides).stdout)
     rows = {r["source"]: r for r in out["sources"]}
@@ -56,6 +49,7 @@ def test_rewards_evaluate_on_the_builtin_task(tiny_overrides):
     assert "agreement" in table and "abstractive" in table
 
 
+@pytest.mark.slow
 def test_rewards_evaluate_on_a_pairs_file(tmp_path):
     cfg = tmp_path / "sources.yaml"
     cfg.write_text(
@@ -76,6 +70,7 @@ def test_rewards_evaluate_on_a_pairs_file(tmp_path):
 
 @pytest.mark.skipif(not (SHARED_DATA / "hh_rlhf_harmless_test_300.jsonl").is_file(),
                     reason="../shared/data/hh_rlhf_harmless_test_300.jsonl is absent (shared data not checked out)")
+@pytest.mark.slow
 def test_rewards_evaluate_on_real_human_labels(tmp_path):
     cfg = tmp_path / "sources.yaml"
     cfg.write_text("data: {reference_field: null}\nsources:\n"

@@ -16,8 +16,7 @@ import ray
 import yaml
 
 from rayrlhf.config import load_config
-
-from .conftest import REPO
+from tests.support.paths import REPO
 
 CLUSTERS = REPO / "clusters"
 LAUNCHER_FILES = ["local.yaml", "aws.yaml", "gcp.yaml"]
@@ -256,6 +255,7 @@ def _node_of(pg, index):
     return ray.util.placement_group_table(pg)["bundles_to_node_id"][index]
 
 
+@pytest.mark.ray
 def test_actors_land_where_the_config_says(cluster):
     from rayrlhf.core.placement import Placement
     from rayrlhf.rewards.actor import reward_actor
@@ -273,6 +273,7 @@ def test_actors_land_where_the_config_says(cluster):
         placement.release()
 
 
+@pytest.mark.ray
 def test_missing_resources_are_named(cluster):
     from rayrlhf.core.placement import Placement
 
@@ -282,6 +283,7 @@ def test_missing_resources_are_named(cluster):
         Placement(_cfg("sources.0.resources={tpu_pod: 1}"))
 
 
+@pytest.mark.ray
 def test_removing_a_node_restarts_its_reward_actor_elsewhere(cluster):
     from rayrlhf.core.placement import Placement
     from rayrlhf.rewards.actor import reward_actor

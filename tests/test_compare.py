@@ -3,22 +3,21 @@ and the dry run of the paper's own config (tiny local stand-ins; nothing downloa
 
 import csv
 import json
-import subprocess
-import sys
 
-from .conftest import REPO, TINY_RUN
-from .helpers import TRACKING, mlflow_runs, wandb_offline_runs
-from .test_train_e2e import env
-from .tiny_models import tiny_classifier, tiny_t5
+import pytest
+
+from tests.support.cli import rayrlhf
+from tests.support.helpers import TRACKING, mlflow_runs, wandb_offline_runs
+from tests.support.paths import REPO
+from tests.support.tiers import TINY_RUN
+from tests.support.tiny_models import tiny_classifier, tiny_t5
 
 
 def cli(*args, timeout=900):
-    out = subprocess.run([sys.executable, "-m", "rayrlhf.cli", *args], capture_output=True, text=True, env=env(),
-                         cwd=REPO, timeout=timeout)
-    assert out.returncode == 0, out.stderr[-4000:]
-    return out.stdout
+    return rayrlhf(*args, timeout=timeout).stdout
 
 
+@pytest.mark.ray
 def test_compare_then_report(train_config, tmp_path):
     root = tmp_path / "cmp"
     stdout = cli("compare", *train_config, "--methods", "ucb,none,none@2,fixed:rouge", "--seeds", "2", "rollout.backend=hf",
@@ -31,7 +30,7 @@ def test_compare_then_report(train_config, tmp_path):
     report = json.loads((root / "report.json").read_text())
     assert set(report["ucb_vs"]) == {"none", "none@2", "fixed:rouge"}
     row = report["ucb_vs"]["none"][0]
-    assert row["n"] == 2 and 0 <= row["mean"] <= 1 and row["low"] <= row["mean"] <= row["high"]
+    assert row["n"] == 2 and 0 <= row["mean"] <= 1 and row["ci_low"] <= row["mean"] <= row["ci_high"]
     assert {s["source"] for s in report["source_quality"]} == {"judge_lm", "rouge", "dier"}
     assert report["cost"]["ucb"]["oracle_labels"] > 0 and (root / "arms_ucb.png").stat().st_size > 1000
     with (root / "report.csv").open() as f:
@@ -56,6 +55,7 @@ def test_compare_then_report(train_config, tmp_path):
     assert len(wandb_offline_runs(root)) == 8
 
 
+@pytest.mark.ray
 def test_seq2seq_policy_with_chat_template_classifier_oracle(tmp_path, tiny_task, tiny_overrides):
     """The paper's code paths: an encoder-decoder policy on the hf backend, a seq2seq log-likelihood source,
     and a sequence-classification oracle with a chat template."""
@@ -78,6 +78,7 @@ def test_seq2seq_policy_with_chat_template_classifier_oracle(tmp_path, tiny_task
     assert AutoModelForSeq2SeqLM.from_pretrained(run / "checkpoints" / "iter_1").config.is_encoder_decoder
 
 
+@pytest.mark.slow
 def test_paper_config_dry_run_downloads_nothing():
     out = cli("train", str(REPO / "examples" / "xsum_t5small.yaml"), "--dry-run", timeout=60)
     assert "google-t5/t5-small (hf rollouts" in out and "sfairXC/FsfairX-LLaMA3-RM-v0.1" in out

@@ -6,8 +6,7 @@ import sys
 import pytest
 
 from rayrlhf.config import Config, ConfigError, apply_overrides, dump_config, load_config
-
-from .conftest import REPO
+from tests.support.paths import REPO
 
 QUICKSTART = REPO / "examples" / "quickstart.yaml"
 

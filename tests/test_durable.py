@@ -9,7 +9,7 @@ import pytest
 from rayrlhf.annotate.ledger import AnnotationLedger
 from rayrlhf.core.durable import CorruptFileError, append_jsonl, read_jsonl
 from rayrlhf.core.records import Answer, Query
-from rayrlhf.core.run_dir import RunDir, RunDirError
+from rayrlhf.core.run_dir import ResumeState, RunDir, RunDirError
 
 
 def test_a_torn_tail_is_set_aside_not_glued_to_the_next_record(tmp_path, caplog):
@@ -90,7 +90,7 @@ def test_a_second_driver_on_one_run_directory_is_refused(tmp_path):
 def _checkpoint(run: RunDir, it: int) -> None:
     run.checkpoint(it).mkdir(parents=True)
     (run.checkpoint(it) / "model.safetensors").write_bytes(b"weights")
-    run.mark_complete(it, {"iteration": it}, keep=2)
+    run.mark_complete(it, ResumeState(iteration=it), keep=2)
 
 
 def test_checkpoints_are_pruned_to_the_newest_and_a_dangling_pointer_is_named(tmp_path):
@@ -98,7 +98,7 @@ def test_checkpoints_are_pruned_to_the_newest_and_a_dangling_pointer_is_named(tm
     for it in (1, 2, 3):
         _checkpoint(run, it)
     assert run.complete_checkpoints() == [2, 3]
-    assert run.latest()[1] == {"iteration": 3}
+    assert run.latest()[1] == ResumeState(iteration=3)
     (run.checkpoints / "latest").write_text("iter_7")
     with pytest.raises(RunDirError, match=r"names 'iter_7', which is missing or incomplete .*complete checkpoints: iter_2, iter_3"):
         run.latest()

@@ -1,6 +1,6 @@
 """Faults end to end: each component killed mid-run, SIGTERM, a scorer that always crashes, a full disk, two
 drivers, torn tails. Every run either completes or stops with a clear message, `--resume` completes it, and the
-ledger shows 0 labels lost and 0 paid twice (paid labels counted at the oracle backend: tests/helpers.py).
+ledger shows 0 labels lost and 0 paid twice (paid labels counted at the oracle backend: tests/support/helpers.py).
 
 CI runs the first test (each actor killed once; the driver's kill is tests/test_train_e2e.py); the rest (`make faults`)
 is marked `faults`: ~46 min on 2 cores.
@@ -12,7 +12,9 @@ import signal
 
 import pytest
 
-from .faults_harness import BILLING, Run, check_paid_once, finish_or_resume, resume, stopped_clearly
+from tests.support.faults_harness import BILLING, Run, check_paid_once, finish_or_resume, resume, stopped_clearly
+
+pytestmark = pytest.mark.ray
 
 HF = ["rollout.backend=hf"]
 
@@ -55,7 +57,7 @@ def test_every_component_killed_once(train_config, tmp_path):
 def test_a_scorer_that_always_crashes_stops_the_run_and_resume_completes_it(train_config, tmp_path):
     run_dir, flag = tmp_path / "run", tmp_path / "crash"
     flag.touch()
-    extra = ["sources.2.model=tests.helpers:die_while_flag", "transfer.mode=fixed:dier", "run.max_restarts=2"]
+    extra = ["sources.2.model=tests.support.helpers:die_while_flag", "transfer.mode=fixed:dier", "run.max_restarts=2"]
     run = start(train_config, run_dir, *extra, RAYRLHF_TEST_DIE_FLAG=str(flag))
     rc, err = run.finish(timeout=600)  # bounded: 2 restarts, then the run stops
     stopped_clearly(rc, err)

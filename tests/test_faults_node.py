@@ -10,7 +10,9 @@ import uuid
 import psutil
 import pytest
 
-from .faults_harness import BILLING, TEST_ENV, TITLES, Run, check_paid_once, finish_or_resume
+from tests.support.faults_harness import BILLING, TEST_ENV, TITLES, Run, check_paid_once, finish_or_resume
+
+pytestmark = pytest.mark.ray
 
 #: the head has one logical CPU (the driver's Ray Data tasks) and no `worker` resource, so every actor and the
 #: 2-CPU learner worker can only live on a worker node

@@ -6,7 +6,6 @@ import importlib.metadata
 import re
 import shutil
 import subprocess
-import sys
 import tomllib
 
 import pytest
@@ -15,8 +14,8 @@ from packaging.markers import default_environment
 from packaging.requirements import Requirement
 from packaging.version import Version
 
-from .conftest import REPO
-from .test_train_e2e import env
+from tests.support.cli import rayrlhf
+from tests.support.paths import REPO
 
 PYTORCH_INDEX = re.compile(r"^https://download\.pytorch\.org/whl/(?P<label>[a-z0-9]+)/?$")
 
@@ -115,15 +114,14 @@ def planned_gpus(config: dict) -> float:
     return total + (train.get("num_workers", 2) if train.get("use_gpu", False) else 0.0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["qwen0.5b_ultrafeedback.yaml", "xsum_t5small.yaml"])
 def test_gpu_example_dry_runs_offline_and_states_the_gpus_it_asks_for(name, tmp_path):
     path = REPO / "examples" / name
     text = path.read_text()
     hf_home = tmp_path / "hf"
     hf_home.mkdir()
-    out = subprocess.run([sys.executable, "-m", "rayrlhf.cli", "train", str(path), "--dry-run"], capture_output=True,
-                         text=True, env=env(HF_HOME=str(hf_home)), cwd=REPO, timeout=120)
-    assert out.returncode == 0, out.stderr[-4000:]
+    out = rayrlhf("train", str(path), "--dry-run", timeout=120, env_extra={"HF_HOME": str(hf_home)})
     assert not [p for p in hf_home.rglob("*") if p.is_file()], "the dry run downloaded or cached something"
     totals = [line.split() for line in out.stdout.splitlines() if line.startswith("total ")]
     assert len(totals) == 1, out.stdout

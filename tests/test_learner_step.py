@@ -4,36 +4,16 @@ import math
 
 import pytest
 import torch
-from transformers import LlamaConfig, LlamaForCausalLM, T5Config, T5ForConditionalGeneration
 
 from rayrlhf.config import OptimConfig
-from rayrlhf.core.records import PreferencePair
-from rayrlhf.learner.step import disable_dropout, encode_responses, make_schedule, pair_loss, train_epochs
+from rayrlhf.learner.step import disable_dropout, encode_responses, make_schedule, pad_to_workers, pair_loss, train_epochs
 from rayrlhf.task.lm import train_tokenizer
-
-CORPUS = ["the company raised ten million in berlin", "a spokesperson said the deal closed", "shares rose in paris"] * 20
-PAIRS = [PreferencePair(f"Summarize: doc {i}.", f" the company raised {i} million", " shares rose", " a deal")
-         for i in range(8)]
+from tests.support.tiny_models import CORPUS, PAIRS, llama, t5
 
 
 @pytest.fixture(scope="module")
 def tok():
     return train_tokenizer(CORPUS, 300)
-
-
-def llama(tok, dropout: float = 0.0, seed: int = 0):
-    torch.manual_seed(seed)
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                      num_attention_heads=2, num_key_value_heads=2, attention_dropout=dropout,
-                      pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
-    return LlamaForCausalLM(cfg)
-
-
-def t5(tok, seed: int = 0):
-    torch.manual_seed(seed)
-    cfg = T5Config(vocab_size=len(tok), d_model=64, d_kv=32, d_ff=128, num_layers=1, num_heads=2, dropout_rate=0.1,
-                   pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, decoder_start_token_id=tok.pad_token_id)
-    return T5ForConditionalGeneration(cfg)
 
 
 def test_response_tokens_are_masked_and_aligned(tok):
@@ -90,3 +70,31 @@ def test_warmup_then_cosine_decay():
             assert sched.get_last_lr()[0] == pytest.approx(expected, abs=1e-9), (warmup, t)
             opt.step()
             sched.step()
+
+
+@pytest.mark.parametrize(("pairs", "workers"), [(9, 2), (8, 3), (5, 4), (8, 2), (1, 3)])
+def test_equal_shards_keep_every_pair(pairs, workers):
+    """Issue 21: an equal split of 9 pairs over 2 workers dropped one paid pair. Padding copies carry weight 0."""
+    padded = pad_to_workers([PAIRS[i % len(PAIRS)] for i in range(pairs)], workers)
+    assert len(padded) % workers == 0 and len(padded) - pairs < workers
+    assert padded[:pairs] == [PAIRS[i % len(PAIRS)] for i in range(pairs)] and all(p.weight == 1.0 for p in padded[:pairs])
+    assert all(p.weight == 0.0 for p in padded[pairs:])
+
+
+def test_a_zero_weight_copy_changes_neither_the_loss_nor_the_step(tok):
+    """The padding of uneven shards must not train: a batch with zero-weight copies has the loss and the gradient
+    of the batch without them (computed apart)."""
+    import dataclasses
+
+    cfg = OptimConfig(loss="dpo", micro_batch_size=4, batch_size=8)
+    policy, reference = llama(tok, seed=1), llama(tok, seed=2).eval()
+    batch = PAIRS[:5]
+    padded = [*batch, *(dataclasses.replace(p, weight=0.0) for p in PAIRS[5:8])]
+    grads = []
+    for data in (batch, padded):
+        policy.zero_grad()
+        loss, _ = pair_loss(policy, reference, tok, data, cfg)
+        loss.backward()
+        grads.append((loss.item(), torch.cat([p.grad.flatten() for p in policy.parameters()])))
+    assert grads[0][0] == pytest.approx(grads[1][0], rel=1e-6)
+    assert torch.allclose(grads[0][1], grads[1][1], atol=1e-6)

@@ -12,6 +12,8 @@ import ray
 
 from rayrlhf.config import load_config
 
+pytestmark = pytest.mark.ray
+
 
 def test_a_run_survives_losing_the_node_of_a_reward_actor(train_config, tmp_path):
     """A whole `rayrlhf train` on a 3-node cluster; the node hosting the `dier` source's actor is removed
@@ -61,13 +63,13 @@ def test_a_run_survives_losing_the_node_of_a_reward_actor(train_config, tmp_path
         c.shutdown()
 
 
-@pytest.mark.parametrize("backend", ["hf", "vllm"])
+@pytest.mark.parametrize("backend", ["hf", pytest.param("vllm", marks=pytest.mark.vllm)])
 def test_a_restarted_rollout_engine_starts_from_the_latest_weights(backend, tiny_task, tiny_config, tmp_path):
     """Kill a rollout actor after a weight update: Ray restarts it from the weights ``rollout_weights`` names
     (not the checkpoint it was created with), and it decodes exactly as HF does with those weights."""
     from rayrlhf.rollout.actor import point_weights, rollout_actor
-
-    from .test_rollout import _hf_greedy, _perturbed_copy
+    from tests.support.tiny_models import hf_greedy as _hf_greedy
+    from tests.support.tiny_models import perturbed_copy as _perturbed_copy
 
     rollout = {"backend": backend, "num_cpus": 0.5, "kv_cache_gib": 0.5, "gpu_memory_utilization": 0.05}
     cfg = tiny_config.model_copy(update={"rollout": tiny_config.rollout.model_copy(update=rollout)})

@@ -11,8 +11,7 @@ from rayrlhf.config import Config
 from rayrlhf.learner.policy import AdapterDisabled, TrainablePolicy, load_policy
 from rayrlhf.learner.step import batch_logps, encode, make_optimizer, pair_loss, train_epochs
 from rayrlhf.rollout.weights import rollout_weights, ties_embeddings, write_rollout_copy
-
-from .test_learner_step import CORPUS, PAIRS, llama
+from tests.support.tiny_models import CORPUS, PAIRS, llama
 
 
 @pytest.fixture(scope="module")

@@ -19,9 +19,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from .conftest import REPO
+from tests.support.paths import REPO
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
+pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.timeout(1200)]
 
 BIN = Path(sys.executable).parent  # the venv's `ray` and `rayrlhf` console scripts
 AUTH_VARS = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH", "RAY_ADDRESS")

@@ -10,10 +10,9 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from rayrlhf.annotate.ledger import ledger_answers
 from rayrlhf.data.chat import conversation_problem, render
-
-from .conftest import TINY_RUN
-from .test_train_e2e import train
-from .tiny_models import CHAT_TEMPLATE, tiny_classifier
+from tests.support.cli import train
+from tests.support.tiers import TINY_RUN
+from tests.support.tiny_models import CHAT_TEMPLATE, tiny_classifier
 
 ASSISTANT_TEMPLATE = CHAT_TEMPLATE + "{% if add_generation_prompt %}assistant:{% endif %}"
 
@@ -45,6 +44,8 @@ def test_conversations_are_checked_and_rendered_once(tiny_task):
 
 
 @pytest.mark.slow
+@pytest.mark.ray
+@pytest.mark.vllm
 def test_lora_on_a_tied_chat_policy_over_conversations(train_config, tiny_task, tiny_overrides, tmp_path):
     policy = chat_policy(tiny_task, tmp_path / "policy")
     split = tiny_task.split("train")

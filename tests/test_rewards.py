@@ -9,8 +9,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from rayrlhf.config import SourceConfig
 from rayrlhf.rewards import build_source
-
-from .tiny_models import tiny_classifier, tiny_t5
+from tests.support.tiny_models import tiny_classifier, tiny_t5
 
 CORPUS = ["the cat sat on the mat.", "a dog ran in the park.", "Summarize: the cat.\nSummary: a cat."] * 20
 

@@ -3,36 +3,14 @@
 from pathlib import Path
 
 import pytest
-import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from rayrlhf.config import RolloutConfig
 from rayrlhf.rollout.hf_sampler import HFSampler
 from rayrlhf.rollout.vllm_engine import VllmGenerator, check_servable
+from tests.support.tiny_models import hf_greedy, perturbed_copy
 
-
-def _hf_greedy(model_dir, prompts, max_new_tokens):
-    tok = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
-    out = []
-    for p in prompts:  # one at a time: no padding effects
-        enc = tok(p, return_tensors="pt")
-        with torch.no_grad():
-            ids = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tok.pad_token_id)
-        new = ids[0, enc["input_ids"].shape[1] :].tolist()
-        out.append(new[: new.index(tok.eos_token_id) + 1] if tok.eos_token_id in new else new)
-    return out
-
-
-def _perturbed_copy(src, dst, seed):
-    model = AutoModelForCausalLM.from_pretrained(src)
-    torch.manual_seed(seed)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(0.05 * torch.randn_like(p))
-    model.save_pretrained(dst)
-    AutoTokenizer.from_pretrained(src).save_pretrained(dst)
-    return str(dst)
+pytestmark = pytest.mark.vllm
 
 
 @pytest.fixture(scope="module")
@@ -62,26 +40,26 @@ def test_a_tied_policy_follows_the_learner_through_untied_copies(engine, tied_po
 
     cfg = Config.model_validate({"rollout": {"backend": "vllm"}})
     prompts = tiny_task.split("eval")["prompt"][:6]
-    assert [r[0].token_ids for r in engine.generate(prompts, n=1, temperature=0.0, max_tokens=24)] == _hf_greedy(
+    assert [r[0].token_ids for r in engine.generate(prompts, n=1, temperature=0.0, max_tokens=24)] == hf_greedy(
         tied_policy, prompts, 24)
     new_dir = tied_policy
     for step in range(2):  # the learner saves tied checkpoints; the engine loads their untied copies
-        new_dir = _perturbed_copy(new_dir, tmp_path / f"w{step}", seed=10 + step)
+        new_dir = perturbed_copy(new_dir, tmp_path / f"w{step}", seed=10 + step)
         assert AutoModelForCausalLM.from_pretrained(new_dir).config.tie_word_embeddings
         write_rollout_copy(Path(new_dir), cfg)
         engine.load_weights(rollout_weights(new_dir))
         got = [row[0].token_ids for row in engine.generate(prompts, n=1, temperature=0.0, max_tokens=24)]
-        assert got == _hf_greedy(new_dir, prompts, 24)
+        assert got == hf_greedy(new_dir, prompts, 24)
 
 
 def test_vllm_matches_hf_after_in_place_weight_updates(engine, tiny_task, tmp_path):
     prompts = tiny_task.split("eval")["prompt"][:6]
     new_dir = tiny_task.policy_dir
     for step in range(2):  # two successive updates: the engine keeps following the learner
-        new_dir = _perturbed_copy(new_dir, tmp_path / f"w{step}", seed=step)
+        new_dir = perturbed_copy(new_dir, tmp_path / f"w{step}", seed=step)
         engine.load_weights(new_dir)
         got = [row[0].token_ids for row in engine.generate(prompts, n=1, temperature=0.0, max_tokens=24)]
-        assert got == _hf_greedy(new_dir, prompts, 24)
+        assert got == hf_greedy(new_dir, prompts, 24)
 
 
 def test_vllm_samples_carry_logprobs(engine, tiny_task):
@@ -107,7 +85,7 @@ def test_hf_backend_samples_with_logprobs(tiny_task):
     assert [[s.text for s in r] for r in a] == [[s.text for s in r] for r in b]  # seeded: reproducible
     assert all(s.logprob <= 0 for r in a for s in r)
     greedy = sampler.sample(prompts[:1], n=1, max_new_tokens=12, temperature=0.0)[0][0].token_ids
-    assert greedy == _hf_greedy(str(tiny_task.policy_dir), prompts[:1], 12)[0]
+    assert greedy == hf_greedy(str(tiny_task.policy_dir), prompts[:1], 12)[0]
 
 
 def test_vllm_takes_a_sample_count_per_prompt(engine, tiny_task):

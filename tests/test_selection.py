@@ -5,7 +5,7 @@ import itertools
 import numpy as np
 import pytest
 
-from rayrlhf.algorithms.selection import disagreement, label_quota, select_queries
+from rayrlhf.algorithms.selection import all_identical, disagreement, label_quota, select_queries
 from rayrlhf.experiments.methods import parse_method
 
 
@@ -22,7 +22,7 @@ def test_disagreement_is_the_discordant_share_between_sources():
     assert disagreement([a, a, rev]) == pytest.approx(2 / 3)
     expected = np.mean([discordant_share(x, y) for x, y in itertools.combinations([a, rev, other], 2)])
     assert disagreement([a, rev, other]) == pytest.approx(expected)
-    assert disagreement([a, [5.0] * 4]) == 0.5  # a source with no opinion
+    assert disagreement([a, [5.0] * 4]) == 0.0  # a source with no opinion has nothing to disagree with
     assert disagreement([a]) == 0.0
     with pytest.raises(ValueError, match="sources, K >= 2"):
         disagreement([[1.0]])
@@ -57,3 +57,17 @@ def test_method_specs():
         parse_method("none@-1")
     with pytest.raises(ValueError, match="random or disagreement"):
         parse_method("ucb+greedy")
+
+
+def test_constant_sources_and_identical_texts_never_outrank_a_real_disagreement():
+    """Issue 21: a prompt whose sources are constant (or whose K texts are one text) used to score 0.5, above
+    prompts where the sources disagree a little, so it was picked first and then paid for an abstention."""
+    a, swapped = [1.0, 2.0, 3.0, 4.0], [2.0, 1.0, 3.0, 4.0]  # one discordant pair of six: 1/6
+    little = disagreement([a, swapped])
+    assert little == pytest.approx(discordant_share(a, swapped))
+    constant = disagreement([[5.0] * 4, [3.0] * 4])
+    one_constant = disagreement([a, [5.0] * 4, swapped])  # only the pair (a, swapped) has opinions on both sides
+    assert constant == 0.0 < little and one_constant == pytest.approx(little)
+    spread = [constant, little, 0.0]
+    assert select_queries(1, np.random.default_rng(0), spread) == [1]
+    assert all_identical(("x", "x", "x")) and all_identical(("x",)) and not all_identical(("x", "x", "y"))

@@ -8,19 +8,19 @@ from rayrlhf.algorithms.stats import paired_win_rate
 
 def test_one_sample_per_item_by_hand():
     r = paired_win_rate([3, 1, 2, 2], [1, 2, 2, 0])
-    assert r["mean"] == pytest.approx((1 + 0 + 0.5 + 1) / 4) and r["tie_rate"] == pytest.approx(0.25) and r["n"] == 4
-    assert r["ci_low"] <= r["mean"] <= r["ci_high"]
+    assert r.mean == pytest.approx((1 + 0 + 0.5 + 1) / 4) and r.tie_rate == pytest.approx(0.25) and r.n == 4
+    assert r.low <= r.mean <= r.high
 
 
 def test_samples_per_prompt_average_within_the_prompt_and_the_bootstrap_resamples_prompts():
     a = [[1, 1, 0, 0], [2, 2, 2, 2], [0, 0, 0, 0]]
     b = [[0, 0, 1, 1], [1, 1, 1, 3], [0, 1, 0, 0]]
     r = paired_win_rate(a, b)
-    assert r["mean"] == pytest.approx((0.5 + 0.75 + (0.5 * 3 + 0) / 4) / 3) and r["n"] == 3
+    assert r.mean == pytest.approx((0.5 + 0.75 + (0.5 * 3 + 0) / 4) / 3) and r.n == 3
     rng = np.random.default_rng(0)  # more samples per prompt, same prompts: a narrower interval
     x, y = rng.normal(0.2, 1, (100, 8)), rng.normal(0, 1, (100, 8))
     one, eight = paired_win_rate(x[:, :1], y[:, :1]), paired_win_rate(x, y)
-    assert eight["ci_high"] - eight["ci_low"] < 0.6 * (one["ci_high"] - one["ci_low"])
+    assert eight.high - eight.low < 0.6 * (one.high - one.low)
 
 
 def test_shapes_must_match():

@@ -9,9 +9,13 @@ import sys
 import time
 from pathlib import Path
 
-from .conftest import REPO
-from .helpers import TRACKING, mlflow_runs, wandb_offline_runs
-from .test_train_e2e import env
+import pytest
+
+from tests.support.cli import env, rayrlhf
+from tests.support.helpers import TRACKING, mlflow_runs, wandb_offline_runs
+from tests.support.paths import REPO
+
+pytestmark = pytest.mark.ray
 
 
 def test_sweep_killed_then_resumed(train_config, tmp_path):
@@ -29,9 +33,7 @@ def test_sweep_killed_then_resumed(train_config, tmp_path):
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     assert not (root / "sweep.md").exists()
-    out = subprocess.run([sys.executable, "-m", "rayrlhf.cli", "sweep", "--resume", str(root)], capture_output=True,
-                         text=True, env=env(), cwd=REPO, timeout=900)
-    assert out.returncode == 0, out.stderr[-4000:]
+    out = rayrlhf("sweep", "--resume", str(root))
     assert "Best trial: `optim.beta=" in out.stdout
     with (root / "sweep.csv").open() as f:
         rows = list(csv.DictReader(f))
@@ -58,7 +60,6 @@ def test_sweep_killed_then_resumed(train_config, tmp_path):
 
 
 def test_bad_grid_fails_before_any_trial(train_config, tmp_path):
-    out = subprocess.run([sys.executable, "-m", "rayrlhf.cli", "sweep", *train_config, "--grid", "optim.beta=0.1,-1",
-                          f"run.output_dir={tmp_path / 's'}"], capture_output=True, text=True, env=env(), cwd=REPO)
+    out = rayrlhf("sweep", *train_config, "--grid", "optim.beta=0.1,-1", f"run.output_dir={tmp_path / 's'}", check=False)
     assert out.returncode == 2 and "--grid optim.beta=-1" in out.stderr and "greater than 0" in out.stderr
     assert not (tmp_path / "s").exists()

@@ -307,6 +307,7 @@ def test_tpo_without_sources_is_tpo_on_an_instance_with_no_sources():
     assert run(inst, "tpo", cfg, seed=0).sum() < nosource.sum()  # the perfect source is worth transferring
 
 
+@pytest.mark.slow
 def test_regret_command_has_the_no_source_line_in_table_and_plot(tmp_path):
     from rayrlhf.theory.cli import regret_command, regret_figure
     from rayrlhf.theory.regret import regret_curves

@@ -6,36 +6,19 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import yaml
 from transformers import AutoModelForCausalLM
 
-from .conftest import REPO
+from tests.support.cli import env, ledger, rayrlhf, train
+from tests.support.paths import REPO
 
-
-def env(**extra):
-    return {**os.environ, "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO), **extra}
-
-
-def train(config, run_dir, *overrides, cwd=REPO, **env_extra):
-    rel = os.path.relpath(run_dir, cwd)  # a relative run.output_dir, as `make quickstart` passes it
-    out = subprocess.run([sys.executable, "-m", "rayrlhf.cli", "train", *config, f"run.output_dir={rel}", *overrides],
-                         capture_output=True, text=True, env=env(**env_extra), cwd=cwd, timeout=900)
-    assert out.returncode == 0, out.stderr[-4000:]
-    return [json.loads(line) for line in (Path(run_dir) / "metrics.jsonl").read_text().splitlines()]
-
-
-def ledger(run_dir):
-    """The ledger's answers (its "asked" lines, written before each batch is asked, left out)."""
-    from rayrlhf.annotate.ledger import ledger_answers
-
-    return ledger_answers(Path(run_dir) / "annotations.jsonl")
+pytestmark = pytest.mark.ray
 
 
 @pytest.mark.parametrize(("mode", "loss", "backend"), [
-    ("ucb", "dpo", "vllm"),
+    pytest.param("ucb", "dpo", "vllm", marks=pytest.mark.vllm),
     ("none", "ipo", "hf"),
     ("fixed:judge_lm", "xpo", "hf"),
 ])
@@ -52,7 +35,9 @@ def test_train_runs_every_mode_and_loss(train_config, tmp_path, mode, loss, back
         assert key in last, key
     arms = {k.split("/")[1] for k in last if k.startswith("arm/")}
     assert arms == {"none": {"self"}, "ucb": {"judge_lm", "rouge", "dier", "self"}, "fixed:judge_lm": {"judge_lm"}}[mode]
-    assert sum(last[f"arm/{a}/count"] for a in arms) == last["train/pairs"] <= 16  # stats reset per iteration
+    # stats reset per iteration; an answered prompt is one pair unless its two texts are one (not trained, counted)
+    assert sum(last[f"arm/{a}/count"] for a in arms) == last["train/pairs"] + last["train/identical_pairs"] <= 16
+    assert last["train/pairs_trained"] == last["train/pairs"]  # what the learner's workers saw: every paid pair
     entries = ledger(run)
     assert len(entries) == last["oracle_queries"] == len({e["query_id"] for e in entries}) <= 32
     if mode == "fixed:judge_lm":  # transfer slots hold Best-of-N picks, so the arm must win sometimes
@@ -96,9 +81,7 @@ def test_sigkill_then_resume(train_config, tmp_path):
     proc.wait()
     before = ledger(run)
     assert [json.loads(x)["iteration"] for x in (run / "metrics.jsonl").read_text().splitlines()] == [1]
-    out = subprocess.run([sys.executable, "-m", "rayrlhf.cli", "train", "--resume", str(run)], capture_output=True,
-                         text=True, env=env(), cwd=REPO, timeout=900)
-    assert out.returncode == 0, out.stderr[-4000:]
+    rayrlhf("train", "--resume", str(run))
     rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["iteration"] for r in rows] == [1, 2, 3]  # the series continues, no duplicates
     after = ledger(run)

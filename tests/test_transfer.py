@@ -161,3 +161,59 @@ def test_oracle_ranking_modes():
     # Bradley-Terry: P(first preferred) = sigmoid((1.0 - 0.0) / 0.5)
     wins = sum(oracle_ranking([1.0, 0.0], "bradley_terry", 0.5, rng)[0] == 0 for _ in range(20000))
     assert wins / 20000 == pytest.approx(1 / (1 + math.exp(-2.0)), abs=0.01)
+
+
+def test_with_sparse_labels_every_arm_is_tried_before_any_is_repeated():
+    """Issue 21: while several arms had no answered prompt (UCB +inf), the whole round went to the first of them
+    in config order; now the round is shared among the untried arms alone."""
+    arms = ("a", "b", "c", "d", SELF_ARM)
+    stats = ArmStats(arms)
+    for _ in range(3):
+        stats.record("c", 1.0, 0.55)
+    stats.record(SELF_ARM, 0.0, 0.55)
+    rng = np.random.default_rng(0)
+    got = assign_round(6, stats, first_round=False, c=1.0, rng=rng)
+    untried = {"a", "b", "d"}
+    assert set(got) == untried and Counter(got) == dict.fromkeys(untried, 2)  # each twice, in turn
+    assert set(assign_round(2, stats, first_round=False, c=1.0, rng=rng)) <= untried
+    for arm in untried:
+        stats.record(arm, 0.0, 0.55)
+    assert assign_round(3, stats, first_round=False, c=1.0, rng=rng) == ["c"] * 3  # then UCB as before
+
+
+def test_scores_equal_but_for_rounding_are_a_tie():
+    """Issue 21: r* of 1.9000000000000004 and 1.9 (the same key facts summed in another order) are one score; exact
+    equality gave the transfer slot the whole credit by one ulp."""
+    responses = ("transfer text", "online text", "worse", "worst")
+    mask = (True, False, False, False)
+    scores = [1.0 + 0.8 + 0.1, 1.9, 0.5, 0.1]
+    assert scores[0] != scores[1]  # the float sums really differ
+    assert transfer_credit(0, mask, responses, scores) == pytest.approx(0.5)  # tied: the transfer slot's share
+    assert transfer_credit(0, mask, responses, [2.0, 1.9, 0.5, 0.1]) == 1.0  # a real difference is no tie
+    rng = np.random.default_rng(0)
+    assert oracle_ranking([1.9, 1.0 + 0.8 + 0.1], "deterministic", 1.0, rng) is None  # all equal: abstain
+
+
+def test_a_partial_answer_trains_only_on_the_orders_it_states():
+    """Issue 21: a person's best/worst answer is [best, <others in display order>, worst]; `random` used to pair two
+    of the unranked middle by display order. The stated pairs are best > each other and each other > worst."""
+    ranking = [3, 0, 1, 4, 2]  # best 3, worst 2, middle 0, 1, 4 unranked
+    stated = {(3, x) for x in (0, 1, 4, 2)} | {(x, 2) for x in (0, 1, 4)}  # 2K - 3 = 7
+    rng = np.random.default_rng(0)
+    seen = Counter(choose_pair(ranking, "random", rng, partial=True) for _ in range(7000))
+    assert set(seen) == stated and all(800 < n < 1200 for n in seen.values())  # uniform over the stated pairs
+    full = {choose_pair(ranking, "random", rng) for _ in range(2000)}
+    assert (0, 1) in full  # a full ranking states every order: the middle pairs are fair there
+    assert {choose_pair(ranking, "max_random", rng, partial=True) for _ in range(500)} == {(3, x) for x in (0, 1, 4, 2)}
+
+
+def test_a_pair_of_one_text_is_not_trained_but_counted():
+    """Issue 21: a Bradley-Terry draw can rank a duplicated text first and last; that pair has no gradient."""
+    from rayrlhf.core.records import Answer, RoundItem
+    from rayrlhf.run.loop import answer_pairs
+
+    dup = RoundItem("p", None, SELF_ARM, ("same", "other", "same"), (False, False, False), "same")
+    fine = RoundItem("q", None, SELF_ARM, ("a", "b", "c"), (False, False, False), "a")
+    answers = [Answer("x", [0, 1, 2]), Answer("y", [2, 0, 1]), None]
+    pairs, identical = answer_pairs([dup, fine, fine], answers, "max_min", np.random.default_rng(0))
+    assert identical == 1 and [(p.prompt, p.chosen, p.rejected) for p in pairs] == [("q", "c", "b")]

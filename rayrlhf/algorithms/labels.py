@@ -1,4 +1,4 @@
-"""Simulated annotator answers from reward scores (PAPER.md step 4: "best and worst of these K").
+"""Simulated annotator answers from reward scores (docs/method.md step 4: "best and worst of these K").
 
 ``deterministic`` ranks by score (the paper's setting). ``bradley_terry`` samples a Plackett-Luce ranking
 with temperature T: sorting ``score/T + Gumbel noise`` draws exactly from Plackett-Luce, and for two
@@ -12,7 +12,7 @@ from typing import Literal
 
 import numpy as np
 
-from rayrlhf.algorithms.transfer import rank_by_score
+from rayrlhf.algorithms.transfer import rank_by_score, same_score
 
 LabelMode = Literal["deterministic", "bradley_terry"]
 
@@ -25,11 +25,12 @@ def oracle_ranking(
     abstain_margin: float = 0.0,
 ) -> list[int] | None:
     """Indices best-first, or ``None`` (abstain) when all scores lie within ``abstain_margin``
-    (with the default 0, only when they are all equal: there is nothing to learn from the query)."""
+    (with the default 0, only when they are all equal, but for rounding (:func:`same_score`): there is nothing to
+    learn from the query)."""
     s = np.asarray(scores, dtype=float)
     if len(s) < 2:
         raise ValueError(f"an annotation query needs at least 2 responses, got {len(s)}")
-    if s.max() - s.min() <= abstain_margin:
+    if s.max() - s.min() <= abstain_margin or same_score(float(s.max()), float(s.min())):
         return None
     if mode == "deterministic":
         return rank_by_score(s)

@@ -1,4 +1,4 @@
-"""Preference losses for step 5 of empirical TPO (PAPER.md): DPO, IPO and XPO.
+"""Preference losses for step 5 of empirical TPO (docs/method.md): DPO, IPO and XPO.
 
 All three act on the implicit-reward margin
 
@@ -48,7 +48,7 @@ def preference_loss(
       policy being trained). Xie et al. 2024 ("Exploratory Preference Optimization", Alg. 1, line 7) minimise
       ``alpha * sum log pi(a~|s) - sum log sigmoid(beta*h)``: the term has a **positive** sign in the
       minimised loss, so it pushes probability *away* from what the reference already samples (optimism).
-      The authors' reference code has the opposite sign (PAPER.md, known pitfalls).
+      The authors' reference code has the opposite sign (docs/method.md, "Losses").
 
     All log-prob tensors have shape ``(batch,)``; ``beta > 0``.
     """

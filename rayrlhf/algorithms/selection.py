@@ -15,8 +15,10 @@ import numpy as np
 
 def disagreement(scores: Sequence[Sequence[float]]) -> float:
     """How much the sources disagree on one prompt's K responses: the mean over pairs of sources of
-    ``(1 - tau) / 2`` with Kendall's tau-b between their scores (0: same order, 1: reversed). Constant scores
-    (a source with no opinion) count as 0.5. ``scores`` is (sources, K)."""
+    ``(1 - tau) / 2`` with Kendall's tau-b between their scores (0: same order, 1: reversed). A source with
+    constant scores has no opinion to disagree with: pairs with it are left out, and a prompt where no two sources
+    both have one scores 0 (it ranks with the prompts where the sources agree, not above them). ``scores`` is
+    (sources, K)."""
     from scipy.stats import kendalltau
 
     rows = np.asarray(scores, dtype=float)
@@ -27,8 +29,14 @@ def disagreement(scores: Sequence[Sequence[float]]) -> float:
     values = []
     for a, b in itertools.combinations(rows, 2):
         tau = kendalltau(a, b).statistic
-        values.append(0.5 if np.isnan(tau) else (1.0 - tau) / 2.0)
-    return float(np.mean(values))
+        if not np.isnan(tau):  # NaN: one of the two is constant
+            values.append((1.0 - tau) / 2.0)
+    return float(np.mean(values)) if values else 0.0
+
+
+def all_identical(responses: Sequence[str]) -> bool:
+    """The K responses are one text: nothing to rank, so nobody is asked (and nobody paid) for such a prompt."""
+    return len(set(responses)) <= 1
 
 
 def label_quota(total_labels: int, total_prompts: int, seen_after: int, labelled_so_far: int) -> int:

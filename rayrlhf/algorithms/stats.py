@@ -1,8 +1,50 @@
-"""Paired comparison statistics shared by reward evaluation and policy evaluation."""
+"""Paired comparison statistics shared by reward evaluation and policy evaluation, and the one confidence-interval
+type every report uses (:class:`Interval`)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
+
+
+@dataclass(frozen=True)
+class Interval:
+    """An estimate with its 95% confidence interval over ``n`` items or seeds (``low`` / ``high`` NaN when ``n``
+    is too small for one). Written to files as ``mean``, ``ci_low``, ``ci_high``, ``n``."""
+
+    mean: float
+    low: float
+    high: float
+    n: int
+
+    def to_json(self) -> dict:
+        return {"mean": self.mean, "ci_low": self.low, "ci_high": self.high, "n": self.n}
+
+    @classmethod
+    def from_json(cls, row: dict) -> Interval:
+        return cls(row["mean"], row["ci_low"], row["ci_high"], row["n"])
+
+
+@dataclass(frozen=True)
+class WinRate(Interval):
+    """A paired win rate (ties count half) with its interval, and the share of tied pairs."""
+
+    tie_rate: float = float("nan")
+
+    def to_json(self) -> dict:
+        return {**super().to_json(), "tie_rate": self.tie_rate}
+
+
+def mean_interval(values) -> Interval:
+    """Mean and 95% t-interval over seeds (the interval is NaN with fewer than two)."""
+    from scipy import stats
+
+    x = np.asarray(values, dtype=float)
+    if len(x) < 2:
+        return Interval(float(x.mean()) if len(x) else float("nan"), float("nan"), float("nan"), len(x))
+    half = stats.t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x))
+    return Interval(float(x.mean()), float(x.mean() - half), float(x.mean() + half), len(x))
 
 
 def win_outcomes(a_scores, b_scores) -> np.ndarray:
@@ -15,7 +57,7 @@ def win_outcomes(a_scores, b_scores) -> np.ndarray:
     return per_sample.reshape(len(per_sample), -1).mean(axis=1) if per_sample.ndim else per_sample
 
 
-def paired_win_rate(a_scores, b_scores, seed: int = 0) -> dict:
+def paired_win_rate(a_scores, b_scores, seed: int = 0) -> WinRate:
     """How often ``a`` beats ``b`` on the same items (ties count half), with a 95% BCa bootstrap CI over
     items (``scipy.stats.bootstrap``) and the tie rate. Scores may be ``(items, samples)``: sample ``j`` of
     ``a`` meets sample ``j`` of ``b``, an item's outcome is the mean over its samples, and the bootstrap
@@ -31,7 +73,7 @@ def paired_win_rate(a_scores, b_scores, seed: int = 0) -> dict:
         low, high = float(ci.low), float(ci.high)
     else:  # every outcome identical: the interval degenerates to the point
         low = high = float(outcome.mean()) if n else float("nan")
-    return {"mean": float(outcome.mean()), "ci_low": low, "ci_high": high, "tie_rate": float((a == b).mean()) if n else float("nan"), "n": n}
+    return WinRate(float(outcome.mean()), low, high, n, float((a == b).mean()) if n else float("nan"))
 
 
 def score_summary(scores, responses) -> dict:

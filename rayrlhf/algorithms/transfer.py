@@ -1,4 +1,4 @@
-"""Transfer policy selection of empirical TPO (PAPER.md, steps 2-4), as pure functions.
+"""Transfer policy selection of empirical TPO (docs/method.md steps 2-4), as pure functions.
 
 Arms are the W source rewards plus ``self`` (no transfer). Within an iteration, prompts are handled in
 rounds of ``refresh_every`` prompts: in the first round every prompt gets an arm uniformly at random; after
@@ -7,7 +7,7 @@ statistics are reset at the start of every iteration (the policy changed, so old
 
 A source arm's credit for one prompt is :func:`transfer_credit`: 1 when the oracle's best response sits in a
 transfer slot, 0 when it sits in an online slot, and for a tie for best the share of tied-best slots that are
-transfer slots (PAPER.md step 4), so a source that merely copies the online policy earns ``Rp/K`` on average.
+transfer slots (docs/method.md step 4), so a source that merely copies the online policy earns ``Rp/K`` on average.
 
 The ``self`` arm has no transfer slots; each prompt it receives credits it with a constant bar,
 :func:`self_win_rate`: ``Rp/K + 0.05`` by default (0.55 for the paper's Rp/K = 1/2), i.e. 0.05 above what a
@@ -74,10 +74,19 @@ def ucb_values(stats: ArmStats, c: float = 1.0) -> dict[str, float]:
 def assign_round(
     num_prompts: int, stats: ArmStats, *, first_round: bool, c: float, rng: np.random.Generator
 ) -> list[str]:
-    """Arms for the next ``num_prompts`` prompts: uniform at random in the iteration's first round, else
-    the UCB-argmax arm for all of them (ties go to the earliest arm in ``stats.arms``)."""
+    """Arms for the next ``num_prompts`` prompts: uniform at random in the iteration's first round, else the
+    UCB-argmax arm for all of them (ties go to the earliest arm in ``stats.arms``).
+
+    While some arms have no answered prompt yet (their UCB is infinite: with sparse labels, or when the first round
+    missed them), the round is shared among those arms alone, in turn from a random order: every arm is tried
+    before any is repeated, as the uniform start means, instead of the whole round going to the first such arm in
+    config order."""
     if first_round:
         return [stats.arms[i] for i in rng.integers(0, len(stats.arms), size=num_prompts)]
+    untried = [a for a in stats.arms if stats.counts[a] == 0]
+    if untried:
+        order = [untried[i] for i in rng.permutation(len(untried))]
+        return [order[i % len(order)] for i in range(num_prompts)]
     values = ucb_values(stats, c)
     best = max(stats.arms, key=lambda a: values[a])  # max() keeps the first of equal values
     return [best] * num_prompts
@@ -86,7 +95,7 @@ def assign_round(
 def replace_with_best_of_n(
     responses: Sequence[str], extra_responses: Sequence[str], extra_scores: Sequence[float], num_replace: int
 ) -> tuple[list[str], list[bool]]:
-    """Best-of-N step (PAPER.md step 3): put the top-``num_replace`` of the N extra responses, ranked by the
+    """Best-of-N step (docs/method.md step 3): put the top-``num_replace`` of the N extra responses, ranked by the
     source's scores (best first, ties to the earlier one), into the first ``num_replace`` of the K slots.
 
     Returns the new K responses and the mask of transfer slots. Best-of-N under ``r_w`` approximates the
@@ -118,15 +127,25 @@ def self_win_rate(explicit: float | None, num_replace: int, responses_per_prompt
     return explicit if explicit is not None else num_replace / responses_per_prompt + SELF_MARGIN
 
 
+SCORE_TOLERANCE = 1e-9  # two scores this close (absolute, or relative to their size) are equal: a tie
+
+
+def same_score(a: float, b: float) -> bool:
+    """Equal but for rounding (``1.9000000000000004`` and ``1.9``): within :data:`SCORE_TOLERANCE`, absolute or
+    relative (docs/method.md, "Credit: who won, with ties split")."""
+    return math.isclose(a, b, rel_tol=SCORE_TOLERANCE, abs_tol=SCORE_TOLERANCE)
+
+
 def tied_best(best_index: int, responses: Sequence[str], scores: Sequence[float] | None = None) -> list[int]:
-    """Slots tied with the oracle's best: identical text, or (when the oracle's scores are known) an equal score."""
-    return [i for i, r in enumerate(responses)
-            if i == best_index or r == responses[best_index] or (scores is not None and scores[i] == scores[best_index])]
+    """Slots tied with the oracle's best: identical text, or (when the oracle's scores are known) the same score
+    within :data:`SCORE_TOLERANCE`."""
+    return [i for i, r in enumerate(responses) if i == best_index or r == responses[best_index]
+            or (scores is not None and same_score(scores[i], scores[best_index]))]
 
 
 def transfer_credit(best_index: int, transfer_mask: Sequence[bool], responses: Sequence[str],
                     scores: Sequence[float] | None = None) -> float:
-    """PAPER.md step 4: the arm's credit for one prompt, the share of the tied-best slots (:func:`tied_best`)
+    """docs/method.md step 4: the arm's credit for one prompt, the share of the tied-best slots (:func:`tied_best`)
     that are transfer slots. Without ties it is 1 when the best response sits in a transfer slot, else 0;
     giving a tie to whichever slot sorts first would credit every source with the online policy's own wins."""
     if len(transfer_mask) != len(responses):
@@ -135,11 +154,16 @@ def transfer_credit(best_index: int, transfer_mask: Sequence[bool], responses: S
     return sum(bool(transfer_mask[i]) for i in tied) / len(tied)
 
 
-def choose_pair(ranking: Sequence[int], strategy: PairStrategy, rng: np.random.Generator) -> tuple[int, int]:
+def choose_pair(ranking: Sequence[int], strategy: PairStrategy, rng: np.random.Generator,
+                partial: bool = False) -> tuple[int, int]:
     """(chosen, rejected) indices from the oracle's ranking (best first).
 
     ``max_min``: best vs worst (the paper). ``max_random``: best vs a uniformly chosen other response.
     ``random``: two distinct responses at random, the better-ranked one chosen.
+
+    A ``partial`` ranking (a person's best and worst: ``[best, <the others in display order>, worst]``) states
+    only that the best beats every other and every other beats the worst; ``random`` then draws uniformly from
+    those 2K-3 stated pairs, never two of the unranked middle (whose order is only the display order).
     """
     if len(ranking) < 2:
         raise ValueError(f"need at least 2 ranked responses, got {len(ranking)}")
@@ -148,6 +172,10 @@ def choose_pair(ranking: Sequence[int], strategy: PairStrategy, rng: np.random.G
     if strategy == "max_random":
         return ranking[0], ranking[int(rng.integers(1, len(ranking)))]
     if strategy == "random":
-        i, j = sorted(rng.choice(len(ranking), size=2, replace=False).tolist())
+        if partial:
+            stated = [(0, j) for j in range(1, len(ranking))] + [(i, len(ranking) - 1) for i in range(1, len(ranking) - 1)]
+            i, j = stated[int(rng.integers(len(stated)))]
+        else:
+            i, j = sorted(rng.choice(len(ranking), size=2, replace=False).tolist())
         return ranking[i], ranking[j]
     raise ValueError(f"unknown pair strategy {strategy!r}; choose max_min, max_random or random")

@@ -177,7 +177,8 @@ def import_labels(run_dir: str | Path, path: str | Path) -> dict:
         conn.executemany("DELETE FROM leases WHERE query_id = ?", [(p.query_id,) for p in plans])
     ids = sorted({p.query_id for p in plans})
     ledger = AnnotationLedger(run_dir / "annotations.jsonl")
-    fallback_iteration = (RunDir(run_dir).latest() or (None, {"iteration": 0}))[1]["iteration"] + 1
+    latest = RunDir(run_dir).latest()
+    fallback_iteration = (latest[1].iteration if latest else 0) + 1
     for query_id in store.claim(ids, 0.0):
         q = store.get(query_id)
         ledger.append(q.to_query(), stored_answer(store, query_id), q.iteration if q.iteration is not None else fallback_iteration)

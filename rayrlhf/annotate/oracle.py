@@ -15,7 +15,7 @@ from typing import Protocol
 import numpy as np
 
 from rayrlhf.algorithms.labels import oracle_ranking
-from rayrlhf.core.records import Answer, Query, Record
+from rayrlhf.core.records import Answer, Query, Record, ScoringBatch
 from rayrlhf.core.seeds import derived_seed
 
 ScoreFn = Callable[..., Sequence[float]]  # (prompts, responses, references, conversations=None) -> scores
@@ -37,15 +37,11 @@ class SimulatedOracle:
         self.mode, self.temperature, self.abstain_margin, self.seed = mode, temperature, abstain_margin, seed
 
     def ask(self, queries: list[Query], record: Record) -> None:
-        prompts = [q.prompt for q in queries for _ in q.responses]
-        responses = [r for q in queries for r in q.responses]
-        refs = [q.reference for q in queries for _ in q.responses]
-        chats = [q.conversation for q in queries for _ in q.responses]
-        flat = list(self.score(prompts, responses, None if None in refs else refs, None if None in chats else chats))
-        i = 0
-        for q in queries:
-            scores = flat[i : i + len(q.responses)]
-            i += len(q.responses)
+        if not queries:
+            return
+        batch = ScoringBatch.of([q.prompt for q in queries], [q.responses for q in queries],
+                                [q.reference for q in queries], [q.conversation for q in queries])
+        for q, scores in zip(queries, batch.split(list(self.score(*batch.columns()))), strict=True):
             rng = np.random.default_rng(derived_seed(self.seed, "oracle", q.id))  # the same answer if asked again
             ranking = oracle_ranking(scores, self.mode, self.temperature, rng, self.abstain_margin)
             record(q, Answer(q.id, ranking, scores))

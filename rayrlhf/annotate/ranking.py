@@ -3,7 +3,7 @@
 A ranking is best first, worst last, as indices into ``Query.responses`` (rayrlhf.core.records). Annotators see
 the responses in a per-query random order (``display_order``) and answer in display slots; ``to_original``
 maps back. Choosing only the best and the worst of K gives the *partial* ranking
-``[best, <the others in displayed order>, worst]``: the trainer uses only its ends (PAPER.md, step 3).
+``[best, <the others in displayed order>, worst]``: the trainer uses only its ends (docs/method.md step 3).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Typed, validated run configuration: YAML file + dotted ``key=value`` overrides.
 
-Every default lives here, once. The defaults are the paper's experiment (PAPER.md: K=8, N=32, Rp=4,
+Every default lives here, once. The defaults are the paper's experiment (K=8, N=32, Rp=4,
 beta=0.1, lr 5e-5, 3 epochs, 3 iterations); ``examples/quickstart.yaml`` shrinks them to laptop size.
 Unknown keys, wrong types, out-of-range or non-finite values and keys written twice in the YAML raise
 :class:`ConfigError` before any work starts (value checks and the strict loader: ``rayrlhf/config/checks.py``).

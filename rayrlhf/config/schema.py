@@ -76,7 +76,7 @@ class Config(_Section):
                     "'{prompt}'")
 
     def _check_transfer_bar(self) -> None:
-        """UCB compares source arms with the self arm's bar; both must mean something (PAPER.md step 4)."""
+        """UCB compares source arms with the self arm's bar; both must mean something (docs/method.md step 4)."""
         rp, k, explicit = self.transfer.num_replace, self.train.responses_per_prompt, self.transfer.self_win_rate
         if self.transfer.mode != "ucb":
             return

@@ -1,6 +1,6 @@
 """Files that survive crashes: atomic replaces and append-only JSONL, both fsynced.
 
-A paid label is written before anything else happens (DESIGN.md), so every record file of a run (the
+A paid label is written before anything else happens (docs/architecture.md), so every record file of a run (the
 annotation ledger, the rounds, the metrics) goes through :func:`append_jsonl`: the record is written, flushed and
 fsynced before the call returns. A crash mid-write (full disk, power loss) can leave a torn last line; the next
 append first moves that fragment to ``<file>.torn`` (and says so) instead of gluing the new record onto it, and

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
 
@@ -43,12 +43,14 @@ class RoundItem:
 
 @dataclass(frozen=True)
 class PreferencePair:
-    """A training pair (PAPER.md step 5); ``explore`` is XPO's sample from the online policy."""
+    """A training pair (docs/method.md step 5); ``explore`` is XPO's sample from the online policy. ``weight``
+    scales the pair's loss: 0 for the copies that even out the learner workers' shards (never a paid pair)."""
 
     prompt: str
     chosen: str
     rejected: str
     explore: str = ""
+    weight: float = 1.0
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -85,3 +87,51 @@ class Answer:
 
 
 Record = Callable[["Query", "Answer"], None]
+
+
+@dataclass(frozen=True)
+class ScoringBatch:
+    """Responses grouped by prompt, flattened for a scorer (a reward actor's ``score`` takes flat columns).
+
+    Each prompt (with its reference and conversation, if any) is repeated once per response of its group; the
+    flat scores come back in the same order and :meth:`split` regroups them. The one place the "repeat each prompt
+    per response and flatten" idiom is written."""
+
+    prompts: tuple[str, ...]
+    responses: tuple[str, ...]
+    references: tuple[str, ...] | None
+    conversations: tuple[str, ...] | None
+    sizes: tuple[int, ...]  # responses per prompt, in order
+
+    @classmethod
+    def of(cls, prompts: Sequence[str], groups: Sequence[Sequence[str]], references: Sequence[str | None] | None = None,
+           conversations: Sequence[str | None] | None = None) -> ScoringBatch:
+        """``groups[i]`` are prompt ``i``'s responses; references / conversations are per prompt. A column with a
+        ``None`` in it is left out whole (the data loader fills a column for every row or none)."""
+        if len(groups) != len(prompts):
+            raise ValueError(f"{len(prompts)} prompts but {len(groups)} response groups")
+
+        def repeat(column):
+            if column is None or any(v is None for v in column):
+                return None
+            return tuple(v for v, g in zip(column, groups, strict=True) for _ in g)
+
+        return cls(tuple(p for p, g in zip(prompts, groups, strict=True) for _ in g), tuple(r for g in groups for r in g),
+                   repeat(references), repeat(conversations), tuple(len(g) for g in groups))
+
+    def columns(self) -> tuple[list[str], list[str], list[str] | None, list[str] | None]:
+        """``(prompts, responses, references, conversations)`` as a reward actor's ``score`` takes them."""
+        def listed(column):
+            return None if column is None else list(column)
+
+        return list(self.prompts), list(self.responses), listed(self.references), listed(self.conversations)
+
+    def split(self, flat: Sequence[float]) -> list[list[float]]:
+        """Flat scores (one per response, in order) regrouped per prompt."""
+        if len(flat) != len(self.responses):
+            raise ValueError(f"{len(flat)} scores for {len(self.responses)} responses")
+        out, i = [], 0
+        for n in self.sizes:
+            out.append(list(flat[i : i + n]))
+            i += n
+        return out

@@ -24,12 +24,30 @@ import os
 import shutil
 import socket
 import time
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from rayrlhf.core.durable import append_jsonl, fsync_dir, read_jsonl, write_text_atomic
 
 __all__ = ["RunDir", "RunDirError", "write_text_atomic"]
 
+
+
+@dataclass
+class ResumeState:
+    """What a checkpoint's ``state.json`` holds to resume from it: the iteration it completes, where the next
+    iteration's prompts start in the seeded prompt order, and the coordinator's state (its arm statistics)."""
+
+    iteration: int = 0
+    cursor: int = 0
+    coordinator: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, row: dict) -> ResumeState:
+        return cls(int(row.get("iteration", 0)), int(row.get("cursor", 0)), dict(row.get("coordinator") or {}))
 
 class RunDirError(ValueError):
     """A problem with a run directory, worded with the fix."""
@@ -82,7 +100,7 @@ class RunDir:
             self._lock_fd = None
 
     # -- checkpoints and the resume point -------------------------------------------------------------------
-    def mark_complete(self, iteration: int, state: dict, keep: int | None = None) -> None:
+    def mark_complete(self, iteration: int, state: ResumeState, keep: int | None = None) -> None:
         """Make ``iter_N`` the resume point: its files on disk, its state, then the pointer; then prune."""
         ckpt = self.checkpoint(iteration)
         for f in ckpt.rglob("*"):
@@ -90,7 +108,7 @@ class RunDir:
                 with f.open("rb") as handle:
                     os.fsync(handle.fileno())
         fsync_dir(ckpt)
-        self.write_json_atomic(ckpt / "state.json", state)
+        self.write_json_atomic(ckpt / "state.json", state.to_json())
         write_text_atomic(self.checkpoints / "latest", f"iter_{iteration}")
         if keep is not None:
             self.prune(keep)
@@ -116,7 +134,8 @@ class RunDir:
         for it in sorted(doomed):
             shutil.rmtree(self.checkpoint(it), ignore_errors=True)
 
-    def latest(self) -> tuple[Path, dict] | None:
+    def latest(self) -> tuple[Path, ResumeState] | None:
+        """The resume point: the checkpoint ``checkpoints/latest`` names and its state (``None`` before any)."""
         pointer = self.checkpoints / "latest"
         if not pointer.is_file():
             return None
@@ -127,7 +146,7 @@ class RunDir:
             raise RunDirError(
                 f"{pointer} names {name!r}, which is missing or incomplete (no state.json; complete checkpoints: {have}). "
                 f"Point it at a complete one (echo iter_N > {pointer}) or remove it to start the run over")
-        return ckpt, json.loads((ckpt / "state.json").read_text())
+        return ckpt, ResumeState.from_json(json.loads((ckpt / "state.json").read_text()))
 
     def set_status(self, stage: str, iteration: int | None = None, round: int | None = None, error: str | None = None) -> None:
         """``RUN_DIR/status.json``: what the run is doing now (for people and monitors; never read to resume)."""
@@ -158,7 +177,8 @@ class RunDir:
     def resume_point(self) -> int:
         """The last complete iteration (0 if none). Metrics rows written after it are dropped, so a resumed
         run's series continues without duplicates."""
-        done = (self.latest() or (None, {"iteration": 0}))[1]["iteration"]
+        latest = self.latest()
+        done = latest[1].iteration if latest else 0
         keep = [r for r in self.metrics() if r.get("iteration", 0) <= done]
         write_text_atomic(self.root / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in keep))
         return done

@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from rayrlhf.config import Config, ConfigError, dump_config
+from rayrlhf.core import logs
 from rayrlhf.experiments.methods import method_config, method_dir
 
 
@@ -115,17 +116,20 @@ def run_compare(cfg: Config, methods: list[str], seeds: int, out_dir: str | None
     configs, meta = _prepare(cfg, methods, seeds, root, log)
     init_dir = resolve_model(cfg.policy.model, cfg.task)
     runs = [(seed, m) for seed in meta["seeds"] for m in methods]
-    init_ray(cfg, runs=min(len(runs), max_concurrent or 1))
-    n = meta["concurrent_runs"] = min(len(runs), max_concurrent or runs_that_fit(cfg))
-    log(f"[compare] {len(runs)} runs, {n} at a time")
+    if not logs.verbose():
+        log(f"[compare] third-party and actor logs: {root / 'logs'} (--verbose shows them here)")
     sets: list[Workers] = []
-    try:
-        for i in range(n):  # each set waits for its placement group and names any missing resource
-            sets.append(Workers(cfg, init_dir, init_dir, root / f"ray_train_{i}" if i else root / "ray_train"))
-        _Runs(cfg, configs, root, init_dir, meta, log).run_all(sets, runs)
-    finally:
-        for workers in sets:
-            workers.close()
+    with logs.run_logs(root / "logs"):
+        init_ray(cfg, runs=min(len(runs), max_concurrent or 1))
+        n = meta["concurrent_runs"] = min(len(runs), max_concurrent or runs_that_fit(cfg))
+        log(f"[compare] {len(runs)} runs, {n} at a time")
+        try:
+            for i in range(n):  # each set waits for its placement group and names any missing resource
+                sets.append(Workers(cfg, init_dir, init_dir, root / f"ray_train_{i}" if i else root / "ray_train"))
+            _Runs(cfg, configs, root, init_dir, meta, log).run_all(sets, runs)
+        finally:
+            for workers in sets:
+                workers.close()
     meta["startup_s"] = sum(w.startup_s for w in sets)
     meta["wall_s"] = time.time() - meta["started"]
     (root / "compare.json").write_text(json.dumps(meta, indent=1))

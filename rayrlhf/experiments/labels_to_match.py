@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rayrlhf.algorithms.stats import mean_interval
 from rayrlhf.core.durable import read_jsonl
 from rayrlhf.experiments.methods import parse_method
 
@@ -94,13 +95,13 @@ def describe(m: float, multiples: list[float]) -> str:
     return f"{m:.2f}x"
 
 
-def markdown(points: list[BudgetPoint], matches: list[dict], mean_ci, fmt) -> list[str]:
+def markdown(points: list[BudgetPoint], matches: list[dict], fmt) -> list[str]:
     """The report's section: every method and budget with labels and final score, then each crossing."""
     lines = ["## Labels to match (held-out oracle score after the last iteration vs oracle labels)", "",
              "| method | label multiple | oracle labels | held-out oracle score |", "|---|---|---|---|"]
     for p in points:
         labels = np.mean(list(p.labels.values()))
-        lines.append(f"| {p.method} | {p.multiple:g}x | {labels:.0f} | {fmt(mean_ci(list(p.scores.values())))} |")
+        lines.append(f"| {p.method} | {p.multiple:g}x | {labels:.0f} | {fmt(mean_interval(list(p.scores.values())))} |")
     lines.append("")
     for m in matches:
         lines += [f"`{m['baseline']}` reaches `{m['reference']}`'s 1x score ({m['reference_score']:.3f}) at "
@@ -110,7 +111,7 @@ def markdown(points: list[BudgetPoint], matches: list[dict], mean_ci, fmt) -> li
     return lines + ["![labels to match](labels_to_match.png)", ""]
 
 
-def plot(points: list[BudgetPoint], path: Path, mean_ci) -> None:
+def plot(points: list[BudgetPoint], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -120,9 +121,9 @@ def plot(points: list[BudgetPoint], path: Path, mean_ci) -> None:
     for mode in sorted({p.mode for p in points}):
         curve = [p for p in points if p.mode == mode]
         x = [np.mean(list(p.labels.values())) for p in curve]
-        cis = [mean_ci(list(p.scores.values())) for p in curve]
-        y = [c["mean"] for c in cis]
-        err = [0.0 if math.isnan(c["low"]) else (c["high"] - c["low"]) / 2 for c in cis]
+        cis = [mean_interval(list(p.scores.values())) for p in curve]
+        y = [c.mean for c in cis]
+        err = [0.0 if math.isnan(c.low) else (c.high - c.low) / 2 for c in cis]
         ax.errorbar(x, y, yerr=err, marker="o", capsize=3, label=mode)
         if mode == "ucb":
             ax.axhline(y[0], color="grey", lw=0.8, ls="--")
@@ -133,13 +134,13 @@ def plot(points: list[BudgetPoint], path: Path, mean_ci) -> None:
     plt.close(fig)
 
 
-def section(root: Path, runs: dict[str, dict[int, Path]], score, mean_ci, fmt) -> tuple[list[str], dict] | None:
+def section(root: Path, runs: dict[str, dict[int, Path]], score, fmt) -> tuple[list[str], dict] | None:
     """Report lines and JSON for a comparison that ran some method at more than one budget (else ``None``)."""
     points = budget_points(runs, score)
     if not any(p.multiple != 1.0 for p in points):
         return None
     matches = labels_to_match(points)
-    plot(points, root / "labels_to_match.png", mean_ci)
+    plot(points, root / "labels_to_match.png")
     data = {"points": [{"method": p.method, "mode": p.mode, "multiple": p.multiple, "labels": p.labels,
                         "scores": p.scores} for p in points], "matches": matches}
-    return markdown(points, matches, mean_ci, fmt), json.loads(json.dumps(data, default=float))
+    return markdown(points, matches, fmt), json.loads(json.dumps(data, default=float))

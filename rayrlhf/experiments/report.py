@@ -19,9 +19,14 @@ from pathlib import Path
 
 import numpy as np
 
-from rayrlhf.algorithms.stats import score_summary, win_outcomes
+from rayrlhf.algorithms.stats import Interval, mean_interval, score_summary, win_outcomes
 from rayrlhf.annotate.ledger import ledger_answers
 from rayrlhf.experiments import labels_to_match
+
+
+def mean_row(values) -> dict:
+    """A report row's estimate over seeds: ``mean``, ``ci_low``, ``ci_high``, ``n`` (:class:`Interval`)."""
+    return mean_interval(values).to_json()
 
 
 def _read_jsonl(path: Path) -> list[dict]:
@@ -37,17 +42,6 @@ def _eval_scores(run: Path, iteration: int) -> list | None:
 @lru_cache(maxsize=4096)
 def _load_scores(path: str, mtime_ns: int) -> np.ndarray:
     return np.asarray(json.loads(Path(path).read_text())["oracle_scores"], dtype=float)
-
-
-def mean_ci(values: list[float]) -> dict:
-    """Mean and 95% t-interval over seeds (the interval is NaN with one seed)."""
-    from scipy import stats
-
-    x = np.asarray(values, dtype=float)
-    if len(x) < 2:
-        return {"mean": float(x.mean()) if len(x) else float("nan"), "low": float("nan"), "high": float("nan"), "n": len(x)}
-    half = stats.t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x))
-    return {"mean": float(x.mean()), "low": float(x.mean() - half), "high": float(x.mean() + half), "n": len(x)}
 
 
 def _runs(root: Path) -> dict[str, dict[int, Path]]:
@@ -75,7 +69,7 @@ def head_to_head(a: dict[int, Path], b: dict[int, Path] | None, iterations: list
             sb = _eval_scores(run_a, 0) if b is None else (_eval_scores(b[seed], it) if seed in b else None)
             if sa is not None and sb is not None:
                 per_seed.append(float(win_outcomes(sa, sb).mean()))
-        rows.append({"iteration": it, **mean_ci(per_seed)})
+        rows.append({"iteration": it, **mean_row(per_seed)})
     return rows
 
 
@@ -97,7 +91,7 @@ def score_gap(a: dict[int, Path], b: dict[int, Path], iterations: list[int]) -> 
     rows = []
     for it in iterations:
         pairs = [(mean_score(a[s], it), mean_score(b[s], it)) for s in a if s in b]
-        rows.append({"iteration": it, **mean_ci([x - y for x, y in pairs if x is not None and y is not None])})
+        rows.append({"iteration": it, **mean_row([x - y for x, y in pairs if x is not None and y is not None])})
     return rows
 
 
@@ -116,7 +110,7 @@ def training_data_quality(runs: dict[int, Path], iterations: list[int]) -> list[
             by_it[q["iteration"]].append(q["scores"][q["ranking"][0]])
         for it, chosen in by_it.items():
             per_seed[it].append(float(np.mean(chosen)))
-    return [{"iteration": it, **mean_ci(per_seed.get(it, []))} for it in iterations] if per_seed else None
+    return [{"iteration": it, **mean_row(per_seed.get(it, []))} for it in iterations] if per_seed else None
 
 
 def label_cost(runs) -> dict:
@@ -152,10 +146,11 @@ def arm_allocation(runs: dict[int, Path]) -> dict[int, dict[str, dict]]:
                  for a, v in arms.items()} for it, arms in sorted(acc.items())}
 
 
-def _fmt(c: dict) -> str:
-    if np.isnan(c["mean"]):
+def _fmt(c: Interval | dict) -> str:
+    c = c if isinstance(c, Interval) else Interval.from_json(c)
+    if np.isnan(c.mean):
         return "-"
-    return f"{c['mean']:.3f}" if np.isnan(c["low"]) else f"{c['mean']:.3f} ± {(c['high'] - c['low']) / 2:.3f}"
+    return f"{c.mean:.3f}" if np.isnan(c.low) else f"{c.mean:.3f} ± {(c.high - c.low) / 2:.3f}"
 
 
 def _ci_table(first: str, rows_by_name: dict[str, list[dict]]) -> list[str]:
@@ -221,7 +216,7 @@ def _comparison(runs: dict, iterations: list[int], out: dict) -> list[str]:
 def _quality(runs: dict, iterations: list[int], out: dict) -> list[str]:
     """Held-out oracle scores, the chosen training responses' scores and each method vs the initial policy."""
     scores = out["oracle_score"] = {
-        m: [{"iteration": it, **mean_ci([v for v in (mean_score(r, it) for r in by_seed.values()) if v is not None])}
+        m: [{"iteration": it, **mean_row([v for v in (mean_score(r, it) for r in by_seed.values()) if v is not None])}
             for it in [0, *iterations]] for m, by_seed in runs.items()}
     lines = ["## Mean oracle score of held-out samples (iteration 0: the initial policy)", "", *_ci_table("method", scores)]
     data = {m: training_data_quality(by_seed, iterations) for m, by_seed in runs.items()}
@@ -288,7 +283,7 @@ def _write_csv(path: Path, out: dict) -> None:
             for name, rows in out.get(table, {}).items():
                 method, vs = (out["reference"], name) if by_baseline else (name, "init" if table == "vs_init" else "")
                 for r in rows:
-                    w.writerow([table, method, vs, r["iteration"], r["mean"], r["low"], r["high"], r["n"]])
+                    w.writerow([table, method, vs, r["iteration"], r["mean"], r["ci_low"], r["ci_high"], r["n"]])
 
 
 def write_report(root: str | Path) -> Path:
@@ -300,7 +295,7 @@ def write_report(root: str | Path) -> Path:
     iterations = sorted({r["iteration"] for m in runs.values() for run in m.values() for r in _read_jsonl(run / "metrics.jsonl")})
     out: dict = {"iterations": iterations, "methods": list(runs)}
     lines = [f"# rayrlhf report: {root.name}", "", *_comparison(runs, iterations, out)]
-    budgets = labels_to_match.section(root, runs, mean_score, mean_ci, _fmt)
+    budgets = labels_to_match.section(root, runs, mean_score, _fmt)
     if budgets:
         lines += budgets[0]
         out["labels_to_match"] = budgets[1]

@@ -2,7 +2,7 @@
 and the HF checkpoint each iteration ends with. Plain torch / transformers / peft: no Ray.
 
 - Full fine-tuning: the reference is a frozen copy of the iteration's starting weights (``optim.reference:
-  iteration``, PAPER.md step 5) or the initial policy.
+  iteration``, docs/method.md step 5) or the initial policy.
 - LoRA (``policy.lora``): each iteration trains a fresh adapter on top of the policy so far; the reference is the
   same model with the adapter disabled (no second copy), and at the end the adapter is merged into the weights,
   which are saved whole for the rollout engines (vLLM loads full checkpoints).

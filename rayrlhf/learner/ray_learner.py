@@ -22,6 +22,8 @@ from ray.util.queue import Empty, Queue
 
 from rayrlhf.config import Config
 from rayrlhf.core.records import PreferencePair
+from rayrlhf.learner.messages import Ready, ResetDone, ResetJob, TrainJob, TrainResult
+from rayrlhf.learner.step import pad_to_workers
 
 
 def _train_loop(loop_config: dict) -> None:
@@ -32,6 +34,7 @@ def _train_loop(loop_config: dict) -> None:
 
     from rayrlhf.config import Config
     from rayrlhf.core.records import PreferencePair
+    from rayrlhf.learner.messages import Ready, ResetDone, ResetJob, TrainResult
     from rayrlhf.learner.policy import TrainablePolicy
     from rayrlhf.learner.step import make_optimizer, train_epochs
     from rayrlhf.rollout.weights import write_rollout_copy
@@ -51,28 +54,29 @@ def _train_loop(loop_config: dict) -> None:
 
     policy, optimizer = start(loop_config["model_dir"], loop_config["init_dir"]), None
     saved_state = loop_config["optimizer_state"]  # an AdamW state that lives on across iterations (resume)
-    results.put({"ready": rank})
+    results.put(Ready(rank))
     while True:
         job = jobs.get()
         if job is None:
             return
-        if "reset" in job:  # a new run on the same workers (rayrlhf compare): fresh weights and optimizer
-            policy, optimizer, saved_state = start(job["reset"], job["reset"]), None, None
+        if isinstance(job, ResetJob):  # a new run on the same workers (rayrlhf compare): fresh weights and optimizer
+            policy, optimizer, saved_state = start(job.model_dir, job.model_dir), None, None
             if rank == 0:
-                results.put({"reset": job["reset"]})
+                results.put(ResetDone(job.model_dir))
             continue
         t0 = time.perf_counter()
-        model, reference = policy.begin_iteration(job["start_dir"])
+        model, reference = policy.begin_iteration(job.start_dir)
         if optimizer is None or optim.reset_optimizer or cfg.policy.lora is not None:  # the paper: fresh each iteration
             optimizer = make_optimizer(model, optim)
             if saved_state and not optim.reset_optimizer and Path(saved_state).is_file():
                 optimizer.load_state_dict(torch.load(saved_state, weights_only=True))
             saved_state = None
-        shard = [PreferencePair(**row) for row in job["shard"].iter_rows()]
-        stats = train_epochs(model, reference, policy.tokenizer, optimizer, shard, optim, seed=job["seed"] + rank,
+        shard = [PreferencePair(**row) for row in job.shard.iter_rows()]
+        stats = train_epochs(model, reference, policy.tokenizer, optimizer, shard, optim, seed=job.seed + rank,
                              num_workers=ctx.get_world_size())
         per_step = stats.pop("per_step")
         # average the diagnostics over workers (tokens/s: summed, every worker reads its own tokens)
+        stats["pairs_trained"] = float(sum(1 for p in shard if p.weight > 0))  # what this worker saw, summed below
         keys = sorted(k for k in stats if k != "steps")
         vec = torch.tensor([stats[k] for k in keys], dtype=torch.float64)
         if torch.distributed.is_initialized():
@@ -80,16 +84,16 @@ def _train_loop(loop_config: dict) -> None:
             vec /= torch.distributed.get_world_size()
         means = dict(zip(keys, vec.tolist(), strict=True))
         means["tokens_per_s"] *= ctx.get_world_size()
+        trained = round(means.pop("pairs_trained") * ctx.get_world_size())  # every paid pair, each in every epoch
         policy.end_iteration()
         state = policy.state_dict()  # every rank takes part when the weights are sharded
         if rank == 0:
-            out = Path(job["out_dir"])
+            out = Path(job.out_dir)
             policy.save(out, state)
             write_rollout_copy(out, cfg)
             if not optim.reset_optimizer and cfg.policy.lora is None:  # the AdamW state lives on: resume needs it
                 torch.save(optimizer.state_dict(), out / "optimizer.pt")
-            results.put({**means, "steps": stats["steps"], "per_step": per_step,
-                         "pairs": len(shard) * ctx.get_world_size(), "seconds": time.perf_counter() - t0})
+            results.put(TrainResult(means, stats["steps"], trained, time.perf_counter() - t0, per_step))
 
 
 class Learner:
@@ -130,7 +134,7 @@ class Learner:
         except BaseException as exc:  # surfaced by train()/close()
             self._error = exc
 
-    def train(self, pairs: list[PreferencePair], out_dir: Path, seed: int) -> dict:
+    def train(self, pairs: list[PreferencePair], out_dir: Path, seed: int) -> TrainResult:
         """Shard ``pairs`` with Ray Data (equal shards, as DDP needs), train, wait for the checkpoint."""
         if len(pairs) < self.num_workers:
             raise RuntimeError(f"only {len(pairs)} preference pairs for {self.num_workers} learner workers; "
@@ -138,21 +142,24 @@ class Learner:
         shards = self._shard(pairs)
         out_dir.mkdir(parents=True, exist_ok=True)
         for q, shard in zip(self._jobs, shards, strict=True):
-            q.put({"shard": shard, "out_dir": str(out_dir), "seed": seed, "start_dir": self.weights})
+            q.put(TrainJob(shard, str(out_dir), seed, self.weights))
         result = self._wait(self.train_timeout_s, "train")
         self.weights = str(out_dir)
         return result
 
     def _shard(self, pairs: list[PreferencePair], timeout_s: float = 300.0) -> list:
-        """Equal Ray Data shards, one per worker (DDP needs equal step counts). Splitting runs Ray tasks, which wait
-        for a free CPU: bounded, so a cluster with none to spare stops the run with a message instead of hanging."""
+        """Equal Ray Data shards, one per worker (DDP needs equal step counts), holding every pair: the pairs are
+        padded with zero-weight copies to a multiple of the workers first (:func:`pad_to_workers`). Splitting runs
+        Ray tasks, which wait for a free CPU: bounded, so a cluster with none to spare stops the run with a message
+        instead of hanging."""
         from rayrlhf.core.faults import StageError
 
         done: list = []
 
         def run() -> None:
             try:
-                done.append(ray.data.from_items([p.to_json() for p in pairs]).split(self.num_workers, equal=True))
+                padded = pad_to_workers(pairs, self.num_workers)  # equal shards without dropping a pair
+                done.append(ray.data.from_items([p.to_json() for p in padded]).split(self.num_workers, equal=True))
             except BaseException as exc:  # raised below, in the caller's thread
                 done.append(exc)
 
@@ -174,11 +181,11 @@ class Learner:
     def reset(self, model_dir: str) -> None:
         """Start a new run on the same workers: weights from ``model_dir``, a fresh optimizer."""
         for q in self._jobs:
-            q.put({"reset": model_dir})
+            q.put(ResetJob(model_dir))
         self._wait(self.train_timeout_s, "train")
         self.weights = model_dir
 
-    def _wait(self, timeout_s: float, stage: str) -> dict:
+    def _wait(self, timeout_s: float, stage: str) -> Ready | ResetDone | TrainResult:
         from rayrlhf.core.faults import StageError, describe_learner_failure
 
         deadline = time.monotonic() + timeout_s

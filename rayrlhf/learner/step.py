@@ -1,7 +1,7 @@
 """One iteration's preference optimisation over (chosen, rejected) pairs: plain torch, no Ray.
 
 Ray Train runs :func:`train_epochs` on every worker over that worker's shard; DDP averages the gradients. The
-recipe is the paper's per-iteration trainer (PAPER.md step 5; README "Training recipe"): ``optim.epochs`` passes,
+recipe is the paper's per-iteration trainer (docs/method.md step 5; README "Training recipe"): ``optim.epochs`` passes,
 ``optim.batch_size`` pairs per optimizer step over all workers (micro-batches accumulated), linear warm-up then
 cosine decay, dropout off.
 """
@@ -13,6 +13,7 @@ import math
 import random
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 
 import torch
 
@@ -84,17 +85,23 @@ def pair_loss(model, ref_model, tokenizer, batch: Sequence[PreferencePair], cfg:
         ref, ref_sum = batch_logps(ref_model, enc, cfg.logp_reduction, "sum")
     out = preference_loss(cfg.loss, policy[:n], policy[n : 2 * n], ref[:n], ref[n : 2 * n], cfg.beta,
                           xpo_alpha=cfg.xpo_alpha, policy_ref_sample_logps=policy_sum[2 * n :] if cfg.loss == "xpo" else None)
+    w = torch.tensor([b.weight for b in batch], dtype=out.losses.dtype, device=out.losses.device)
+    total = w.sum().clamp_min(1e-12)  # a batch of padding alone (weight 0) contributes nothing
+
+    def mean(x: torch.Tensor) -> float:
+        return float((x.detach() * w).sum() / total)
+
     margin = (out.chosen_rewards - out.rejected_rewards).detach()
     stats = {
-        "loss": out.losses.mean().item(),
-        "reward_margin": margin.mean().item(),
-        "reward_accuracy": (margin > 0).float().mean().item(),
+        "loss": mean(out.losses),
+        "reward_margin": mean(margin),
+        "reward_accuracy": mean((margin > 0).to(w.dtype)),
         # mean log pi - log pi_ref over the batch's chosen and rejected responses (not a KL: they are the
         # iteration's annotated responses, not fresh samples of the policy being trained)
-        "logratio": (policy_sum[: 2 * n].detach() - ref_sum[: 2 * n]).mean().item(),
+        "logratio": mean((policy_sum[:n].detach() - ref_sum[:n] + policy_sum[n : 2 * n].detach() - ref_sum[n : 2 * n]) / 2),
         "tokens": float(enc["attention_mask"].sum().item() + (enc["mask"].sum().item() if enc.get("seq2seq") else 0)),
     }
-    return out.losses.mean(), stats
+    return (out.losses * w).sum() / total, stats
 
 
 def disable_dropout(model: torch.nn.Module) -> None:
@@ -136,14 +143,16 @@ def optimizer_step(model, ref_model, tokenizer, optimizer, step: Sequence[Prefer
     micro = [step[m : m + cfg.micro_batch_size] for m in range(0, len(step), cfg.micro_batch_size)]
     optimizer.zero_grad(set_to_none=True)
     stats_sum: dict[str, float] = {}
+    step_weight = sum(b.weight for b in step) or 1.0  # pairs weigh by their weight (padding copies: 0)
     for k, batch in enumerate(micro):
         # DDP/FSDP average gradients once per step: skip the all-reduce on all but the last micro-batch
         sync = k == len(micro) - 1 or not hasattr(model, "no_sync")
+        share = sum(b.weight for b in batch) / step_weight
         with contextlib.nullcontext() if sync else model.no_sync():
             loss, stats = pair_loss(model, ref_model, tokenizer, batch, cfg)
-            (loss * len(batch) / len(step)).backward()
+            (loss * share).backward()
         for key, v in stats.items():
-            stats_sum[key] = stats_sum.get(key, 0.0) + (v if key == "tokens" else v * len(batch) / len(step))
+            stats_sum[key] = stats_sum.get(key, 0.0) + (v if key == "tokens" else v * share)
     if hasattr(model, "clip_grad_norm_"):  # FSDP: the norm over every shard
         model.clip_grad_norm_(cfg.max_grad_norm)
     else:
@@ -181,3 +190,12 @@ def train_epochs(model, ref_model, tokenizer, optimizer, data: Sequence[Preferen
     means = {k: v / max(1, steps) for k, v in totals.items() if k not in ("tokens", "seconds")}
     return means | {"steps": steps, "tokens_per_s": totals.get("tokens", 0.0) / max(1e-9, totals.get("seconds", 0.0)),
                     "per_step": per_step}
+
+
+def pad_to_workers(pairs: Sequence[PreferencePair], num_workers: int) -> list[PreferencePair]:
+    """``pairs`` and, at the end, zero-weight copies of the first ones, up to a multiple of ``num_workers``: equal
+    shards (DDP needs equal step counts) that drop no pair. A plain equal split drops up to ``num_workers - 1``."""
+    if not pairs:
+        return []
+    short = -len(pairs) % num_workers
+    return [*pairs, *(replace(pairs[i % len(pairs)], weight=0.0) for i in range(short))]

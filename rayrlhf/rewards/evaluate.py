@@ -86,7 +86,7 @@ def load_pairs(path: str | Path, on_bad_row: str = "error") -> tuple[list[Prefer
 
 def agreement(chosen_scores, rejected_scores, seed: int = 0) -> dict:
     """Agreement with the label (ties count half), its 95% bootstrap CI, and the tie rate."""
-    stats = paired_win_rate(chosen_scores, rejected_scores, seed)
+    stats = paired_win_rate(chosen_scores, rejected_scores, seed).to_json()
     return {"agreement": stats.pop("mean"), **stats}
 
 

@@ -1,6 +1,6 @@
 """Model-based sources: LM log-likelihood (causal or seq2seq) and sequence-classification reward models.
 
-Each loads its own tokenizer and reads text, never the policy's token ids (DESIGN.md: text at the
+Each loads its own tokenizer and reads text, never the policy's token ids (docs/architecture.md: text at the
 boundaries). Real hub ids (``google-t5/t5-large``, ``sfairXC/FsfairX-LLaMA3-RM-v0.1``) go through the same
 code as the locally built tiny models the tests use.
 """

@@ -15,7 +15,9 @@ import ray
 
 from rayrlhf.config import Config
 from rayrlhf.core.faults import wait
+from rayrlhf.core.logs import after_ray_init, ray_init_options
 from rayrlhf.core.placement import resource_table
+from rayrlhf.core.records import ScoringBatch
 from rayrlhf.rollout.weights import initial_rollout_weights, rollout_weights
 
 
@@ -35,12 +37,13 @@ def init_ray(cfg: Config, runs: int = 1) -> None:
     if ray.is_initialized():
         return
     address = cfg.run.ray_address or os.environ.get("RAY_ADDRESS")
-    # actors' output reaches the driver (log_to_driver, Ray's default; repeated lines printed once)
+    # actors' output reaches the driver only with --verbose (RUN_DIR/logs/ray otherwise: rayrlhf.core.logs)
     if address:
-        ray.init(address=address)
+        ray.init(address=address, **ray_init_options())
     else:  # one logical CPU beyond the actors' for the driver's own tasks (Ray Data splitting the pairs)
         ray.init(num_cpus=max(os.cpu_count() or 1, math.ceil(runs * ray_cpus_needed(cfg)) + 1), include_dashboard=False,
-                 runtime_env={"worker_process_setup_hook": "rayrlhf.core.logs.quiet_ray_internals"})
+                 runtime_env={"worker_process_setup_hook": "rayrlhf.core.logs.worker_setup"}, **ray_init_options())
+    after_ray_init()
     ray.data.DataContext.get_current().enable_progress_bars = False
 
 
@@ -85,14 +88,15 @@ class Workers:
                  for i in range(k) if prompts[i * size : (i + 1) * size]]
         return [row for part in wait(parts, stage, "rollout engine", getattr(self.timeouts, stage)) for row in part]
 
-    def score(self, source: str, prompts: list[str], responses: list[str], references: list[str] | None, stage: str,
-              conversations: list[str] | None = None):
-        """A reference to the source's scores (``source`` ``"oracle"`` for the oracle's reward); see :meth:`scores`."""
+    def score(self, source: str, batch: ScoringBatch):
+        """A reference to the source's scores of ``batch`` (``source`` ``"oracle"`` for the oracle's reward); the
+        scores themselves come from :meth:`scores`."""
         actor = self.oracle if source == "oracle" else self.sources[source]
-        return actor.score.remote(prompts, responses, references, conversations)
+        return actor.score.remote(*batch.columns())
 
-    def scores(self, ref, source: str, stage: str) -> list[float]:
-        return wait(ref, stage, f"reward actor '{source}'", self.timeouts.score)
+    def scores(self, ref, source: str, stage: str, batch: ScoringBatch) -> list[list[float]]:
+        """The scores behind ``ref`` (bounded by ``run.timeouts.score``), per prompt of ``batch``."""
+        return batch.split(wait(ref, stage, f"reward actor '{source}'", self.timeouts.score))
 
     def load_weights(self, model_dir: str) -> float:
         """Every rollout engine takes the new weights in place; returns the slowest one's seconds. The pointer

@@ -2,7 +2,7 @@
 
 It is the only stateful actor besides the learner, and plain Python (the pipeline runs it as a Ray actor; the
 tests run it directly). Within an iteration, prompts arrive in rounds of ``transfer.refresh_every``; per round,
-in this order (PAPER.md steps 2-4):
+in this order (docs/method.md steps 2-4):
 
 1. :meth:`Coordinator.assign` gives the round its arms (uniform in the first round, UCB-argmax after);
 2. :meth:`Coordinator.annotate` asks the oracle about each prompt's K responses (the ledger first, then the
@@ -101,7 +101,7 @@ class Coordinator:
         self.counters["asked"] += 1
 
     def record_wins(self, items: Sequence[RoundItem], answers: Sequence[Answer | None]) -> None:
-        """Credit each answered item's arm (PAPER.md step 4): a source arm with the tie-fair share of the best
+        """Credit each answered item's arm (docs/method.md step 4): a source arm with the tie-fair share of the best
         response that sits in its transfer slots, ``self`` with its bar."""
         for item, answer in zip(items, answers, strict=True):
             if answer is None:

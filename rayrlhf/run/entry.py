@@ -12,6 +12,7 @@ import shutil
 from pathlib import Path
 
 from rayrlhf.config import Config, ConfigError, apply_overrides, dump_config, load_config
+from rayrlhf.core import logs
 from rayrlhf.core.durable import write_text_atomic
 from rayrlhf.core.run_dir import RunDir
 from rayrlhf.run import tracking
@@ -77,15 +78,18 @@ def train(cfg: Config | None, run_dir: str | None = None, resume: bool = False, 
         run = new_run_dir(cfg, run_dir or cfg.run.output_dir)
     try:
         done = run.resume_point()
-        pipe = Pipeline(cfg, run, resume)
-        install_stop_handler()  # after ray.init, which installs its own
-        try:
-            rows = run_iterations(pipe, done, log)
-        except BaseException as exc:
-            run.set_status("stopped", error=f"{type(exc).__name__}: {exc}")
-            raise
-        finally:
-            pipe.close()
+        if not logs.verbose():
+            log(f"[train] third-party and actor logs: {run.root / 'logs'} (--verbose shows them here)")
+        with logs.run_logs(run.root / "logs"):
+            pipe = Pipeline(cfg, run, resume)
+            install_stop_handler()  # after ray.init, which installs its own
+            try:
+                rows = run_iterations(pipe, done, log)
+            except BaseException as exc:
+                run.set_status("stopped", error=f"{type(exc).__name__}: {exc}")
+                raise
+            finally:
+                pipe.close()
     finally:
         run.unlock()
     shutil.rmtree(run.root / "ray_train", ignore_errors=True)

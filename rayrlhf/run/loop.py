@@ -1,4 +1,4 @@
-"""``rayrlhf train``: the iteration loop of empirical TPO (PAPER.md) and nothing else.
+"""``rayrlhf train``: the iteration loop of empirical TPO (docs/method.md) and nothing else.
 
 Per iteration: prompts in rounds -> coordinator assigns arms -> rollout generates K responses (and N more
 for source arms) -> each source arm's reward actor scores its N, Best-of-N fills Rp slots -> the oracle
@@ -14,14 +14,14 @@ from collections import defaultdict
 import numpy as np
 import ray
 
-from rayrlhf.algorithms.selection import disagreement, label_quota, select_queries
+from rayrlhf.algorithms.selection import all_identical, disagreement, label_quota, select_queries
 from rayrlhf.algorithms.stats import paired_win_rate, score_summary
 from rayrlhf.algorithms.transfer import SELF_ARM, choose_pair, replace_with_best_of_n
 from rayrlhf.config import Config, ConfigError
 from rayrlhf.core.faults import BudgetSpent, check_stop, wait
 from rayrlhf.core.logs import logger
-from rayrlhf.core.records import Answer, PreferencePair, RoundItem
-from rayrlhf.core.run_dir import RunDir
+from rayrlhf.core.records import Answer, PreferencePair, RoundItem, ScoringBatch
+from rayrlhf.core.run_dir import ResumeState, RunDir
 from rayrlhf.core.seeds import derived_seed
 from rayrlhf.run.actor_group import Workers
 from rayrlhf.run.coordinator import Coordinator
@@ -34,6 +34,24 @@ def prompt_schedule(num_rows: int, seed: int, cursor: int, count: int) -> list[i
     return [int(order[(cursor + i) % num_rows]) for i in range(count)]
 
 
+
+def answer_pairs(items: list[RoundItem], answers: list[Answer | None], strategy: str,
+                 rng: np.random.Generator) -> tuple[list[PreferencePair], int]:
+    """(chosen, rejected) from each answered item's ranking (``transfer.pair_strategy``; the paper: best vs worst),
+    using only the orders the answer states (a person's best/worst is partial: :func:`choose_pair`). A pair whose
+    two texts are the same (a Bradley-Terry draw can rank a duplicate first and last) has no gradient: it is not
+    trained, only counted. Returns the pairs and that count (``train/identical_pairs``)."""
+    pairs, identical = [], 0
+    for item, answer in zip(items, answers, strict=True):
+        if answer is None:
+            continue
+        c, j = choose_pair(answer.ranking, strategy, rng, partial=bool(answer.meta.get("partial")))
+        if item.responses[c] == item.responses[j]:
+            identical += 1
+            continue
+        pairs.append(PreferencePair(item.prompt, item.responses[c], item.responses[j], item.explore))
+    return pairs, identical
+
 class Pipeline:
     def __init__(self, cfg: Config, run: RunDir, resume: bool, workers: Workers | None = None,
                  eval_init: dict | None = None) -> None:
@@ -45,7 +63,7 @@ class Pipeline:
         self.train_rows, self.eval_rows = load_splits(cfg, log=logger.info)
         init_dir = resolve_model(cfg.policy.model, cfg.task)
         latest = run.latest() if resume else None
-        self.state = latest[1] if latest else {"iteration": 0, "cursor": 0}
+        self.state = latest[1] if latest else ResumeState()
         model_dir = str(latest[0]) if latest else init_dir
         self.own_workers = workers is None
         self.workers = workers or Workers(cfg, model_dir, init_dir, run.root / "ray_train",
@@ -60,7 +78,7 @@ class Pipeline:
         self.coordinator = ray.remote(Coordinator).options(num_cpus=0, scheduling_strategy=on_driver_node()).remote(
             cfg, str(run.root), score=ActorScore(self.oracle, cfg.run.timeouts.score))
         if latest:
-            self._coord("load_state", self.state["coordinator"])
+            self._coord("load_state", self.state.coordinator)
         if url := self._coord("backend_url"):
             logger.info(f"[annotate] answer queries at {url}/?token=TOKEN (tokens: `rayrlhf annotate token {run.root} "
                         "--annotator NAME`)")
@@ -75,8 +93,8 @@ class Pipeline:
 
     # -- one iteration ------------------------------------------------------------------------------------
     def _next_prompts(self) -> list[dict]:
-        m, start = self.cfg.train.prompts_per_iteration, self.state["cursor"]
-        self.state["cursor"] = start + m
+        m, start = self.cfg.train.prompts_per_iteration, self.state.cursor
+        self.state.cursor = start + m
         return [self.train_rows[i] for i in prompt_schedule(len(self.train_rows), self.cfg.run.seed, start, m)]
 
     def _collect(self, iteration: int, prompts: list[dict], timing: dict) -> list[PreferencePair]:
@@ -100,7 +118,9 @@ class Pipeline:
                 self.run.set_status("generate", iteration, r + 1)
                 items = self._generate_round(iteration, prompts[start : start + size], arms, timing)
                 self.run.save_round(iteration, [it.to_json() for it in items])
-            chosen = self._to_label(items, iteration, r, start + len(items), labelled, timing)
+            askable = [i for i, it in enumerate(items) if not all_identical(it.responses)]
+            self.counts["annotation/identical_responses"] += len(items) - len(askable)  # nothing to rank: not asked
+            chosen = self._to_label(items, askable, iteration, r, start + len(items), labelled, timing)
             labelled += len(chosen)
             self.run.set_status("annotate", iteration, r + 1)
             t = time.perf_counter()
@@ -112,29 +132,27 @@ class Pipeline:
             pairs += self._pairs(items, answers, np.random.default_rng(derived_seed(cfg.run.seed, "pairs", iteration, r)))
         return pairs
 
-    def _to_label(self, items: list[RoundItem], iteration: int, r: int, seen_after: int, labelled: int,
-                  timing: dict) -> list[int]:
-        """The round's items that get a label: all of them, or (``oracle.labels_per_iteration``) this round's share
-        of the labels, picked at random or where the sources disagree most (``oracle.query_selection``).
-        Deterministic, so a resumed run picks the same ones."""
+    def _to_label(self, items: list[RoundItem], askable: list[int], iteration: int, r: int, seen_after: int,
+                  labelled: int, timing: dict) -> list[int]:
+        """The round's items that get a label, among ``askable`` (those with more than one distinct response): all
+        of them, or (``oracle.labels_per_iteration``) this round's share of the labels, picked at random or where
+        the sources disagree most (``oracle.query_selection``). Deterministic, so a resumed run picks the same ones."""
         o = self.cfg.oracle
         if o.labels_per_iteration is None or o.labels_per_iteration >= self.cfg.train.prompts_per_iteration:
-            return list(range(len(items)))
+            return askable
         quota = label_quota(o.labels_per_iteration, self.cfg.train.prompts_per_iteration, seen_after, labelled)
         rng = np.random.default_rng(derived_seed(self.cfg.run.seed, "select", iteration, r))
-        if o.query_selection == "random":
-            return select_queries(quota, rng, num_items=len(items))
+        if o.query_selection == "random" or not askable:
+            return [askable[i] for i in select_queries(quota, rng, num_items=len(askable))]
         t = time.perf_counter()
-        k = len(items[0].responses)
-        prompts = [it.prompt for it in items for _ in range(k)]
-        responses = [x for it in items for x in it.responses]
-        refs = None if items[0].reference is None else [it.reference for it in items for _ in range(k)]
-        chats = None if items[0].conversation is None else [it.conversation for it in items for _ in range(k)]
-        refs_by_source = {name: self.workers.score(name, prompts, responses, refs, "score", chats) for name in self.sources}
-        flat = {name: self.workers.scores(ref, name, "score") for name, ref in refs_by_source.items()}
-        spread = [disagreement([flat[name][i * k : (i + 1) * k] for name in flat]) for i in range(len(items))]
+        cands = [items[i] for i in askable]
+        batch = ScoringBatch.of([it.prompt for it in cands], [it.responses for it in cands],
+                                [it.reference for it in cands], [it.conversation for it in cands])
+        refs_by_source = {name: self.workers.score(name, batch) for name in self.sources}
+        per_source = {name: self.workers.scores(ref, name, "score", batch) for name, ref in refs_by_source.items()}
+        spread = [disagreement([per_source[name][i] for name in per_source]) for i in range(len(cands))]
         timing["select_s"] += time.perf_counter() - t
-        return select_queries(quota, rng, spread)
+        return [askable[i] for i in select_queries(quota, rng, spread)]
 
     def _check_budget(self, iteration: int, fresh: bool) -> None:
         """Stop before an iteration that could buy no label (``oracle.budget`` spent); an interrupted iteration
@@ -144,17 +162,13 @@ class Pipeline:
             raise BudgetSpent(f"oracle.budget={budget} labels are spent (all {budget} used) before iteration {iteration}")
 
     def _pairs(self, items: list[RoundItem], answers: list[Answer | None], rng: np.random.Generator) -> list[PreferencePair]:
-        """(chosen, rejected) from each answered item's ranking (``transfer.pair_strategy``; the paper: best vs worst)."""
-        pairs = []
-        for item, answer in zip(items, answers, strict=True):
-            if answer is not None:
-                c, j = choose_pair(answer.ranking, self.cfg.transfer.pair_strategy, rng)
-                pairs.append(PreferencePair(item.prompt, item.responses[c], item.responses[j], item.explore))
+        pairs, identical = answer_pairs(items, answers, self.cfg.transfer.pair_strategy, rng)
+        self.counts["train/identical_pairs"] += identical
         return pairs
 
     def _generate_round(self, iteration: int, chunk: list[dict], arms: list[str], timing: dict) -> list[RoundItem]:
         """K responses per prompt; for prompts on a source arm, N more scored by that source and the top Rp
-        swapped into the first Rp slots (PAPER.md step 3)."""
+        swapped into the first Rp slots (docs/method.md step 3)."""
         cfg, K, N, rp = self.cfg, self.cfg.train.responses_per_prompt, self.cfg.transfer.best_of_n, self.cfg.transfer.num_replace
         texts = [row["prompt"] for row in chunk]
         refs = [row.get("reference") for row in chunk]
@@ -172,15 +186,14 @@ class Pipeline:
         extra = {arm: [extra_of[i] for i in idx] for arm, idx in by_arm.items()}
         timing["generate_s"] += time.perf_counter() - t
         t = time.perf_counter()
-        futures = {arm: self.workers.score(
-            arm, [texts[i] for i in idx for _ in range(N)], [x for row in extra[arm] for x in row],
-            None if refs[0] is None else [refs[i] for i in idx for _ in range(N)], "score",
-            None if chats[0] is None else [chats[i] for i in idx for _ in range(N)]) for arm, idx in by_arm.items()}
+        batches = {arm: ScoringBatch.of([texts[i] for i in idx], extra[arm], [refs[i] for i in idx],
+                                        [chats[i] for i in idx]) for arm, idx in by_arm.items()}
+        futures = {arm: self.workers.score(arm, batch) for arm, batch in batches.items()}
         responses, masks = [list(b) for b in base], [[False] * K for _ in base]
         for arm, idx in by_arm.items():
-            scores = self.workers.scores(futures[arm], arm, "score")
+            scores = self.workers.scores(futures[arm], arm, "score", batches[arm])
             for j, i in enumerate(idx):
-                responses[i], masks[i] = replace_with_best_of_n(base[i], extra[arm][j], scores[j * N : (j + 1) * N], rp)
+                responses[i], masks[i] = replace_with_best_of_n(base[i], extra[arm][j], scores[j], rp)
         timing["score_s"] += time.perf_counter() - t
         return [RoundItem(texts[i], refs[i], arms[i], tuple(responses[i]), tuple(masks[i]), base[i][-1], chats[i])
                 for i in range(len(chunk))]
@@ -191,7 +204,7 @@ class Pipeline:
             import json
 
             return json.loads(path.read_text())
-        if self.state["iteration"]:
+        if self.state.iteration:
             raise ConfigError(f"{path} is missing; cannot evaluate against the initial policy on resume")
         return self._eval_samples(0)
 
@@ -206,11 +219,8 @@ class Pipeline:
         seed = derived_seed(self.cfg.run.seed, "eval", iteration)
         responses = [[s["text"] for s in row] for row in self.workers.generate(
             texts, n, self.cfg.eval.temperature, seed, stage="eval", max_new_tokens=self.cfg.eval.max_new_tokens)]
-        ref = self.workers.score("oracle", [t for t in texts for _ in range(n)], [x for row in responses for x in row],
-                                 None if refs[0] is None else [r for r in refs for _ in range(n)], "eval",
-                                 None if chats[0] is None else [c for c in chats for _ in range(n)])
-        flat = self.workers.scores(ref, "oracle", "eval")
-        scores = [flat[i * n : (i + 1) * n] for i in range(len(texts))]
+        batch = ScoringBatch.of(texts, responses, refs, chats)
+        scores = self.workers.scores(self.workers.score("oracle", batch), "oracle", "eval", batch)
         out = {"iteration": iteration, "responses": responses, "oracle_scores": scores}
         (self.run.root / "eval").mkdir(exist_ok=True)
         self.run.write_json_atomic(self.run.root / "eval" / f"iter_{iteration}.json", out)
@@ -230,14 +240,15 @@ class Pipeline:
         wr = paired_win_rate(samples["oracle_scores"], self.eval_init["oracle_scores"], seed=iteration)
         now = score_summary(samples["oracle_scores"], samples["responses"])
         init = score_summary(self.eval_init["oracle_scores"], self.eval_init["responses"])
-        return {"eval/win_rate_vs_init": wr["mean"], "eval/win_rate_vs_init_ci_low": wr["ci_low"],
-                "eval/win_rate_vs_init_ci_high": wr["ci_high"], "eval/oracle_score": now["mean"],
+        return {"eval/win_rate_vs_init": wr.mean, "eval/win_rate_vs_init_ci_low": wr.low,
+                "eval/win_rate_vs_init_ci_high": wr.high, "eval/oracle_score": now["mean"],
                 "eval/empty_rate": now["empty_rate"], "eval/oracle_score_init": init["mean"]}
 
     def iteration(self, iteration: int) -> dict:
         """One iteration, ending with its checkpoint as the resume point. Raises :class:`BudgetSpent` after it
         when ``oracle.budget`` ran out during it (or before training, if too few pairs were labelled)."""
         timing = defaultdict(float)
+        self.counts = {"annotation/identical_responses": 0, "train/identical_pairs": 0}
         t_iter = time.perf_counter()
         over_budget = self._coord("metrics")["annotation/over_budget"]
         pairs = self._collect(iteration, self._next_prompts(), timing)
@@ -250,8 +261,8 @@ class Pipeline:
         self.run.set_status("train", iteration)
         t = time.perf_counter()
         ckpt = self.run.checkpoint(iteration)
-        train = self.learner.train(pairs, ckpt, seed=derived_seed(self.cfg.run.seed, "train", iteration))
-        self.last_steps = train.pop("per_step", [])  # per-optimizer-step metrics, for the trackers
+        result = self.learner.train(pairs, ckpt, seed=derived_seed(self.cfg.run.seed, "train", iteration))
+        train, self.last_steps = result.summary(), result.per_step  # per-optimizer-step metrics, for the trackers
         timing["train_s"] = time.perf_counter() - t
         self.run.set_status("weight_sync", iteration)
         timing["weight_sync_s"] = self.workers.load_weights(str(ckpt))
@@ -262,16 +273,17 @@ class Pipeline:
         timing["iteration_s"] = time.perf_counter() - t_iter
         timing["startup_s"] = 0.0 if self._startup_logged else self.startup_s
         self._startup_logged = True
-        row = {"iteration": iteration, **coord, "train/pairs": len(pairs),
+        row = {"iteration": iteration, **coord, **self.counts, "train/pairs": len(pairs), "train/pairs_trained": result.pairs,
                **{f"train/{k}": v for k, v in train.items()
                   if k in ("loss", "reward_margin", "reward_accuracy", "logratio", "steps", "lr", "tokens_per_s")},
                **evaluation, **{f"timing/{k}": v for k, v in timing.items()}}
         # the row before the resume pointer: a crash between the two re-runs this iteration (resume_point
         # drops the row), so metrics.jsonl always holds exactly iterations 1..latest after a resume
         self.run.append_metrics(row)
-        self.state["iteration"] = iteration
+        self.state.iteration = iteration
         self.run.set_status("checkpoint", iteration)
-        self.run.mark_complete(iteration, {**self.state, "coordinator": self._coord("state")},
+        self.state.coordinator = self._coord("state")
+        self.run.mark_complete(iteration, self.state,
                                keep=self.cfg.run.keep_checkpoints)
         self.run.set_status("done", iteration)
         if spent:

@@ -3,7 +3,7 @@
 S prompts with distribution ``rho``, A responses, reference policy ``pi_ref`` (S, A), true reward ``r_star``
 (S, A) in [0, R], W source rewards (W, S, A). Everything here is exact (no sampling) except the labels.
 
-- ``tilt``: ``pi*_r(a|s) ∝ pi_ref(a|s) exp(r(s,a)/beta)`` (PAPER.md, setting).
+- ``tilt``: ``pi*_r(a|s) ∝ pi_ref(a|s) exp(r(s,a)/beta)`` (docs/method.md, "Setting").
 - ``value``: ``J_beta(pi; r) = E_s [ E_{a~pi} r(s,a) - beta KL(pi(.|s) || pi_ref(.|s)) ]``.
 - ``coverage``: ``Cov(pi*|pi) = E_{s, a~pi*} [pi*(a|s) / pi(a|s)]``.
 - ``lemma_bound``: ``1 + kappa(exp(2R/beta)) (J(pi*) - J(pi)) / beta`` with ``kappa(x) = (x-1)^2 / (x-1-log x)``

@@ -1,4 +1,4 @@
-"""Empirical TPO (PAPER.md, steps 1-5) on a tabular instance.
+"""Empirical TPO (docs/method.md steps 1-5) on a tabular instance.
 
 Labels come in iterations of ``cfg.iteration`` prompts. At each iteration's start the best/worst model is
 refit (``BestWorstModel``, the exact Plackett-Luce likelihood of the labels), the collection policy

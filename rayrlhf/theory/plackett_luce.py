@@ -1,6 +1,6 @@
 """The likelihood of "best and worst of K" labels under a Plackett-Luce annotator, and its tabular MLE.
 
-The annotator of empirical TPO (PAPER.md step 4) sees the distinct responses ``D`` shown for a prompt, adds
+The annotator of empirical TPO (docs/method.md step 4) sees the distinct responses ``D`` shown for a prompt, adds
 independent Gumbel noise to their true rewards and names the top one ``b`` and the bottom one ``w``. Writing
 ``lambda_a = exp(r(s,a))``, the top is Plackett-Luce's first pick and, given ``b``, the bottom is the last
 arrival of an exponential race among ``R = D \\ {b}``:

@@ -3,7 +3,7 @@ exploitation on tabular instances.
 
 Every algorithm, at step t: draws ``s ~ rho``, picks a *collection policy* ``pi_t``, samples ``a ~ pi_t(.|s)``
 and ``a' ~ pi_ref(.|s)``, and gets a Bradley-Terry label under ``r*`` (empirical TPO instead asks for the best
-and worst of K responses, as in PAPER.md). Regret is ``sum_t [J(pi*) - J(pi_t)]`` over the collection
+and worst of K responses, as in docs/method.md). Regret is ``sum_t [J(pi*) - J(pi_t)]`` over the collection
 policies, computed exactly.
 
 Estimates. The reward MLE ``r_hat`` is the L2-regularised tabular Bradley-Terry fit (scipy L-BFGS on counts),

@@ -1,5 +1,5 @@
 """Helpers for the fault tests: start `rayrlhf train` as a user would, wait for a stage, kill one component,
-resume, and check the ledger against what the oracle backend was paid for (tests/helpers.py:BillingOracle)."""
+resume, and check the ledger against what the oracle backend was paid for (tests/support/helpers.py:BillingOracle)."""
 
 from __future__ import annotations
 
@@ -15,12 +15,11 @@ from pathlib import Path
 import psutil
 
 from rayrlhf.annotate.ledger import ledger_answers
-
-from .conftest import REPO
+from tests.support.paths import REPO
 
 TITLES = {"coordinator": "ray::Coordinator", "reward": "ray::RewardWorker", "rollout": "ray::RolloutWorker",
           "learner": "ray::RayTrainWorker"}
-BILLING = ["oracle.backend=python", "oracle.backend_class=tests.helpers:BillingOracle"]
+BILLING = ["oracle.backend=python", "oracle.backend_class=tests.support.helpers:BillingOracle"]
 #: what every process of a fault test's run sees (the oracle's delay widens the annotation window)
 TEST_ENV = {"TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1", "RAYRLHF_TEST_ORACLE_DELAY": "0.05"}
 
