@@ -9,7 +9,7 @@ from rayrlhf.annotate import WaitingForLabels
 from rayrlhf.annotate.errors import QueueError
 from rayrlhf.annotate.people import WebQueueBackend
 from rayrlhf.annotate.queue import lease_next, submit, undo
-from rayrlhf.annotate.store import QueueStore, Settings
+from rayrlhf.annotate.store import QueueSettings, QueueStore
 from tests.support.annotate import AskThread, LedgerRecorder, make_queries
 
 
@@ -19,7 +19,7 @@ def slot_of(shown: dict, text: str) -> int:
 
 def make_store(tmp_path, **settings) -> QueueStore:
     store = QueueStore.for_run(tmp_path)
-    store.configure(Settings(**settings))
+    store.configure(QueueSettings(**settings))
     return store
 
 
@@ -100,7 +100,7 @@ def test_undo_reopens_the_last_answer_within_the_window_only(tmp_path):
     with pytest.raises(QueueError, match="too late"):
         undo(store, "ann")
     # once the run has taken the query, no undo even inside the window
-    store.configure(Settings(undo_window_s=60))
+    store.configure(QueueSettings(undo_window_s=60))
     store.claim([q.id], 0.0)
     with pytest.raises(QueueError, match="already recorded"):
         undo(store, "ann")

@@ -4,7 +4,7 @@ import httpx
 import pytest
 
 from rayrlhf.annotate.server import MAX_BODY_BYTES
-from rayrlhf.annotate.store import QueueStore, Settings
+from rayrlhf.annotate.store import QueueSettings, QueueStore
 from rayrlhf.config import OracleConfig
 from tests.support.annotate import live_server, make_queries
 
@@ -12,7 +12,7 @@ from tests.support.annotate import live_server, make_queries
 @pytest.fixture()
 def served(tmp_path):
     store = QueueStore.for_run(tmp_path)
-    store.configure(Settings(undo_window_s=30))
+    store.configure(QueueSettings(undo_window_s=30))
     store.post(make_queries(3))
     token = store.issue_token("alice")
     server = live_server(store)

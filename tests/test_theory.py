@@ -9,7 +9,7 @@ from rayrlhf.theory.bandit import Instance, coverage, kappa, lemma_bound, tilt, 
 from rayrlhf.theory.empirical import best_of_n_policy
 from rayrlhf.theory.lemma import beta_to_zero_counterexample, check_lemma
 from rayrlhf.theory.regret import BTModel, run
-from rayrlhf.theory.settings import Settings
+from rayrlhf.theory.settings import RegretSettings
 
 
 def test_tilt_value_and_coverage_by_hand():
@@ -84,7 +84,7 @@ def test_every_algorithm_runs_and_exploiting_the_perfect_source_has_no_regret(al
     from rayrlhf.theory.bandit import random_instance
 
     inst = random_instance(np.random.default_rng(0), 3, 4, 2, beta=0.5, quality=[1.0, 0.0])
-    reg = run(inst, algo, Settings(T=200, block=50), seed=0)
+    reg = run(inst, algo, RegretSettings(T=200, block=50), seed=0)
     assert reg.shape == (200,) and (reg >= -1e-9).all()
     if algo == "exploit:0":
         assert reg.max() == pytest.approx(0.0, abs=1e-9)  # q = 1: the source's pi*_r is pi*
@@ -126,7 +126,7 @@ def test_transfer_selection_drops_a_useless_source_and_keeps_a_perfect_one():
         m.fit()
         learned = regret.tilt(inst.pi_ref, m.r_hat, inst.beta)
         source = regret.tilt(inst.pi_ref, inst.sources[0], inst.beta)
-        chosen = regret._select_transfer(inst, m, None, [source], learned, Settings(T=2000))
+        chosen = regret._select_transfer(inst, m, None, [source], learned, RegretSettings(T=2000))
         assert (chosen is learned) == (expected == "self")
 
 
@@ -259,7 +259,7 @@ def test_a_source_copying_the_online_policy_earns_rp_over_k():
 
     pi_ref, rewards = np.array([[0.6, 0.3, 0.1]]), np.array([[0.2, 0.9, 0.5]])
     inst = Instance(np.ones(1), pi_ref, rewards, np.zeros((1, 1, 3)), beta=0.5)
-    cfg = Settings(T=12_000, K=4, num_replace=2, iteration=12_000, refresh_every=12_000)  # one uniform round
+    cfg = RegretSettings(T=12_000, K=4, num_replace=2, iteration=12_000, refresh_every=12_000)  # one uniform round
     share, first = _tie_credit_exact(pi_ref[0], rewards[0], cfg.K, cfg.num_replace)
     assert share == pytest.approx(0.5) and first > 0.7  # brute force: Rp/K, and the first-slot rule's inflation
     emp = EmpiricalTPO(inst, cfg, np.random.default_rng(0))
@@ -267,9 +267,9 @@ def test_a_source_copying_the_online_policy_earns_rp_over_k():
         emp.step(t, 0)
     n = emp.stats.counts["w0"]
     assert n > 5000 and abs(emp.stats.wins["w0"] / n - share) < 4 * 0.5 / math.sqrt(n)
-    assert cfg.self_win_rate == pytest.approx(0.55) and Settings(K=8, num_replace=2).self_win_rate == pytest.approx(0.30)
+    assert cfg.self_win_rate == pytest.approx(0.55) and RegretSettings(K=8, num_replace=2).self_win_rate == pytest.approx(0.30)
     with pytest.raises(ValueError, match="num_replace"):
-        Settings(K=4, num_replace=4)
+        RegretSettings(K=4, num_replace=4)
 
 
 def test_empirical_tpo_resets_arm_statistics_when_the_model_is_refit():
@@ -279,7 +279,7 @@ def test_empirical_tpo_resets_arm_statistics_when_the_model_is_refit():
     from rayrlhf.theory.empirical import EmpiricalTPO
 
     inst = random_instance(np.random.default_rng(0), 3, 4, 2, beta=0.5, quality=[1.0, 0.0])
-    cfg = Settings(T=240, iteration=80, refresh_every=20)
+    cfg = RegretSettings(T=240, iteration=80, refresh_every=20)
     emp, rng = EmpiricalTPO(inst, cfg, np.random.default_rng(0)), np.random.default_rng(1)
     arms, r_hats = [], []
     for t in range(cfg.T):
@@ -301,7 +301,7 @@ def test_tpo_without_sources_is_tpo_on_an_instance_with_no_sources():
 
     inst = random_instance(np.random.default_rng(0), 3, 4, 1, beta=0.5, quality=[1.0])
     bare = Instance(inst.rho, inst.pi_ref, inst.r_star, inst.sources[:0], inst.beta)
-    cfg = Settings(T=300, block=50)
+    cfg = RegretSettings(T=300, block=50)
     nosource = run(inst, "tpo_nosource", cfg, seed=0)
     assert nosource == pytest.approx(run(bare, "tpo", cfg, seed=0), abs=0)
     assert run(inst, "tpo", cfg, seed=0).sum() < nosource.sum()  # the perfect source is worth transferring

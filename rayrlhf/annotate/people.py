@@ -15,10 +15,8 @@ from pathlib import Path
 from rayrlhf.annotate.errors import WaitingForLabels
 from rayrlhf.annotate.queue import expire_leases
 from rayrlhf.annotate.ranking import combine
-from rayrlhf.annotate.store import QueueStore, Settings
-from rayrlhf.core.records import Answer, Query
-
-Record = Callable[[Query, Answer], None]
+from rayrlhf.annotate.store import QueueSettings, QueueStore
+from rayrlhf.core.records import Answer, Query, Record
 
 
 def stored_answer(store: QueueStore, query_id: str) -> Answer:
@@ -64,7 +62,7 @@ class WebQueueBackend:
             raise ValueError(f"on_timeout must be 'requeue' or 'abstain', got {on_timeout!r}")
         self.run_dir = Path(run_dir)
         self.store = QueueStore.for_run(run_dir)
-        self.settings = Settings(timeout_s, on_timeout, overlap, undo_window_s)
+        self.settings = QueueSettings(timeout_s, on_timeout, overlap, undo_window_s)
         self.store.configure(self.settings)
         self.max_wait_s, self.poll_s, self.log = max_wait_s, poll_s, log
         self.iteration: int | None = None  # set by the coordinator; kept with each posted query for imports and audits

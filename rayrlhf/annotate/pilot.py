@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rayrlhf.annotate.store import QueueStore, Settings
+from rayrlhf.annotate.store import QueueSettings, QueueStore
 from rayrlhf.config import Config
 from rayrlhf.core.records import Query
 
@@ -34,6 +34,6 @@ def make_pilot(cfg: Config, out_dir: str | Path, num_prompts: int, k: int, log=p
     queries = pilot_queries(cfg, num_prompts, k, log)
     store = QueueStore.for_run(out_dir)
     o = cfg.oracle
-    store.configure(Settings(o.timeout, o.on_timeout, o.overlap, o.web.undo_window))
+    store.configure(QueueSettings(o.timeout, o.on_timeout, o.overlap, o.web.undo_window))
     new = store.post(queries, origin="pilot")
     return {"dir": str(Path(out_dir)), "queries": len(queries), "new": new, "responses_per_prompt": k, "overlap": o.overlap}

@@ -25,10 +25,10 @@ import time
 
 from rayrlhf.annotate.errors import QueueError
 from rayrlhf.annotate.ranking import check_choice, to_original
-from rayrlhf.annotate.store import QueuedQuery, QueueStore, Settings, _row_to_query
+from rayrlhf.annotate.store import QueuedQuery, QueueSettings, QueueStore, _row_to_query
 
 
-def expire(conn: sqlite3.Connection, settings: Settings, now: float) -> int:
+def expire(conn: sqlite3.Connection, settings: QueueSettings, now: float) -> int:
     """Deactivate expired leases inside the caller's transaction (kept for the seconds of a late answer)."""
     gone = conn.execute("UPDATE leases SET active = 0 WHERE active = 1 AND lease_until < ? RETURNING query_id", (now,)).fetchall()
     if settings.on_timeout == "abstain":

@@ -56,7 +56,7 @@ CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 
 
 @dataclass(frozen=True)
-class Settings:
+class QueueSettings:
     timeout_s: float = 600.0  # how long one annotator holds a query
     on_timeout: str = "requeue"  # "requeue": back to the queue; "abstain": closed with the answers it has (or none)
     overlap: int = 1  # answers wanted per query
@@ -137,14 +137,14 @@ class QueueStore:
         conn.execute("COMMIT")
 
     # settings -----------------------------------------------------------------------------------------------
-    def settings(self) -> Settings:
+    def settings(self) -> QueueSettings:
         rows = dict(self.connect().execute("SELECT key, value FROM settings").fetchall())
-        return Settings(**{k: json.loads(v) for k, v in rows.items() if k in Settings.__dataclass_fields__})
+        return QueueSettings(**{k: json.loads(v) for k, v in rows.items() if k in QueueSettings.__dataclass_fields__})
 
-    def configure(self, settings: Settings) -> None:
+    def configure(self, settings: QueueSettings) -> None:
         with self.write() as conn:
             conn.executemany("INSERT OR REPLACE INTO settings VALUES (?, ?)",
-                             [(k, json.dumps(getattr(settings, k))) for k in Settings.__dataclass_fields__])
+                             [(k, json.dumps(getattr(settings, k))) for k in QueueSettings.__dataclass_fields__])
 
     # queries ------------------------------------------------------------------------------------------------
     def post(self, queries: Sequence[Query], origin: str = "run", iteration: int | None = None) -> int:

@@ -22,10 +22,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from rayrlhf.algorithms.transfer import SELF_ARM, ArmStats, assign_round
+from rayrlhf.algorithms.transfer import SELF_ARM, ArmStats, assign_round, transfer_credit
 from rayrlhf.theory.bandit import Instance, tilt
 from rayrlhf.theory.plackett_luce import BestWorstModel
-from rayrlhf.theory.settings import Settings
+from rayrlhf.theory.settings import RegretSettings
 
 
 def best_of_n_policy(pi: np.ndarray, r: np.ndarray, n: int) -> np.ndarray:
@@ -52,19 +52,10 @@ def annotate_best_worst(rng: np.random.Generator, rewards: np.ndarray, responses
     return int(distinct[np.argmax(noisy)]), int(distinct[np.argmin(noisy)])
 
 
-def transfer_credit(responses: Sequence[int], transfer_mask: Sequence[bool], best: int) -> float:
-    """Share of the slots holding the best response that are transfer slots (a tie across a transfer and an
-    online slot is split, never given to whichever slot comes first)."""
-    tied = np.asarray(responses) == best
-    if not tied.any():
-        raise ValueError(f"best response {best} is not among the shown responses {list(responses)}")
-    return float((tied & np.asarray(transfer_mask, dtype=bool)).sum() / tied.sum())
-
-
 class EmpiricalTPO:
     """State of one empirical-TPO run: the model, the current iteration's policies and arm statistics."""
 
-    def __init__(self, inst: Instance, cfg: Settings, rng: np.random.Generator) -> None:
+    def __init__(self, inst: Instance, cfg: RegretSettings, rng: np.random.Generator) -> None:
         self.inst, self.cfg, self.rng = inst, cfg, rng
         S, A = inst.pi_ref.shape
         self.model = BestWorstModel(S, A, cfg.reg)
@@ -97,7 +88,8 @@ class EmpiricalTPO:
         arm = self._round[t_in % cfg.refresh_every]
         responses, mask = self.show(arm, s)
         best, worst = annotate_best_worst(self.rng, self.inst.r_star[s], responses)
-        credit = transfer_credit(responses, mask, best) if arm != SELF_ARM else 0.0
+        # the pipeline's own rule (ties by identical response split the credit), on response ids
+        credit = transfer_credit(list(responses).index(best), mask, list(responses)) if arm != SELF_ARM else 0.0
         self.stats.record(arm, credit, cfg.self_win_rate)
         self.allocation[arm] += 1
         if best != worst:

@@ -46,7 +46,7 @@ from scipy.optimize import minimize
 
 from rayrlhf.theory.bandit import Instance, bt_prob, tilt, value
 from rayrlhf.theory.empirical import EmpiricalTPO
-from rayrlhf.theory.settings import Settings
+from rayrlhf.theory.settings import RegretSettings
 
 
 class BTModel:
@@ -96,12 +96,12 @@ def _sample(rng, p) -> int:
     return int(rng.choice(len(p), p=p / p.sum()))
 
 
-def run(inst: Instance, algo: str, cfg: Settings, seed: int) -> np.ndarray:
+def run(inst: Instance, algo: str, cfg: RegretSettings, seed: int) -> np.ndarray:
     """Per-step regret ``J(pi*) - J(pi_t)`` of ``algo`` on ``inst``."""
     return run_with_arms(inst, algo, cfg, seed)[0]
 
 
-def run_with_arms(inst: Instance, algo: str, cfg: Settings, seed: int) -> tuple[np.ndarray, dict[str, int]]:
+def run_with_arms(inst: Instance, algo: str, cfg: RegretSettings, seed: int) -> tuple[np.ndarray, dict[str, int]]:
     """Per-step regret and, for ``empirical``, how many prompts each arm collected (empty otherwise)."""
     rng = np.random.default_rng(seed)
     if algo == "empirical":
@@ -137,7 +137,7 @@ def run_with_arms(inst: Instance, algo: str, cfg: Settings, seed: int) -> tuple[
     return regret, {}
 
 
-def _select_transfer(inst: Instance, model: BTModel, w: np.ndarray, source_pis, learned, cfg: Settings) -> np.ndarray:
+def _select_transfer(inst: Instance, model: BTModel, w: np.ndarray, source_pis, learned, cfg: RegretSettings) -> np.ndarray:
     """Transfer policy selection (Alg. 2): a source's optimistic value against the self-transfer policy's
     pessimistic one; the self-transfer policy unless some source could still be better."""
     def j_hat(pi):
@@ -164,7 +164,7 @@ def _select_transfer(inst: Instance, model: BTModel, w: np.ndarray, source_pis, 
     return best
 
 
-def selection_z(num_sources: int, cfg: Settings) -> float:
+def selection_z(num_sources: int, cfg: RegretSettings) -> float:
     """Gaussian multiplier with a union bound over sources and block-start selections at level ``delta``."""
     from scipy.stats import norm
 
@@ -187,7 +187,7 @@ def regret_curves(scenario: str, seeds: int = 5, T: int = 2000, S: int = 5, A: i
 
     quality = SCENARIOS[scenario]
     algos = algos or ("online", "tpo", "tpo_nosource", "empirical", *[f"exploit:{i}" for i in range(len(quality))])
-    cfg = Settings(T=T, width_c=width_c, selection=selection)
+    cfg = RegretSettings(T=T, width_c=width_c, selection=selection)
     curves = {a: [] for a in algos}
     arm_counts: dict[str, list[dict[str, int]]] = {a: [] for a in algos}
     for seed in range(seeds):

@@ -1,4 +1,4 @@
-"""Settings of the theory lab's regret experiments (``rayrlhf theory regret``; docs/method.md, "Theory lab")."""
+"""RegretSettings of the theory lab's regret experiments (``rayrlhf theory regret``; docs/method.md, "Theory lab")."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 
 @dataclass
-class Settings:
+class RegretSettings:
     T: int = 2000
     width_c: float = 1.0
     reg: float = 1.0
