@@ -98,3 +98,17 @@ def test_a_zero_weight_copy_changes_neither_the_loss_nor_the_step(tok):
         grads.append((loss.item(), torch.cat([p.grad.flatten() for p in policy.parameters()])))
     assert grads[0][0] == pytest.approx(grads[1][0], rel=1e-6)
     assert torch.allclose(grads[0][1], grads[1][1], atol=1e-6)
+
+
+def test_prompt_weights_make_each_prompt_count_once(tok):
+    """``transfer.pair_weight: prompt``: a prompt with two pairs (weight 1/2 each) counts as much as one with one pair;
+    the weighted loss equals the mean over prompts of each prompt's mean pair loss, each pair's loss computed alone."""
+    import dataclasses
+
+    cfg = OptimConfig(loss="dpo")
+    policy, reference = llama(tok, seed=3), llama(tok, seed=4).eval()
+    a1, a2, b = (dataclasses.replace(p, weight=w) for p, w in zip(PAIRS[:3], (0.5, 0.5, 1.0), strict=True))
+    alone = [pair_loss(policy, reference, tok, [dataclasses.replace(p, weight=1.0)], cfg)[0].item() for p in (a1, a2, b)]
+    weighted, _ = pair_loss(policy, reference, tok, [a1, a2, b], cfg)
+    assert weighted.item() == pytest.approx(((alone[0] + alone[1]) / 2 + alone[2]) / 2, rel=1e-5)
+    assert abs(weighted.item() - sum(alone) / 3) > 1e-6  # unweighted, the two-pair prompt would count twice

@@ -57,6 +57,10 @@ def test_method_specs():
         parse_method("none@-1")
     with pytest.raises(ValueError, match="random or disagreement"):
         parse_method("ucb+greedy")
+    m = parse_method("ucb+implied+disagreement@1.5")
+    assert (m.selection, m.pairs, m.multiple, m.family) == ("disagreement", "implied", 1.5, "ucb+disagreement+implied")
+    with pytest.raises(ValueError, match="transfer.pairs|pairs twice"):
+        parse_method("ucb+implied+ranking")
 
 
 def test_constant_sources_and_identical_texts_never_outrank_a_real_disagreement():

@@ -18,6 +18,8 @@ from rayrlhf.algorithms import (
     ucb_values,
 )
 from rayrlhf.algorithms.labels import oracle_ranking
+from rayrlhf.algorithms.transfer import stated_pairs
+from rayrlhf.config import TransferConfig
 
 ARMS = ("rouge", "t5large", SELF_ARM)
 
@@ -215,5 +217,34 @@ def test_a_pair_of_one_text_is_not_trained_but_counted():
     dup = RoundItem("p", None, SELF_ARM, ("same", "other", "same"), (False, False, False), "same")
     fine = RoundItem("q", None, SELF_ARM, ("a", "b", "c"), (False, False, False), "a")
     answers = [Answer("x", [0, 1, 2]), Answer("y", [2, 0, 1]), None]
-    pairs, identical = answer_pairs([dup, fine, fine], answers, "max_min", np.random.default_rng(0))
-    assert identical == 1 and [(p.prompt, p.chosen, p.rejected) for p in pairs] == [("q", "c", "b")]
+    pairs, identical = answer_pairs([dup, fine, fine], answers, TransferConfig(), np.random.default_rng(0))
+    assert identical == 1 and [(p.prompt, p.chosen, p.rejected, p.weight) for p in pairs] == [("q", "c", "b", 1.0)]
+
+
+@pytest.mark.parametrize("k", [2, 3, 4, 8])
+def test_every_pair_an_answer_states(k):
+    """Issue 21: ``implied`` = the 2K-3 pairs of a best/worst answer, ``ranking`` = the K(K-1)/2 of a full ranking
+    (a partial answer states only its implied ones), each (better, worse); enumerated here from the positions."""
+    rng = np.random.default_rng(k)
+    ranking = [int(i) for i in rng.permutation(k)]
+    pos = {r: i for i, r in enumerate(ranking)}
+    full = stated_pairs(ranking, "ranking", "max_min", rng)
+    implied = stated_pairs(ranking, "implied", "max_min", rng)
+    assert len(full) == len(set(full)) == k * (k - 1) // 2 and all(pos[c] < pos[j] for c, j in full)
+    by_hand = {(a, b) for a in range(k) for b in range(k) if pos[a] < pos[b] and (pos[a] == 0 or pos[b] == k - 1)}
+    assert len(implied) == len(set(implied)) == 2 * k - 3 and set(implied) == by_hand
+    assert stated_pairs(ranking, "ranking", "max_min", rng, partial=True) == implied
+    assert stated_pairs(ranking, "best_worst", "max_min", rng) == [(ranking[0], ranking[-1])]
+
+
+def test_implied_pairs_weigh_one_prompt_and_skip_duplicates():
+    from rayrlhf.core.records import Answer, RoundItem
+    from rayrlhf.run.loop import answer_pairs
+
+    item = RoundItem("p", None, SELF_ARM, ("a", "b", "c", "b"), (False,) * 4, "a")
+    answer = Answer("x", [0, 1, 3, 2])  # a > b > b(copy) > c: the pair (b, b) has one text
+    for weight, each in (("prompt", 1 / 5), ("pair", 1.0)):  # 6 pairs, one of them (b, b) left out
+        cfg = TransferConfig(pairs="ranking", pair_weight=weight)
+        pairs, identical = answer_pairs([item], [answer], cfg, np.random.default_rng(0))
+        assert identical == 1 and len(pairs) == 5 and all(p.weight == pytest.approx(each) for p in pairs)
+        assert {(p.chosen, p.rejected) for p in pairs} == {("a", "b"), ("a", "c"), ("b", "c")}

@@ -26,6 +26,7 @@ import numpy as np
 
 SELF_ARM = "self"
 PairStrategy = Literal["max_min", "max_random", "random"]
+PairSet = Literal["best_worst", "implied", "ranking"]
 
 
 @dataclass
@@ -179,3 +180,26 @@ def choose_pair(ranking: Sequence[int], strategy: PairStrategy, rng: np.random.G
             i, j = sorted(rng.choice(len(ranking), size=2, replace=False).tolist())
         return ranking[i], ranking[j]
     raise ValueError(f"unknown pair strategy {strategy!r}; choose max_min, max_random or random")
+
+
+def stated_pairs(ranking: Sequence[int], pairs: PairSet, strategy: PairStrategy, rng: np.random.Generator,
+                 partial: bool = False) -> list[tuple[int, int]]:
+    """Every (chosen, rejected) pair of indices an answer states, as ``transfer.pairs`` asks (docs/method.md,
+    "Training pairs"):
+
+    - ``best_worst``: one pair, :func:`choose_pair` with ``strategy`` (the paper: best vs worst);
+    - ``implied``: the 2K-3 pairs a best/worst answer implies, the best over each other and each other over the
+      worst;
+    - ``ranking``: all K(K-1)/2 pairs of a full ranking, each better-ranked response over each worse one; a
+      ``partial`` answer (a person's best and worst) states no more than its implied pairs.
+    """
+    if pairs == "best_worst":
+        return [choose_pair(ranking, strategy, rng, partial)]
+    k = len(ranking)
+    if k < 2:
+        raise ValueError(f"need at least 2 ranked responses, got {k}")
+    if pairs == "implied" or (pairs == "ranking" and partial):
+        return [(ranking[0], ranking[j]) for j in range(1, k)] + [(ranking[i], ranking[-1]) for i in range(1, k - 1)]
+    if pairs == "ranking":
+        return [(ranking[i], ranking[j]) for i in range(k) for j in range(i + 1, k)]
+    raise ValueError(f"unknown transfer.pairs {pairs!r}; choose best_worst, implied or ranking")

@@ -94,6 +94,13 @@ class TransferConfig(_Section):
     pair_strategy: Literal["max_min", "max_random", "random"] = Field(
         "max_min", description="the training pair from the oracle's ranking: best vs worst (`max_min`, the paper), "
         "best vs a random other (`max_random`), or two at random (`random`)")
+    pairs: Literal["best_worst", "implied", "ranking"] = Field(
+        "best_worst", description="training pairs per answer: one (`best_worst`, chosen by `pair_strategy`; the paper), "
+        "the 2K-3 a best/worst answer implies (`implied`: the best over each other, each other over the worst), or all "
+        "K(K-1)/2 of a full ranking (`ranking`; a partial answer gives its implied pairs)")
+    pair_weight: Literal["prompt", "pair"] = Field(
+        "prompt", description="how the pairs of one answer weigh in the loss: together as much as one prompt "
+        "(`prompt`: 1/n each), or each as much as one pair (`pair`)")
 
     @field_validator("mode")
     @classmethod

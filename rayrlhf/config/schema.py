@@ -50,6 +50,7 @@ class Config(_Section):
                 f"{self.train.responses_per_prompt}, N=transfer.best_of_n={self.transfer.best_of_n})"
             )
         self._check_transfer_bar()
+        self._check_pairs()
         self._check_prompt_templates()
         per_step = self.optim.micro_batch_size * self.train.num_workers
         if self.optim.batch_size % per_step:
@@ -74,6 +75,14 @@ class Config(_Section):
                     f"sources.{i}.prompt_template={s.prompt_template!r} adds {twice[0]!r}, which data.prompt_template="
                     f"{self.data.prompt_template!r} already puts in every prompt; set the source's prompt_template to "
                     "'{prompt}'")
+
+    def _check_pairs(self) -> None:
+        """``pair_strategy`` picks the one pair of ``pairs: best_worst``; with more pairs per answer it means nothing."""
+        t = self.transfer
+        if t.pairs != "best_worst" and t.pair_strategy != "max_min":
+            raise ValueError(f"transfer.pair_strategy={t.pair_strategy} picks one pair per answer, but transfer.pairs="
+                             f"{t.pairs} trains on every pair it implies; leave pair_strategy at max_min, or set "
+                             "transfer.pairs=best_worst")
 
     def _check_transfer_bar(self) -> None:
         """UCB compares source arms with the self arm's bar; both must mean something (docs/method.md step 4)."""

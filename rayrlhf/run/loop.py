@@ -16,7 +16,7 @@ import ray
 
 from rayrlhf.algorithms.selection import all_identical, disagreement, label_quota, select_queries
 from rayrlhf.algorithms.stats import paired_win_rate, score_summary
-from rayrlhf.algorithms.transfer import SELF_ARM, choose_pair, replace_with_best_of_n
+from rayrlhf.algorithms.transfer import SELF_ARM, replace_with_best_of_n, stated_pairs
 from rayrlhf.config import Config, ConfigError
 from rayrlhf.core.faults import BudgetSpent, check_stop, wait
 from rayrlhf.core.logs import logger
@@ -35,22 +35,25 @@ def prompt_schedule(num_rows: int, seed: int, cursor: int, count: int) -> list[i
 
 
 
-def answer_pairs(items: list[RoundItem], answers: list[Answer | None], strategy: str,
-                 rng: np.random.Generator) -> tuple[list[PreferencePair], int]:
-    """(chosen, rejected) from each answered item's ranking (``transfer.pair_strategy``; the paper: best vs worst),
-    using only the orders the answer states (a person's best/worst is partial: :func:`choose_pair`). A pair whose
-    two texts are the same (a Bradley-Terry draw can rank a duplicate first and last) has no gradient: it is not
-    trained, only counted. Returns the pairs and that count (``train/identical_pairs``)."""
+def answer_pairs(items: list[RoundItem], answers: list[Answer | None], transfer, rng: np.random.Generator,
+                 ) -> tuple[list[PreferencePair], int]:
+    """The training pairs of each answered item (``transfer.pairs``: one, the implied ones, or the whole ranking;
+    :func:`stated_pairs`), using only the orders the answer states (a person's best/worst is partial). With
+    ``transfer.pair_weight: prompt`` an answer's n pairs weigh 1/n each, so a prompt counts once whatever its
+    pairs. A pair whose two texts are the same (a Bradley-Terry draw can rank a duplicate first and last) has no
+    gradient: it is not trained, only counted. Returns the pairs and that count (``train/identical_pairs``)."""
     pairs, identical = [], 0
     for item, answer in zip(items, answers, strict=True):
         if answer is None:
             continue
-        c, j = choose_pair(answer.ranking, strategy, rng, partial=bool(answer.meta.get("partial")))
-        if item.responses[c] == item.responses[j]:
-            identical += 1
-            continue
-        pairs.append(PreferencePair(item.prompt, item.responses[c], item.responses[j], item.explore))
+        stated = stated_pairs(answer.ranking, transfer.pairs, transfer.pair_strategy, rng,
+                              partial=bool(answer.meta.get("partial")))
+        kept = [(c, j) for c, j in stated if item.responses[c] != item.responses[j]]
+        identical += len(stated) - len(kept)
+        weight = 1.0 / len(kept) if kept and transfer.pair_weight == "prompt" else 1.0
+        pairs += [PreferencePair(item.prompt, item.responses[c], item.responses[j], item.explore, weight) for c, j in kept]
     return pairs, identical
+
 
 class Pipeline:
     def __init__(self, cfg: Config, run: RunDir, resume: bool, workers: Workers | None = None,
@@ -162,7 +165,7 @@ class Pipeline:
             raise BudgetSpent(f"oracle.budget={budget} labels are spent (all {budget} used) before iteration {iteration}")
 
     def _pairs(self, items: list[RoundItem], answers: list[Answer | None], rng: np.random.Generator) -> list[PreferencePair]:
-        pairs, identical = answer_pairs(items, answers, self.cfg.transfer.pair_strategy, rng)
+        pairs, identical = answer_pairs(items, answers, self.cfg.transfer, rng)
         self.counts["train/identical_pairs"] += identical
         return pairs
 
