@@ -41,8 +41,10 @@ def init_ray(cfg: Config, runs: int = 1) -> None:
     if address:
         ray.init(address=address, **ray_init_options())
     else:  # one logical CPU beyond the actors' for the driver's own tasks (Ray Data splitting the pairs)
-        ray.init(num_cpus=max(os.cpu_count() or 1, math.ceil(runs * ray_cpus_needed(cfg)) + 1), include_dashboard=False,
-                 runtime_env={"worker_process_setup_hook": "rayrlhf.core.logs.worker_setup"}, **ray_init_options())
+        # address="local": this run's own Ray, also when another one (a `ray start` cluster, another run) is up here
+        ray.init(address="local", num_cpus=max(os.cpu_count() or 1, math.ceil(runs * ray_cpus_needed(cfg)) + 1),
+                 include_dashboard=False, runtime_env={"worker_process_setup_hook": "rayrlhf.core.logs.worker_setup"},
+                 **ray_init_options())
     after_ray_init()
     ray.data.DataContext.get_current().enable_progress_bars = False
 
