@@ -21,6 +21,7 @@ import numpy as np
 
 from rayrlhf.algorithms.stats import Interval, mean_interval, score_summary, win_outcomes
 from rayrlhf.annotate.ledger import ledger_answers
+from rayrlhf.core.metrics import MetricsRow
 from rayrlhf.experiments import labels_to_match
 
 
@@ -136,11 +137,10 @@ def arm_allocation(runs: dict[int, Path]) -> dict[int, dict[str, dict]]:
     """iteration -> arm -> {"share", "win_rate"} averaged over seeds."""
     acc: dict[int, dict[str, list]] = defaultdict(lambda: defaultdict(list))
     for run in runs.values():
-        for row in _read_jsonl(run / "metrics.jsonl"):
-            arms = [k.split("/")[1] for k in row if k.startswith("arm/") and k.endswith("/count")]
-            total = sum(row[f"arm/{a}/count"] for a in arms) or 1
-            for a in arms:
-                acc[row["iteration"]][a].append((row[f"arm/{a}/count"] / total, row.get(f"arm/{a}/win_rate")))
+        for row in map(MetricsRow.from_json, _read_jsonl(run / "metrics.jsonl")):
+            total = sum(arm.count for arm in row.arms.values()) or 1
+            for name, arm in row.arms.items():
+                acc[row.iteration][name].append((arm.count / total, arm.win_rate))
     return {it: {a: {"share": float(np.mean([s for s, _ in v])),
                      "win_rate": float(np.mean([w for _, w in v if w is not None])) if any(w is not None for _, w in v) else None}
                  for a, v in arms.items()} for it, arms in sorted(acc.items())}

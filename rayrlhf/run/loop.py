@@ -20,6 +20,7 @@ from rayrlhf.algorithms.transfer import SELF_ARM, replace_with_best_of_n, stated
 from rayrlhf.config import Config, ConfigError
 from rayrlhf.core.faults import BudgetSpent, check_stop, wait
 from rayrlhf.core.logs import logger
+from rayrlhf.core.metrics import MetricsRow
 from rayrlhf.core.records import Answer, PreferencePair, RoundItem, ScoringBatch
 from rayrlhf.core.run_dir import ResumeState, RunDir
 from rayrlhf.core.seeds import derived_seed
@@ -276,10 +277,11 @@ class Pipeline:
         timing["iteration_s"] = time.perf_counter() - t_iter
         timing["startup_s"] = 0.0 if self._startup_logged else self.startup_s
         self._startup_logged = True
-        row = {"iteration": iteration, **coord, **self.counts, "train/pairs": len(pairs), "train/pairs_trained": result.pairs,
-               **{f"train/{k}": v for k, v in train.items()
-                  if k in ("loss", "reward_margin", "reward_accuracy", "logratio", "steps", "lr", "tokens_per_s")},
-               **evaluation, **{f"timing/{k}": v for k, v in timing.items()}}
+        metrics = MetricsRow.from_json({"iteration": iteration, **coord, **self.counts, **evaluation})
+        metrics.train |= {"pairs": len(pairs), "pairs_trained": result.pairs, **{k: v for k, v in train.items() if k in (
+            "loss", "reward_margin", "reward_accuracy", "logratio", "steps", "lr", "tokens_per_s")}}
+        metrics.timing |= timing
+        row = metrics.to_json()
         # the row before the resume pointer: a crash between the two re-runs this iteration (resume_point
         # drops the row), so metrics.jsonl always holds exactly iterations 1..latest after a resume
         self.run.append_metrics(row)
