@@ -15,6 +15,20 @@ from rayrlhf.config import load_config
 pytestmark = pytest.mark.ray
 
 
+def own_processes(cluster, title: str) -> list[psutil.Process]:
+    """The processes named ``title`` that belong to ``cluster`` (descendants of its raylets), not to any other Ray on
+    this machine."""
+    raylets = {n.all_processes["raylet"][0].process.pid for n in [cluster.head_node, *cluster.worker_nodes]}
+    found = []
+    for p in psutil.process_iter(["cmdline"]):
+        try:
+            if title in " ".join(p.info["cmdline"] or []) and any(a.pid in raylets for a in p.parents()):
+                found.append(p)
+        except psutil.Error:
+            continue
+    return found
+
+
 def test_a_run_survives_losing_the_node_of_a_reward_actor(train_config, tmp_path):
     """A whole `rayrlhf train` on a 3-node cluster; the node hosting the `dier` source's actor is removed
     mid-run: the placement group moves that bundle to the other node, the actor restarts, the run completes."""
@@ -52,7 +66,7 @@ def test_a_run_survives_losing_the_node_of_a_reward_actor(train_config, tmp_path
         # which starts from those weights (rollout_weights), and the call in flight is retried
         while thread.is_alive() and not (tmp_path / "run" / "checkpoints" / "latest").exists():
             time.sleep(0.2)
-        engines = [p for p in psutil.process_iter(["cmdline"]) if "ray::RolloutWorker" in " ".join(p.info["cmdline"] or [])]
+        engines = own_processes(c, "ray::RolloutWorker")  # this cluster's: another run or test may have its own
         assert len(engines) == 1, engines
         engines[0].send_signal(signal.SIGKILL)
         thread.join(timeout=600)
