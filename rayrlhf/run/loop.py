@@ -17,7 +17,7 @@ import ray
 from rayrlhf.algorithms.selection import all_identical, disagreement, label_quota, select_queries
 from rayrlhf.algorithms.stats import paired_win_rate, score_summary
 from rayrlhf.algorithms.transfer import SELF_ARM, replace_with_best_of_n, stated_pairs
-from rayrlhf.config import Config, ConfigError
+from rayrlhf.config import Config, ConfigError, TransferConfig
 from rayrlhf.core.faults import BudgetSpent, check_stop, wait
 from rayrlhf.core.logs import logger
 from rayrlhf.core.metrics import MetricsRow
@@ -36,8 +36,8 @@ def prompt_schedule(num_rows: int, seed: int, cursor: int, count: int) -> list[i
 
 
 
-def answer_pairs(items: list[RoundItem], answers: list[Answer | None], transfer, rng: np.random.Generator,
-                 ) -> tuple[list[PreferencePair], int]:
+def answer_pairs(items: list[RoundItem], answers: list[Answer | None], transfer: TransferConfig,
+                 rng: np.random.Generator) -> tuple[list[PreferencePair], int]:
     """The training pairs of each answered item (``transfer.pairs``: one, the implied ones, or the whole ranking;
     :func:`stated_pairs`), using only the orders the answer states (a person's best/worst is partial). With
     ``transfer.pair_weight: prompt`` an answer's n pairs weigh 1/n each, so a prompt counts once whatever its
