@@ -95,8 +95,10 @@ def _add_runs(sub) -> None:
                           "RUN_DIR/report.md, report.csv, report.json and plots.")
     _config_args(cmp_)
     cmp_.add_argument("--methods", required=True,
-                      help="comma-separated transfer modes, each optionally at a multiple of the labels, e.g. "
-                      "ucb,none,none@1.5,none@2,fixed:judge_lm (MODE@M: M times train.prompts_per_iteration)")
+                      help="comma-separated methods MODE[+OPTION...][@M], e.g. ucb,none,none@2,fixed:judge_lm,"
+                      "ucb+uncertain: MODE a transfer.mode; OPTION random|disagreement (oracle.query_selection), "
+                      "implied|ranking (transfer.pairs), uncertain|route_random (oracle.route: model labels where "
+                      "people do not label), ensemble (transfer.ensemble); @M: M times the human labels")
     cmp_.add_argument("--seeds", type=_positive_int, default=1, help="seeds per method (run.seed, run.seed+1, ...)")
     cmp_.add_argument("--max-concurrent", type=_positive_int, metavar="N",
                       help="runs at once, each with its own workers (default: as many as the cluster's CPUs fit)")

@@ -1,6 +1,7 @@
 """A person answers a real `rayrlhf train` iteration through the page: the web backend on the built-in task, a
 script that answers every query in headless Chromium with the buttons and the keyboard shortcuts, the iteration
-completing, and the ledger holding each answer with the annotator's id."""
+completing, and the ledger holding each answer with the annotator's id. The run is routed (`oracle.route=uncertain`):
+the person is asked only the prompts routed to people, the label model labels the rest."""
 
 import json
 import socket
@@ -73,7 +74,8 @@ def test_one_training_iteration_answered_by_a_person(browser, train_config, tmp_
     proc = subprocess.Popen(
         [sys.executable, "-m", "rayrlhf.cli", "train", *train_config, f"run.output_dir={run_dir}", "rollout.backend=hf",
          "train.iterations=1", "oracle.backend=web", f"oracle.web.port={port}", "oracle.web.undo_window=1",
-         "oracle.max_wait=300"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env(), cwd=REPO)
+         "oracle.max_wait=300", "oracle.route=uncertain", "oracle.labels_per_iteration=8", "oracle.route_after=2"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env(), cwd=REPO)
     page, answered, shot = Page(browser), 0, artifacts_dir(tmp_path) / "annotate_train_page.png"
     try:
         url = f"http://127.0.0.1:{port}"
@@ -104,3 +106,8 @@ def test_one_training_iteration_answered_by_a_person(browser, train_config, tmp_
     assert [r["iteration"] for r in rows] == [1] and rows[0]["oracle_queries"] == len(ledger) == answered > 0
     assert all(r["meta"]["annotator"] == "alice" and r["meta"]["seconds"] > 0 and r["scores"] is None for r in ledger)
     assert shot.stat().st_size > 10_000
+    routed = [json.loads(x) for x in (run_dir / "model_labels.jsonl").read_text().splitlines()]
+    human = {e["query_id"] for r in routed for e in r["human"]}
+    model = {e["query_id"] for r in routed for e in r["model"]}
+    assert {r["query_id"] for r in ledger} <= human and model and not model & human  # asked only what was routed to people
+    assert len(human) <= 8 and rows[0]["label_model/model_labels"] == len(model)

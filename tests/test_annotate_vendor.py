@@ -187,3 +187,40 @@ def test_tokens_from_the_cli_are_printed_once_and_stored_hashed(tmp_path, capsys
     assert "annotator name" in capsys.readouterr().err
     assert main(["annotate", "export", str(tmp_path / "nowhere")]) == 2
     assert "no annotation queue" in capsys.readouterr().err
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_a_routed_run_sends_the_vendor_only_the_prompts_routed_to_people(train_config, tmp_path):
+    """oracle.backend=vendor with oracle.route=uncertain: each stop exports only the round's human share; the model
+    labels the rest (model_labels.jsonl), and the run completes after the imports."""
+    from tests.support.cli import rayrlhf
+
+    run_dir = tmp_path / "run"
+    args = ["train", *train_config, f"run.output_dir={run_dir}", "rollout.backend=hf", "train.iterations=1",
+            "oracle.backend=vendor", "oracle.route=uncertain", "oracle.labels_per_iteration=8", "oracle.route_after=2",
+            "oracle.spot_check=0"]
+    exported_ids: list[str] = []
+    first = rayrlhf(*args, check=False)
+    for stop in range(4):
+        if first.returncode == 0:
+            break
+        assert first.returncode == 75, first.stderr[-3000:]
+        out = tmp_path / f"batch{stop}.jsonl"
+        rayrlhf("annotate", "export", str(run_dir), "--out", str(out))
+        rows = [json.loads(x) for x in out.read_text().splitlines()]
+        exported_ids += [r["query_id"] for r in rows]
+        labels = write_jsonl(tmp_path / f"labels{stop}.jsonl", [
+            {"query_id": r["query_id"], "best": 1 + max(range(len(r["responses"])), key=lambda i: len(r["responses"][i])),
+             "worst": 1 + min(range(len(r["responses"])), key=lambda i: len(r["responses"][i]))}
+            if len(set(map(len, r["responses"]))) > 1 else {"query_id": r["query_id"], "skip": True} for r in rows])
+        rayrlhf("annotate", "import", str(run_dir), labels)
+        first = rayrlhf("train", "--resume", str(run_dir), check=False)
+    assert first.returncode == 0, first.stderr[-3000:]
+    routed = [json.loads(x) for x in (run_dir / "model_labels.jsonl").read_text().splitlines()]
+    human = [e["query_id"] for r in routed for e in r["human"]]
+    model = {e["query_id"] for r in routed for e in r["model"]}
+    assert sorted(exported_ids) == sorted(set(exported_ids)) and set(exported_ids) <= set(human) and len(human) <= 8
+    assert model and not model & set(exported_ids)  # the vendor never saw a model-labelled prompt
+    [row] = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert row["oracle_queries"] == len(exported_ids) and row["label_model/model_labels"] == len(model)

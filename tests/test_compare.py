@@ -20,15 +20,16 @@ def cli(*args, timeout=900):
 @pytest.mark.ray
 def test_compare_then_report(train_config, tmp_path):
     root = tmp_path / "cmp"
-    stdout = cli("compare", *train_config, "--methods", "ucb,none,none@2,fixed:rouge", "--seeds", "2", "rollout.backend=hf",
-                 "--max-concurrent", "2", "train.iterations=1", f"run.output_dir={root}", *TRACKING)
+    # ucb+uncertain: people label 16 prompts (1x), the label model labels the other 16 once 4 human labels exist
+    stdout = cli("compare", *train_config, "--methods", "ucb,none,none@2,ucb+uncertain", "--seeds", "2", "rollout.backend=hf",
+                 "--max-concurrent", "2", "train.iterations=1", "oracle.route_after=4", f"run.output_dir={root}", *TRACKING)
     assert "Win rate of `ucb` vs each baseline" in stdout
     meta = json.loads((root / "compare.json").read_text())
     assert len(meta["runs"]) == 8 and meta["seeds"] == [0, 1] and meta["concurrent_runs"] == 2
     spans = sorted((r["start"], r["end"]) for r in meta["runs"].values())
     assert any(b[0] < a[1] for a, b in zip(spans, spans[1:])), "two worker sets, but no runs overlapped"
     report = json.loads((root / "report.json").read_text())
-    assert set(report["ucb_vs"]) == {"none", "none@2", "fixed:rouge"}
+    assert set(report["ucb_vs"]) == {"none", "none@2", "ucb+uncertain"}
     row = report["ucb_vs"]["none"][0]
     assert row["n"] == 2 and 0 <= row["mean"] <= 1 and row["ci_low"] <= row["mean"] <= row["ci_high"]
     assert {s["source"] for s in report["source_quality"]} == {"judge_lm", "rouge", "dier"}
@@ -43,6 +44,12 @@ def test_compare_then_report(train_config, tmp_path):
     for seed in ("0", "1"):
         assert 1.5 * points["none"]["labels"][seed] < points["none@2"]["labels"][seed] <= 32
     assert report["labels_to_match"]["matches"][0]["baseline"] == "none" and "## Labels to match" in stdout
+    # the routed method bought no more human labels than ucb, saw twice the prompts, and its model labels are counted
+    for seed in ("0", "1"):
+        assert points["ucb+uncertain"]["labels"][seed] <= 16 < points["ucb+uncertain"]["labels"][seed] + 16
+    assert {m["reference"] for m in report["labels_to_match"]["matches"]} == {"ucb", "ucb+uncertain"}
+    label_model = report["label_model"]["ucb+uncertain"]["1"]
+    assert label_model["model_labels"] > 0 and 0 <= label_model["oracle_accuracy"] <= 1 and "## Label model" in stdout
     before = (root / "report.md").read_text()
     (root / "report.md").unlink()
     assert cli("report", str(root)).strip() == before.strip()  # `rayrlhf report` rebuilds it from the files

@@ -65,11 +65,16 @@ def test_overrides_parse_types_and_index_lists():
         ("data.prompt_template=Doc", "must contain '{prompt}'"),
         ("sources.1.name=judge_lm", "repeated: ['judge_lm']"),
         ("optim.beta", "not of the form key=value"),
+        ("optim.replay=last:0", "'none', 'all' or 'last:N' with N >= 1"),
+        ("transfer.carry=2", "transfer.carry: Input should be less than or equal to 1"),
+        ("oracle.route=sometimes", "oracle.route: Input should be 'all', 'uncertain' or 'random'"),
+        ("oracle.route=uncertain oracle.query_selection=disagreement", "takes no oracle.query_selection=disagreement"),
+        ("oracle.route=uncertain oracle.labels_per_iteration=128", "leaves the model nothing to label"),
     ],
 )
 def test_bad_values_name_the_key_and_the_fix(override, message):
     with pytest.raises(ConfigError) as err:
-        load_config(QUICKSTART, [override])
+        load_config(QUICKSTART, override.split(" "))
     assert message in str(err.value)
 
 

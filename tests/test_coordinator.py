@@ -129,3 +129,27 @@ def test_a_ledger_that_cannot_be_written_stops_before_anything_is_paid(tmp_path)
     with pytest.raises(OSError):
         coord.annotate([item("p", SELF_ARM, ["a", "bb", "c", "d"])])
     assert not oracle.scored
+
+
+def test_carried_statistics_start_the_next_iteration_with_ucb(tmp_path):
+    """transfer.carry=0.5: iteration 2 starts from iteration 1's statistics at half weight (UCB from round one),
+    reports its own counts, and the carried evidence adds to what iteration 2 records."""
+    coord, _ = coordinator(tmp_path, config(transfer={"carry": 0.5}))
+    coord.start_iteration(1)
+    arms = coord.assign(60)
+    responses = {"good": ["long long", "longer!", "a", "b"], "bad": ["a", "b", "long long", "c"], SELF_ARM: ["a", "bb", "c", "d"]}
+    items = [item(f"p{i}", arm, responses[arm]) for i, arm in enumerate(arms)]
+    coord.record_wins(items, coord.annotate(items))
+    n = Counter(arms)
+    coord.start_iteration(2)
+    assert coord.assign(7) == ["good"] * 7  # no uniform round: carried win rates already favour "good"
+    row = coord.metrics()
+    assert row["arm/good/count"] == 0  # this iteration's own prompts
+    assert row["arm/good/ucb"] == pytest.approx(n["good"] * 0.5 / (n["good"] * 0.5) + 1 / (n["good"] * 0.5) ** 0.5)
+    again = [item(f"q{i}", "bad", responses["bad"]) for i in range(4)]
+    coord.record_wins(again, coord.annotate(again))
+    assert coord.metrics()["arm/bad/ucb"] == pytest.approx(0.0 + 1 / (n["bad"] * 0.5 + 4) ** 0.5)
+    state = coord.state()
+    fresh, _ = coordinator(tmp_path / "b", config(transfer={"carry": 0.5}))
+    fresh.load_state(state)
+    assert fresh.metrics()["arm/bad/ucb"] == coord.metrics()["arm/bad/ucb"]  # a resume keeps the carried evidence

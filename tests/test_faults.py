@@ -2,13 +2,15 @@
 drivers, torn tails. Every run either completes or stops with a clear message, `--resume` completes it, and the
 ledger shows 0 labels lost and 0 paid twice (paid labels counted at the oracle backend: tests/support/helpers.py).
 
-CI runs the first test (each actor killed once; the driver's kill is tests/test_train_e2e.py); the rest (`make faults`)
+CI runs the first two tests (each actor killed once; the driver killed in a routed run); the rest (`make faults`)
 is marked `faults`: ~46 min on 2 cores.
 """
 
 import itertools
+import json
 import os
 import signal
+import time
 
 import pytest
 
@@ -26,7 +28,7 @@ def start(train_config, run_dir, *extra, **env) -> Run:
 def test_every_component_killed_once(train_config, tmp_path):
     """One run: the rollout engine and a reward actor die (Ray restarts them, the run goes on); a learner worker,
     then the coordinator die (the run stops; `--resume` continues). The driver's own death is
-    tests/test_train_e2e.py::test_sigkill_then_resume (and the whole matrix, `make faults`)."""
+    test_routed_run_killed_then_resumed_replays_its_model_labels below (and the whole matrix, `make faults`)."""
     run_dir = tmp_path / "run"
     run = start(train_config, run_dir)
     try:
@@ -51,6 +53,60 @@ def test_every_component_killed_once(train_config, tmp_path):
     finally:
         run.close()
     check_paid_once(run_dir, 2)
+
+
+ROUTED = ["oracle.route=uncertain", "oracle.labels_per_iteration=8", "oracle.route_after=4", "oracle.spot_check=0.25",
+          "oracle.model_weight=0.5", "optim.replay=last:1", "transfer.ensemble=true"]
+
+
+def test_routed_run_killed_then_resumed_replays_its_model_labels(train_config, tmp_path):
+    """oracle.route=uncertain: people label 8 of 16 prompts per iteration, the label model the rest once 4 human
+    labels exist. The driver is killed (SIGKILL of its process tree) once iteration 2 has paid for a label; `--resume`
+    replays the routed rounds' splits and model labels from model_labels.jsonl and their answers from the ledger,
+    pays no label twice, and never counts a model label as paid; iteration 2
+    trains iteration 1's pairs again (optim.replay); the label model's `ensemble` arm competes in UCB."""
+    from rayrlhf.core.durable import read_jsonl
+    from tests.support.cli import ledger
+
+    run_dir = tmp_path / "run"
+    run = start(train_config, run_dir, *ROUTED)
+    try:  # the driver dies (a host crash) once iteration 2 has paid for some labels, its round already routed
+        deadline = time.time() + 600
+        while time.time() < deadline and not any(e["iteration"] == 2 for e in ledger(run_dir)):
+            assert run.proc.poll() is None, run.proc.stderr.read()[-3000:]
+            time.sleep(0.05)
+        run.kill("driver")
+        before, paid_before = read_jsonl(run_dir / "model_labels.jsonl"), ledger(run_dir)
+        assert [json.loads(x)["iteration"] for x in (run_dir / "metrics.jsonl").read_text().splitlines()] == [1]
+        rc, err = resume(run_dir).finish()
+        assert rc == 0, err[-3000:]
+    finally:
+        run.close()
+    check_paid_once(run_dir, 2)
+    after = read_jsonl(run_dir / "model_labels.jsonl")
+    assert after[: len(before)] == before and any(r["iteration"] == 2 for r in before)  # replayed, not redrawn
+    assert ledger(run_dir)[: len(paid_before)] == paid_before
+    assert len({(r["iteration"], r["round"]) for r in after}) == len(after) == 4  # 2 rounds x 2 iterations, once each
+    rows = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert rows[1]["annotation/reused"] >= sum(e["iteration"] == 2 for e in paid_before) > 0  # answered from the ledger
+    paid = {e["query_id"] for e in ledger(run_dir)}
+    model = [m for r in after for m in r["model"]]
+    assert model and not paid & {m["query_id"] for m in model}  # a model label is never a paid one
+    assert all(len(r["human"]) == 4 for r in after)  # the human quota per round, spot checks included
+    assert 0 < sum(r["label_model/human_labels"] for r in rows) <= len(paid)  # answered ones (abstentions are paid too)
+    assert rows[-1]["oracle_queries"] == len(paid) <= 16
+    assert sum(r["label_model/model_labels"] for r in rows) == len(model)
+    for key in ("brier", "ece", "accuracy", "accuracy_mean", "oracle_accuracy", "weight/judge_lm"):
+        assert f"label_model/{key}" in rows[-1], key
+    # every pair: people's (weight 1), the model's (oracle.model_weight) and iteration 1's again (optim.replay=last:1)
+    assert rows[0]["train/pairs"] == rows[0]["train/pairs_trained"] >= 8 and rows[0]["train/replayed_pairs"] == 0
+    assert rows[1]["train/replayed_pairs"] == rows[0]["train/pairs"]
+    assert rows[1]["train/pairs_trained"] == rows[1]["train/pairs"] + rows[1]["train/replayed_pairs"]
+    assert (run_dir / "label_model" / "iter_2.json").is_file()
+    # transfer.ensemble: the label model's arm is one more UCB arm, and some prompts got its Best-of-N picks
+    assert "arm/ensemble/count" in rows[-1]
+    rounds = [item for i in (1, 2) for r in read_jsonl(run_dir / "rounds" / f"iter_{i}.jsonl") for item in r]
+    assert any(item["arm"] == "ensemble" and any(item["transfer_mask"]) for item in rounds)
 
 
 @pytest.mark.faults

@@ -61,7 +61,7 @@ def test_report_has_the_labels_to_match_table(tmp_path):
             meta["runs"][rel]["method"] = "none" if m == 1 else f"none@{m}"
     (tmp_path / "compare.json").write_text(json.dumps(meta))
     text = write_report(tmp_path).read_text()
-    assert "## Labels to match" in text and "| none@2 | 2x | 200 | 1.500 ± 0.000 |" in text
+    assert "## Labels to match" in text and "| none@2 | 2x | 200 | - | - | 1.500 ± 0.000 |" in text
     assert "reaches `ucb`'s 1x score (1.750) at **2.50x** the labels" in text
     assert (tmp_path / "labels_to_match.png").stat().st_size > 1000
     data = json.loads((tmp_path / "report.json").read_text())["labels_to_match"]

@@ -61,6 +61,29 @@ def test_method_specs():
     assert (m.selection, m.pairs, m.multiple, m.family) == ("disagreement", "implied", 1.5, "ucb+disagreement+implied")
     with pytest.raises(ValueError, match="transfer.pairs|pairs twice"):
         parse_method("ucb+implied+ranking")
+    m = parse_method("ucb+implied+uncertain@2")
+    assert (m.route, m.pairs, m.family) == ("uncertain", "implied", "ucb+implied+uncertain")
+    with pytest.raises(ValueError, match="route twice"):
+        parse_method("ucb+uncertain+route_random")
+
+
+def test_routed_methods_buy_the_same_human_labels():
+    """A routed method at M x buys M x the base prompts' labels from people and sees 1 / human_share times as many
+    prompts; the model labels the rest (README, "How many labels does it save?")."""
+    from rayrlhf.config import Config
+    from rayrlhf.experiments.methods import method_config
+
+    rouge = [{"name": "rouge", "kind": "rouge"}]
+    base = Config.model_validate({"train": {"prompts_per_iteration": 128}, "oracle": {"human_share": 0.25}, "sources": rouge})
+    plain = method_config(base, "none@2")
+    assert (plain.train.prompts_per_iteration, plain.oracle.labels_per_iteration, plain.oracle.route) == (256, None, "all")
+    routed = method_config(base, "ucb+uncertain")
+    assert (routed.train.prompts_per_iteration, routed.oracle.labels_per_iteration, routed.oracle.route) == (512, 128, "uncertain")
+    anchor = method_config(base, "ucb+route_random@1.5")
+    assert (anchor.train.prompts_per_iteration, anchor.oracle.labels_per_iteration, anchor.oracle.route) == (768, 192, "random")
+    budgeted = Config.model_validate({"train": {"prompts_per_iteration": 100}, "oracle": {"labels_per_iteration": 20},
+                                      "sources": rouge})
+    assert method_config(budgeted, "ucb+uncertain").train.prompts_per_iteration == 40  # human_share 0.5 of the default
 
 
 def test_constant_sources_and_identical_texts_never_outrank_a_real_disagreement():

@@ -1,18 +1,11 @@
 """`rayrlhf train` end to end on a real local Ray with tiny models (subprocesses, as a user runs it)."""
 
-import json
-import os
-import signal
-import subprocess
-import sys
-import time
 
 import pytest
 import yaml
 from transformers import AutoModelForCausalLM
 
-from tests.support.cli import env, ledger, rayrlhf, train
-from tests.support.paths import REPO
+from tests.support.cli import ledger, train
 
 pytestmark = pytest.mark.ray
 
@@ -60,32 +53,6 @@ def test_killed_reward_actor_does_not_fail_the_run(train_config, tmp_path):
     marker = tmp_path / "died"
     killed = train(train_config, tmp_path / "killed", *common, RAYRLHF_TEST_DIE_ONCE=str(marker))
     assert marker.exists()  # it really died
-    calm = train(train_config, tmp_path / "calm", *common)
-    assert killed[-1]["oracle_queries"] == calm[-1]["oracle_queries"] > 0
-    assert killed[-1]["arm/dier/count"] == calm[-1]["arm/dier/count"] == 16 - calm[-1]["annotation/abstained"]
-
-
-def test_sigkill_then_resume(train_config, tmp_path):
-    run = tmp_path / "run"
-    args = [sys.executable, "-m", "rayrlhf.cli", "train", *train_config, f"run.output_dir={run}", "rollout.backend=hf",
-            "train.iterations=3"]
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env(), cwd=REPO,
-                            start_new_session=True)
-    deadline = time.time() + 600
-    while time.time() < deadline and proc.poll() is None:  # kill once iteration 2 has paid for some labels
-        if (run / "annotations.jsonl").exists() and any(e["iteration"] == 2 for e in ledger(run)):
-            break
-        time.sleep(0.2)
-    assert proc.poll() is None, "the run ended before it could be killed"
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    before = ledger(run)
-    assert [json.loads(x)["iteration"] for x in (run / "metrics.jsonl").read_text().splitlines()] == [1]
-    rayrlhf("train", "--resume", str(run))
-    rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
-    assert [r["iteration"] for r in rows] == [1, 2, 3]  # the series continues, no duplicates
-    after = ledger(run)
-    ids = [e["query_id"] for e in after]
-    assert len(ids) == len(set(ids)) == rows[-1]["oracle_queries"]  # no query asked twice
-    assert after[: len(before)] == before
-    assert rows[1]["annotation/reused"] >= sum(e["iteration"] == 2 for e in before) > 0  # replayed from the ledger
+    last = killed[-1]  # every prompt still reached the oracle and its arm: the retried call lost nothing
+    assert last["oracle_queries"] == 16 - last["annotation/identical_responses"] > 0
+    assert last["arm/dier/count"] == last["oracle_queries"] - last["annotation/abstained"]

@@ -248,3 +248,26 @@ def test_implied_pairs_weigh_one_prompt_and_skip_duplicates():
         pairs, identical = answer_pairs([item], [answer], cfg, np.random.default_rng(0))
         assert identical == 1 and len(pairs) == 5 and all(p.weight == pytest.approx(each) for p in pairs)
         assert {(p.chosen, p.rejected) for p in pairs} == {("a", "b"), ("a", "c"), ("b", "c")}
+
+
+def test_model_labels_weigh_model_weight_and_replay_picks_earlier_iterations():
+    from rayrlhf.core.records import Answer, PreferencePair, RoundItem
+    from rayrlhf.run.loop import answer_pairs, replayed_iterations
+
+    item = RoundItem("p", None, SELF_ARM, ("a", "b", "c"), (False,) * 3, "a")
+    model = Answer("x", [2, 0, 1], meta={"labeller": "model", "partial": True, "train_weight": 0.25})
+    pairs, _ = answer_pairs([item], [model], TransferConfig(pairs="implied"), np.random.default_rng(0))
+    assert {(p.chosen, p.rejected) for p in pairs} == {("c", "a"), ("c", "b"), ("a", "b")}
+    assert all(p.weight == pytest.approx(0.25 / 3) for p in pairs)
+    assert PreferencePair.from_json(pairs[0].to_json()) == pairs[0]
+    assert replayed_iterations("none", 4) == [] and replayed_iterations("all", 4) == [1, 2, 3]
+    assert replayed_iterations("last:2", 4) == [2, 3] and replayed_iterations("last:5", 2) == [1]
+    assert replayed_iterations("all", 1) == []
+
+
+def test_arm_statistics_add_and_discount():
+    a = ArmStats(("x", SELF_ARM), {"x": 4, SELF_ARM: 2}, {"x": 3.0, SELF_ARM: 1.1})
+    b = ArmStats(("x", SELF_ARM), {"x": 1, SELF_ARM: 0}, {"x": 0.5, SELF_ARM: 0.0})
+    both = a.plus(b).discounted(0.5)
+    assert both.counts == {"x": 2.5, SELF_ARM: 1.0} and both.wins == pytest.approx({"x": 1.75, SELF_ARM: 0.55})
+    assert ucb_values(both, 1.0)["x"] == pytest.approx(1.75 / 2.5 + 1 / 2.5**0.5)

@@ -86,3 +86,13 @@ def score_summary(scores, responses) -> dict:
         raise ValueError(f"{s.size} scores but {empty.size} responses")
     kept = s[~empty]
     return {"mean": float(kept.mean()) if kept.size else float("nan"), "empty_rate": float(empty.mean()) if s.size else float("nan")}
+
+
+def proportion_interval(successes: int, n: int) -> Interval:
+    """A share with its 95% Wilson interval (scipy), NaN when ``n`` is 0."""
+    from scipy.stats import binomtest
+
+    if n == 0:
+        return Interval(float("nan"), float("nan"), float("nan"), 0)
+    ci = binomtest(int(successes), int(n)).proportion_ci(method="wilson")
+    return Interval(successes / n, float(ci.low), float(ci.high), n)

@@ -34,7 +34,7 @@ class ArmStats:
     """Per-arm counts and (possibly fractional) wins within one iteration."""
 
     arms: tuple[str, ...]
-    counts: dict[str, int] = field(default_factory=dict)
+    counts: dict[str, float] = field(default_factory=dict)  # whole prompts, or discounted ones (transfer.carry)
     wins: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -55,6 +55,16 @@ class ArmStats:
     def win_rates(self) -> dict[str, float]:
         """``wins / count`` per arm (NaN for an arm not yet played)."""
         return {a: (self.wins[a] / self.counts[a] if self.counts[a] else math.nan) for a in self.arms}
+
+    def plus(self, other: ArmStats) -> ArmStats:
+        """Counts and wins of both (the same arms)."""
+        return ArmStats(self.arms, {a: self.counts[a] + other.counts[a] for a in self.arms},
+                        {a: self.wins[a] + other.wins[a] for a in self.arms})
+
+    def discounted(self, factor: float) -> ArmStats:
+        """Counts and wins times ``factor`` (``transfer.carry``: fractional counts, the evidence of earlier
+        iterations weighing less)."""
+        return ArmStats(self.arms, {a: self.counts[a] * factor for a in self.arms}, {a: self.wins[a] * factor for a in self.arms})
 
     def to_dict(self) -> dict:
         return {"arms": list(self.arms), "counts": dict(self.counts), "wins": dict(self.wins)}

@@ -62,12 +62,35 @@ class OracleConfig(_Section):
         "random", description="which prompts get the labels_per_iteration labels: a random sample, or those whose K "
         "responses the sources rank most differently (every source then scores every response)")
     cost_per_label: float = Field(0.0, ge=0.0, description="price of one person's answer (skips included), for the cost report")
+    route: Literal["all", "uncertain", "random"] = Field(
+        "all", description="who labels a round's prompts (docs/method.md, \"Model labels\"): people, every one (`all`); "
+        "people where the label model is least sure and the model elsewhere (`uncertain`); people on a random share and "
+        "the model elsewhere (`random`). People answer `labels_per_iteration` prompts per iteration (else `human_share` "
+        "of them); model labels are never paid")
+    human_share: float = Field(
+        0.5, gt=0.0, le=1.0, description="route uncertain/random without labels_per_iteration: the share of each "
+        "iteration's prompts people label")
+    route_after: int = Field(
+        64, ge=1, description="human labels in the run before the label model may label anything (its burn-in); "
+        "until then routed rounds label only the human share and drop the rest")
+    spot_check: float = Field(
+        0.1, ge=0.0, le=1.0, description="route uncertain: the share of the human labels spent on prompts the model "
+        "is confident about, drawn at random, so its accuracy where it labels is measured (reported with its CI)")
+    model_weight: float = Field(1.0, gt=0.0, description="a model label's training weight, relative to a person's")
+    pilot_pairs: str | None = Field(
+        None, description="a pilot's answers, to fit the label model before the first round: a pairs file as "
+        "`rayrlhf annotate pairs` writes it (JSONL rows `{\"prompt\", \"chosen\", \"rejected\", \"reference\"?}`, "
+        "what `rayrlhf rewards evaluate --pairs` reads); every source scores its pairs at start. Its pairs count "
+        "towards route_after")
     web: WebAnnotationConfig = Field(default_factory=WebAnnotationConfig, description="the annotation web app")
 
     @model_validator(mode="after")
     def _backend_class(self) -> OracleConfig:
         if (self.backend == "python") != bool(self.backend_class):
             raise ValueError("oracle.backend=python needs oracle.backend_class ('module:Class'), and only it takes one")
+        if self.route != "all" and self.query_selection == "disagreement":
+            raise ValueError("oracle.route=%s chooses which prompts people label; it takes no "
+                             "oracle.query_selection=disagreement (leave it at random)" % self.route)
         return self
 
 
@@ -98,6 +121,13 @@ class TransferConfig(_Section):
         "best_worst", description="training pairs per answer: one (`best_worst`, chosen by `pair_strategy`; the paper), "
         "the 2K-3 a best/worst answer implies (`implied`: the best over each other, each other over the worst), or all "
         "K(K-1)/2 of a full ranking (`ranking`; a partial answer gives its implied pairs)")
+    ensemble: bool = Field(
+        False, description="add an `ensemble` arm (needs oracle.route): Best-of-N under the label model's combined "
+        "score of every source, so UCB can choose the learned combination when it beats each single source")
+    carry: float = Field(
+        0.0, ge=0.0, le=1.0, description="arm statistics carried into the next iteration, discounted by this factor "
+        "(0: reset every iteration, the paper; 1: keep them all), so a small label budget is not spent re-learning "
+        "which sources are good; with carried statistics an iteration starts with UCB instead of a uniform round")
     pair_weight: Literal["prompt", "pair"] = Field(
         "prompt", description="how the pairs of one answer weigh in the loss: together as much as one prompt "
         "(`prompt`: 1/n each), or each as much as one pair (`pair`)")
@@ -145,6 +175,16 @@ class OptimConfig(_Section):
         "false keeps one AdamW state across iterations")
     disable_dropout: bool = Field(
         True, description="train with dropout off, as the reference policy is evaluated (TRL's and the paper's default)")
+    replay: str = Field(
+        "none", description="earlier iterations' labelled pairs trained again with this iteration's (their log-probs "
+        "under the new reference recomputed): `none` (the paper), `all`, or `last:N` (the N iterations before)")
+
+    @field_validator("replay")
+    @classmethod
+    def _replay(cls, v: str) -> str:
+        if v in ("none", "all") or (v.startswith("last:") and v[5:].isdigit() and int(v[5:]) >= 1):
+            return v
+        raise ValueError(f"must be 'none', 'all' or 'last:N' with N >= 1 iterations, got {v!r}")
 
 
 class TrainConfig(_Section):

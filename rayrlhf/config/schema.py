@@ -34,8 +34,14 @@ class Config(_Section):
             raise ValueError(f"source names must be unique; repeated: {sorted(dup)}")
         if "self" in names:
             raise ValueError("'self' is the no-transfer arm; rename that source")
-        if self.transfer.mode.startswith("fixed:") and self.transfer.mode[6:] not in names:
-            raise ValueError(f"transfer.mode {self.transfer.mode!r} names no configured source; sources: {names}")
+        if self.transfer.ensemble and "ensemble" in names:
+            raise ValueError("'ensemble' is the label model's arm (transfer.ensemble); rename that source")
+        if self.transfer.ensemble and self.oracle.route == "all":
+            raise ValueError("transfer.ensemble ranks Best-of-N by the label model, which oracle.route=all does not fit; "
+                             "set oracle.route=uncertain (or random), or transfer.ensemble=false")
+        arm_names = [*names, *(["ensemble"] if self.transfer.ensemble else [])]
+        if self.transfer.mode.startswith("fixed:") and self.transfer.mode[6:] not in arm_names:
+            raise ValueError(f"transfer.mode {self.transfer.mode!r} names no configured source; sources: {arm_names}")
         if self.rollout.temperature == 0:  # K >= 2 always
             raise ValueError(
                 f"rollout.temperature=0 is greedy decoding: the K=train.responses_per_prompt={self.train.responses_per_prompt} "
@@ -51,6 +57,7 @@ class Config(_Section):
             )
         self._check_transfer_bar()
         self._check_pairs()
+        self._check_route()
         self._check_prompt_templates()
         per_step = self.optim.micro_batch_size * self.train.num_workers
         if self.optim.batch_size % per_step:
@@ -83,6 +90,17 @@ class Config(_Section):
             raise ValueError(f"transfer.pair_strategy={t.pair_strategy} picks one pair per answer, but transfer.pairs="
                              f"{t.pairs} trains on every pair it implies; leave pair_strategy at max_min, or set "
                              "transfer.pairs=best_worst")
+
+    def _check_route(self) -> None:
+        """Model labels come from the label model, which learns to combine the sources' scores."""
+        o = self.oracle
+        if o.route != "all" and not self.sources:
+            raise ValueError(f"oracle.route={o.route} labels prompts with a model of the sources' scores, but `sources` is "
+                             "empty; add sources or set oracle.route=all")
+        if o.route != "all" and o.labels_per_iteration is not None and o.labels_per_iteration >= self.train.prompts_per_iteration:
+            raise ValueError(f"oracle.route={o.route} with oracle.labels_per_iteration={o.labels_per_iteration} >= "
+                             f"train.prompts_per_iteration={self.train.prompts_per_iteration} leaves the model nothing to "
+                             "label; lower labels_per_iteration, raise prompts_per_iteration, or set oracle.route=all")
 
     def _check_transfer_bar(self) -> None:
         """UCB compares source arms with the self arm's bar; both must mean something (docs/method.md step 4)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-SECTIONS = ("annotation", "train", "eval", "timing")
+SECTIONS = ("annotation", "label_model", "train", "eval", "timing")
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,7 @@ class MetricsRow:
     oracle_queries: int  # labels in the ledger so far (the run's paid labels)
     arms: dict[str, ArmRow] = field(default_factory=dict)
     annotation: dict[str, float] = field(default_factory=dict)  # the coordinator's counters (asked, reused, ...)
+    label_model: dict[str, float] = field(default_factory=dict)  # oracle.route: model labels, calibration, weights
     train: dict[str, float] = field(default_factory=dict)  # the learner's figures (loss, pairs, pairs_trained, ...)
     eval: dict[str, float] = field(default_factory=dict)  # held-out evaluation (win rate vs init with its CI, ...)
     timing: dict[str, float] = field(default_factory=dict)  # seconds per stage

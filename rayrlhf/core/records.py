@@ -55,6 +55,10 @@ class PreferencePair:
     def to_json(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_json(cls, row: dict) -> PreferencePair:
+        return cls(row["prompt"], row["chosen"], row["rejected"], row.get("explore", ""), float(row.get("weight", 1.0)))
+
 
 @dataclass(frozen=True)
 class Query:

@@ -41,13 +41,15 @@ class ResumeState:
     iteration: int = 0
     cursor: int = 0
     coordinator: dict = field(default_factory=dict)
+    label_examples: list = field(default_factory=list)  # oracle.route: the human answers the label model is fitted on
 
     def to_json(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_json(cls, row: dict) -> ResumeState:
-        return cls(int(row.get("iteration", 0)), int(row.get("cursor", 0)), dict(row.get("coordinator") or {}))
+        return cls(int(row.get("iteration", 0)), int(row.get("cursor", 0)), dict(row.get("coordinator") or {}),
+                   list(row.get("label_examples") or []))
 
 class RunDirError(ValueError):
     """A problem with a run directory, worded with the fix."""

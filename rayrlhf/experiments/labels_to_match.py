@@ -1,9 +1,12 @@
-"""How many oracle labels does a baseline need to reach what ``ucb`` reaches? (the unit users pay in)
+"""How many human labels does a baseline need to reach what ``ucb`` (or a routed ``ucb+uncertain``) reaches? (the
+unit users pay in)
 
 ``rayrlhf compare`` runs a method at several label budgets with ``MODE@M`` (M times the prompts, so M times the
 labels, per iteration). For each seed we read the labels a run spent and the mean oracle score of its held-out
 samples after the last iteration. The baseline's score-vs-labels curve (means over seeds, linear between the
-budgets run) crosses ``ucb``'s 1x score at some multiple of ``ucb``'s labels: that multiple is the label saving.
+budgets run) crosses each reference method's 1x score (every method run at 1x only) at some multiple of the
+labels: that multiple is the label saving. Labels are human (paid) labels; a routed method's model labels are
+counted beside them, with how often the simulated oracle agrees with them.
 Its 95% interval comes from a bootstrap over seeds (the same resampled seeds for every method, since seeds
 share prompts and evaluation samples); a crossing beyond the largest budget run is reported as such.
 """
@@ -31,6 +34,8 @@ class BudgetPoint:
     multiple: float
     labels: dict[int, float]
     scores: dict[int, float]
+    model_labels: dict[int, float] | None = None  # oracle.route: labels the label model gave, per seed
+    model_accuracy: dict[int, float] | None = None  # ... and the share of their pairs the oracle orders the same way
 
 
 def budget_points(runs: dict[str, dict[int, Path]], score) -> list[BudgetPoint]:
@@ -39,13 +44,18 @@ def budget_points(runs: dict[str, dict[int, Path]], score) -> list[BudgetPoint]:
     for method, by_seed in runs.items():
         spec = parse_method(method)
         mode, multiple = spec.family, spec.multiple
-        labels, scores = {}, {}
+        labels, scores, model, accuracy = {}, {}, {}, {}
         for seed, run in by_seed.items():
             rows = read_jsonl(run / "metrics.jsonl")
             if rows and (s := score(run, rows[-1]["iteration"])) is not None:
                 labels[seed], scores[seed] = float(rows[-1]["oracle_queries"]), s
+                if any("label_model/model_labels" in r for r in rows):
+                    model[seed] = float(sum(r.get("label_model/model_labels", 0) for r in rows))
+                    agree = sum(r.get("label_model/oracle_accuracy_agree", 0) for r in rows)
+                    pairs = sum(r.get("label_model/oracle_accuracy_pairs", 0) for r in rows)
+                    accuracy[seed] = agree / pairs if pairs else float("nan")
         if scores:
-            points.append(BudgetPoint(method, mode, multiple, labels, scores))
+            points.append(BudgetPoint(method, mode, multiple, labels, scores, model or None, accuracy or None))
     return sorted(points, key=lambda p: (p.mode, p.multiple))
 
 
@@ -60,6 +70,12 @@ def crossing(target: float, multiples: list[float], curve: list[float]) -> float
     return math.inf
 
 
+def references(points: list[BudgetPoint]) -> list[str]:
+    """The methods a labels-to-match is measured against: those run at 1x only (``ucb`` first)."""
+    multiples = {p.mode: {q.multiple for q in points if q.mode == p.mode} for p in points}
+    return sorted((m for m, xs in multiples.items() if xs == {1.0}), key=lambda m: (m != "ucb", m))
+
+
 def labels_to_match(points: list[BudgetPoint], reference: str = "ucb", resamples: int = 4000, seed: int = 0) -> list[dict]:
     """For each baseline mode run at two or more multiples: the multiple of labels at which it reaches the
     ``reference`` method's 1x score, with a bootstrap 95% interval over seeds."""
@@ -67,7 +83,7 @@ def labels_to_match(points: list[BudgetPoint], reference: str = "ucb", resamples
     if ref is None:
         return []
     out = []
-    for mode in sorted({p.mode for p in points} - {reference}):
+    for mode in sorted({p.mode for p in points} - set(references(points))):
         curve = [p for p in points if p.mode == mode]
         seeds = sorted(set(ref.scores).intersection(*[p.scores for p in curve]))
         if len(curve) < 2 or not seeds:
@@ -97,11 +113,15 @@ def describe(m: float, multiples: list[float]) -> str:
 
 def markdown(points: list[BudgetPoint], matches: list[dict], fmt) -> list[str]:
     """The report's section: every method and budget with labels and final score, then each crossing."""
-    lines = ["## Labels to match (held-out oracle score after the last iteration vs oracle labels)", "",
-             "| method | label multiple | oracle labels | held-out oracle score |", "|---|---|---|---|"]
+    lines = ["## Labels to match (held-out oracle score after the last iteration vs human labels)", "",
+             "| method | label multiple | human labels | model labels | model labels' agreement with the oracle | "
+             "held-out oracle score |", "|---|---|---|---|---|---|"]
     for p in points:
         labels = np.mean(list(p.labels.values()))
-        lines.append(f"| {p.method} | {p.multiple:g}x | {labels:.0f} | {fmt(mean_interval(list(p.scores.values())))} |")
+        model = f"{np.mean(list(p.model_labels.values())):.0f}" if p.model_labels else "-"
+        agree = f"{np.nanmean(list(p.model_accuracy.values())):.3f}" if p.model_accuracy else "-"
+        lines.append(f"| {p.method} | {p.multiple:g}x | {labels:.0f} | {model} | {agree} | "
+                     f"{fmt(mean_interval(list(p.scores.values())))} |")
     lines.append("")
     for m in matches:
         lines += [f"`{m['baseline']}` reaches `{m['reference']}`'s 1x score ({m['reference_score']:.3f}) at "
@@ -125,9 +145,9 @@ def plot(points: list[BudgetPoint], path: Path) -> None:
         y = [c.mean for c in cis]
         err = [0.0 if math.isnan(c.low) else (c.high - c.low) / 2 for c in cis]
         ax.errorbar(x, y, yerr=err, marker="o", capsize=3, label=mode)
-        if mode == "ucb":
-            ax.axhline(y[0], color="grey", lw=0.8, ls="--")
-    ax.set(xlabel="oracle labels", ylabel="held-out oracle score (last iteration)", title="labels to match")
+        if len(curve) == 1:  # a reference: its 1x score is the level the curves must reach
+            ax.axhline(y[0], color=ax.lines[-1].get_color(), lw=0.8, ls="--")
+    ax.set(xlabel="human labels", ylabel="held-out oracle score (last iteration)", title="labels to match")
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -139,7 +159,7 @@ def section(root: Path, runs: dict[str, dict[int, Path]], score, fmt) -> tuple[l
     points = budget_points(runs, score)
     if not any(p.multiple != 1.0 for p in points):
         return None
-    matches = labels_to_match(points)
+    matches = [m for ref in references(points) for m in labels_to_match(points, ref)]
     plot(points, root / "labels_to_match.png")
     data = {"points": [{"method": p.method, "mode": p.mode, "multiple": p.multiple, "labels": p.labels,
                         "scores": p.scores} for p in points], "matches": matches}

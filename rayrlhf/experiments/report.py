@@ -264,6 +264,67 @@ def _costs(root: Path, runs: dict, out: dict) -> list[str]:
             *[f"| {m} | " + " | ".join("-" if c.get(k) is None else f"{c[k]:.1f}" for k in keys) + " |" for m, c in cost.items()]]
 
 
+LABEL_MODEL_COLUMNS = ("human_labels", "model_labels", "accuracy", "accuracy_mean", "best_source", "brier", "ece",
+                       "spot_accuracy", "oracle_accuracy")
+
+
+def _label_model(root: Path, runs: dict, out: dict) -> list[str]:
+    """Routed methods (``oracle.route``): per iteration, the label model's held-out accuracy next to the mean of the
+    sources and the best single source, its calibration, its spot checks and its labels' agreement with the oracle."""
+    lines: list[str] = []
+    out["label_model"] = {}
+    for m, by_seed in runs.items():
+        rows = [MetricsRow.from_json(r) for run in by_seed.values() for r in _read_jsonl(run / "metrics.jsonl")]
+        if not any(r.label_model for r in rows):
+            continue
+        table = out["label_model"][m] = {}
+        for it in sorted({r.iteration for r in rows}):
+            cells = defaultdict(list)
+            for r in (r for r in rows if r.iteration == it):
+                lm = dict(r.label_model)
+                singles = [v for k, v in lm.items() if k.startswith("source_accuracy/") and v == v]
+                lm["best_source"] = max(singles) if singles else float("nan")
+                for k in LABEL_MODEL_COLUMNS:
+                    if lm.get(k) is not None and lm[k] == lm[k]:
+                        cells[k].append(float(lm[k]))
+            table[it] = {k: float(np.mean(v)) for k, v in cells.items()}
+        plot = _plot_reliability(root, m, by_seed)
+        lines += [f"## Label model: `{m}` (means over seeds)", "",
+                  "Held-out: each round's human answers scored by the model before it is refitted on them (pairs they "
+                  "state, both orientations). `accuracy_mean`: the unweighted mean of the standardised sources; "
+                  "`best_source`: the best single source on the same pairs. `spot_accuracy`: the model's labels on "
+                  "spot-checked prompts against people's; `oracle_accuracy`: its labels against the simulated oracle.", "",
+                  "| iteration | " + " | ".join(LABEL_MODEL_COLUMNS) + " |", "|---|" + "---|" * len(LABEL_MODEL_COLUMNS),
+                  *[f"| {it} | " + " | ".join("-" if k not in row else f"{row[k]:.3f}" if k not in ("human_labels", "model_labels")
+                                              else f"{row[k]:.0f}" for k in LABEL_MODEL_COLUMNS) + " |" for it, row in table.items()],
+                  "", *([f"![reliability]({plot.name})", ""] if plot else [])]
+    return lines
+
+
+def _plot_reliability(root: Path, method: str, by_seed: dict[int, Path]) -> Path | None:
+    """Reliability diagram of the last iteration's held-out answers, bins pooled over seeds."""
+    bins = []
+    for run in by_seed.values():
+        files = sorted((run / "label_model").glob("iter_*.json"), key=lambda f: int(f.stem.split("_")[1]))
+        bins += json.loads(files[-1].read_text())["reliability"] if files else []
+    if not bins:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4.2, 4.2))
+    ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--")
+    ax.scatter([b[0] for b in bins], [b[1] for b in bins], s=[max(4.0, b[2] / 4) for b in bins])
+    ax.set(xlabel="predicted P(order)", ylabel="observed share", title=f"label model reliability: {method}")
+    fig.tight_layout()
+    path = root / f"reliability_{method.replace(':', '_').replace('+', '_').replace('@', '_x')}.png"
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
 def _source_quality(root: Path, out: dict) -> list[str]:
     quality = root / "source_quality.json"
     if not quality.is_file():
@@ -299,7 +360,7 @@ def write_report(root: str | Path) -> Path:
     if budgets:
         lines += budgets[0]
         out["labels_to_match"] = budgets[1]
-    lines += [*_quality(runs, iterations, out), *_allocation(root, runs, out), *_source_quality(root, out),
+    lines += [*_quality(runs, iterations, out), *_label_model(root, runs, out), *_allocation(root, runs, out), *_source_quality(root, out),
               *_costs(root, runs, out)]
     (root / "report.md").write_text("\n".join(lines) + "\n")
     (root / "report.json").write_text(json.dumps(out, indent=1))

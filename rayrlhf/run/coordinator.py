@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rayrlhf.algorithms.label_model import ENSEMBLE_ARM
 from rayrlhf.algorithms.transfer import SELF_ARM, ArmStats, assign_round, self_win_rate, transfer_credit, ucb_values
 from rayrlhf.annotate.ledger import AnnotationLedger
 from rayrlhf.annotate.oracle import AnnotationBackend
@@ -28,13 +29,14 @@ from rayrlhf.core.seeds import derived_seed
 
 
 def arms_for(cfg: Config) -> tuple[str, ...]:
-    """The arms of ``transfer.mode``: every source and ``self`` (ucb), one source (fixed:<name>) or ``self``."""
+    """The arms of ``transfer.mode``: every source (and, with ``transfer.ensemble``, the label model's
+    :data:`ENSEMBLE_ARM`) and ``self`` (ucb), one of them (fixed:<name>) or ``self``."""
     mode = cfg.transfer.mode
     if mode == "none":
         return (SELF_ARM,)
     if mode.startswith("fixed:"):
         return (mode[6:],)
-    return (*[s.name for s in cfg.sources], SELF_ARM)
+    return (*[s.name for s in cfg.sources], *([ENSEMBLE_ARM] if cfg.transfer.ensemble else []), SELF_ARM)
 
 
 class Coordinator:
@@ -53,23 +55,30 @@ class Coordinator:
         self.ledger = AnnotationLedger(Path(run_dir) / "annotations.jsonl")
         self.iteration = 0
         self.stats = ArmStats(self.arms)
+        self.carried = ArmStats(self.arms)  # transfer.carry: earlier iterations' statistics, discounted
         self.rounds = 0
         self.counters = {"asked": 0, "reused": 0, "abstained": 0, "over_budget": 0}
 
     def start_iteration(self, iteration: int) -> None:
-        """Statistics are reset every iteration: the policy changed, old win rates are stale."""
+        """Statistics are reset every iteration: the policy changed, old win rates are stale. With
+        ``transfer.carry`` the statistics so far are discounted by it and kept beside the iteration's own (UCB adds
+        the two; the iteration then starts with UCB, not a uniform round)."""
+        carry = self.cfg.transfer.carry
+        self.carried = self.carried.plus(self.stats).discounted(carry) if carry else ArmStats(self.arms)
         self.iteration = iteration
         self.stats = ArmStats(self.arms)
         self.rounds = 0
 
     def assign(self, num_prompts: int) -> list[str]:
-        """Arms for the next round: uniform at random in the iteration's first round, UCB-argmax after."""
+        """Arms for the next round: uniform at random in the iteration's first round (unless statistics were
+        carried in), UCB-argmax after."""
         rng = np.random.default_rng(derived_seed(self.cfg.run.seed, "arms", self.iteration, self.rounds))
-        first = self.rounds == 0
+        seen = self.carried.plus(self.stats)
+        first = self.rounds == 0 and not any(seen.counts.values())
         self.rounds += 1
         if len(self.arms) == 1:
             return [self.arms[0]] * num_prompts
-        return assign_round(num_prompts, self.stats, first_round=first, c=self.cfg.transfer.ucb_c, rng=rng)
+        return assign_round(num_prompts, seen, first_round=first, c=self.cfg.transfer.ucb_c, rng=rng)
 
     def annotate(self, items: Sequence[RoundItem]) -> list[Answer | None]:
         """The oracle's answer for each item (``None``: abstained, or no budget left). Answers already in the ledger
@@ -110,7 +119,7 @@ class Coordinator:
             self.stats.record(item.arm, credit, self.self_win_rate)
 
     def metrics(self) -> dict:
-        ucb = ucb_values(self.stats, self.cfg.transfer.ucb_c)
+        ucb = ucb_values(self.carried.plus(self.stats), self.cfg.transfer.ucb_c)
         rates = self.stats.win_rates()
         out: dict[str, float | None] = {"oracle_queries": len(self.ledger)}
         for arm in self.arms:
@@ -130,9 +139,12 @@ class Coordinator:
             close()
 
     def state(self) -> dict:
-        return {"iteration": self.iteration, "stats": self.stats.to_dict(), "counters": dict(self.counters)}
+        return {"iteration": self.iteration, "stats": self.stats.to_dict(), "counters": dict(self.counters),
+                "carried": self.carried.to_dict()}
 
     def load_state(self, state: dict) -> None:
         self.iteration = state["iteration"]
         self.stats = ArmStats.from_dict(state["stats"])
+        if state.get("carried"):
+            self.carried = ArmStats.from_dict(state["carried"])
         self.counters.update(state["counters"])

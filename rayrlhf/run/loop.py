@@ -14,6 +14,8 @@ from collections import defaultdict
 import numpy as np
 import ray
 
+from rayrlhf.algorithms.label_model import ENSEMBLE_ARM, ensemble_scores
+from rayrlhf.algorithms.routing import human_quota
 from rayrlhf.algorithms.selection import all_identical, disagreement, label_quota, select_queries
 from rayrlhf.algorithms.stats import paired_win_rate, score_summary
 from rayrlhf.algorithms.transfer import SELF_ARM, replace_with_best_of_n, stated_pairs
@@ -26,6 +28,7 @@ from rayrlhf.core.run_dir import ResumeState, RunDir
 from rayrlhf.core.seeds import derived_seed
 from rayrlhf.run.actor_group import Workers
 from rayrlhf.run.coordinator import Coordinator
+from rayrlhf.run.labelling import RoundRouting
 
 
 def prompt_schedule(num_rows: int, seed: int, cursor: int, count: int) -> list[int]:
@@ -36,13 +39,22 @@ def prompt_schedule(num_rows: int, seed: int, cursor: int, count: int) -> list[i
 
 
 
+def replayed_iterations(replay: str, iteration: int) -> list[int]:
+    """The earlier iterations whose pairs ``optim.replay`` trains again in ``iteration``: none, all, or the last N."""
+    if replay == "none":
+        return []
+    first = 1 if replay == "all" else max(1, iteration - int(replay.removeprefix("last:")))
+    return list(range(first, iteration))
+
+
 def answer_pairs(items: list[RoundItem], answers: list[Answer | None], transfer: TransferConfig,
                  rng: np.random.Generator) -> tuple[list[PreferencePair], int]:
     """The training pairs of each answered item (``transfer.pairs``: one, the implied ones, or the whole ranking;
     :func:`stated_pairs`), using only the orders the answer states (a person's best/worst is partial). With
     ``transfer.pair_weight: prompt`` an answer's n pairs weigh 1/n each, so a prompt counts once whatever its
     pairs. A pair whose two texts are the same (a Bradley-Terry draw can rank a duplicate first and last) has no
-    gradient: it is not trained, only counted. Returns the pairs and that count (``train/identical_pairs``)."""
+    gradient: it is not trained, only counted. A model label's pairs carry its ``train_weight`` (``oracle.model_weight``).
+    Returns the pairs and that count (``train/identical_pairs``)."""
     pairs, identical = [], 0
     for item, answer in zip(items, answers, strict=True):
         if answer is None:
@@ -51,7 +63,7 @@ def answer_pairs(items: list[RoundItem], answers: list[Answer | None], transfer:
                               partial=bool(answer.meta.get("partial")))
         kept = [(c, j) for c, j in stated if item.responses[c] != item.responses[j]]
         identical += len(stated) - len(kept)
-        weight = 1.0 / len(kept) if kept and transfer.pair_weight == "prompt" else 1.0
+        weight = (1.0 / len(kept) if kept and transfer.pair_weight == "prompt" else 1.0) * answer.meta.get("train_weight", 1.0)
         pairs += [PreferencePair(item.prompt, item.responses[c], item.responses[j], item.explore, weight) for c, j in kept]
     return pairs, identical
 
@@ -90,6 +102,11 @@ class Pipeline:
             (run.root / "eval").mkdir(exist_ok=True)
             run.write_json_atomic(run.root / "eval" / "iter_0.json", eval_init)
         self.eval_init = self._initial_eval_samples()
+        self.router = None
+        if cfg.oracle.route != "all":
+            from rayrlhf.run.labelling import LabelRouter
+
+            self.router = LabelRouter(cfg, run.root, self.workers, self.state.label_examples)
 
     def _coord(self, method: str, *args):
         """Call the coordinator actor (bounded by ``run.timeouts.annotate``; its death stops the run at once)."""
@@ -124,7 +141,7 @@ class Pipeline:
                 self.run.save_round(iteration, [it.to_json() for it in items])
             askable = [i for i, it in enumerate(items) if not all_identical(it.responses)]
             self.counts["annotation/identical_responses"] += len(items) - len(askable)  # nothing to rank: not asked
-            chosen = self._to_label(items, askable, iteration, r, start + len(items), labelled, timing)
+            chosen, routing = self._to_label(items, askable, iteration, r, start + len(items), labelled, timing)
             labelled += len(chosen)
             self.run.set_status("annotate", iteration, r + 1)
             t = time.perf_counter()
@@ -132,22 +149,33 @@ class Pipeline:
             for i, answer in zip(chosen, self._coord("annotate", [items[i] for i in chosen]), strict=True):
                 answers[i] = answer
             timing["annotate_s"] += time.perf_counter() - t
-            self._coord("record_wins", items, answers)
+            self._coord("record_wins", items, answers)  # people's answers credit the arms; model labels do not
+            if routing is not None:
+                self.router.learn(routing, answers)
+                for i, answer in routing.model_answers.items():
+                    answers[i] = answer
             pairs += self._pairs(items, answers, np.random.default_rng(derived_seed(cfg.run.seed, "pairs", iteration, r)))
         return pairs
 
     def _to_label(self, items: list[RoundItem], askable: list[int], iteration: int, r: int, seen_after: int,
-                  labelled: int, timing: dict) -> list[int]:
-        """The round's items that get a label, among ``askable`` (those with more than one distinct response): all
-        of them, or (``oracle.labels_per_iteration``) this round's share of the labels, picked at random or where
-        the sources disagree most (``oracle.query_selection``). Deterministic, so a resumed run picks the same ones."""
-        o = self.cfg.oracle
-        if o.labels_per_iteration is None or o.labels_per_iteration >= self.cfg.train.prompts_per_iteration:
-            return askable
-        quota = label_quota(o.labels_per_iteration, self.cfg.train.prompts_per_iteration, seen_after, labelled)
+                  labelled: int, timing: dict) -> tuple[list[int], RoundRouting | None]:
+        """The round's items people label, among ``askable`` (those with more than one distinct response): all of
+        them, or (``oracle.labels_per_iteration``) this round's share of the labels, picked at random or where the
+        sources disagree most (``oracle.query_selection``), or with ``oracle.route`` where the label model is least
+        sure (run/labelling.py: the model labels the rest). Deterministic, so a resumed run picks the same ones."""
+        o, prompts = self.cfg.oracle, self.cfg.train.prompts_per_iteration
         rng = np.random.default_rng(derived_seed(self.cfg.run.seed, "select", iteration, r))
+        if self.router is not None:
+            t = time.perf_counter()
+            quota = label_quota(human_quota(o.labels_per_iteration, o.human_share, prompts), prompts, seen_after, labelled)
+            routing = self.router.route(iteration, r, items, askable, quota, rng)
+            timing["route_s"] += time.perf_counter() - t
+            return routing.human, routing
+        if o.labels_per_iteration is None or o.labels_per_iteration >= prompts:
+            return askable, None
+        quota = label_quota(o.labels_per_iteration, prompts, seen_after, labelled)
         if o.query_selection == "random" or not askable:
-            return [askable[i] for i in select_queries(quota, rng, num_items=len(askable))]
+            return [askable[i] for i in select_queries(quota, rng, num_items=len(askable))], None
         t = time.perf_counter()
         cands = [items[i] for i in askable]
         batch = ScoringBatch.of([it.prompt for it in cands], [it.responses for it in cands],
@@ -156,7 +184,7 @@ class Pipeline:
         per_source = {name: self.workers.scores(ref, name, "score", batch) for name, ref in refs_by_source.items()}
         spread = [disagreement([per_source[name][i] for name in per_source]) for i in range(len(cands))]
         timing["select_s"] += time.perf_counter() - t
-        return [askable[i] for i in select_queries(quota, rng, spread)]
+        return [askable[i] for i in select_queries(quota, rng, spread)], None
 
     def _check_budget(self, iteration: int, fresh: bool) -> None:
         """Stop before an iteration that could buy no label (``oracle.budget`` spent); an interrupted iteration
@@ -169,6 +197,17 @@ class Pipeline:
         pairs, identical = answer_pairs(items, answers, self.cfg.transfer, rng)
         self.counts["train/identical_pairs"] += identical
         return pairs
+
+    def _replay(self, iteration: int, pairs: list[PreferencePair]) -> list[PreferencePair]:
+        """``optim.replay``: this iteration's pairs are saved (``RUN_DIR/pairs/iter_N.jsonl``) and earlier iterations'
+        read back to train again (all of them, or the last N)."""
+        folder = self.run.root / "pairs"
+        folder.mkdir(exist_ok=True)
+        self.run.write_json_atomic(folder / f"iter_{iteration}.json", [p.to_json() for p in pairs])
+        import json
+
+        return [PreferencePair.from_json(row) for i in replayed_iterations(self.cfg.optim.replay, iteration)
+                if (folder / f"iter_{i}.json").is_file() for row in json.loads((folder / f"iter_{i}.json").read_text())]
 
     def _generate_round(self, iteration: int, chunk: list[dict], arms: list[str], timing: dict) -> list[RoundItem]:
         """K responses per prompt; for prompts on a source arm, N more scored by that source and the top Rp
@@ -192,15 +231,29 @@ class Pipeline:
         t = time.perf_counter()
         batches = {arm: ScoringBatch.of([texts[i] for i in idx], extra[arm], [refs[i] for i in idx],
                                         [chats[i] for i in idx]) for arm, idx in by_arm.items()}
-        futures = {arm: self.workers.score(arm, batch) for arm, batch in batches.items()}
+        futures = {arm: self._score_refs(arm, batch) for arm, batch in batches.items()}
         responses, masks = [list(b) for b in base], [[False] * K for _ in base]
         for arm, idx in by_arm.items():
-            scores = self.workers.scores(futures[arm], arm, "score", batches[arm])
+            scores = self._arm_scores(arm, futures[arm], batches[arm])
             for j, i in enumerate(idx):
                 responses[i], masks[i] = replace_with_best_of_n(base[i], extra[arm][j], scores[j], rp)
         timing["score_s"] += time.perf_counter() - t
         return [RoundItem(texts[i], refs[i], arms[i], tuple(responses[i]), tuple(masks[i]), base[i][-1], chats[i])
                 for i in range(len(chunk))]
+
+    def _score_refs(self, arm: str, batch: ScoringBatch):
+        """References to an arm's Best-of-N scores: its source's, or every source's for the ensemble arm."""
+        if arm == ENSEMBLE_ARM:
+            return {name: self.workers.score(name, batch) for name in self.sources}
+        return self.workers.score(arm, batch)
+
+    def _arm_scores(self, arm: str, refs, batch: ScoringBatch) -> list[list[float]]:
+        """An arm's scores per prompt; the ensemble arm's combine every source's with the label model's weights
+        (``transfer.ensemble``; :func:`ensemble_scores`)."""
+        if arm != ENSEMBLE_ARM:
+            return self.workers.scores(refs, arm, "score", batch)
+        per_source = [self.workers.scores(refs[name], name, "score", batch) for name in self.sources]
+        return [ensemble_scores(self.router.model, np.array([s[i] for s in per_source]).T) for i in range(len(batch.sizes))]
 
     def _initial_eval_samples(self) -> dict:
         path = self.run.root / "eval" / "iter_0.json"
@@ -265,7 +318,8 @@ class Pipeline:
         self.run.set_status("train", iteration)
         t = time.perf_counter()
         ckpt = self.run.checkpoint(iteration)
-        result = self.learner.train(pairs, ckpt, seed=derived_seed(self.cfg.run.seed, "train", iteration))
+        replayed = self._replay(iteration, pairs)
+        result = self.learner.train(pairs + replayed, ckpt, seed=derived_seed(self.cfg.run.seed, "train", iteration))
         train, self.last_steps = result.summary(), result.per_step  # per-optimizer-step metrics, for the trackers
         timing["train_s"] = time.perf_counter() - t
         self.run.set_status("weight_sync", iteration)
@@ -278,9 +332,13 @@ class Pipeline:
         timing["startup_s"] = 0.0 if self._startup_logged else self.startup_s
         self._startup_logged = True
         metrics = MetricsRow.from_json({"iteration": iteration, **coord, **self.counts, **evaluation})
-        metrics.train |= {"pairs": len(pairs), "pairs_trained": result.pairs, **{k: v for k, v in train.items() if k in (
+        metrics.train |= {"pairs": len(pairs), "replayed_pairs": len(replayed), "pairs_trained": result.pairs, **{k: v for k, v in train.items() if k in (
             "loss", "reward_margin", "reward_accuracy", "logratio", "steps", "lr", "tokens_per_s")}}
         metrics.timing |= timing
+        if self.router is not None:
+            metrics.label_model, detail = self.router.iteration_metrics()
+            (self.run.root / "label_model").mkdir(exist_ok=True)
+            self.run.write_json_atomic(self.run.root / "label_model" / f"iter_{iteration}.json", {"iteration": iteration, **detail})
         row = metrics.to_json()
         # the row before the resume pointer: a crash between the two re-runs this iteration (resume_point
         # drops the row), so metrics.jsonl always holds exactly iterations 1..latest after a resume
@@ -288,6 +346,8 @@ class Pipeline:
         self.state.iteration = iteration
         self.run.set_status("checkpoint", iteration)
         self.state.coordinator = self._coord("state")
+        if self.router is not None:
+            self.state.label_examples = self.router.state()
         self.run.mark_complete(iteration, self.state,
                                keep=self.cfg.run.keep_checkpoints)
         self.run.set_status("done", iteration)
