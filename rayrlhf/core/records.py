@@ -35,6 +35,10 @@ class RoundItem:
     def to_json(self) -> dict:
         return asdict(self)
 
+    def query(self) -> Query:
+        """The oracle query of this item (its id names it in the ledger and in ``model_labels.jsonl``)."""
+        return Query(self.prompt, self.responses, self.reference, self.conversation)
+
     @classmethod
     def from_json(cls, row: dict) -> RoundItem:
         return cls(row["prompt"], row.get("reference"), row["arm"], tuple(row["responses"]), tuple(row["transfer_mask"]),
@@ -122,6 +126,12 @@ class ScoringBatch:
 
         return cls(tuple(p for p, g in zip(prompts, groups, strict=True) for _ in g), tuple(r for g in groups for r in g),
                    repeat(references), repeat(conversations), tuple(len(g) for g in groups))
+
+    @classmethod
+    def of_items(cls, items: Sequence[RoundItem]) -> ScoringBatch:
+        """The K responses of each round item, with its prompt, reference and conversation."""
+        return cls.of([it.prompt for it in items], [it.responses for it in items], [it.reference for it in items],
+                      [it.conversation for it in items])
 
     def columns(self) -> tuple[list[str], list[str], list[str] | None, list[str] | None]:
         """``(prompts, responses, references, conversations)`` as a reward actor's ``score`` takes them."""

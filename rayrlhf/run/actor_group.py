@@ -100,6 +100,11 @@ class Workers:
         """The scores behind ``ref`` (bounded by ``run.timeouts.score``), per prompt of ``batch``."""
         return batch.split(wait(ref, stage, f"reward actor '{source}'", self.timeouts.score))
 
+    def every_source(self, batch: ScoringBatch) -> dict[str, list[list[float]]]:
+        """Every source's scores of ``batch`` (all calls in flight at once), per source in config order."""
+        refs = {name: self.score(name, batch) for name in self.sources}
+        return {name: self.scores(ref, name, "score", batch) for name, ref in refs.items()}
+
     def load_weights(self, model_dir: str) -> float:
         """Every rollout engine takes the new weights in place; returns the slowest one's seconds. The pointer
         goes first, so an engine that restarts meanwhile starts from these weights."""

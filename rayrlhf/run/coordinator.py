@@ -83,7 +83,7 @@ class Coordinator:
     def annotate(self, items: Sequence[RoundItem]) -> list[Answer | None]:
         """The oracle's answer for each item (``None``: abstained, or no budget left). Answers already in the ledger
         are reused; each distinct query is asked at most once and its answer is in the ledger before this returns."""
-        queries = [Query(it.prompt, it.responses, it.reference, it.conversation) for it in items]
+        queries = [it.query() for it in items]
         budget = self.cfg.oracle.budget
         to_ask: dict[str, Query] = {}
         for q in queries:

@@ -38,13 +38,9 @@ from rayrlhf.algorithms.stats import proportion_interval
 from rayrlhf.algorithms.transfer import stated_pairs
 from rayrlhf.config import Config, ConfigError
 from rayrlhf.core.durable import append_jsonl, read_jsonl
-from rayrlhf.core.records import Answer, Query, RoundItem, ScoringBatch
+from rayrlhf.core.records import Answer, RoundItem, ScoringBatch
 
 MODEL_LABELS = "model_labels.jsonl"
-
-
-def query_of(item: RoundItem) -> Query:
-    return Query(item.prompt, item.responses, item.reference, item.conversation)
 
 
 @dataclass
@@ -86,10 +82,7 @@ class LabelRouter:
 
     def _source_scores(self, items: list[RoundItem]) -> list[list[list[float]]]:
         """Every source's score of every response: per item, K x W."""
-        batch = ScoringBatch.of([it.prompt for it in items], [it.responses for it in items],
-                                [it.reference for it in items], [it.conversation for it in items])
-        refs = {name: self.workers.score(name, batch) for name in self.sources}
-        per_source = [self.workers.scores(refs[name], name, "score", batch) for name in self.sources]
+        per_source = list(self.workers.every_source(ScoringBatch.of_items(items)).values())
         return [[[per_source[w][i][k] for w in range(len(self.sources))] for k in range(len(it.responses))]
                 for i, it in enumerate(items)]
 
@@ -116,7 +109,7 @@ class LabelRouter:
 
     def _new_split(self, iteration, r, items, askable, scores, quota, rng) -> dict:
         def entry(i: int, label: ModelLabel) -> dict:
-            return {"index": i, "query_id": query_of(items[i]).id, "ranking": list(label.ranking), "confidence": label.confidence}
+            return {"index": i, "query_id": items[i].query().id, "ranking": list(label.ranking), "confidence": label.confidence}
 
         row = {"iteration": iteration, "round": r, "model": [], "spot": []}
         if self.model is None or len(self.pilot) + len(self.examples) < self.o.route_after:  # burn-in: people only
@@ -127,12 +120,12 @@ class LabelRouter:
             human = [askable[j] for j in split.human]
             row["model"] = [entry(askable[j], labels[j]) for j in split.model]
             row["spot"] = [entry(askable[j], labels[j]) for j in split.spot]
-        row["human"] = [{"index": i, "query_id": query_of(items[i]).id} for i in human]
+        row["human"] = [{"index": i, "query_id": items[i].query().id} for i in human]
         return row
 
     def _from_row(self, row: dict, items: list[RoundItem], scores: dict) -> RoundRouting:
         for e in row["human"] + row["model"]:
-            if e["index"] >= len(items) or query_of(items[e["index"]]).id != e["query_id"]:
+            if e["index"] >= len(items) or items[e["index"]].query().id != e["query_id"]:
                 raise ConfigError(f"{self.path}: iteration {row['iteration']} round {row['round'] + 1} names query "
                                   f"{e['query_id']}, which this round's saved responses do not hold; the run directory's "
                                   "rounds and model labels disagree (restore both from the same run)")
@@ -149,8 +142,7 @@ class LabelRouter:
         if not routing.model_answers:
             return
         idx = sorted(routing.model_answers)
-        batch = ScoringBatch.of([items[i].prompt for i in idx], [items[i].responses for i in idx],
-                                [items[i].reference for i in idx], [items[i].conversation for i in idx])
+        batch = ScoringBatch.of_items([items[i] for i in idx])
         gold = self.workers.scores(self.workers.score("oracle", batch), "oracle", "score", batch)
         for i, r_star in zip(idx, gold, strict=True):
             agree, compared = score_agreement(implied_pairs(routing.model_answers[i].ranking), r_star)

@@ -177,12 +177,8 @@ class Pipeline:
         if o.query_selection == "random" or not askable:
             return [askable[i] for i in select_queries(quota, rng, num_items=len(askable))], None
         t = time.perf_counter()
-        cands = [items[i] for i in askable]
-        batch = ScoringBatch.of([it.prompt for it in cands], [it.responses for it in cands],
-                                [it.reference for it in cands], [it.conversation for it in cands])
-        refs_by_source = {name: self.workers.score(name, batch) for name in self.sources}
-        per_source = {name: self.workers.scores(ref, name, "score", batch) for name, ref in refs_by_source.items()}
-        spread = [disagreement([per_source[name][i] for name in per_source]) for i in range(len(cands))]
+        per_source = self.workers.every_source(ScoringBatch.of_items([items[i] for i in askable]))
+        spread = [disagreement([per_source[name][i] for name in per_source]) for i in range(len(askable))]
         timing["select_s"] += time.perf_counter() - t
         return [askable[i] for i in select_queries(quota, rng, spread)], None
 
