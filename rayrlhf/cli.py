@@ -77,6 +77,16 @@ def _add_task_and_rewards(sub) -> None:
     _config_args(ev)
     ev.add_argument("--pairs", help='jsonl of {"prompt"?, "chosen", "rejected"} rows (HH-RLHF dialogues work too)')
     ev.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    srv = rewards.add_parser("serve", help="serve configured sources over HTTP (docs/rewards_service.md)",
+                             description="Serve the config's sources (and its oracle's reward as `oracle`) at "
+                             "POST /v1/score/<name>, bound to --host with a bearer token (from --token-env, else a new "
+                             "one printed once). Runs point `kind: http` sources (or --rewards-from) at it.")
+    _config_args(srv)
+    srv.add_argument("--source", action="append", metavar="NAME", help="serve only this source (repeatable; default: all)")
+    srv.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1: this machine only)")
+    srv.add_argument("--port", type=_int_at_least(1), default=8700, help="port (default 8700)")
+    srv.add_argument("--token-env", default="RAYRLHF_REWARDS_TOKEN", metavar="VAR",
+                     help="environment variable holding the token (default RAYRLHF_REWARDS_TOKEN)")
 
 
 def _add_runs(sub) -> None:
@@ -95,10 +105,12 @@ def _add_runs(sub) -> None:
                           "RUN_DIR/report.md, report.csv, report.json and plots.")
     _config_args(cmp_)
     cmp_.add_argument("--methods", required=True,
-                      help="comma-separated methods MODE[+OPTION...][@M], e.g. ucb,none,none@2,fixed:judge_lm,"
-                      "ucb+uncertain: MODE a transfer.mode; OPTION random|disagreement (oracle.query_selection), "
-                      "implied|ranking (transfer.pairs), uncertain|route_random (oracle.route: model labels where "
-                      "people do not label), ensemble (transfer.ensemble); @M: M times the human labels")
+                      help="comma-separated methods MODE[+OPTION...][[KEY=VALUE]...][@M], e.g. ucb,none,none@2,"
+                      "fixed:judge_lm,ucb+uncertain,'ucb+uncertain[optim.replay=all]': MODE a transfer.mode; OPTION "
+                      "random|disagreement (oracle.query_selection), implied|ranking (transfer.pairs), "
+                      "uncertain|route_random (oracle.route: model labels where people do not label), ensemble "
+                      "(transfer.ensemble); [KEY=VALUE] any other config key for that method alone (quote it in a "
+                      "shell); @M: M times the human labels")
     cmp_.add_argument("--seeds", type=_positive_int, default=1, help="seeds per method (run.seed, run.seed+1, ...)")
     cmp_.add_argument("--max-concurrent", type=_positive_int, metavar="N",
                       help="runs at once, each with its own workers (default: as many as the cluster's CPUs fit)")
@@ -138,6 +150,9 @@ def _add_report_and_config(sub) -> None:
     """``rayrlhf report`` and ``rayrlhf config show``."""
     rep = sub.add_parser("report", help="regenerate RUN_DIR/report.md and plots from a train or compare run")
     rep.add_argument("run_dir", metavar="RUN_DIR")
+    rep.add_argument("more", nargs="*", metavar="COMPARE_DIR", help="more compare runs to report with RUN_DIR (other "
+                     "seeds or methods), into --into")
+    rep.add_argument("--into", metavar="DIR", help="with COMPARE_DIRs: the directory the joint report is written to")
 
     conf = sub.add_parser("config", help="the configuration reference").add_subparsers(
         dest="action", required=True, metavar="ACTION")
@@ -165,6 +180,15 @@ def cmd_task_build(args) -> int:
     print(json.dumps({"path": str(task.root), "seconds": round(time.perf_counter() - t0, 2),
                       "build_timings": info["timings"], "policy": info["policy"], "judge_lm": info["judge_lm"]}, indent=2))
     return 0
+
+
+def cmd_rewards(args) -> int:
+    if args.action == "serve":
+        from rayrlhf.rewards.serve import run_server
+
+        return run_server(_load(args), args.source, args.host, args.port, args.token_env,
+                          log=lambda m: print(m, file=sys.stderr, flush=True))
+    return cmd_rewards_evaluate(args)
 
 
 def cmd_rewards_evaluate(args) -> int:
@@ -253,8 +277,9 @@ def cmd_train(args) -> int:
 def cmd_compare(args) -> int:
     cfg = _load(args)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    if len(methods) < 2 or len(set(methods)) != len(methods) or args.seeds < 1:
-        raise ConfigError("--methods needs two or more distinct modes (e.g. ucb,none) and --seeds at least 1")
+    twice = sorted({m for m in methods if methods.count(m) > 1})
+    if not methods or twice:  # one method is a compare too: more seeds or budgets for `rayrlhf report A B --into`
+        raise ConfigError(f"--methods needs one or more distinct methods (e.g. ucb,none){'; listed twice: ' + ', '.join(twice) if twice else ''}")
     from rayrlhf.experiments.compare import run_compare
 
     root = run_compare(cfg, methods, args.seeds, log=lambda m: print(m, file=sys.stderr),
@@ -293,8 +318,14 @@ def cmd_report(args) -> int:
     from rayrlhf.experiments.report import write_report
     from rayrlhf.run.preflight import check_run_dir
 
-    check_run_dir(args.run_dir)  # a missing or empty directory is named, and nothing is written
+    if bool(args.more) != bool(args.into):
+        raise ConfigError("rayrlhf report: give both more COMPARE_DIRs and --into DIR, or neither")
+    for d in [args.run_dir, *args.more]:
+        check_run_dir(d)  # a missing or empty directory is named, and nothing is written
+    if args.more:
+        from rayrlhf.experiments.compare import join_compares
 
+        args.run_dir = join_compares([args.run_dir, *args.more], args.into)
     print(write_report(args.run_dir).read_text())
     return 0
 
@@ -345,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
     setup()
     handlers = {
         "train": cmd_train, "compare": cmd_compare, "report": cmd_report, "sweep": cmd_sweep, "theory": cmd_theory,
-        "task": cmd_task_build, "rewards": cmd_rewards_evaluate, "annotate": cmd_annotate, "config": cmd_config,
+        "task": cmd_task_build, "rewards": cmd_rewards, "annotate": cmd_annotate, "config": cmd_config,
     }
     try:
         return handlers[args.command](args)

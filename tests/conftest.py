@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from tests.support.paths import REPO
-from tests.support.tiers import TINY_RUN, TINY_TASK
+from tests.support.tiers import TINY_RUN, TINY_TASK, UNROUTED
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -21,7 +21,7 @@ def tiny_cache(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_overrides(tiny_cache) -> list[str]:
     """Overrides that turn examples/quickstart.yaml into a seconds-scale task in a private cache."""
-    return TINY_TASK + [f"task.cache_dir={tiny_cache}", "eval.reward_pairs=24"]
+    return TINY_TASK + [f"task.cache_dir={tiny_cache}", "eval.reward_pairs=24", *UNROUTED]
 
 
 @pytest.fixture(scope="session")

@@ -191,6 +191,7 @@ def test_tokens_from_the_cli_are_printed_once_and_stored_hashed(tmp_path, capsys
 
 @pytest.mark.ray
 @pytest.mark.slow
+@pytest.mark.extended
 def test_a_routed_run_sends_the_vendor_only_the_prompts_routed_to_people(train_config, tmp_path):
     """oracle.backend=vendor with oracle.route=uncertain: each stop exports only the round's human share; the model
     labels the rest (model_labels.jsonl), and the run completes after the imports."""

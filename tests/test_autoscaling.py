@@ -10,7 +10,7 @@ import ray
 
 from rayrlhf.config import load_config
 
-pytestmark = pytest.mark.ray
+pytestmark = [pytest.mark.ray, pytest.mark.extended]
 
 
 def _alive_workers():

@@ -48,6 +48,9 @@ def test_compare_then_report(train_config, tmp_path):
     for seed in ("0", "1"):
         assert points["ucb+uncertain"]["labels"][seed] <= 16 < points["ucb+uncertain"]["labels"][seed] + 16
     assert {m["reference"] for m in report["labels_to_match"]["matches"]} == {"ucb", "ucb+uncertain"}
+    (piece,) = [r for r in report["ablation"] if r["variant"] == "ucb+uncertain"]  # routing is one piece on ucb
+    assert (piece["base"], piece["piece"], piece["seeds"]) == ("ucb", "oracle.route=uncertain", 2)
+    assert "## Ablation: one piece at a time" in stdout
     label_model = report["label_model"]["ucb+uncertain"]["1"]
     assert label_model["model_labels"] > 0 and 0 <= label_model["oracle_accuracy"] <= 1 and "## Label model" in stdout
     before = (root / "report.md").read_text()
@@ -63,6 +66,7 @@ def test_compare_then_report(train_config, tmp_path):
 
 
 @pytest.mark.ray
+@pytest.mark.extended
 def test_seq2seq_policy_with_chat_template_classifier_oracle(tmp_path, tiny_task, tiny_overrides):
     """The paper's code paths: an encoder-decoder policy on the hf backend, a seq2seq log-likelihood source,
     and a sequence-classification oracle with a chat template."""

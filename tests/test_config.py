@@ -69,7 +69,16 @@ def test_overrides_parse_types_and_index_lists():
         ("transfer.carry=2", "transfer.carry: Input should be less than or equal to 1"),
         ("oracle.route=sometimes", "oracle.route: Input should be 'all', 'uncertain' or 'random'"),
         ("oracle.route=uncertain oracle.query_selection=disagreement", "takes no oracle.query_selection=disagreement"),
-        ("oracle.route=uncertain oracle.labels_per_iteration=128", "leaves the model nothing to label"),
+        ("oracle.route=uncertain oracle.labels_per_iteration=256", "leaves the model nothing to label"),
+        ("oracle.labeller=vote", "oracle.labeller: Input should be 'fitted' or 'mean'"),
+        ("sources.2.kind=http", "kind 'http' needs `endpoint`"),
+        ("sources.2.endpoint.url=https://rm.example.com/score", "only it takes one"),
+        ("sources.2.kind=http sources.2.endpoint.url=https://me:pw@rm.example.com/score", "holds credentials"),
+        ("sources.2.kind=http sources.2.endpoint.url=http://rm.example.com/score", "set endpoint.allow_http=true"),
+        ("sources.2.kind=http sources.2.endpoint.url=rm.example.com/score", "must be an http:// or https:// URL"),
+        ("sources.2.kind=http sources.2.endpoint.url=https://rm.example.com sources.2.endpoint.token_env=sk-live-123", "is not one and is not shown"),
+        ("sources.2.kind=http sources.2.endpoint.url=https://rm.example.com sources.2.endpoint.retries=-1", "retries: Input should be greater than or equal to 0"),
+        ("run.rewards_from=https://u:p@rm.example.com", "run.rewards_from holds credentials"),
     ],
 )
 def test_bad_values_name_the_key_and_the_fix(override, message):

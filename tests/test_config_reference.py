@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from rayrlhf.cli import main
 from rayrlhf.config import Config, ConfigError, LoraConfig, dump_config, load_config
+from rayrlhf.config.models import EndpointConfig
 from tests.support.cli import rayrlhf
 from tests.support.paths import REPO
 
@@ -36,7 +37,7 @@ def _show(capsys, *args) -> tuple[int, str, str]:
 
 def test_every_field_has_a_description_and_every_section_a_docstring():
     models = _models()
-    assert len(models) == 16  # Config and its 15 sections
+    assert len(models) == 17  # Config and its 16 sections
     for model in models:
         assert (model.__doc__ or "").strip() and "BaseModel" not in model.__doc__, f"{model.__name__} has no docstring"
         if model is Config:
@@ -107,7 +108,7 @@ def test_every_key_of_the_defaults_sits_under_its_description(capsys):
         expected = f"{m[2]}: {inspect.cleandoc(model.__doc__)}" if depth == 0 else info.description
         assert " ".join(comment) == " ".join(expected.replace("``", "`").split()), ".".join(stack)
         checked += 1
-    assert checked == sum(len(m.model_fields) for m in _models() if m not in (Config, LoraConfig)) + len(Config.model_fields)  # lora: null
+    assert checked == sum(len(m.model_fields) for m in _models() if m not in (Config, LoraConfig, EndpointConfig)) + len(Config.model_fields)  # lora, endpoint: null
     assert "sources: []" in lines
 
 
@@ -131,11 +132,12 @@ def _leaves(value, prefix: str) -> set[str]:
 
 def test_the_table_lists_every_key_with_its_type_and_default():
     rows = _rows()
-    cfg = load_config(QUICKSTART, ["policy.lora.r=8"])  # a config with every section filled in
+    # a config with every section filled in (rewards_from: every source an http one, with its endpoint section)
+    cfg = load_config(QUICKSTART, ["policy.lora.r=8", "run.rewards_from=http://127.0.0.1:8700"])
     leaves = {re.sub(r"^oracle\.reward\.", "sources.<i>.", k) for k in _leaves(cfg.model_dump(), "")}
     sections = {k for k, v in rows.items() if v[0].startswith("section")}
     assert leaves == set(rows) - sections
-    assert sections == {"run.timeouts", "policy.lora", "oracle.reward", "oracle.web"}
+    assert sections == {"run.timeouts", "policy.lora", "oracle.reward", "oracle.web", "sources.<i>.endpoint"}
     assert rows["rollout.top_p"][:2] == ["float (> 0, <= 1)", "`1.0`"]
     assert rows["run.placement"][:2] == ["one of `pack`, `spread`", "`pack`"]
     assert rows["policy.lora.dropout"][:2] == ["float (>= 0, < 1)", "`0.0`"]

@@ -25,6 +25,7 @@ def start(train_config, run_dir, *extra, **env) -> Run:
     return Run([*train_config, f"run.output_dir={run_dir}", *HF, *BILLING, *extra], run_dir, **env)
 
 
+@pytest.mark.extended
 def test_every_component_killed_once(train_config, tmp_path):
     """One run: the rollout engine and a reward actor die (Ray restarts them, the run goes on); a learner worker,
     then the coordinator die (the run stops; `--resume` continues). The driver's own death is

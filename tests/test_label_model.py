@@ -181,6 +181,23 @@ def test_ensemble_scores_use_the_weights_or_the_standardised_mean():
     assert ensemble_scores(None, scores) == pytest.approx(z.mean(axis=1).tolist())
 
 
+def test_the_mean_labeller_weighs_every_z_scored_source_once():
+    """``oracle.labeller: mean``: the baseline labeller ranks by the plain sum of the per-prompt z-scores."""
+    from rayrlhf.algorithms.label_model import mean_label_model
+
+    scores = [[0.1, 5.0, 3.0], [0.4, 1.0, 3.0], [0.2, 9.0, 3.0], [0.3, 2.0, 3.0]]
+    x = np.asarray(scores)
+    spread = x.std(axis=0)
+    z = np.where(spread > 0, (x - x.mean(axis=0)) / np.where(spread > 0, spread, 1), 0.0)
+    label = model_label(mean_label_model(("a", "b", "c")), scores)
+    assert list(label.ranking) == list(np.argsort(-z.sum(axis=1), kind="stable"))
+    s = z.sum(axis=1)
+    best, worst = label.ranking[0], label.ranking[-1]
+    assert label.confidence == pytest.approx(min(
+        [1 / (1 + np.exp(-(s[best] - s[j]))) for j in label.ranking[1:]]
+        + [1 / (1 + np.exp(-(s[i] - s[worst]))) for i in label.ranking[1:-1]]))
+
+
 def test_the_ensemble_arm_needs_a_label_model():
     from rayrlhf.config import Config, ConfigError
     from rayrlhf.experiments.methods import method_config

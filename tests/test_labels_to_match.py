@@ -66,3 +66,30 @@ def test_report_has_the_labels_to_match_table(tmp_path):
     assert (tmp_path / "labels_to_match.png").stat().st_size > 1000
     data = json.loads((tmp_path / "report.json").read_text())["labels_to_match"]
     assert data["matches"][0]["multiple"] == pytest.approx(2.5)
+
+
+def test_compare_directories_join_into_one_report(tmp_path):
+    """`rayrlhf report DIR1 DIR2 --into OUT`: one compare.json listing both directories' runs (paths relative to
+    OUT), seeds merged; the same method and seed in two of them is refused."""
+    import json
+
+    from rayrlhf.config import ConfigError
+    from rayrlhf.experiments.compare import join_compares
+    from rayrlhf.experiments.report import _runs
+
+    def compare_dir(name, seeds, methods):
+        d = tmp_path / name
+        runs = {f"{m}/seed_{s}": {"method": m, "seed": s} for m in methods for s in seeds}
+        for rel in runs:
+            (d / rel).mkdir(parents=True)
+        (d / "compare.json").write_text(json.dumps({"methods": methods, "seeds": seeds, "runs": runs}))
+        return d
+
+    a, b = compare_dir("a", [0, 1], ["none", "ucb"]), compare_dir("b", [2], ["none", "ucb+uncertain"])
+    out = join_compares([a, b], tmp_path / "joined" / "all")
+    runs = _runs(out)
+    assert sorted(runs) == ["none", "ucb", "ucb+uncertain"]
+    assert sorted(runs["none"]) == [0, 1, 2] and runs["none"][2].resolve() == (b / "none" / "seed_2").resolve()
+    assert json.loads((out / "compare.json").read_text())["seeds"] == [0, 1, 2]
+    with pytest.raises(ConfigError, match="none seed 0 is in both"):
+        join_compares([a, a], tmp_path / "twice")

@@ -12,7 +12,7 @@ import ray
 
 from rayrlhf.config import load_config
 
-pytestmark = pytest.mark.ray
+pytestmark = [pytest.mark.ray, pytest.mark.extended]
 
 
 def own_processes(cluster, title: str) -> list[psutil.Process]:

@@ -46,6 +46,7 @@ def test_conversations_are_checked_and_rendered_once(tiny_task):
 @pytest.mark.slow
 @pytest.mark.ray
 @pytest.mark.vllm
+@pytest.mark.extended
 def test_lora_on_a_tied_chat_policy_over_conversations(train_config, tiny_task, tiny_overrides, tmp_path):
     policy = chat_policy(tiny_task, tmp_path / "policy")
     split = tiny_task.split("train")

@@ -67,6 +67,35 @@ def test_method_specs():
         parse_method("ucb+uncertain+route_random")
 
 
+def test_a_method_sets_any_other_key_for_itself_alone():
+    """``[KEY=VALUE]``: one ablation row per compare method, with the command line's value rules; keys the MODE,
+    +OPTION or @MULTIPLE set, unknown keys and bad values are refused with the method named."""
+    from rayrlhf.config import Config, ConfigError
+    from rayrlhf.experiments.methods import method_config, method_dir
+
+    base = Config.model_validate({"sources": [{"name": "rouge", "kind": "rouge"}], "train": {"prompts_per_iteration": 10}})
+    spec = "ucb+uncertain[optim.replay=all][transfer.carry=0.5]@2"
+    m = parse_method(spec)
+    assert (m.mode, m.route, m.multiple) == ("ucb", "uncertain", 2.0)
+    assert m.overrides == (("optim.replay", "all"), ("transfer.carry", "0.5"))
+    assert m.family == "ucb+uncertain[optim.replay=all][transfer.carry=0.5]"
+    cfg = method_config(base, spec)
+    assert (cfg.optim.replay, cfg.transfer.carry, cfg.oracle.route) == ("all", 0.5, "uncertain")
+    assert (cfg.oracle.labels_per_iteration, cfg.train.prompts_per_iteration) == (20, 40)
+    assert base.optim.replay == "none" and base.transfer.carry == 0.0  # the base config is left as it was
+    assert method_dir(spec) == "ucb+uncertain_optim.replay-all_transfer.carry-0.5_x2"
+    assert len({method_dir(s) for s in ("ucb[optim.beta=0.1]", "ucb[optim.beta=0.2]", "ucb")}) == 3
+    assert method_config(base, "none[oracle.labeller=mean]").oracle.labeller == "mean"
+    with pytest.raises(ConfigError, match=r"\[transfer.mode=...\] is set by the method"):
+        parse_method("ucb[transfer.mode=none]")
+    with pytest.raises(ConfigError, match="MODE\\[\\+OPTION"):
+        parse_method("ucb[optim.beta]")
+    with pytest.raises(ConfigError, match="'ucb\\[optim.nokey=1\\]' is not a valid method"):
+        method_config(base, "ucb[optim.nokey=1]")
+    with pytest.raises(ConfigError, match="not a valid method.*replay"):
+        method_config(base, "ucb[optim.replay=bogus]")
+
+
 def test_routed_methods_buy_the_same_human_labels():
     """A routed method at M x buys M x the base prompts' labels from people and sees 1 / human_share times as many
     prompts; the model labels the rest (README, "How many labels does it save?")."""
@@ -98,3 +127,37 @@ def test_constant_sources_and_identical_texts_never_outrank_a_real_disagreement(
     spread = [constant, little, 0.0]
     assert select_queries(1, np.random.default_rng(0), spread) == [1]
     assert all_identical(("x", "x", "x")) and all_identical(("x",)) and not all_identical(("x", "x", "y"))
+
+
+def test_the_ablation_table_pairs_methods_one_piece_apart(tmp_path):
+    """Pairs differ in one +OPTION or [KEY=VALUE] at the same multiple; the difference is paired by seed (a t-interval
+    computed here with scipy) over the seeds both ran."""
+    import json
+
+    from scipy import stats
+
+    from rayrlhf.experiments.ablation import ablation_pairs, section
+
+    methods = ["none", "none@2", "ucb", "ucb+uncertain", "ucb+route_random", "ucb+uncertain[optim.replay=all]",
+               "ucb+uncertain+implied@2"]
+    assert ablation_pairs(methods) == [
+        ("ucb", "ucb+uncertain", "oracle.route=uncertain"), ("ucb", "ucb+route_random", "oracle.route=random"),
+        ("ucb+uncertain", "ucb+route_random", "oracle.route=random"),
+        ("ucb+uncertain", "ucb+uncertain[optim.replay=all]", "optim.replay=all")]
+    scores = {("ucb", 0): 1.0, ("ucb", 1): 1.2, ("ucb", 2): 0.9, ("ucb+uncertain", 0): 1.5, ("ucb+uncertain", 1): 1.4,
+              ("ucb+uncertain", 3): 9.0}
+    runs = {}
+    for (method, seed), _ in scores.items():
+        run = tmp_path / method / str(seed)
+        run.mkdir(parents=True)
+        (run / "metrics.jsonl").write_text(json.dumps({"iteration": 3}) + "\n")
+        runs.setdefault(method, {})[seed] = run
+    lines, rows = section(runs, lambda run, it: scores[(run.parent.name, int(run.name))] if it == 3 else None,
+                          lambda c: f"{c['mean']:.3f}")
+    (row,) = rows
+    diffs = [0.5, 0.2]  # seeds 0 and 1 only: the seeds both ran
+    half = stats.t.ppf(0.975, 1) * stats.sem(diffs)
+    assert (row["base"], row["variant"], row["seeds"]) == ("ucb", "ucb+uncertain", 2)
+    assert row["difference"]["mean"] == pytest.approx(0.35)
+    assert row["difference"]["ci_low"] == pytest.approx(0.35 - half) and row["significant"] is False
+    assert any("`oracle.route=uncertain`" in line for line in lines)

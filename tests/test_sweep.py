@@ -18,6 +18,7 @@ from tests.support.paths import REPO
 pytestmark = pytest.mark.ray
 
 
+@pytest.mark.extended
 def test_sweep_killed_then_resumed(train_config, tmp_path):
     root = tmp_path / "sweep"
     args = [sys.executable, "-m", "rayrlhf.cli", "sweep", *train_config, "--grid", "optim.beta=0.05,0.3",

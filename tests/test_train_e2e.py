@@ -13,7 +13,7 @@ pytestmark = pytest.mark.ray
 @pytest.mark.parametrize(("mode", "loss", "backend"), [
     pytest.param("ucb", "dpo", "vllm", marks=pytest.mark.vllm),
     ("none", "ipo", "hf"),
-    ("fixed:judge_lm", "xpo", "hf"),
+    pytest.param("fixed:judge_lm", "xpo", "hf", marks=pytest.mark.extended),
 ])
 def test_train_runs_every_mode_and_loss(train_config, tmp_path, mode, loss, backend, tiny_task):
     run = tmp_path / "run"

@@ -115,6 +115,11 @@ def fit_label_model(sources: Sequence[str], examples: Sequence[LabelExample], l2
     return LabelModel(tuple(sources), tuple(float(v) for v in fit.coef_[0]))
 
 
+def mean_label_model(sources: Sequence[str]) -> LabelModel:
+    """The baseline labeller: every source's per-prompt z-score weighted 1 (``oracle.labeller: mean``)."""
+    return LabelModel(tuple(sources), (1.0,) * len(sources))
+
+
 def model_label(model: LabelModel, scores: Sequence[Sequence[float]]) -> ModelLabel:
     """The model's ranking of the K responses (stable on ties) and its confidence (:func:`implied_pairs`)."""
     s = model.combined(scores)

@@ -8,8 +8,6 @@ otherwise (docs/annotate.md: exposing it behind a reverse proxy or tunnel).
 
 from __future__ import annotations
 
-import threading
-import time
 from importlib.resources import files
 from pathlib import Path
 
@@ -24,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from rayrlhf.annotate import queue
 from rayrlhf.annotate.errors import QueueError
 from rayrlhf.annotate.store import QueueStore
+from rayrlhf.core.app_thread import AppThread
 
 MAX_BODY_BYTES = 16 * 1024
 STATIC = Path(str(files("rayrlhf.annotate") / "static"))
@@ -135,32 +134,15 @@ def create_app(store: QueueStore) -> FastAPI:
     return app
 
 
-class ServerThread:
-    """uvicorn in a background thread (for a run that serves its own queue, and for tests)."""
+class ServerThread(AppThread):
+    """The annotation app in a background thread (for a run that serves its own queue, and for tests)."""
 
     def __init__(self, store: QueueStore, host: str = "127.0.0.1", port: int = 8765) -> None:
-        config = uvicorn.Config(create_app(store), host=host, port=port, log_level="warning", access_log=False)
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, name="rayrlhf-annotate-server", daemon=True)
+        super().__init__(create_app(store), host, port, name="annotation server")
 
     def start(self, timeout_s: float = 30.0) -> ServerThread:
-        self.thread.start()
-        deadline = time.monotonic() + timeout_s
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError(f"the annotation server did not start on {self.server.config.host}:{self.server.config.port} "
-                                   "(port in use? set oracle.web.port)")
-            time.sleep(0.02)
+        super().start(timeout_s, hint="port in use? set oracle.web.port")
         return self
-
-    @property
-    def url(self) -> str:
-        host, port = self.server.servers[0].sockets[0].getsockname()[:2]
-        return f"http://{host}:{port}"
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
 
 
 def serve(run_dir: str | Path, host: str = "127.0.0.1", port: int = 8765) -> None:

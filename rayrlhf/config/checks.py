@@ -47,6 +47,30 @@ def check_source_name(name: str) -> str:
     return name
 
 
+LOOPBACK_HOSTS = {"localhost", "::1", "[::1]"}
+
+
+def is_loopback(host: str) -> bool:
+    return host in LOOPBACK_HOSTS or re.fullmatch(r"127(\.\d{1,3}){3}", host) is not None
+
+
+def check_endpoint_url(url: str, allow_http: bool) -> str:
+    """A reward endpoint's URL: https (TLS verified), or plain http to this machine only unless ``allow_http``; no
+    credentials in it (they would land in config.yaml): a token comes from the environment (``token_env``)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"must be an http:// or https:// URL with a host, got {url!r}")
+    if parts.username or parts.password:
+        raise ValueError("holds credentials (user:password@), which would be written to config.yaml and logs; put the "
+                         "token in an environment variable and name it in endpoint.token_env")
+    if parts.scheme == "http" and not allow_http and not is_loopback(parts.hostname):
+        raise ValueError(f"is plain http to {parts.hostname}, which sends scores and the token unencrypted; use "
+                         "https://, or set endpoint.allow_http=true on a network you trust")
+    return url
+
+
 def check_rouge_type(rouge_type: str) -> str:
     """The ROUGE variants ``rouge_score`` computes (its error would only surface inside a reward actor)."""
     if not re.fullmatch(r"rouge[1-9]|rougeL|rougeLsum", rouge_type):

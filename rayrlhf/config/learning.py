@@ -77,6 +77,9 @@ class OracleConfig(_Section):
         0.1, ge=0.0, le=1.0, description="route uncertain: the share of the human labels spent on prompts the model "
         "is confident about, drawn at random, so its accuracy where it labels is measured (reported with its CI)")
     model_weight: float = Field(1.0, gt=0.0, description="a model label's training weight, relative to a person's")
+    labeller: Literal["fitted", "mean"] = Field(
+        "fitted", description="what labels the routed prompts: the label model fitted on people's answers (`fitted`), "
+        "or the unweighted mean of the per-prompt z-scored sources (`mean`: the baseline, nothing learned)")
     pilot_pairs: str | None = Field(
         None, description="a pilot's answers, to fit the label model before the first round: a pairs file as "
         "`rayrlhf annotate pairs` writes it (JSONL rows `{\"prompt\", \"chosen\", \"rejected\", \"reference\"?}`, "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from rayrlhf.config import checks
 
@@ -48,10 +48,25 @@ class RunConfig(_Section):
     max_restarts: int = Field(
         3, ge=0, description="times Ray restarts a dead rollout or reward actor (retrying its call) before the run stops")
     timeouts: TimeoutConfig = Field(default_factory=TimeoutConfig, description="per-stage time limits")
+    rewards_from: str | None = Field(
+        None, description="the URL of a `rayrlhf rewards serve` (e.g. `http://127.0.0.1:8700`): every source and the "
+        "simulated oracle's reward are scored there, none loaded by the run (docs/rewards_service.md)")
+    rewards_token_env: str | None = Field(
+        "RAYRLHF_REWARDS_TOKEN", description="rewards_from: the environment variable holding the server's token")
+    rewards_allow_http: bool = Field(False, description="rewards_from: allow plain http:// to another machine")
     keep_checkpoints: int | None = Field(
         2, ge=1, description="complete checkpoints kept in RUN_DIR/checkpoints (the newest; null keeps all)")
 
     _seed = field_validator("seed")(lambda v: checks.check_seed(v))
+
+    @model_validator(mode="after")
+    def _rewards_url(self) -> RunConfig:
+        if self.rewards_from is not None:
+            try:
+                checks.check_endpoint_url(self.rewards_from, self.rewards_allow_http)
+            except ValueError as exc:
+                raise ValueError(f"run.rewards_from {str(exc).replace('endpoint.allow_http', 'run.rewards_allow_http')}") from None
+        return self
 
 
 class TrackingConfig(_Section):

@@ -7,6 +7,7 @@ from pydantic import Field, model_validator
 from rayrlhf.config.learning import EvalConfig, OptimConfig, OracleConfig, TrainConfig, TransferConfig
 from rayrlhf.config.models import DataConfig, PolicyConfig, RolloutConfig, SourceConfig, TaskConfig
 from rayrlhf.config.runtime import RunConfig, TrackingConfig, _Section
+from rayrlhf.config.served import served_sources
 
 
 class Config(_Section):
@@ -25,6 +26,11 @@ class Config(_Section):
     train: TrainConfig = Field(default_factory=TrainConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _served(cls, raw):
+        return served_sources(raw)  # run.rewards_from: every source and the oracle scored by one server
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Config:

@@ -12,7 +12,9 @@ its own placement group, so runs never oversubscribe the cluster. On one machine
 from __future__ import annotations
 
 import json
+import os
 import queue
+import shutil
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -135,3 +137,31 @@ def run_compare(cfg: Config, methods: list[str], seeds: int, out_dir: str | None
     (root / "compare.json").write_text(json.dumps(meta, indent=1))
     write_report(root)
     return root
+
+
+def join_compares(dirs: list[str | Path], into: str | Path) -> Path:
+    """A compare directory whose ``compare.json`` lists the runs of every one of ``dirs`` (other seeds, other
+    methods), for one report; nothing is copied but the first one's source-quality table. A method and seed run
+    in two of them is refused."""
+    out = Path(into)
+    out.mkdir(parents=True, exist_ok=True)
+    joined: dict = {"methods": [], "seeds": [], "runs": {}, "joined": [str(Path(d).resolve()) for d in dirs]}
+    seen: dict[tuple[str, int], str] = {}
+    for d in map(Path, dirs):
+        meta_path = d / "compare.json"
+        if not meta_path.is_file():
+            raise ConfigError(f"{d}: no compare.json (rayrlhf report joins `rayrlhf compare` directories)")
+        meta = json.loads(meta_path.read_text())
+        joined["methods"] += [m for m in meta["methods"] if m not in joined["methods"]]
+        joined["seeds"] = sorted(set(joined["seeds"]) | set(meta["seeds"]))
+        for rel, info in meta["runs"].items():
+            key = (info["method"], info["seed"])
+            if key in seen:
+                raise ConfigError(f"{key[0]} seed {key[1]} is in both {seen[key]} and {d}; join directories with other seeds or methods")
+            seen[key] = str(d)
+            joined["runs"][os.path.relpath(d.resolve() / rel, out.resolve())] = info
+    first = Path(dirs[0]) / "source_quality.json"
+    if first.is_file():
+        shutil.copy(first, out / "source_quality.json")
+    (out / "compare.json").write_text(json.dumps(joined, indent=1))
+    return out

@@ -1,23 +1,31 @@
-"""Method names of ``rayrlhf compare --methods``: ``MODE[+OPTION...][@MULTIPLE]`` (README, "Status").
+"""Method names of ``rayrlhf compare --methods``: ``MODE[+OPTION...][[KEY=VALUE]...][@MULTIPLE]`` (README, "Status").
 
 ``MODE`` is a ``transfer.mode`` (``ucb``, ``none``, ``fixed:<source>``), an ``OPTION`` an ``oracle.query_selection``
 (``random``, ``disagreement``), a ``transfer.pairs`` (``implied``, ``ranking``) or an ``oracle.route`` (``uncertain``,
 ``route_random``: model labels where people do not label) or ``ensemble`` (the label model's arm), and ``MULTIPLE`` a multiple of the human labels
 (``none@2``: twice the prompts, so twice the oracle labels, per iteration; the report's "labels to match" table).
-A routed method at 1x has as many human labels as ``none``: it sees ``1 / oracle.human_share`` times the prompts,
+``[KEY=VALUE]`` sets any other config key for that method alone (``ucb+uncertain[optim.replay=all]``: an ablation
+row), with the YAML value rules of command-line overrides. A routed method at 1x has as many human labels as ``none``: it sees ``1 / oracle.human_share`` times the prompts,
 people label the human share, the label model the rest.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
-from rayrlhf.config import Config, ConfigError
+from pydantic import ValidationError
+
+from rayrlhf.config import Config, ConfigError, apply_overrides
+from rayrlhf.config.checks import describe_errors
+
+_SPEC = re.compile(r"^(?P<body>[^\[\]@]+)(?P<overrides>(?:\[[^\[\]=]+=[^\[\]]*\])*)(?:@(?P<mult>[^\[\]@]*))?$")
 
 
 def method_dir(method: str) -> str:
-    """A method's folder: ``fixed:rouge`` -> ``fixed_rouge``, ``none@1.5`` -> ``none_x1.5``."""
-    return method.replace(":", "_").replace("@", "_x")
+    """A method's folder: ``fixed:rouge`` -> ``fixed_rouge``, ``none@1.5`` -> ``none_x1.5``,
+    ``ucb[optim.replay=all]`` -> ``ucb_optim.replay-all``."""
+    return method.replace(":", "_").replace("@", "_x").replace("][", "_").replace("[", "_").replace("]", "").replace("=", "-").replace("/", "-")
 
 
 # what a ``+OPTION`` of a method sets: ``oracle.query_selection`` or ``transfer.pairs``
@@ -38,16 +46,28 @@ class MethodSpec:
     pairs: str | None = None
     route: str | None = None  # the +OPTION as written (uncertain, route_random)
     ensemble: bool = False  # +ensemble: transfer.ensemble (the label model's arm)
+    overrides: tuple[tuple[str, str], ...] = ()  # [KEY=VALUE]: (dotted key, value as written)
 
     @property
     def family(self) -> str:
         """The method without its label multiple (what the labels-to-match curve joins)."""
         options = (self.selection, self.pairs, self.route, "ensemble" if self.ensemble else None)
-        return self.mode + "".join(f"+{o}" for o in options if o)
+        return (self.mode + "".join(f"+{o}" for o in options if o)
+                + "".join(f"[{k}={v}]" for k, v in self.overrides))
 
 
 def parse_method(spec: str) -> MethodSpec:
-    body, sep, mult = spec.partition("@")
+    match = _SPEC.match(spec)
+    if match is None:
+        raise ConfigError(f"--methods: {spec!r}: write MODE[+OPTION...][[KEY=VALUE]...][@MULTIPLE], "
+                          "e.g. ucb+uncertain[optim.replay=all]@2")
+    body, mult, sep = match["body"], match["mult"], match["mult"] is not None
+    overrides = tuple(tuple(o.split("=", 1)) for o in re.findall(r"\[([^\[\]]+)\]", match["overrides"]))
+    for key, _ in overrides:
+        if key.split(".")[-1] in {"mode", "query_selection", "pairs", "route", "ensemble", "prompts_per_iteration",
+                                  "labels_per_iteration", "budget", "output_dir", "seed"} or not key.strip():
+            raise ConfigError(f"--methods: {spec!r}: [{key}=...] is set by the method's MODE, +OPTION or @MULTIPLE "
+                              "(or by compare itself); write it that way")
     mode, *options = body.split("+")
     multiple = 1.0
     if sep:
@@ -68,14 +88,38 @@ def parse_method(spec: str) -> MethodSpec:
             raise ConfigError(f"--methods: {spec!r} sets {key} twice (+{chosen[key]}, +{option}); give one")
         chosen[key] = option
     return MethodSpec(mode, chosen.get("query_selection"), multiple, chosen.get("pairs"), chosen.get("route"),
-                      "ensemble" in chosen)
+                      "ensemble" in chosen, overrides)
+
+
+def _scale_labels(cfg: Config, raw: dict, m: MethodSpec) -> None:
+    """Prompts and human labels per iteration of a method at ``m.multiple`` times the config's human labels."""
+    o, prompts = cfg.oracle, cfg.train.prompts_per_iteration
+    routed = o.route != "all"
+    humans = o.labels_per_iteration or (max(1, round(prompts * o.human_share)) if routed else prompts)
+    wanted = max(1, round(humans * m.multiple))
+    if o.budget is not None:
+        raw["oracle"]["budget"] = max(1, round(o.budget * m.multiple))
+    if m.route:
+        share = humans / prompts if routed else o.human_share
+        raw["oracle"]["route"] = "uncertain" if m.route == "uncertain" else "random"
+        raw["oracle"]["labels_per_iteration"] = wanted
+        raw["train"]["prompts_per_iteration"] = max(wanted + 1, round(wanted / share))
+    elif routed:  # people label every prompt: as many prompts as the config's human labels
+        raw["oracle"].update(route="all", labels_per_iteration=None)
+        raw["train"]["prompts_per_iteration"] = wanted
+    else:
+        raw["train"]["prompts_per_iteration"] = max(1, round(prompts * m.multiple))
+        if o.labels_per_iteration is not None:
+            raw["oracle"]["labels_per_iteration"] = wanted
 
 
 def method_config(cfg: Config, spec: str) -> Config:
-    """``cfg`` with the method's ``transfer.mode`` (and its options) and, for ``@M``, M times
-    ``train.prompts_per_iteration`` (and ``oracle.budget`` / ``oracle.labels_per_iteration``, if set). A routed
-    method (``+uncertain``, ``+route_random``) buys the same human labels per iteration (``labels_per_iteration``)
-    and sees ``1 / oracle.human_share`` times the prompts."""
+    """``cfg`` with the method's ``transfer.mode``, options and overrides, and M times the config's human labels per
+    iteration (and ``oracle.budget``) for ``@M``. A method is routed only with ``+uncertain`` / ``+route_random``:
+    it buys those human labels (``labels_per_iteration``) and sees as many more prompts as the config's human share
+    says (``1 / oracle.human_share``, or the config's own prompts per label when it is routed itself); any other
+    method has people label every prompt (``oracle.route: all``), so ``none`` is plain online DPO whatever the
+    config routes."""
     m = parse_method(spec)
     raw = cfg.model_dump()
     raw["transfer"]["mode"] = m.mode
@@ -85,17 +129,9 @@ def method_config(cfg: Config, spec: str) -> Config:
         raw["transfer"]["pairs"] = m.pairs
     if m.ensemble:
         raw["transfer"]["ensemble"] = True
-    prompts = max(1, round(cfg.train.prompts_per_iteration * m.multiple))
-    raw["train"]["prompts_per_iteration"] = prompts
-    for key in ("budget", "labels_per_iteration"):
-        if raw["oracle"].get(key) is not None:
-            raw["oracle"][key] = max(1, round(raw["oracle"][key] * m.multiple))
-    if m.route:
-        raw["oracle"]["route"] = "uncertain" if m.route == "uncertain" else "random"
-        humans = raw["oracle"].get("labels_per_iteration") or prompts
-        raw["oracle"]["labels_per_iteration"] = humans
-        raw["train"]["prompts_per_iteration"] = max(humans + 1, round(humans / cfg.oracle.human_share))
+    apply_overrides(raw, [f"{key}={value}" for key, value in m.overrides])
+    _scale_labels(cfg, raw, m)
     try:
         return Config.model_validate(raw)
-    except Exception as exc:
-        raise ConfigError(f"--methods: {spec!r} is not a valid method ({exc})") from None
+    except ValidationError as exc:
+        raise ConfigError(f"--methods: {spec!r} is not a valid method: " + "; ".join(describe_errors(exc, Config))) from None

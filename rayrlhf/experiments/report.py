@@ -7,6 +7,7 @@
 - Each method vs the initial policy, the same way.
 - Figure-2 analogue: per iteration, the share of prompts each arm got and each arm's win rate.
 - The source-quality table, labels spent, wall time and the timing breakdown per method.
+- Labels to match (``labels_to_match.py``) and the ablation table (``ablation.py``: methods one piece apart).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import numpy as np
 from rayrlhf.algorithms.stats import Interval, mean_interval, score_summary, win_outcomes
 from rayrlhf.annotate.ledger import ledger_answers
 from rayrlhf.core.metrics import MetricsRow
-from rayrlhf.experiments import labels_to_match
+from rayrlhf.experiments import ablation, labels_to_match
 
 
 def mean_row(values) -> dict:
@@ -360,6 +361,10 @@ def write_report(root: str | Path) -> Path:
     if budgets:
         lines += budgets[0]
         out["labels_to_match"] = budgets[1]
+    pieces = ablation.section(runs, mean_score, _fmt)
+    if pieces:
+        lines += pieces[0]
+        out["ablation"] = pieces[1]
     lines += [*_quality(runs, iterations, out), *_label_model(root, runs, out), *_allocation(root, runs, out), *_source_quality(root, out),
               *_costs(root, runs, out)]
     (root / "report.md").write_text("\n".join(lines) + "\n")

@@ -1,8 +1,10 @@
-"""Source reward library: one interface (:class:`SourceReward`), five kinds, built from config."""
+"""Source reward library: one interface (:class:`SourceReward`), six kinds, built from config."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
+from pathlib import Path
 
 from rayrlhf.config import SourceConfig
 from rayrlhf.rewards.base import SourceReward
@@ -10,9 +12,16 @@ from rayrlhf.rewards.base import SourceReward
 ModelResolver = Callable[[str], str]
 
 
-def build_source(cfg: SourceConfig, resolve: ModelResolver = lambda name: name) -> SourceReward:
+def build_source(cfg: SourceConfig, resolve: ModelResolver = lambda name: name, cache_dir: Path | None = None) -> SourceReward:
     """Instantiate the source ``cfg`` describes. ``resolve`` maps model names such as
-    ``builtin:judge_lm`` to local directories (see :func:`rayrlhf.task.build.resolve_model`)."""
+    ``builtin:judge_lm`` to local directories (see :func:`rayrlhf.task.build.resolve_model`); ``cache_dir`` keeps
+    an ``http`` source's scores (one file per source and URL) so a resume does not pay its endpoint twice."""
+    if cfg.kind == "http":
+        from rayrlhf.rewards.remote import HttpReward
+
+        assert cfg.endpoint is not None
+        tag = hashlib.sha256(cfg.endpoint.url.encode()).hexdigest()[:12]
+        return HttpReward(cfg, None if cache_dir is None else Path(cache_dir) / f"{cfg.name}-{tag}.jsonl")
     if cfg.kind == "rouge":
         from rayrlhf.rewards.text_metrics import RougeReward
 

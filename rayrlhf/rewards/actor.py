@@ -14,11 +14,11 @@ from rayrlhf.core.logs import QUIET
 class RewardWorker:
     """Hosts one source reward model (or the simulated oracle's reward). Stateless: safe to restart."""
 
-    def __init__(self, source: SourceConfig, task: TaskConfig) -> None:
+    def __init__(self, source: SourceConfig, task: TaskConfig, cache_dir: str | None = None) -> None:
         from rayrlhf.rewards import build_source
         from rayrlhf.task.build import resolve_model
 
-        self.source = build_source(source, lambda m: resolve_model(m, task))
+        self.source = build_source(source, lambda m: resolve_model(m, task), cache_dir)
 
     def score(self, prompts: list[str], responses: list[str], references: list[str] | None,
               conversations: list[str] | None = None) -> list[float]:
@@ -43,7 +43,8 @@ class ActorScore:
                     f"reward actor '{self.name}'", self.timeout_s)
 
 
-def reward_actor(source: SourceConfig, task: TaskConfig, scheduling="DEFAULT", max_restarts: int = 3):
+def reward_actor(source: SourceConfig, task: TaskConfig, scheduling="DEFAULT", max_restarts: int = 3,
+                 cache_dir: str | None = None):
     """Restarted by Ray (at most ``max_restarts`` times) if its process or node dies; a call in flight is retried
     on the new process. A scorer that dies on every call therefore ends the run with an error, not a loop.
     ``max_task_retries=-1`` (Ray's fault-tolerance idiom): a call is retried until the restarts run out, so the
@@ -52,4 +53,4 @@ def reward_actor(source: SourceConfig, task: TaskConfig, scheduling="DEFAULT", m
         num_cpus=source.num_cpus, num_gpus=source.num_gpus, resources=source.resources, max_restarts=max_restarts,
         max_task_retries=-1, scheduling_strategy=scheduling,
         runtime_env={"env_vars": QUIET},
-    ).remote(source, task)
+    ).remote(source, task, cache_dir)

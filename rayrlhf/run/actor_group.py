@@ -69,9 +69,10 @@ class Workers:
         restarts = cfg.run.max_restarts
         self.rollouts = [rollout_actor(engine_dir, cfg, self.placement.strategy(f"rollout/{i}"), self.weights_file)
                          for i in range(cfg.rollout.num_actors)]
-        self.sources = {s.name: reward_actor(s, cfg.task, self.placement.strategy(f"reward/{s.name}"), restarts)
+        cache = str(storage.resolve().parent / "score_cache")  # http sources' scores: a resume pays no endpoint twice
+        self.sources = {s.name: reward_actor(s, cfg.task, self.placement.strategy(f"reward/{s.name}"), restarts, cache)
                         for s in cfg.sources}
-        self.oracle = reward_actor(cfg.oracle.reward, cfg.task, self.placement.strategy("oracle"), restarts)
+        self.oracle = reward_actor(cfg.oracle.reward, cfg.task, self.placement.strategy("oracle"), restarts, cache)
         self.learner = Learner(cfg, model_dir, init_dir, storage, optimizer_state=optimizer_state)
         wait([r.generate.remote(["warm-up"], 1) for r in self.rollouts], "startup", "rollout engine", self.timeouts.startup)
         self.learner.wait_ready(self.timeouts.startup)  # a learner that cannot start fails now, not after iteration 1

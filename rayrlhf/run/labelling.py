@@ -26,6 +26,7 @@ from rayrlhf.algorithms.label_model import (
     fit_label_model,
     held_out_calibration,
     implied_pairs,
+    mean_label_model,
     model_label,
     pair_agreement,
     pair_probs,
@@ -73,8 +74,14 @@ class LabelRouter:
         self.record = {(row["iteration"], row["round"]): row for row in read_jsonl(self.path)}
         self.examples = [LabelExample.from_json(e) for e in examples]
         self.pilot = self._pilot_examples() if self.o.pilot_pairs else []
-        self.model = fit_label_model(self.sources, self.pilot + self.examples)
+        self.model = self._fit()
         self.stats = IterationStats()
+
+    def _fit(self) -> LabelModel | None:
+        """The labeller on the answers so far: fitted (None before any), or the fixed mean (``oracle.labeller``)."""
+        if self.o.labeller == "mean":
+            return mean_label_model(self.sources)
+        return fit_label_model(self.sources, self.pilot + self.examples)
 
     def state(self) -> list[dict]:
         """The human answers the model is fitted on (``state.json``: a resume refits on the same ones)."""
@@ -168,7 +175,7 @@ class LabelRouter:
             self.stats.held_out.append((self.model, new))
         self.examples += new
         if new:
-            self.model = fit_label_model(self.sources, self.pilot + self.examples)
+            self.model = self._fit()
 
     def iteration_metrics(self) -> tuple[dict, dict]:
         """``label_model/...`` figures of the iteration for ``metrics.jsonl`` (no key is another's prefix: MLflow files

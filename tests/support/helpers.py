@@ -71,3 +71,8 @@ class BillingOracle:
             record(query, answer)
 
         self.inner.ask(queries, billed)
+
+
+def length_reward(prompts, responses, references=None):
+    """A python source: the response's length in words."""
+    return [float(len(r.split())) for r in responses]
