@@ -25,7 +25,7 @@ TINY = ["task.num_train=64", "task.num_eval=24", "task.num_heldout=12", "task.sf
         "transfer.refresh_every=8", "eval.num_prompts=12", "optim.batch_size=8", "optim.micro_batch_size=4",
         "optim.epochs=1", "rollout.max_new_tokens=16"]
 # The bench measures stages, not the label model: people (the simulated oracle) label every prompt.
-UNROUTED = ["oracle.route=all", "oracle.labels_per_iteration=null"]
+UNROUTED = ["oracle.route=all", "oracle.labels_per_iteration=null", "transfer.pairs=best_worst"]
 TINY += UNROUTED
 # The full bench: the quickstart's work (128 prompts, K=4, N=8, 6 sources) over two iterations.
 FULL = ["train.iterations=2", *UNROUTED, "train.prompts_per_iteration=128"]

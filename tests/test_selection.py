@@ -161,3 +161,17 @@ def test_the_ablation_table_pairs_methods_one_piece_apart(tmp_path):
     assert row["difference"]["mean"] == pytest.approx(0.35)
     assert row["difference"]["ci_low"] == pytest.approx(0.35 - half) and row["significant"] is False
     assert any("`oracle.route=uncertain`" in line for line in lines)
+
+
+def test_a_method_is_only_its_own_pieces_whatever_the_config_routes_or_pairs():
+    """On examples/quickstart.yaml (routed, ranking pairs) `none` is plain online DPO at the config's 128 human labels
+    per iteration, and `ucb+uncertain+ranking` is the quickstart itself."""
+    from rayrlhf.config import load_config
+    from rayrlhf.experiments.methods import method_config
+    from tests.support.paths import REPO
+
+    quickstart = load_config(REPO / "examples" / "quickstart.yaml")
+    none = method_config(quickstart, "none@2")
+    assert (none.oracle.route, none.transfer.pairs, none.oracle.labels_per_iteration) == ("all", "best_worst", None)
+    assert none.train.prompts_per_iteration == 2 * quickstart.oracle.labels_per_iteration
+    assert method_config(quickstart, "ucb+uncertain+ranking") == quickstart

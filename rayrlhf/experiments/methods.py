@@ -118,17 +118,16 @@ def method_config(cfg: Config, spec: str) -> Config:
     iteration (and ``oracle.budget``) for ``@M``. A method is routed only with ``+uncertain`` / ``+route_random``:
     it buys those human labels (``labels_per_iteration``) and sees as many more prompts as the config's human share
     says (``1 / oracle.human_share``, or the config's own prompts per label when it is routed itself); any other
-    method has people label every prompt (``oracle.route: all``), so ``none`` is plain online DPO whatever the
-    config routes."""
+    method has people label every prompt (``oracle.route: all``), and a method trains one best/worst pair per
+    answer unless ``+implied`` / ``+ranking`` says otherwise, so ``none`` is plain online DPO whatever the config
+    routes or pairs (examples/quickstart.yaml itself is ``ucb+uncertain+ranking``)."""
     m = parse_method(spec)
     raw = cfg.model_dump()
     raw["transfer"]["mode"] = m.mode
     if m.selection:
         raw["oracle"]["query_selection"] = m.selection
-    if m.pairs:
-        raw["transfer"]["pairs"] = m.pairs
-    if m.ensemble:
-        raw["transfer"]["ensemble"] = True
+    raw["transfer"]["pairs"] = m.pairs or "best_worst"  # a method's pieces are its own, whatever the config sets
+    raw["transfer"]["ensemble"] = m.ensemble
     apply_overrides(raw, [f"{key}={value}" for key, value in m.overrides])
     _scale_labels(cfg, raw, m)
     try:
