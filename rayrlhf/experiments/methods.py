@@ -19,6 +19,9 @@ from pydantic import ValidationError
 from rayrlhf.config import Config, ConfigError, apply_overrides
 from rayrlhf.config.checks import describe_errors
 
+# keys a method's MODE, +OPTION or @MULTIPLE (or compare itself) sets: a [KEY=VALUE] may not
+SET_BY_METHOD = {"transfer.mode", "oracle.query_selection", "transfer.pairs", "oracle.route", "transfer.ensemble",
+                 "train.prompts_per_iteration", "oracle.labels_per_iteration", "oracle.budget", "run.output_dir", "run.seed"}
 _SPEC = re.compile(r"^(?P<body>[^\[\]@]+)(?P<overrides>(?:\[[^\[\]=]+=[^\[\]]*\])*)(?:@(?P<mult>[^\[\]@]*))?$")
 
 
@@ -64,8 +67,7 @@ def parse_method(spec: str) -> MethodSpec:
     body, mult, sep = match["body"], match["mult"], match["mult"] is not None
     overrides = tuple(tuple(o.split("=", 1)) for o in re.findall(r"\[([^\[\]]+)\]", match["overrides"]))
     for key, _ in overrides:
-        if key.split(".")[-1] in {"mode", "query_selection", "pairs", "route", "ensemble", "prompts_per_iteration",
-                                  "labels_per_iteration", "budget", "output_dir", "seed"} or not key.strip():
+        if key.strip() in SET_BY_METHOD or not key.strip():
             raise ConfigError(f"--methods: {spec!r}: [{key}=...] is set by the method's MODE, +OPTION or @MULTIPLE "
                               "(or by compare itself); write it that way")
     mode, *options = body.split("+")

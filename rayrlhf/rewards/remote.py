@@ -75,12 +75,13 @@ class HttpReward(SourceReward):
     def _score(self, prompts: list[str], responses: list[str], references: list[str] | None) -> list[float]:
         items = [ScoreItem(p, r, None if references is None else references[i])
                  for i, (p, r) in enumerate(zip(prompts, responses, strict=True))]
-        todo = list({it.key(): it for it in items if it.key() not in self.cache}.values())
+        keys = [it.key() for it in items]
+        todo = list({k: it for k, it in zip(keys, items, strict=True) if k not in self.cache}.values())
         self.stats["cached"] += len(items) - len(todo)
         if todo:
             size = self.cfg.batch_size
             asyncio.run(self._post_all([todo[i:i + size] for i in range(0, len(todo), size)]))
-        return [self.cache[it.key()] for it in items]
+        return [self.cache[k] for k in keys]
 
     async def _post_all(self, batches: list[list[ScoreItem]]) -> None:
         import httpx

@@ -42,7 +42,10 @@ def reward_app(sources: dict[str, ServedSource], token: str | None):
     from fastapi import FastAPI, HTTPException, Request
     from fastapi.responses import JSONResponse
 
+    from rayrlhf.core.asgi_guard import GuardMiddleware
+
     app = FastAPI(title="rayrlhf rewards", docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_middleware(GuardMiddleware, max_body_bytes=MAX_BODY_BYTES)  # a body's size is refused before it is read
 
     def check_token(request: Request) -> None:
         if token is None:
@@ -70,11 +73,8 @@ def reward_app(sources: dict[str, ServedSource], token: str | None):
         check_token(request)  # before the body is read: a refused call costs nothing
         if name not in sources:
             raise HTTPException(404, f"no source {name!r} here; served: {sorted(sources)}")
-        body = await request.body()
-        if len(body) > MAX_BODY_BYTES:
-            raise HTTPException(413, f"body over {MAX_BODY_BYTES} bytes; send smaller batches")
         try:
-            items = parse_items(json.loads(body))
+            items = parse_items(json.loads(await request.body()))
         except (ValueError, UnicodeDecodeError) as exc:
             raise HTTPException(422, str(exc)) from None
         from starlette.concurrency import run_in_threadpool
