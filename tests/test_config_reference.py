@@ -9,7 +9,7 @@ from pydantic import BaseModel
 
 from rayrlhf.cli import main
 from rayrlhf.config import Config, ConfigError, LoraConfig, dump_config, load_config
-from rayrlhf.config.models import EndpointConfig
+from rayrlhf.config.services import EndpointConfig, JudgeConfig
 from tests.support.cli import rayrlhf
 from tests.support.paths import REPO
 
@@ -37,7 +37,7 @@ def _show(capsys, *args) -> tuple[int, str, str]:
 
 def test_every_field_has_a_description_and_every_section_a_docstring():
     models = _models()
-    assert len(models) == 17  # Config and its 16 sections
+    assert len(models) == 18  # Config and its 17 sections
     for model in models:
         assert (model.__doc__ or "").strip() and "BaseModel" not in model.__doc__, f"{model.__name__} has no docstring"
         if model is Config:
@@ -108,7 +108,7 @@ def test_every_key_of_the_defaults_sits_under_its_description(capsys):
         expected = f"{m[2]}: {inspect.cleandoc(model.__doc__)}" if depth == 0 else info.description
         assert " ".join(comment) == " ".join(expected.replace("``", "`").split()), ".".join(stack)
         checked += 1
-    assert checked == sum(len(m.model_fields) for m in _models() if m not in (Config, LoraConfig, EndpointConfig)) + len(Config.model_fields)  # lora, endpoint: null
+    assert checked == sum(len(m.model_fields) for m in _models() if m not in (Config, LoraConfig, EndpointConfig, JudgeConfig)) + len(Config.model_fields)  # lora, endpoint, judge: null
     assert "sources: []" in lines
 
 
@@ -134,10 +134,15 @@ def test_the_table_lists_every_key_with_its_type_and_default():
     rows = _rows()
     # a config with every section filled in (rewards_from: every source an http one, with its endpoint section)
     cfg = load_config(QUICKSTART, ["policy.lora.r=8", "run.rewards_from=http://127.0.0.1:8700"])
-    leaves = {re.sub(r"^oracle\.reward\.", "sources.<i>.", k) for k in _leaves(cfg.model_dump(), "")}
+    judged = load_config(QUICKSTART, ["oracle.backend=judge", "oracle.reward.kind=judge", "oracle.reward.model=j",
+                                      "oracle.reward.endpoint.url=https://j.example.com", "oracle.reward.judge.swap=false"])
+    leaves = {re.sub(r"^oracle\.reward\.", "sources.<i>.", k) for k in _leaves(cfg.model_dump(), "")} - {"sources.<i>.judge"}
+    leaves |= {re.sub(r"^oracle\.reward\.", "sources.<i>.", k) for k in _leaves(judged.model_dump(), "")
+               if k.startswith("oracle.reward.judge.")}
     sections = {k for k, v in rows.items() if v[0].startswith("section")}
     assert leaves == set(rows) - sections
-    assert sections == {"run.timeouts", "policy.lora", "oracle.reward", "oracle.web", "sources.<i>.endpoint"}
+    assert sections == {"run.timeouts", "policy.lora", "oracle.reward", "oracle.web", "sources.<i>.endpoint",
+                        "sources.<i>.judge"}
     assert rows["rollout.top_p"][:2] == ["float (> 0, <= 1)", "`1.0`"]
     assert rows["run.placement"][:2] == ["one of `pack`, `spread`", "`pack`"]
     assert rows["policy.lora.dropout"][:2] == ["float (>= 0, < 1)", "`0.0`"]

@@ -49,11 +49,15 @@ class SimulatedOracle:
 
 def build_backend(cfg, run_root: Path, score: ScoreFn, log=print) -> AnnotationBackend:
     """The configured oracle backend (``oracle.backend``): the simulated oracle (default), people through the web
-    app or a vendor (:mod:`rayrlhf.annotate`), or a class of your own (``python``: ``oracle.backend_class``
+    app or a vendor (:mod:`rayrlhf.annotate`), an LLM judge (:mod:`rayrlhf.annotate.judge_oracle`), or a class of your own (``python``: ``oracle.backend_class``
     names ``module:Class``, built with ``Class(cfg, run_dir, score)``; it implements :class:`AnnotationBackend`)."""
     o = cfg.oracle
     if o.backend == "simulated":
         return SimulatedOracle(score, o.labels, o.temperature, o.abstain_margin, cfg.run.seed)
+    if o.backend == "judge":
+        from rayrlhf.annotate.judge_oracle import JudgeOracle
+
+        return JudgeOracle(o.reward)
     if o.backend == "python":
         from rayrlhf.rewards.python_fn import import_callable
 

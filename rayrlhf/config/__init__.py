@@ -11,9 +11,10 @@ from rayrlhf.config.loading import ConfigError, apply_overrides, dump_config, lo
 from rayrlhf.config.models import DataConfig, LoraConfig, PolicyConfig, RolloutConfig, SourceConfig, TaskConfig
 from rayrlhf.config.runtime import RunConfig, TimeoutConfig, TrackingConfig
 from rayrlhf.config.schema import Config
+from rayrlhf.config.services import EndpointConfig, JudgeConfig
 
 __all__ = [
-    "Config", "ConfigError", "DataConfig", "EvalConfig", "LoraConfig", "OptimConfig", "OracleConfig", "PolicyConfig",
+    "Config", "ConfigError", "DataConfig", "EndpointConfig", "JudgeConfig", "EvalConfig", "LoraConfig", "OptimConfig", "OracleConfig", "PolicyConfig",
     "RolloutConfig", "RunConfig", "SourceConfig", "TaskConfig", "TimeoutConfig", "TrackingConfig", "TrainConfig",
     "TransferConfig", "WebAnnotationConfig", "apply_overrides", "dump_config", "load_config",
 ]

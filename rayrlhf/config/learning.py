@@ -41,10 +41,11 @@ class OracleConfig(_Section):
     budget: int | None = Field(
         None, ge=1, description="oracle queries (labels) per run at most; when spent the run stops and "
         "`rayrlhf train --resume RUN_DIR oracle.budget=<more>` continues (null: no limit)")
-    backend: Literal["simulated", "web", "vendor", "python"] = Field(
+    backend: Literal["simulated", "web", "vendor", "python", "judge"] = Field(
         "simulated", description="who answers: `simulated` (oracle.reward), `web` (people in the annotation app), "
-        "`vendor` (export/import batches; the run stops with exit code 75 until the labels are imported) or `python` "
-        "(a class of your own, oracle.backend_class)")
+        "`vendor` (export/import batches; the run stops with exit code 75 until the labels are imported), `python` "
+        "(a class of your own, oracle.backend_class) or `judge` (an LLM judge: oracle.reward of kind judge, asked "
+        "oracle.reward.judge.mode; AI feedback standing in for people)")
     backend_class: str | None = Field(
         None, description="`module:Class` of a python backend: `Class(cfg, run_dir, score)` with "
         "`ask(queries, record)` (rayrlhf.annotate.oracle.AnnotationBackend); `score` is the oracle reward")

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from rayrlhf.config import checks
 from rayrlhf.config.runtime import _Section
+from rayrlhf.config.services import EndpointConfig, JudgeConfig
 
 
 class TaskConfig(_Section):
@@ -107,44 +107,16 @@ class RolloutConfig(_Section):
     _resources = field_validator("resources")(lambda v: checks.check_resources(v))
 
 
-class EndpointConfig(_Section):
-    """A source (or the oracle) scored by a server over HTTP (``kind: http``; docs/rewards_service.md): POST
-    ``{"items": [{"prompt", "response", "reference"}]}``, answer ``{"scores": [float, ...]}``."""
-
-    url: str = Field(description="the scoring URL, e.g. `http://127.0.0.1:8700/v1/score/rouge` (`rayrlhf rewards "
-                     "serve`); https, or plain http to this machine (allow_http for others); no credentials in it")
-    token_env: str | None = Field(
-        None, description="the environment variable holding the bearer token (the token itself never goes in the "
-        "config); null: no Authorization header")
-    allow_http: bool = Field(False, description="allow plain http:// to a host other than this machine")
-    timeout_s: float = Field(60.0, gt=0.0, description="seconds for one HTTP call (a batch)")
-    retries: int = Field(2, ge=0, le=10, description="retries of a call that failed to connect, timed out or got a "
-                         "5xx/429 answer, with exponential backoff (1 s, 2 s, 4 s, ...)")
-    max_concurrency: int = Field(4, ge=1, le=64, description="batches in flight at once")
-    max_response_bytes: int = Field(1 << 20, ge=1024, description="the largest answer body read; a larger one stops the run")
-
-    @model_validator(mode="after")
-    def _url(self) -> EndpointConfig:
-        try:
-            checks.check_endpoint_url(self.url, self.allow_http)
-        except ValueError as exc:
-            raise ValueError(f"endpoint.url {exc}") from None
-        if self.token_env is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", self.token_env):
-            raise ValueError("endpoint.token_env must name an environment variable (letters, digits, _); the value "
-                             "given is not one and is not shown (it may be the token itself, which goes in the "
-                             "environment, not the config)")
-        return self
-
-
 class SourceConfig(_Section):
     """One imperfect source reward model (the paper's W sources), one Ray actor each. Text in, one float per
     response out; each model tokenizes with its own tokenizer."""
 
     name: str = Field(description="a unique name (letters, digits, `_ - .`): the arm in UCB, metric keys, "
                       "`fixed:<name>` in transfer.mode")
-    kind: Literal["rouge", "bertscore", "lm_logprob", "classifier", "python", "http"] = Field(
-        description="ROUGE F1, BERTScore F1, an LM's `log p(response | prompt)`, an HF sequence-classification reward "
-        "model, a Python function, or a server over HTTP (`endpoint`)")
+    kind: Literal["rouge", "bertscore", "lm_logprob", "classifier", "python", "http", "judge"] = Field(
+        description="ROUGE F1, BERTScore F1, an LM's `log p(response | prompt)` (in this actor, or over a completions "
+        "`endpoint`), an HF sequence-classification reward model, a Python function, a server over HTTP "
+        "(`endpoint`), or an LLM judge's rating (an OpenAI-compatible chat `endpoint`, `judge`)")
     model: str | None = Field(
         None, description="HF id or directory (bertscore, lm_logprob, classifier; `builtin:judge_lm` is the built-in "
         "task's judge LM; bertscore's default is a packaged MiniLM) or `module:function` (python)")
@@ -174,7 +146,10 @@ class SourceConfig(_Section):
     num_gpus: float = Field(0.0, ge=0.0, description="GPUs Ray reserves for this source's actor (> 0: the model runs on a GPU)")
     resources: dict[str, float] = Field(
         default_factory=dict, description="custom Ray resources this source's actor needs, e.g. {rm_node: 1}")
-    endpoint: EndpointConfig | None = Field(None, description="http: the server that scores (url, token, timeouts)")
+    endpoint: EndpointConfig | None = Field(
+        None, description="http / judge, and lm_logprob served elsewhere: the server that scores (url, token, "
+        "timeouts); with lm_logprob, `model` is then the LM's tokenizer (the LM itself is served)")
+    judge: JudgeConfig | None = Field(None, description="judge: its prompts, parsing and prices (null: the defaults)")
 
     _template = field_validator("prompt_template")(lambda v: checks.check_template(v))
     _name = field_validator("name")(lambda v: checks.check_source_name(v))
@@ -187,7 +162,20 @@ class SourceConfig(_Section):
             raise ValueError(f"source '{self.name}' of kind '{self.kind}' needs `model`")
         if self.ref_model and self.kind != "lm_logprob":
             raise ValueError(f"source '{self.name}': `ref_model` only applies to kind 'lm_logprob'")
-        if (self.kind == "http") != (self.endpoint is not None):
-            raise ValueError(f"source '{self.name}': kind 'http' needs `endpoint` (url, token_env, ...), and only it "
-                             "takes one")
+        if self.kind in ("http", "judge") and self.endpoint is None:
+            raise ValueError(f"source '{self.name}': kind '{self.kind}' needs `endpoint` (url, token_env, ...)")
+        if self.endpoint is not None and self.kind not in ("http", "judge", "lm_logprob"):
+            raise ValueError(f"source '{self.name}': kind '{self.kind}' takes no `endpoint` (only http, judge and "
+                             "lm_logprob do); use kind: http for a server that scores in the rewards protocol")
+        if self.kind == "lm_logprob" and self.endpoint is not None and self.ref_model:
+            raise ValueError(f"source '{self.name}': `ref_model` cannot be used with an lm_logprob `endpoint`; make the "
+                             "reference LM its own source (weight: -1) or drop the endpoint")
+        if self.kind == "judge" and self.endpoint is not None and not (self.endpoint.model or self.model):
+            raise ValueError(f"source '{self.name}': kind 'judge' needs the served model's name: endpoint.model (or model)")
+        if self.judge is not None and self.kind != "judge":
+            raise ValueError(f"source '{self.name}': `judge` only applies to kind 'judge'")
         return self
+
+    def judge_settings(self) -> JudgeConfig:
+        """kind judge: its settings, the defaults where none are given."""
+        return self.judge or JudgeConfig()

@@ -64,6 +64,7 @@ class Config(_Section):
         self._check_transfer_bar()
         self._check_pairs()
         self._check_route()
+        self._check_judges()
         self._check_prompt_templates()
         per_step = self.optim.micro_batch_size * self.train.num_workers
         if self.optim.batch_size % per_step:
@@ -107,6 +108,23 @@ class Config(_Section):
             raise ValueError(f"oracle.route={o.route} with oracle.labels_per_iteration={o.labels_per_iteration} >= "
                              f"train.prompts_per_iteration={self.train.prompts_per_iteration} leaves the model nothing to "
                              "label; lower labels_per_iteration, raise prompts_per_iteration, or set oracle.route=all")
+
+    def _check_judges(self) -> None:
+        """A source scores each response alone; ranking judges answer queries (docs/rewards_service.md)."""
+        for i, s in enumerate(self.sources):
+            if s.kind == "judge" and s.judge_settings().mode != "pointwise":
+                raise ValueError(f"sources.{i} ('{s.name}'): judge.mode={s.judge_settings().mode}, but a source is "
+                                 "pointwise (it scores each response alone); pairwise and listwise judges answer the "
+                                 "oracle's queries (oracle.backend: judge)")
+        reward = self.oracle.reward
+        if self.oracle.backend == "judge":
+            if reward.kind != "judge":
+                raise ValueError(f"oracle.backend=judge needs oracle.reward of kind 'judge' (an endpoint and its "
+                                 f"prompts), not {reward.kind!r}")
+            k = self.train.responses_per_prompt
+            if reward.judge_settings().mode == "pairwise" and k != 2:
+                raise ValueError(f"oracle.reward.judge.mode=pairwise compares two responses, but K=train."
+                                 f"responses_per_prompt={k}; use mode listwise (or pointwise), or K=2")
 
     def _check_transfer_bar(self) -> None:
         """UCB compares source arms with the self arm's bar; both must mean something (docs/method.md step 4)."""

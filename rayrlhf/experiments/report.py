@@ -120,7 +120,7 @@ def label_cost(runs) -> dict:
     (from the ledger's ``meta.seconds``, which the annotation app measures), means over seeds."""
     import yaml
 
-    money, seconds = [], []
+    money, seconds, judge = [], [], []
     for run in runs:
         rows = ledger_answers(run / "annotations.jsonl")
         config = run / "config.yaml"
@@ -130,8 +130,23 @@ def label_cost(runs) -> dict:
         timed = [r["meta"]["seconds"] for r in rows if isinstance(r.get("meta"), dict) and "seconds" in r["meta"]]
         if timed:
             seconds.append(float(np.median(timed)))
+        judged = [r for r in rows if isinstance(r.get("meta"), dict) and "judge" in r["meta"]]
+        if judged:
+            judge.append(judge_usage(judged))
     return ({"oracle_cost": float(np.mean(money))} if money else {}) | (
-        {"seconds_per_label": float(np.mean(seconds))} if seconds else {})
+        {"seconds_per_label": float(np.mean(seconds))} if seconds else {}) | (
+        {k: float(np.mean([j[k] for j in judge])) for k in judge[0]} if judge else {})
+
+
+def judge_usage(rows: list[dict]) -> dict:
+    """An LLM judge oracle's tokens and price per label, the share of its answers that did not parse and of its
+    labels that abstained (unparsed, a tie, or orders that disagree), from the ledger rows' ``meta.judge``
+    (rayrlhf/annotate/judge_oracle.py)."""
+    judged, n = [r["meta"]["judge"] for r in rows], len(rows)
+    return {"judge_tokens_per_label": sum(j["prompt_tokens"] + j["completion_tokens"] for j in judged) / n,
+            "judge_cost_per_label": sum(j["cost"] for j in judged) / n,
+            "judge_unparsed_share": sum(j["calls"] - j["parsed"] for j in judged) / sum(j["calls"] for j in judged),
+            "judge_abstained_share": sum(not r.get("ranking") for r in rows) / n}
 
 
 def arm_allocation(runs: dict[int, Path]) -> dict[int, dict[str, dict]]:

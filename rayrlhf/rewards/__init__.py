@@ -1,4 +1,5 @@
-"""Source reward library: one interface (:class:`SourceReward`), six kinds, built from config."""
+"""Source reward library: one interface (:class:`SourceReward`), seven kinds (three of them servable over HTTP),
+built from config."""
 
 from __future__ import annotations
 
@@ -16,12 +17,8 @@ def build_source(cfg: SourceConfig, resolve: ModelResolver = lambda name: name, 
     """Instantiate the source ``cfg`` describes. ``resolve`` maps model names such as
     ``builtin:judge_lm`` to local directories (see :func:`rayrlhf.task.build.resolve_model`); ``cache_dir`` keeps
     an ``http`` source's scores (one file per source and URL) so a resume does not pay its endpoint twice."""
-    if cfg.kind == "http":
-        from rayrlhf.rewards.remote import HttpReward
-
-        assert cfg.endpoint is not None
-        tag = hashlib.sha256(cfg.endpoint.url.encode()).hexdigest()[:12]
-        return HttpReward(cfg, None if cache_dir is None else Path(cache_dir) / f"{cfg.name}-{tag}.jsonl")
+    if cfg.endpoint is not None:
+        return _remote_source(cfg, resolve, cache_dir)
     if cfg.kind == "rouge":
         from rayrlhf.rewards.text_metrics import RougeReward
 
@@ -43,6 +40,25 @@ def build_source(cfg: SourceConfig, resolve: ModelResolver = lambda name: name, 
 
         return PythonReward(cfg)
     raise ValueError(f"unknown source kind {cfg.kind!r}")
+
+
+def _remote_source(cfg: SourceConfig, resolve: ModelResolver, cache_dir: Path | None) -> SourceReward:
+    """A source scored by a server (docs/rewards_service.md); its scores cached in ``cache_dir`` per source and URL."""
+    assert cfg.endpoint is not None
+    tag = hashlib.sha256(cfg.endpoint.url.encode()).hexdigest()[:12]
+    cache = None if cache_dir is None else Path(cache_dir) / f"{cfg.name}-{tag}.jsonl"
+    if cfg.kind == "http":
+        from rayrlhf.rewards.remote import HttpReward
+
+        return HttpReward(cfg, cache)
+    if cfg.kind == "judge":
+        from rayrlhf.rewards.judge import JudgeReward
+
+        return JudgeReward(cfg, cache)
+    from rayrlhf.rewards.remote_logprob import EndpointLmLogprob
+
+    assert cfg.kind == "lm_logprob" and cfg.model
+    return EndpointLmLogprob(cfg, resolve(cfg.model), cache)
 
 
 __all__ = ["SourceReward", "build_source"]

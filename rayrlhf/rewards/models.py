@@ -23,6 +23,25 @@ from rayrlhf.config import SourceConfig
 from rayrlhf.rewards.base import SourceReward, source_device, source_dtype
 
 
+def causal_rows(tok, cfg: SourceConfig, prompts: list[str], responses: list[str]) -> tuple[list[tuple[list[int], int]], int]:
+    """Token ids of each ``prompt_template(prompt) + response (+ EOS)`` and the index where the response starts,
+    cut to ``max_length`` by dropping the oldest context; and how many were cut. The one tokenization both the local
+    LM and an LM behind a completions endpoint (:mod:`rayrlhf.rewards.remote_logprob`) score."""
+    rows, cut = [], 0
+    for p, r in zip(prompts, responses, strict=True):
+        ctx = cfg.prompt_template.format(prompt=p)
+        enc = tok(ctx + r, return_offsets_mapping=True)
+        ids, offsets = list(enc["input_ids"]), enc["offset_mapping"]
+        start = next((i for i, (s, e) in enumerate(offsets) if s >= len(ctx) and e > s), len(ids))
+        if tok.eos_token_id is not None:
+            ids.append(tok.eos_token_id)
+        if len(ids) > cfg.max_length:  # keep the response, drop the oldest context
+            drop = min(len(ids) - cfg.max_length, start)
+            ids, start, cut = ids[drop:][: cfg.max_length], start - drop, cut + 1
+        rows.append((ids, start))
+    return rows, cut
+
+
 class _LogLikelihood:
     """``log p(response | prompt)`` under one LM, summed or averaged over response tokens (+ EOS)."""
 
@@ -36,19 +55,7 @@ class _LogLikelihood:
         self.pad = self.tok.pad_token_id if self.tok.pad_token_id is not None else (self.tok.eos_token_id or 0)
 
     def _causal_rows(self, prompts: list[str], responses: list[str]) -> list[tuple[list[int], int]]:
-        """Token ids of prompt+response(+EOS) and the index where the response starts."""
-        rows, cut = [], 0
-        for p, r in zip(prompts, responses, strict=True):
-            ctx = self.cfg.prompt_template.format(prompt=p)
-            enc = self.tok(ctx + r, return_offsets_mapping=True)
-            ids, offsets = list(enc["input_ids"]), enc["offset_mapping"]
-            start = next((i for i, (s, e) in enumerate(offsets) if s >= len(ctx) and e > s), len(ids))
-            if self.tok.eos_token_id is not None:
-                ids.append(self.tok.eos_token_id)
-            if len(ids) > self.cfg.max_length:  # keep the response, drop the oldest context
-                drop = min(len(ids) - self.cfg.max_length, start)
-                ids, start, cut = ids[drop:][: self.cfg.max_length], start - drop, cut + 1
-            rows.append((ids, start))
+        rows, cut = causal_rows(self.tok, self.cfg, prompts, responses)
         self.owner._note_truncated(cut)
         return rows
 
