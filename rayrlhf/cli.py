@@ -128,6 +128,14 @@ def _add_runs(sub) -> None:
                          "set it to what the largest cluster fits, and the autoscaler adds nodes for them)")
 
 
+def _delays(text: str) -> tuple:
+    delays = tuple(int(d) if d in ("0", "1") else d for d in text.split(","))
+    bad = [d for d in delays if d not in (0, 1, "iteration")]
+    if bad or not delays:
+        raise argparse.ArgumentTypeError(f"each delay must be 0, 1 or iteration, got {text!r}")
+    return delays
+
+
 def _add_theory(sub) -> None:
     """``rayrlhf theory lemma | regret``."""
     th = sub.add_parser("theory", help="exact TPO in tabular contextual bandits").add_subparsers(
@@ -144,6 +152,9 @@ def _add_theory(sub) -> None:
                      help="the online learner's exploration bonus c/sqrt(1+N(s,a)) (also TPO's with --selection count)")
     reg.add_argument("--selection", choices=["fisher", "count"], default="fisher",
                      help="TPO's transfer-selection widths: the MLE's standard errors (default) or count-based")
+    reg.add_argument("--delay", default="0", type=_delays, metavar="D[,D...]",
+                     help="empirical TPO's feedback delays to compare on the same instances: 0 (every earlier round), 1 "
+                     "(all but the previous round), iteration (the iterations before only); e.g. 0,1,iteration")
 
 
 def _add_report_and_config(sub) -> None:
@@ -310,7 +321,7 @@ def cmd_theory(args) -> int:
     if args.action == "lemma":
         print(lemma_command(args.instances, args.json))
     else:
-        print(regret_command(args.json, args.plot, args.seeds, args.T, args.width_c, args.selection))
+        print(regret_command(args.json, args.plot, args.seeds, args.T, args.width_c, args.selection, args.delay))
     return 0
 
 

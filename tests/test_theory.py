@@ -265,8 +265,9 @@ def test_a_source_copying_the_online_policy_earns_rp_over_k():
     emp = EmpiricalTPO(inst, cfg, np.random.default_rng(0))
     for t in range(cfg.T):
         emp.step(t, 0)
-    n = emp.stats.counts["w0"]
-    assert n > 5000 and abs(emp.stats.wins["w0"] / n - share) < 4 * 0.5 / math.sqrt(n)
+    stats = emp.settle()  # the one round's labels, credited
+    n = stats.counts["w0"]
+    assert n > 5000 and abs(stats.wins["w0"] / n - share) < 4 * 0.5 / math.sqrt(n)
     assert cfg.self_win_rate == pytest.approx(0.55) and RegretSettings(K=8, num_replace=2).self_win_rate == pytest.approx(0.30)
     with pytest.raises(ValueError, match="num_replace"):
         RegretSettings(K=4, num_replace=4)
@@ -287,13 +288,49 @@ def test_empirical_tpo_resets_arm_statistics_when_the_model_is_refit():
         emp.step(t, int(rng.integers(3)))
         arms.append(emp._round[t % 20])
         r_hats.append(not np.array_equal(r_before, emp.model.r_hat))
-        assert sum(emp.stats.counts.values()) == t % 80 + 1  # only this iteration's prompts
+        # only this iteration's prompts, credited when the next round is assigned (delay 0)
+        assert sum(emp.stats.counts.values()) == (t % 80) // 20 * 20
     assert [t for t, changed in enumerate(r_hats) if changed] == [80, 160]  # refits exactly at the resets
     for start in (0, 80, 160):
         assert len(set(arms[start:start + 20])) > 1  # uniform first round
         for r in range(start + 20, start + 80, 20):
             assert len(set(arms[r:r + 20])) == 1  # then one UCB-argmax arm per round
     assert sum(emp.allocation.values()) == cfg.T
+
+
+@pytest.mark.parametrize("delay", [0, 1, "iteration"])
+def test_each_round_is_assigned_from_the_statistics_its_feedback_delay_allows(delay, monkeypatch):
+    """Counted by hand from the rounds handed out: delay 0 sees every earlier round of the iteration, delay 1 all but
+    the previous one, "iteration" nothing of the current iteration but every prompt of the ones before (carried)."""
+    from rayrlhf.theory import empirical
+    from rayrlhf.theory.bandit import random_instance
+
+    seen, real = [], empirical.assign_round
+
+    def recording(size, stats, **kw):
+        counts = dict(stats.counts)
+        out = real(size, stats, **kw)
+        seen.append((counts, out))
+        return out
+
+    monkeypatch.setattr(empirical, "assign_round", recording)
+    inst = random_instance(np.random.default_rng(0), 3, 4, 2, beta=0.5, quality=[1.0, 0.0])
+    cfg = RegretSettings(T=240, iteration=80, refresh_every=20, delay=delay)
+    emp, rng = empirical.EmpiricalTPO(inst, cfg, np.random.default_rng(0)), np.random.default_rng(1)
+    for t in range(cfg.T):
+        emp.step(t, int(rng.integers(3)))
+    assert len(seen) == 12
+    for r, (counts, _) in enumerate(seen):
+        it, r_in = divmod(r, 4)
+        if delay == "iteration":
+            given = [arm for _, out in seen[: it * 4] for arm in out]
+        else:
+            given = [arm for _, out in seen[it * 4: it * 4 + max(0, r_in - delay)] for arm in out]
+        assert counts == {a: given.count(a) for a in emp.arms}, (r, counts)
+    if delay == "iteration":  # one arm per iteration after the first: nothing new is learned within it
+        assert all(len({arm for _, out in seen[i * 4:(i + 1) * 4] for arm in out}) == 1 for i in (1, 2))
+    with pytest.raises(ValueError, match="delay must be 0, 1 or 'iteration'"):
+        RegretSettings(delay=2)
 
 
 def test_tpo_without_sources_is_tpo_on_an_instance_with_no_sources():

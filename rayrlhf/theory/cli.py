@@ -24,10 +24,11 @@ def lemma_command(instances: int, as_json: bool) -> str:
 
 
 def regret_command(as_json: bool, plot_dir: str | None, seeds: int, T: int, width_c: float = 1.0,
-                   selection: str = "fisher") -> str:
+                   selection: str = "fisher", delays: tuple = (0,)) -> str:
     from rayrlhf.theory.regret import SCENARIOS, regret_curves
 
-    results = {name: regret_curves(name, seeds=seeds, T=T, width_c=width_c, selection=selection) for name in SCENARIOS}
+    results = {name: regret_curves(name, seeds=seeds, T=T, width_c=width_c, selection=selection, delays=delays)
+               for name in SCENARIOS}
     if plot_dir:
         _plot(results, Path(plot_dir))
     if as_json:
@@ -36,9 +37,9 @@ def regret_command(as_json: bool, plot_dir: str | None, seeds: int, T: int, widt
     for name, res in results.items():
         lines += [f"{name} (source quality {res['quality']}, beta={res['beta']}, T={res['T']}, {res['seeds']} seeds, "
                   f"bonus c={res['width_c']}, selection {res['selection']} z={res['selection_z']:.2f})",
-                  f"  {'algorithm':<12} {'regret@T/10':>12} {'regret@T':>10} {'sd':>7} {'late slope':>11}"]
+                  f"  {'algorithm':<24} {'regret@T/10':>12} {'regret@T':>10} {'sd':>7} {'late slope':>11}"]
         for algo, v in res["algorithms"].items():
-            lines.append(f"  {algo:<12} {v['early']:>12.2f} {v['final']:>10.2f} {v['final_sd']:>7.2f} {v['late_slope']:>11.3f}")
+            lines.append(f"  {algo:<24} {v['early']:>12.2f} {v['final']:>10.2f} {v['final_sd']:>7.2f} {v['late_slope']:>11.3f}")
         for algo, v in res["algorithms"].items():
             if "arm_counts" in v:
                 counts = ", ".join(f"{arm} {n:.1f}" for arm, n in v["arm_counts"].items())

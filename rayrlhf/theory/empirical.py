@@ -5,6 +5,10 @@ refit (``BestWorstModel``, the exact Plackett-Luce likelihood of the labels), th
 ``pi_i = pi*_{r_hat}`` changes, and the arm statistics are reset (old win rates describe the old policy).
 Within an iteration, prompts come in rounds of ``cfg.refresh_every``: the first round assigns arms uniformly
 at random, every later round the UCB-argmax arm of the statistics so far (``assign_round``, as the pipeline).
+With a feedback delay (``cfg.delay``) the statistics a round is assigned from lag behind: ``1`` leaves out the
+previous round (it is still being labelled while this one is generated), ``"iteration"`` assigns every round of an
+iteration from the statistics of the iterations before, which are then carried instead of reset (a batched bandit
+with delayed feedback; docs/method.md, "Delayed feedback").
 
 A source arm ``w`` shows K responses: the first Rp (``num_replace``) are Best-of-N draws from ``pi_i`` under
 ``r_w`` (each slot an independent Best-of-N), the rest draws from ``pi_i``; the ``self`` arm shows K draws
@@ -63,6 +67,9 @@ class EmpiricalTPO:
         self.allocation: Counter[str] = Counter()
         self.j_star = float(inst.J(inst.pi_star))
         self._round: list[str] = []
+        self._pending: list[list[tuple[str, float]]] = []  # labelled rounds whose credit the statistics lack yet
+        self._current: list[tuple[str, float]] = []
+        self.stats = ArmStats(self.arms)
         self._new_iteration()
 
     def _new_iteration(self) -> None:
@@ -73,7 +80,40 @@ class EmpiricalTPO:
         frac = self.cfg.num_replace / self.cfg.K
         collect = [frac * bon + (1 - frac) * self.learned for bon in self.best_of_n] + [self.learned]
         self.arm_regret = {arm: self.j_star - float(self.inst.J(pi)) for arm, pi in zip(self.arms, collect)}
-        self.stats = ArmStats(self.arms)
+        if self.cfg.delay == "iteration":  # the ending iteration's labels arrive now; statistics carried
+            self._close_round()
+            self._apply(0)
+        else:  # the old statistics describe the old policy: reset, and pending credit is dropped with them
+            self.stats, self._pending, self._current = ArmStats(self.arms), [], []
+
+    def _close_round(self) -> None:
+        if self._current:
+            self._pending.append(self._current)
+        self._current = []
+
+    def _apply(self, keep: int) -> None:
+        """Credit the statistics with every pending round but the ``keep`` most recent."""
+        while len(self._pending) > keep:
+            for arm, credit in self._pending.pop(0):
+                self.stats.record(arm, credit, self.cfg.self_win_rate)
+
+    def settle(self) -> ArmStats:
+        """Credit every label given so far (at the end of a run: the statistics without the delay's lag)."""
+        self._close_round()
+        self._apply(0)
+        return self.stats
+
+    def _assign(self, t_in: int) -> list[str]:
+        """The next round's arms, from the statistics the delay allows."""
+        cfg = self.cfg
+        size = min(cfg.refresh_every, cfg.iteration - t_in)
+        if cfg.delay == "iteration":
+            first = not any(self.stats.counts.values())
+        else:
+            self._close_round()
+            self._apply(cfg.delay)
+            first = t_in == 0
+        return assign_round(size, self.stats, first_round=first, c=1.0, rng=self.rng)
 
     def step(self, t: int, s: int) -> float:
         """Prompt ``t`` (global index) on state ``s``: choose the arm, show K responses, annotate, credit the
@@ -83,14 +123,13 @@ class EmpiricalTPO:
         if t_in == 0 and t:
             self._new_iteration()
         if t_in % cfg.refresh_every == 0:
-            size = min(cfg.refresh_every, cfg.iteration - t_in)
-            self._round = assign_round(size, self.stats, first_round=t_in == 0, c=1.0, rng=self.rng)
+            self._round = self._assign(t_in)
         arm = self._round[t_in % cfg.refresh_every]
         responses, mask = self.show(arm, s)
         best, worst = annotate_best_worst(self.rng, self.inst.r_star[s], responses)
         # the pipeline's own rule (ties by identical response split the credit), on response ids
         credit = transfer_credit(list(responses).index(best), mask, list(responses)) if arm != SELF_ARM else 0.0
-        self.stats.record(arm, credit, cfg.self_win_rate)
+        self._current.append((arm, credit))  # credited when the delay allows (_assign)
         self.allocation[arm] += 1
         if best != worst:
             self.model.add(s, responses, best, worst)

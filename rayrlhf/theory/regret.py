@@ -39,6 +39,7 @@ Two kinds of confidence width:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -104,8 +105,9 @@ def run(inst: Instance, algo: str, cfg: RegretSettings, seed: int) -> np.ndarray
 def run_with_arms(inst: Instance, algo: str, cfg: RegretSettings, seed: int) -> tuple[np.ndarray, dict[str, int]]:
     """Per-step regret and, for ``empirical``, how many prompts each arm collected (empty otherwise)."""
     rng = np.random.default_rng(seed)
-    if algo == "empirical":
-        emp = EmpiricalTPO(inst, cfg, rng)
+    if algo == "empirical" or algo.startswith("empirical_delay"):
+        delay = cfg.delay if algo == "empirical" else algo.removeprefix("empirical_delay")
+        emp = EmpiricalTPO(inst, dataclasses.replace(cfg, delay=int(delay) if delay in ("0", "1") else delay), rng)
         regret = np.array([emp.step(t, _sample(rng, inst.rho)) for t in range(cfg.T)])
         return regret, {arm: emp.allocation[arm] for arm in emp.arms}
     S, A = inst.pi_ref.shape
@@ -180,13 +182,15 @@ SCENARIOS = {
 
 def regret_curves(scenario: str, seeds: int = 5, T: int = 2000, S: int = 5, A: int = 8, beta: float = 0.5,
                   algos: tuple[str, ...] | None = None, width_c: float = 1.0,
-                  selection: str = "fisher") -> dict:
+                  selection: str = "fisher", delays: tuple = (0,)) -> dict:
     """Cumulative regret per algorithm (mean over seeds, each seed a new instance) and summary numbers:
-    regret at T/10 and T, and the slope of log regret vs log t over the second half."""
+    regret at T/10 and T, and the slope of log regret vs log t over the second half. ``delays``: empirical TPO with
+    each feedback delay (``empirical_delay1``, ``empirical_delayiteration``) on the same instances and seeds."""
     from rayrlhf.theory.bandit import random_instance
 
     quality = SCENARIOS[scenario]
-    algos = algos or ("online", "tpo", "tpo_nosource", "empirical", *[f"exploit:{i}" for i in range(len(quality))])
+    algos = algos or ("online", "tpo", "tpo_nosource", "empirical", *[f"empirical_delay{d}" for d in delays if d != 0],
+                      *[f"exploit:{i}" for i in range(len(quality))])
     cfg = RegretSettings(T=T, width_c=width_c, selection=selection)
     curves = {a: [] for a in algos}
     arm_counts: dict[str, list[dict[str, int]]] = {a: [] for a in algos}

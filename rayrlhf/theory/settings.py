@@ -26,6 +26,11 @@ class RegretSettings:
     bar_margin: float = 0.05
     iteration: int = 500
     refresh_every: int = 20
+    # feedback delay (docs/method.md, "Delayed feedback"): 0, a round's arms from every earlier round's labels; 1,
+    # from the rounds before the previous one (the previous round is still being labelled); "iteration", every
+    # round of an iteration from the statistics of the iterations before (carried, not reset), labels applied at
+    # its end
+    delay: int | str = 0
 
     def __post_init__(self) -> None:
         if not 0 < self.num_replace < self.K:
@@ -34,6 +39,9 @@ class RegretSettings:
         if self.N < 1 or not 0 < self.refresh_every <= self.iteration:
             raise ValueError(f"need N >= 1 and 0 < refresh_every <= iteration, got N={self.N}, "
                              f"refresh_every={self.refresh_every}, iteration={self.iteration}")
+
+        if self.delay not in (0, 1, "iteration"):
+            raise ValueError(f"delay must be 0, 1 or 'iteration', got {self.delay!r}")
 
     @property
     def self_win_rate(self) -> float:
