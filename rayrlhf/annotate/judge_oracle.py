@@ -18,9 +18,9 @@ from collections.abc import Sequence
 from rayrlhf.annotate.ranking import Vote, combine
 from rayrlhf.config import SourceConfig
 from rayrlhf.core.records import Answer, Query, Record
-from rayrlhf.rewards.judge import ChatAnswer, chat_request, cost, parse_chat, pointwise_prompt, served_model
+from rayrlhf.rewards.judge import ChatAnswer, chat_request, cost, parse_chat, pointwise_prompt
 from rayrlhf.rewards.judge_parse import parse_ranking, parse_rating, parse_verdict
-from rayrlhf.rewards.transport import EndpointCaller
+from rayrlhf.rewards.transport import EndpointCaller, served_model
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 

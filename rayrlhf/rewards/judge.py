@@ -20,7 +20,7 @@ from rayrlhf.core.durable import append_jsonl
 from rayrlhf.rewards.judge_parse import parse_rating
 from rayrlhf.rewards.protocol import ScoreItem
 from rayrlhf.rewards.remote import CachedRemoteReward
-from rayrlhf.rewards.transport import json_object
+from rayrlhf.rewards.transport import json_object, served_model
 
 
 @dataclass(frozen=True)
@@ -62,15 +62,6 @@ def cost(judge: JudgeConfig, prompt_tokens: int, completion_tokens: int) -> floa
     return (prompt_tokens * judge.cost_per_million_input_tokens + completion_tokens * judge.cost_per_million_output_tokens) / 1e6
 
 
-def served_model(cfg: SourceConfig) -> str:
-    """The ``model`` a judge or completions endpoint is asked for: endpoint.model, else the source's model."""
-    assert cfg.endpoint is not None
-    name = cfg.endpoint.model or cfg.model
-    if not name:
-        raise ValueError(f"source '{cfg.name}': set endpoint.model (the model name the server serves)")
-    return name
-
-
 class JudgeReward(CachedRemoteReward):
     """A pointwise LLM judge as a source; see the module docstring."""
 
@@ -83,9 +74,14 @@ class JudgeReward(CachedRemoteReward):
     def _fetch(self, items: list[ScoreItem]) -> None:
         payloads = [chat_request(self.judge, self.model, pointwise_prompt(self.judge, it.prompt, it.response, it.reference))
                     for it in items]
-        answers = self.caller.run_all(payloads, lambda i, body: parse_chat(body),
-                                      lambda i, a: self.cache.add([items[i]], [self._rating(a)]))
-        used = {"answers": len(answers), "unparsed": sum(math.isnan(self._rating(a)) for a in answers),
+        ratings: dict[int, float] = {}
+
+        def done(i: int, answer: ChatAnswer) -> None:
+            ratings[i] = self._rating(answer)
+            self.cache.add([items[i]], [ratings[i]])
+
+        answers = self.caller.run_all(payloads, lambda i, body: parse_chat(body), done)
+        used = {"answers": len(answers), "unparsed": sum(math.isnan(r) for r in ratings.values()),
                 "prompt_tokens": sum(a.prompt_tokens for a in answers),
                 "completion_tokens": sum(a.completion_tokens for a in answers)}
         used["cost"] = cost(self.judge, used["prompt_tokens"], used["completion_tokens"])

@@ -17,11 +17,10 @@ from pathlib import Path
 from transformers import AutoTokenizer
 
 from rayrlhf.config import SourceConfig
-from rayrlhf.rewards.judge import served_model
 from rayrlhf.rewards.models import causal_rows
 from rayrlhf.rewards.protocol import ScoreItem
 from rayrlhf.rewards.remote import CachedRemoteReward
-from rayrlhf.rewards.transport import json_object
+from rayrlhf.rewards.transport import json_object, served_model
 
 
 def parse_prompt_logprobs(body: bytes, lengths: list[int]) -> list[list[float | None]]:

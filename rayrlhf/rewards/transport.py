@@ -16,7 +16,7 @@ import os
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from rayrlhf.config import EndpointConfig
+from rayrlhf.config import EndpointConfig, SourceConfig
 from rayrlhf.rewards.protocol import EndpointError, safe_url
 
 RETRY_STATUS = {429, 500, 502, 503, 504}
@@ -127,3 +127,11 @@ def json_object(body: bytes) -> dict:
         raise ValueError(f"answered JSON that is not an object (first bytes: {body[:60]!r})")
     return data
 
+
+def served_model(cfg: SourceConfig) -> str:
+    """The ``model`` a judge or completions endpoint is asked for: endpoint.model, else the source's model."""
+    assert cfg.endpoint is not None
+    name = cfg.endpoint.model or cfg.model
+    if not name:
+        raise ValueError(f"source '{cfg.name}': set endpoint.model (the model name the server serves)")
+    return name
