@@ -4,7 +4,8 @@ rayrlhf's side is the generation the pipeline asks of its rollout actors in one 
 ``transfer.refresh_every`` prompts, one call with K samples for every prompt and N more for each prompt on a source
 arm (arms drawn as UCB's first round draws them). The bare side (:mod:`benchmarks.bare_vllm`, its own
 process) generates exactly those requests, with the same engine arguments and sampling settings, in a single
-``LLM.generate`` call. Both exclude engine start-up; the ratio is of generated tokens per second.
+``LLM.generate`` call; rayrlhf's side also makes them in one call, as ``transfer.delay: iteration`` does. Both exclude
+engine start-up; the ratio is of generated tokens per second, the median of alternating repeats.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from benchmarks.common import Section, log, python_module, ratio, run_logged
+from benchmarks.common import Section, log, python_module, ratio
 
 
 def rollout_requests(cfg, prompts: list[str], seed: int) -> list[list[tuple[str, int]]]:
@@ -54,33 +55,83 @@ def rayrlhf_rollout(workers, calls: list[list[tuple[str, int]]]) -> dict:
     return {"seconds": seconds, "tokens": tokens, "samples": samples, "tokens_per_s": tokens / seconds, "calls": len(calls)}
 
 
+def one_call(calls: list[list[tuple[str, int]]]) -> list[list[tuple[str, int]]]:
+    """The iteration's requests in a single call, as ``transfer.delay: iteration`` generates them."""
+    return [[request for call in calls for request in call]]
+
+
+def alternate_with_bare(cfg_path: Path, engine_dir: str, calls, workers, out: Path, repeats: int) -> tuple[list, list, dict]:
+    """``repeats`` rounds of: the bare engine's one call, rayrlhf's per-round calls, rayrlhf's one call (the order
+    reversed every other repeat), with the bare engine kept alive in its process between its turns."""
+    import subprocess
+
+    from benchmarks.common import env_for_children
+
+    requests, shake = out / "requests.json", out / "handshake"
+    shake.mkdir(parents=True, exist_ok=True)
+    for old in shake.iterdir():
+        old.unlink()
+    requests.write_text(json.dumps([{"prompt": p, "n": n} for call in calls for p, n in call]))
+    bare_log = (out / "bare_vllm.log").open("w")
+    bare = subprocess.Popen(python_module("benchmarks.bare_vllm", "--config", str(cfg_path), "--model", engine_dir,
+                                          "--requests", str(requests), "--out", str(out / "bare.json"), "--warmup",
+                                          str(len(calls[0])), "--repeats", str(repeats), "--handshake", str(shake)),
+                            stdout=bare_log, stderr=subprocess.STDOUT, env=env_for_children())
+
+    def bare_turn(i: int) -> None:
+        (shake / f"go_{i}").touch()
+        deadline = time.monotonic() + 1800
+        while not (shake / f"done_{i}").exists():
+            if bare.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the bare vLLM engine stopped (rc {bare.returncode}); log {out / 'bare_vllm.log'}")
+            time.sleep(0.05)
+
+    rounds, single = [], []
+    for i in range(repeats):
+        turns = [lambda i=i: bare_turn(i), lambda: rounds.append(rayrlhf_rollout(workers, calls)),
+                 lambda: single.append(rayrlhf_rollout(workers, one_call(calls)))]
+        for turn in turns if i % 2 == 0 else turns[::-1]:
+            turn()
+    if bare.wait(600) != 0:
+        raise RuntimeError(f"the bare vLLM engine exited {bare.returncode}; log {out / 'bare_vllm.log'}")
+    return rounds, single, json.loads((out / "bare.json").read_text())
+
+
 def run(cfg, cfg_path: Path, workers, engine_dir: str, train_rows: list[dict], out: Path,
-        prototype: dict | None = None) -> Section:
+        prototype: dict | None = None, repeats: int = 3) -> Section:
     """``prototype``: the same requests' result on the engine of benchmark 4a's 'before' start-up (the CPU engine in
     two processes of its own), if it ran."""
+    import statistics
+
     section = Section("rollout", "2. Rollout stage vs a bare vLLM engine")
     prompts = [r["prompt"] for r in train_rows[: cfg.train.prompts_per_iteration]]
     calls = rollout_requests(cfg, prompts, seed=cfg.run.seed)
-    log(f"benchmark 2: rayrlhf rollout stage ({len(calls)} generate calls), the first as warm-up, then the measured pass")
+    log(f"benchmark 2: rayrlhf rollout stage ({len(calls)} generate calls, or one) vs a bare vLLM engine, {repeats} "
+        "alternating repeats after a warm-up call")
+    out.mkdir(parents=True, exist_ok=True)
     rayrlhf_rollout(workers, calls[:1])
-    ours = rayrlhf_rollout(workers, calls)
-    requests = out / "requests.json"
-    requests.parent.mkdir(parents=True, exist_ok=True)
-    requests.write_text(json.dumps([{"prompt": p, "n": n} for call in calls for p, n in call]))
-    log("benchmark 2: bare vLLM engine, one generate call")
-    run_logged(python_module("benchmarks.bare_vllm", "--config", str(cfg_path), "--model", engine_dir, "--requests",
-                             str(requests), "--out", str(out / "bare.json"), "--warmup", str(len(calls[0]))),
-               out / "bare_vllm.log")
-    bare = json.loads((out / "bare.json").read_text())
-    log(f"rollout: rayrlhf {ours['tokens_per_s']:.0f} tokens/s, bare vLLM {bare['tokens_per_s']:.0f} tokens/s")
-    section.ratios = {"rollout tokens/s, rayrlhf / bare vLLM (goal >= 0.9)": ratio(ours["tokens_per_s"], bare["tokens_per_s"])}
-    section.values = {"rayrlhf": ours, "bare_vllm": bare, "prototype_engine": prototype}
+    rounds, single, bare = alternate_with_bare(cfg_path, engine_dir, calls, workers, out, repeats)
+    per_round = [ratio(o["tokens_per_s"], b["tokens_per_s"]) for o, b in zip(rounds, bare["repeats"], strict=True)]
+    one = [ratio(o["tokens_per_s"], b["tokens_per_s"]) for o, b in zip(single, bare["repeats"], strict=True)]
+    ours = sorted(rounds, key=lambda r: r["tokens_per_s"])[len(rounds) // 2]
+    log(f"rollout: rayrlhf per round {statistics.median(per_round):.3f}, one call {statistics.median(one):.3f} of bare vLLM")
+    section.ratios = {"rollout tokens/s, rayrlhf / bare vLLM (goal >= 0.9)": statistics.median(per_round),
+                      "rollout tokens/s, rayrlhf one call per iteration (transfer.delay: iteration) / bare vLLM":
+                          statistics.median(one)}
+    section.values = {"rayrlhf": ours, "rayrlhf_repeats": rounds, "one_call_repeats": single, "bare_vllm": bare,
+                      "ratio_repeats": {"per_round": per_round, "one_call": one}, "prototype_engine": prototype}
     if prototype:
         section.ratios["rollout tokens/s, engine in the actor (library) / in two more processes (before), same calls"] = ratio(
             ours["tokens_per_s"], prototype["tokens_per_s"])
     section.tables["rollout stage"] = [
-        {"side": "rayrlhf (Workers.generate, as the pipeline calls it)", **{k: ours[k] for k in ("calls", "samples", "tokens", "seconds", "tokens_per_s")}},
+        {"side": "rayrlhf, one call per round (delay 0 or 1)", "ratio_min": min(per_round), "ratio_max": max(per_round),
+         **{k: ours[k] for k in ("calls", "samples", "tokens", "seconds", "tokens_per_s")}},
+        {"side": "rayrlhf, one call per iteration (delay iteration)", "ratio_min": min(one), "ratio_max": max(one),
+         **{k: sorted(single, key=lambda r: r["tokens_per_s"])[len(single) // 2][k]
+            for k in ("calls", "samples", "tokens", "seconds", "tokens_per_s")}},
         {"side": "bare vLLM (one LLM.generate)", "calls": 1, **{k: bare[k] for k in ("samples", "tokens", "seconds", "tokens_per_s")}}]
-    section.notes.append(f"Bare engine start-up for reference: import vLLM {bare['import_s']:.1f}s, build the engine "
+    section.notes.append(f"{repeats} alternating repeats (bare, per round, one call; reversed every other repeat), both "
+                         "engines alive throughout; the ratios are medians of each repeat's ratio (range in the table). "
+                         f"Bare engine start-up for reference: import vLLM {bare['import_s']:.1f}s, build the engine "
                          f"{bare['engine_build_s']:.1f}s, first generate {bare['first_generate_s']:.1f}s.")
     return section

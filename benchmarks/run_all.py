@@ -19,7 +19,7 @@ from pathlib import Path
 from benchmarks import common
 from benchmarks.common import Section, log
 
-ORDER = ("1", "5", "4", "2", "3", "6")
+ORDER = ("1", "5", "4", "2", "3", "6", "8")
 
 
 def parse_args(argv=None):
@@ -100,8 +100,8 @@ def run(args) -> int:
         s.section("trl", trl_online_dpo.run, s.cfg_path, out / "trl", pairs, s.value("vs_reference", "rayrlhf", "wall_s"),
                   s.value("vs_reference", "rayrlhf", "checkpoint"))
     iteration_s = common.mean(s.value("vs_reference", "rayrlhf", "iteration_s", default=[]))
-    if s.only & {"4", "2", "6"}:
-        from benchmarks import growth, overheads, rollout, startup
+    if s.only & {"4", "2", "6", "8"}:
+        from benchmarks import growth, overheads, pipelined, rollout, startup
 
         calls = rollout.rollout_requests(cfg, [r["prompt"] for r in train_rows[: cfg.train.prompts_per_iteration]], cfg.run.seed)
         _, workers = s.section("startup", startup.run, cfg, init_dir, out / "startup", calls if "2" in s.only else None)
@@ -113,8 +113,14 @@ def run(args) -> int:
                 s.section("overheads", overheads.run, cfg, workers, train_rows, out / "overheads", iteration_s)
             if "6" in s.only:
                 s.section("growth", growth.run, cfg, workers, init_dir, out / "growth")
+            if "8" in s.only:
+                s.section("pipelined", pipelined.run, cfg, workers, init_dir, out / "pipelined")
             workers.close()
         ray.shutdown()
+    if "8" in s.only:  # `rayrlhf train` as a user runs it, each with its own local Ray: after this process's is gone
+        from benchmarks import pipelined
+
+        s.section("vendor_cycles", pipelined.vendor_section, s.results["meta"]["overrides"], out / "pipelined")
     if "3" in s.only:
         from benchmarks import scoring
 

@@ -179,3 +179,23 @@ def test_reposting_is_idempotent(tmp_path):
     assert store.post(qs[:2]) == 2
     assert store.post(qs) == 2
     assert store.counts()["open"] == 4
+
+
+def test_people_figures_of_an_iteration_are_read_from_the_queue(tmp_path):
+    from rayrlhf.annotate.people import people_figures
+
+    backend = WebQueueBackend(tmp_path, undo_window_s=0.0, poll_s=0.02)
+    qs = make_queries(3)
+    backend.store.post(qs[:2], "run", 3)
+    backend.store.post(qs[2:], "run", 4)
+    for who, q in (("a", qs[0]), ("b", qs[1]), ("a", qs[2])):
+        lease_next(backend.store, who)
+        submit(backend.store, who, q.id, best=0, worst=1)
+    with backend.store.write() as conn:  # known times: posted at 100, answered at 110 (5 s) and 130 (15 s)
+        conn.execute("UPDATE queries SET created = 100")
+        conn.execute("UPDATE answers SET time = 110, seconds = 5 WHERE query_id = ?", (qs[0].id,))
+        conn.execute("UPDATE answers SET time = 130, seconds = 15 WHERE query_id = ?", (qs[1].id,))
+    # by hand: span 30 s, 20 s answering, two people -> idle 1 - 20 / 60
+    assert people_figures(backend.store, 3) == {"people_span_s": 30.0, "people_busy_s": 20.0,
+                                                "people_idle_share": pytest.approx(2 / 3)}
+    assert backend.iteration_figures(7) == {"people_span_s": 0.0, "people_busy_s": 0.0, "people_idle_share": 0.0}

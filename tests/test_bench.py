@@ -185,3 +185,37 @@ def test_process_labels_group_the_start_up_processes():
         "python workers/default_worker.py"
     assert process_label(Proc(["/v/ray/core/src/ray/raylet/raylet", "--x"])) == "raylet"
     assert process_label(Proc([])) == "proc"
+
+
+def test_pipelined_variants_alternate_and_their_ratios_pair_each_repeat():
+    from benchmarks import pipelined
+
+    assert pipelined.alternating(["a", "b", "c"], 3) == [(0, "a"), (0, "b"), (0, "c"), (1, "c"), (1, "b"), (1, "a"),
+                                                         (2, "a"), (2, "b"), (2, "c")]
+    assert set(pipelined.variants()) == {"sim/d0", "sim/d1", "sim/iteration", "people0.5s/d0", "people0.5s/d1",
+                                         "people2s/d0", "people2s/d1"}
+
+    def row(seconds, idle=None):
+        return {"timing/iteration_s": seconds, "timing/annotate_s": 1.0,
+                **({"annotation/people_idle_share": idle} if idle is not None else {})}
+
+    rows = {"sim/d0": [row(10), row(20), row(10)], "sim/d1": [row(5), row(15), row(9)], "sim/iteration": [row(4)] * 3,
+            "people0.5s/d0": [row(8, 0.3)] * 3, "people0.5s/d1": [row(6, 0.05)] * 3,
+            "people2s/d0": [row(40, 0.2)] * 3, "people2s/d1": [row(30, 0.02)] * 3}
+    ratios, table, ranges = pipelined.iteration_ratios(rows)
+    # by hand: repeat by repeat 0.5, 0.75, 0.9 -> median 0.75; iteration 0.4, 0.2, 0.4 -> 0.4
+    assert ratios["sim iteration time, delay 1 / delay 0"] == pytest.approx(0.75)
+    assert ratios["sim iteration time, delay iteration / delay 0"] == pytest.approx(0.4)
+    assert ratios["people2s iteration time, delay 1 / delay 0"] == pytest.approx(0.75)
+    assert {r["ratio"]: (r["min"], r["max"]) for r in ranges}["sim iteration time, delay 1 / delay 0"] == (0.5, 0.9)
+    people = {(r["setting"], r["delay"]): r["people_idle_share"] for r in table}
+    assert people[("people0.5s", "d1")]["median"] == 0.05 and people[("sim", "d0")] is None
+    assert pipelined._length_label({"query_id": "q", "responses": ["ab", "a", "abc"]}) == {"query_id": "q", "best": 3, "worst": 2}
+    assert pipelined._length_label({"query_id": "q", "responses": ["a", "b"]}) == {"query_id": "q", "skip": True}
+
+
+def test_one_call_holds_every_request_of_the_iteration_in_order():
+    cfg = tiny_cfg()
+    calls = rollout.rollout_requests(cfg, [f"p{i}" for i in range(16)], seed=3)
+    [merged] = rollout.one_call(calls)
+    assert len(calls) == 2 and merged == calls[0] + calls[1]

@@ -37,7 +37,7 @@ def _show(capsys, *args) -> tuple[int, str, str]:
 
 def test_every_field_has_a_description_and_every_section_a_docstring():
     models = _models()
-    assert len(models) == 18  # Config and its 17 sections
+    assert len(models) == 19  # Config and its 18 sections
     for model in models:
         assert (model.__doc__ or "").strip() and "BaseModel" not in model.__doc__, f"{model.__name__} has no docstring"
         if model is Config:
@@ -141,7 +141,7 @@ def test_the_table_lists_every_key_with_its_type_and_default():
                if k.startswith("oracle.reward.judge.")}
     sections = {k for k, v in rows.items() if v[0].startswith("section")}
     assert leaves == set(rows) - sections
-    assert sections == {"run.timeouts", "policy.lora", "oracle.reward", "oracle.web", "sources.<i>.endpoint",
+    assert sections == {"run.timeouts", "policy.lora", "oracle.reward", "oracle.web", "oracle.pace", "sources.<i>.endpoint",
                         "sources.<i>.judge"}
     assert rows["rollout.top_p"][:2] == ["float (> 0, <= 1)", "`1.0`"]
     assert rows["run.placement"][:2] == ["one of `pack`, `spread`", "`pack`"]

@@ -158,6 +158,44 @@ def test_fault_matrix(train_config, tmp_path, component, stage):
     check_paid_once(run_dir, 2)
 
 
+PIPELINED = ["transfer.delay=1", "transfer.refresh_every=4"]
+
+
+def wait_mid_overlap(run: Run, iteration: int) -> None:
+    """Until round 3 or later of ``iteration`` is being generated, while the round before it is still being answered
+    (delay 1: its queries were asked before this round's generation started; the oracle takes 0.3 s per answer)."""
+    deadline = time.time() + 600
+    while time.time() < deadline:
+        s = run.status()
+        if s.get("stage") == "generate" and s.get("iteration") == iteration and (s.get("round") or 0) >= 3:
+            return
+        assert run.proc.poll() is None, run.proc.stderr.read()[-3000:]
+        time.sleep(0.02)
+    raise AssertionError(f"iteration {iteration}'s third round was not generated within 600 s")
+
+
+@pytest.mark.faults
+@pytest.mark.parametrize("component", ["driver", "rollout"])
+def test_pipelined_rounds_killed_mid_overlap(train_config, tmp_path, component):
+    """transfer.delay=1: the driver (its whole process tree) or the rollout engine dies while one round is generated
+    and the one before is being answered. The driver's death loses the labels in flight, not a paid one: `--resume`
+    completes, nothing paid twice; the rollout engine is restarted by Ray and the run goes on (or stops clearly)."""
+    run_dir = tmp_path / "run"
+    run = start(train_config, run_dir, *PIPELINED, RAYRLHF_TEST_ORACLE_DELAY="0.3")
+    try:
+        wait_mid_overlap(run, 1)
+        run.kill(component)
+        if component == "driver":
+            run = resume(run_dir, RAYRLHF_TEST_ORACLE_DELAY="0.3")
+            rc, err = run.finish()
+            assert rc == 0, err[-3000:]
+        else:
+            finish_or_resume(run)
+    finally:
+        run.close()
+    check_paid_once(run_dir, 2)
+
+
 @pytest.mark.faults
 def test_a_full_disk_stops_before_paying_and_resume_completes(train_config, tmp_path):
     run_dir = tmp_path / "run"

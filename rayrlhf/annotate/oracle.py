@@ -53,7 +53,12 @@ def build_backend(cfg, run_root: Path, score: ScoreFn, log=print) -> AnnotationB
     names ``module:Class``, built with ``Class(cfg, run_dir, score)``; it implements :class:`AnnotationBackend`)."""
     o = cfg.oracle
     if o.backend == "simulated":
-        return SimulatedOracle(score, o.labels, o.temperature, o.abstain_margin, cfg.run.seed)
+        oracle = SimulatedOracle(score, o.labels, o.temperature, o.abstain_margin, cfg.run.seed)
+        if not o.pace.seconds_per_label:
+            return oracle
+        from rayrlhf.annotate.paced import PacedOracle
+
+        return PacedOracle(oracle, o.pace.annotators, o.pace.seconds_per_label)
     if o.backend == "judge":
         from rayrlhf.annotate.judge_oracle import JudgeOracle
 

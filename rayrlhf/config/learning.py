@@ -25,6 +25,15 @@ class WebAnnotationConfig(_Section):
     poll: float = Field(0.2, gt=0.0, le=10.0, description="seconds between the run's looks at the queue")
 
 
+class PaceConfig(_Section):
+    """The simulated oracle at people's pace (``oracle.backend: simulated``): what a run with people would take in
+    wall time, and how long they would wait for queries (``annotation/people_idle_share``)."""
+
+    annotators: int = Field(1, ge=1, description="simulated people answering at once")
+    seconds_per_label: float = Field(
+        0.0, ge=0.0, description="seconds each takes per answer (0: answers at once, no pacing)")
+
+
 class OracleConfig(_Section):
     """The expensive annotator: simulated by a reward model (the built-in gold oracle by default), or people."""
 
@@ -87,11 +96,15 @@ class OracleConfig(_Section):
         "what `rayrlhf rewards evaluate --pairs` reads); every source scores its pairs at start. Its pairs count "
         "towards route_after")
     web: WebAnnotationConfig = Field(default_factory=WebAnnotationConfig, description="the annotation web app")
+    pace: PaceConfig = Field(default_factory=PaceConfig, description="the simulated oracle at people's pace")
 
     @model_validator(mode="after")
     def _backend_class(self) -> OracleConfig:
         if (self.backend == "python") != bool(self.backend_class):
             raise ValueError("oracle.backend=python needs oracle.backend_class ('module:Class'), and only it takes one")
+        if self.pace.seconds_per_label and self.backend != "simulated":
+            raise ValueError(f"oracle.pace paces the simulated oracle; oracle.backend={self.backend} answers at its own "
+                             "pace (set oracle.pace.seconds_per_label=0, or oracle.backend=simulated)")
         if self.route != "all" and self.query_selection == "disagreement":
             raise ValueError("oracle.route=%s chooses which prompts people label; it takes no "
                              "oracle.query_selection=disagreement (leave it at random)" % self.route)
@@ -132,9 +145,24 @@ class TransferConfig(_Section):
         0.0, ge=0.0, le=1.0, description="arm statistics carried into the next iteration, discounted by this factor "
         "(0: reset every iteration, the paper; 1: keep them all), so a small label budget is not spent re-learning "
         "which sources are good; with carried statistics an iteration starts with UCB instead of a uniform round")
+    delay: Literal[0, 1, "iteration"] = Field(
+        0, description="feedback delay of the arm statistics (docs/method.md, \"Delayed feedback\"): `0` (the paper: a "
+        "round's arms from every earlier round's labels), `1` (from all but the previous round's: round r+1 is "
+        "generated and scored, and its queries asked, while round r is still being labelled), or `iteration` (every "
+        "round of an iteration from the iterations before, carried, not reset: the iteration is generated in one engine "
+        "call and asked as one batch, so a vendor gets one export per iteration)")
     pair_weight: Literal["prompt", "pair"] = Field(
         "prompt", description="how the pairs of one answer weigh in the loss: together as much as one prompt "
         "(`prompt`: 1/n each), or each as much as one pair (`pair`)")
+
+    @field_validator("delay", mode="before")
+    @classmethod
+    def _delay(cls, v: object) -> object:
+        if v == "iteration" or (v in (0, 1) and not isinstance(v, bool)):
+            return v if isinstance(v, str) else int(v)
+        if v in ("0", "1"):
+            return int(v)
+        raise ValueError(f"must be 0, 1 or 'iteration', got {v!r}")
 
     @field_validator("mode")
     @classmethod

@@ -5,8 +5,9 @@ tests run it directly). Within an iteration, prompts arrive in rounds of ``trans
 in this order (docs/method.md steps 2-4):
 
 1. :meth:`Coordinator.assign` gives the round its arms (uniform in the first round, UCB-argmax after);
-2. :meth:`Coordinator.annotate` asks the oracle about each prompt's K responses (the ledger first, then the
-   backend, within the budget) and returns the answers;
+2. :meth:`Coordinator.reserve` decides what the round asks (the ledger first, then the backend, within the
+   budget) and :meth:`Coordinator.collect` asks it and returns the answers; with ``transfer.delay`` the pipeline
+   collects one round while it generates the next (docs/architecture.md, "Pipelined rounds");
 3. :meth:`Coordinator.record_wins` credits each prompt's arm (tie-fair :func:`transfer_credit`), which the
    next round's UCB sees.
 """
@@ -14,10 +15,12 @@ in this order (docs/method.md steps 2-4):
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import ray
 
 from rayrlhf.algorithms.label_model import ENSEMBLE_ARM
 from rayrlhf.algorithms.transfer import SELF_ARM, ArmStats, assign_round, self_win_rate, transfer_credit, ucb_values
@@ -58,12 +61,18 @@ class Coordinator:
         self.carried = ArmStats(self.arms)  # transfer.carry: earlier iterations' statistics, discounted
         self.rounds = 0
         self.counters = {"asked": 0, "reused": 0, "abstained": 0, "over_budget": 0}
+        self._lock = threading.Lock()  # reserve and the backend's hand-overs run on different threads (collect)
+        self._in_flight: dict[str, threading.Event] = {}  # query id -> set when its round's collect is done with it
+        self._tickets: dict[int, tuple[list[Query], list[Query]]] = {}  # reserved, not collected: queries, those to ask
+        self._next_ticket = 0
 
     def start_iteration(self, iteration: int) -> None:
         """Statistics are reset every iteration: the policy changed, old win rates are stale. With
         ``transfer.carry`` the statistics so far are discounted by it and kept beside the iteration's own (UCB adds
-        the two; the iteration then starts with UCB, not a uniform round)."""
-        carry = self.cfg.transfer.carry
+        the two; the iteration then starts with UCB, not a uniform round). With ``transfer.delay: iteration`` the
+        statistics are carried (in full unless ``transfer.carry`` discounts them): they are all an iteration's arms
+        come from."""
+        carry = self.cfg.transfer.carry or (1.0 if self.cfg.transfer.delay == "iteration" else 0.0)
         self.carried = self.carried.plus(self.stats).discounted(carry) if carry else ArmStats(self.arms)
         self.iteration = iteration
         self.stats = ArmStats(self.arms)
@@ -81,33 +90,64 @@ class Coordinator:
         return assign_round(num_prompts, seen, first_round=first, c=self.cfg.transfer.ucb_c, rng=rng)
 
     def annotate(self, items: Sequence[RoundItem]) -> list[Answer | None]:
-        """The oracle's answer for each item (``None``: abstained, or no budget left). Answers already in the ledger
-        are reused; each distinct query is asked at most once and its answer is in the ledger before this returns."""
+        """The oracle's answer for each item: :meth:`reserve` then :meth:`collect` (one round, nothing in flight)."""
+        return self.collect(self.reserve(items))
+
+    def reserve(self, items: Sequence[RoundItem]) -> int:
+        """Decide what a round asks and write that it is about to be asked; returns the ticket :meth:`collect` takes.
+        Answers already in the ledger are reused; a query asked by a round still in flight (``transfer.delay``) is
+        not asked again but waited for; each distinct query is asked at most once; the budget counts the labels in
+        flight. Called in round order, so which round gets the budget's last labels never depends on timing."""
         queries = [it.query() for it in items]
         budget = self.cfg.oracle.budget
-        to_ask: dict[str, Query] = {}
-        for q in queries:
-            if self.ledger.get(q) is not None:
-                self.counters["reused"] += 1
-            elif q.id in to_ask:
-                continue  # the same query twice in one round: asked (and paid) once
-            elif budget is not None and len(self.ledger) + len(to_ask) >= budget:
-                self.counters["over_budget"] += 1
-            else:
-                to_ask[q.id] = q
-        if to_ask:
-            if hasattr(self.backend, "iteration"):  # people backends file queries under the iteration
-                self.backend.iteration = self.iteration
-            self.ledger.asking(list(to_ask.values()), self.iteration)  # a ledger that cannot be written stops us here
-            self.backend.ask(list(to_ask.values()), self._record)
-        answers = [self.ledger.get(q) for q in queries]
-        self.counters["abstained"] += sum(a is not None and a.ranking is None for a in answers)
+        with self._lock:
+            in_flight = sum(1 for qid in self._in_flight if qid not in self.ledger.answers)
+            to_ask: dict[str, Query] = {}
+            for q in queries:
+                if self.ledger.get(q) is not None:
+                    self.counters["reused"] += 1
+                elif q.id in to_ask or q.id in self._in_flight:
+                    continue  # the same query twice in one round, or in a round in flight: asked (and paid) once
+                elif budget is not None and len(self.ledger) + in_flight + len(to_ask) >= budget:
+                    self.counters["over_budget"] += 1
+                else:
+                    to_ask[q.id] = q
+            if to_ask:
+                self.ledger.asking(list(to_ask.values()), self.iteration)  # a ledger that cannot be written stops us here
+                self._in_flight.update({qid: threading.Event() for qid in to_ask})
+            self._next_ticket += 1
+            self._tickets[self._next_ticket] = (queries, list(to_ask.values()))
+            return self._next_ticket
+
+    @ray.method(concurrency_group="annotate")
+    def collect(self, ticket: int) -> list[Answer | None]:
+        """Ask the reserved round's queries (the backend hands each answer to the ledger as it arrives) and return the
+        answer for each item (``None``: abstained, or no budget left). Up to two rounds are collected at once (the
+        actor's ``annotate`` concurrency group), so people answer the next round's queries while this one closes."""
+        with self._lock:
+            queries, to_ask = self._tickets.pop(ticket)
+        try:
+            if to_ask:
+                if hasattr(self.backend, "iteration"):  # people backends file queries under the iteration
+                    self.backend.iteration = self.iteration
+                self.backend.ask(to_ask, self._record)
+        finally:
+            with self._lock:
+                for q in to_ask:  # answered, or given up on (timed out, or the run stopped): no longer in flight
+                    self._in_flight.pop(q.id).set()
+        for q in queries:  # a query another round in flight asks: its answer (or its end) first
+            if (event := self._in_flight.get(q.id)) is not None:
+                event.wait()
+        with self._lock:
+            answers = [self.ledger.get(q) for q in queries]
+            self.counters["abstained"] += sum(a is not None and a.ranking is None for a in answers)
         return [a if a is not None and a.ranking is not None else None for a in answers]
 
     def _record(self, query: Query, answer: Answer) -> None:
         """The backend's hand-over: the ledger writes the answer durably before anything else happens."""
-        self.ledger.append(query, answer, self.iteration)
-        self.counters["asked"] += 1
+        with self._lock:
+            self.ledger.append(query, answer, self.iteration)
+            self.counters["asked"] += 1
 
     def record_wins(self, items: Sequence[RoundItem], answers: Sequence[Answer | None]) -> None:
         """Credit each answered item's arm (docs/method.md step 4): a source arm with the tie-fair share of the best
@@ -126,7 +166,9 @@ class Coordinator:
             out[f"arm/{arm}/count"] = self.stats.counts[arm]
             out[f"arm/{arm}/win_rate"] = None if math.isnan(rates[arm]) else rates[arm]
             out[f"arm/{arm}/ucb"] = None if math.isinf(ucb[arm]) else ucb[arm]
-        return out | {f"annotation/{k}": v for k, v in self.counters.items()}
+        paced = getattr(self.backend, "iteration_figures", None)  # oracle.pace: the simulated people's waiting
+        figures = self.counters | (paced(self.iteration) if paced else {})
+        return out | {f"annotation/{k}": v for k, v in figures.items()}
 
     def backend_url(self) -> str | None:
         """Where people answer (the web backend's own server), if it runs one."""

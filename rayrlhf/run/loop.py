@@ -9,17 +9,16 @@ ranks the K (ledgered) and the coordinator records wins -> the learner trains on
 from __future__ import annotations
 
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
+from dataclasses import dataclass
 
 import numpy as np
 import ray
 
-from rayrlhf.algorithms.label_model import ENSEMBLE_ARM, ensemble_scores
 from rayrlhf.algorithms.routing import human_quota
 from rayrlhf.algorithms.selection import all_identical, disagreement, label_quota, select_queries
-from rayrlhf.algorithms.stats import paired_win_rate, score_summary
-from rayrlhf.algorithms.transfer import SELF_ARM, replace_with_best_of_n, stated_pairs
-from rayrlhf.config import Config, ConfigError, TransferConfig
+from rayrlhf.algorithms.transfer import stated_pairs
+from rayrlhf.config import Config, TransferConfig
 from rayrlhf.core.faults import BudgetSpent, check_stop, wait
 from rayrlhf.core.logs import logger
 from rayrlhf.core.metrics import MetricsRow
@@ -28,7 +27,25 @@ from rayrlhf.core.run_dir import ResumeState, RunDir
 from rayrlhf.core.seeds import derived_seed
 from rayrlhf.run.actor_group import Workers
 from rayrlhf.run.coordinator import Coordinator
+from rayrlhf.run.evaluation import HeldOutEval
+from rayrlhf.run.generation import generate_round
 from rayrlhf.run.labelling import RoundRouting
+
+
+@dataclass
+class OpenRound:
+    """A round from being asked to being answered (with ``transfer.delay: 1``, two at once): its items, which of them
+    people label, the label model's split, and the Ray future of its answers."""
+
+    iteration: int
+    index: int
+    items: list[RoundItem]
+    chosen: list[int]
+    routing: RoundRouting | None
+    future: ray.ObjectRef | None = None
+
+    def asked(self) -> list[RoundItem]:
+        return [self.items[i] for i in self.chosen]
 
 
 def prompt_schedule(num_rows: int, seed: int, cursor: int, count: int) -> list[int]:
@@ -91,7 +108,9 @@ class Pipeline:
         from rayrlhf.core.placement import on_driver_node
         from rayrlhf.rewards.actor import ActorScore
 
-        self.coordinator = ray.remote(Coordinator).options(num_cpus=0, scheduling_strategy=on_driver_node()).remote(
+        # Ray touch point: a threaded actor, up to two rounds collected at once beside its other calls (transfer.delay)
+        coordinator = ray.remote(concurrency_groups={"annotate": 2})(Coordinator)
+        self.coordinator = coordinator.options(num_cpus=0, scheduling_strategy=on_driver_node()).remote(
             cfg, str(run.root), score=ActorScore(self.oracle, cfg.run.timeouts.score))
         if latest:
             self._coord("load_state", self.state.coordinator)
@@ -101,7 +120,7 @@ class Pipeline:
         if eval_init is not None and not (run.root / "eval" / "iter_0.json").is_file():
             (run.root / "eval").mkdir(exist_ok=True)
             run.write_json_atomic(run.root / "eval" / "iter_0.json", eval_init)
-        self.eval_init = self._initial_eval_samples()
+        self.held_out = HeldOutEval(cfg, run, self.workers, self.eval_rows, self.state.iteration)
         self.router = None
         if cfg.oracle.route != "all":
             from rayrlhf.run.labelling import LabelRouter
@@ -121,41 +140,108 @@ class Pipeline:
     def _collect(self, iteration: int, prompts: list[dict], timing: dict) -> list[PreferencePair]:
         """Rounds of generate -> Best-of-N -> annotate; returns the iteration's preference pairs. A round's
         responses are saved before they are annotated, so a resumed run replays finished rounds from disk
-        and the ledger answers their queries."""
+        and the ledger answers their queries. With ``transfer.delay: 1`` a round is generated, scored and asked
+        while the one before is still being answered (at most two in the coordinator's hands); with ``iteration``
+        the whole iteration is generated in one engine call and asked as one batch (docs/architecture.md,
+        "Pipelined rounds")."""
         from tqdm.auto import tqdm
 
         cfg = self.cfg
         self._coord("start_iteration", iteration)
         saved = self.run.saved_rounds(iteration)
         self._check_budget(iteration, fresh=not saved)
+        size, delay = cfg.transfer.refresh_every, cfg.transfer.delay
+        chunks = [prompts[start : start + size] for start in range(0, len(prompts), size)]
+        if delay == "iteration":
+            return self._collect_at_once(iteration, chunks, saved, timing)
         pairs: list[PreferencePair] = []
-        size, labelled = cfg.transfer.refresh_every, 0
-        for r, start in enumerate(tqdm(range(0, len(prompts), size), desc=f"iter {iteration}: rounds", leave=False)):
+        in_flight: deque[OpenRound] = deque()
+        labelled = 0
+        for r, chunk in enumerate(tqdm(chunks, desc=f"iter {iteration}: rounds", leave=False)):
+            while len(in_flight) > delay:  # the statistics round r may see: every round but the last `delay`
+                pairs += self._finish(in_flight[0], self._answers(in_flight.popleft(), timing))
             check_stop(f"iteration {iteration}, before round {r + 1}")
-            arms = self._coord("assign", len(prompts[start : start + size]))
-            if r < len(saved):
-                items = [RoundItem.from_json(row) for row in saved[r]]
-            else:
-                self.run.set_status("generate", iteration, r + 1)
-                items = self._generate_round(iteration, prompts[start : start + size], arms, timing)
-                self.run.save_round(iteration, [it.to_json() for it in items])
-            askable = [i for i, it in enumerate(items) if not all_identical(it.responses)]
-            self.counts["annotation/identical_responses"] += len(items) - len(askable)  # nothing to rank: not asked
-            chosen, routing = self._to_label(items, askable, iteration, r, start + len(items), labelled, timing)
-            labelled += len(chosen)
-            self.run.set_status("annotate", iteration, r + 1)
-            t = time.perf_counter()
-            answers: list[Answer | None] = [None] * len(items)
-            for i, answer in zip(chosen, self._coord("annotate", [items[i] for i in chosen]), strict=True):
-                answers[i] = answer
-            timing["annotate_s"] += time.perf_counter() - t
-            self._coord("record_wins", items, answers)  # people's answers credit the arms; model labels do not
-            if routing is not None:
-                self.router.learn(routing, answers)
-                for i, answer in routing.model_answers.items():
-                    answers[i] = answer
-            pairs += self._pairs(items, answers, np.random.default_rng(derived_seed(cfg.run.seed, "pairs", iteration, r)))
+            arms = self._coord("assign", len(chunk))
+            items = self._round_items(iteration, r, chunk, arms, saved, timing)
+            open_round = self._open(iteration, r, items, r * size + len(items), labelled, timing)
+            labelled += len(open_round.chosen)
+            in_flight.append(self._ask(open_round, self._coord("reserve", open_round.asked())))
+        while in_flight:
+            pairs += self._finish(in_flight[0], self._answers(in_flight.popleft(), timing))
         return pairs
+
+    def _collect_at_once(self, iteration: int, chunks: list[list[dict]], saved: list, timing: dict) -> list[PreferencePair]:
+        """``transfer.delay: iteration``: every round's arms from the statistics of the iterations before, the
+        rounds not on disk generated in one engine call, then every round's queries asked as one batch."""
+        check_stop(f"iteration {iteration}, before its rounds")
+        arms = [self._coord("assign", len(chunk)) for chunk in chunks]
+        fresh = range(len(saved), len(chunks))
+        if fresh:
+            self.run.set_status("generate", iteration, len(saved) + 1)
+            generated = generate_round(self.cfg, self.workers, iteration, [row for r in fresh for row in chunks[r]],
+                                       [arm for r in fresh for arm in arms[r]], timing, self._label_model())
+            for r in fresh:
+                self.run.save_round(iteration, [it.to_json() for it in generated[: len(chunks[r])]])
+                generated = generated[len(chunks[r]) :]
+        size, labelled, rounds = self.cfg.transfer.refresh_every, 0, []
+        for r, saved_round in enumerate(self.run.saved_rounds(iteration)):
+            items = [RoundItem.from_json(row) for row in saved_round]
+            rounds.append(self._open(iteration, r, items, r * size + len(items), labelled, timing))
+            labelled += len(rounds[-1].chosen)
+        everything = OpenRound(iteration, -1, [it for rnd in rounds for it in rnd.asked()], [], None)
+        answers = self._answers(self._ask(everything, self._coord("reserve", everything.items)), timing)
+        pairs = []
+        for rnd in rounds:
+            pairs += self._finish(rnd, answers[: len(rnd.chosen)])
+            answers = answers[len(rnd.chosen) :]
+        return pairs
+
+    def _round_items(self, iteration: int, r: int, chunk: list[dict], arms: list[str], saved: list,
+                     timing: dict) -> list[RoundItem]:
+        """Round ``r``'s items: from disk (a resumed run), else generated and saved before anyone is asked."""
+        if r < len(saved):
+            return [RoundItem.from_json(row) for row in saved[r]]
+        self.run.set_status("generate", iteration, r + 1)
+        items = generate_round(self.cfg, self.workers, iteration, chunk, arms, timing, self._label_model())
+        self.run.save_round(iteration, [it.to_json() for it in items])
+        return items
+
+    def _label_model(self):
+        return self.router.model if self.router is not None else None
+
+    def _open(self, iteration: int, r: int, items: list[RoundItem], seen_after: int, labelled: int,
+              timing: dict) -> OpenRound:
+        """A round ready to be asked: the items with more than one distinct response, and which of them people label."""
+        askable = [i for i, it in enumerate(items) if not all_identical(it.responses)]
+        self.counts["annotation/identical_responses"] += len(items) - len(askable)  # nothing to rank: not asked
+        chosen, routing = self._to_label(items, askable, iteration, r, seen_after, labelled, timing)
+        self.run.set_status("annotate", iteration, r + 1)
+        return OpenRound(iteration, r, items, chosen, routing)
+
+    def _ask(self, open_round: OpenRound, ticket: int) -> OpenRound:
+        """Start collecting a reserved round's answers (a Ray future on the coordinator's annotate group)."""
+        open_round.future = self.coordinator.collect.remote(ticket)
+        return open_round
+
+    def _answers(self, open_round: OpenRound, timing: dict) -> list[Answer | None]:
+        """Wait for an asked round's answers (bounded by ``run.timeouts.annotate``)."""
+        t = time.perf_counter()
+        got = wait(open_round.future, "annotate", "the coordinator", self.cfg.run.timeouts.annotate)
+        timing["annotate_s"] += time.perf_counter() - t  # the wait the pipeline did not hide
+        return got
+
+    def _finish(self, open_round: OpenRound, got: list[Answer | None]) -> list[PreferencePair]:
+        """Credit a round's arms with its answers, let the label model learn from them; its training pairs."""
+        items, answers = open_round.items, [None] * len(open_round.items)
+        for i, answer in zip(open_round.chosen, got, strict=True):
+            answers[i] = answer
+        self._coord("record_wins", items, answers)  # people's answers credit the arms; model labels do not
+        if (routing := open_round.routing) is not None:
+            self.router.learn(routing, answers)
+            for i, answer in routing.model_answers.items():
+                answers[i] = answer
+        rng = np.random.default_rng(derived_seed(self.cfg.run.seed, "pairs", open_round.iteration, open_round.index))
+        return self._pairs(items, answers, rng)
 
     def _to_label(self, items: list[RoundItem], askable: list[int], iteration: int, r: int, seen_after: int,
                   labelled: int, timing: dict) -> tuple[list[int], RoundRouting | None]:
@@ -205,97 +291,13 @@ class Pipeline:
         return [PreferencePair.from_json(row) for i in replayed_iterations(self.cfg.optim.replay, iteration)
                 if (folder / f"iter_{i}.json").is_file() for row in json.loads((folder / f"iter_{i}.json").read_text())]
 
-    def _generate_round(self, iteration: int, chunk: list[dict], arms: list[str], timing: dict) -> list[RoundItem]:
-        """K responses per prompt; for prompts on a source arm, N more scored by that source and the top Rp
-        swapped into the first Rp slots (docs/method.md step 3)."""
-        cfg, K, N, rp = self.cfg, self.cfg.train.responses_per_prompt, self.cfg.transfer.best_of_n, self.cfg.transfer.num_replace
-        texts = [row["prompt"] for row in chunk]
-        refs = [row.get("reference") for row in chunk]
-        chats = [row.get("conversation") for row in chunk]
-        t = time.perf_counter()
-        seed = derived_seed(cfg.run.seed, "gen", iteration, texts[0])
-        by_arm = defaultdict(list)
-        for i, arm in enumerate(arms):
-            if arm != SELF_ARM:
-                by_arm[arm].append(i)
-        on_sources = [i for idx in by_arm.values() for i in idx]  # one engine call: K for every prompt, N for these
-        rows = [[s["text"] for s in row] for row in self.workers.generate(
-            texts + [texts[i] for i in on_sources], [K] * len(texts) + [N] * len(on_sources), None, seed)]
-        base, extra_of = rows[: len(texts)], dict(zip(on_sources, rows[len(texts) :], strict=True))
-        extra = {arm: [extra_of[i] for i in idx] for arm, idx in by_arm.items()}
-        timing["generate_s"] += time.perf_counter() - t
-        t = time.perf_counter()
-        batches = {arm: ScoringBatch.of([texts[i] for i in idx], extra[arm], [refs[i] for i in idx],
-                                        [chats[i] for i in idx]) for arm, idx in by_arm.items()}
-        futures = {arm: self._score_refs(arm, batch) for arm, batch in batches.items()}
-        responses, masks = [list(b) for b in base], [[False] * K for _ in base]
-        for arm, idx in by_arm.items():
-            scores = self._arm_scores(arm, futures[arm], batches[arm])
-            for j, i in enumerate(idx):
-                responses[i], masks[i] = replace_with_best_of_n(base[i], extra[arm][j], scores[j], rp)
-        timing["score_s"] += time.perf_counter() - t
-        return [RoundItem(texts[i], refs[i], arms[i], tuple(responses[i]), tuple(masks[i]), base[i][-1], chats[i])
-                for i in range(len(chunk))]
-
-    def _score_refs(self, arm: str, batch: ScoringBatch):
-        """References to an arm's Best-of-N scores: its source's, or every source's for the ensemble arm."""
-        if arm == ENSEMBLE_ARM:
-            return {name: self.workers.score(name, batch) for name in self.sources}
-        return self.workers.score(arm, batch)
-
-    def _arm_scores(self, arm: str, refs, batch: ScoringBatch) -> list[list[float]]:
-        """An arm's scores per prompt; the ensemble arm's combine every source's with the label model's weights
-        (``transfer.ensemble``; :func:`ensemble_scores`)."""
-        if arm != ENSEMBLE_ARM:
-            return self.workers.scores(refs, arm, "score", batch)
-        per_source = [self.workers.scores(refs[name], name, "score", batch) for name in self.sources]
-        return [ensemble_scores(self.router.model, np.array([s[i] for s in per_source]).T) for i in range(len(batch.sizes))]
-
-    def _initial_eval_samples(self) -> dict:
-        path = self.run.root / "eval" / "iter_0.json"
-        if path.is_file():
-            import json
-
-            return json.loads(path.read_text())
-        if self.state.iteration:
-            raise ConfigError(f"{path} is missing; cannot evaluate against the initial policy on resume")
-        return self._eval_samples(0)
-
-    def _eval_samples(self, iteration: int) -> dict:
-        """``eval.samples_per_prompt`` samples per held-out prompt from the current policy, with their oracle
-        scores (prompts x samples); saved to ``RUN_DIR/eval/iter_N.json`` so that ``rayrlhf compare`` can judge
-        policies head to head."""
-        texts = [r["prompt"] for r in self.eval_rows]
-        refs = [r.get("reference") for r in self.eval_rows]
-        chats = [r.get("conversation") for r in self.eval_rows]
-        n = self.cfg.eval.samples_per_prompt
-        seed = derived_seed(self.cfg.run.seed, "eval", iteration)
-        responses = [[s["text"] for s in row] for row in self.workers.generate(
-            texts, n, self.cfg.eval.temperature, seed, stage="eval", max_new_tokens=self.cfg.eval.max_new_tokens)]
-        batch = ScoringBatch.of(texts, responses, refs, chats)
-        scores = self.workers.scores(self.workers.score("oracle", batch), "oracle", "eval", batch)
-        out = {"iteration": iteration, "responses": responses, "oracle_scores": scores}
-        (self.run.root / "eval").mkdir(exist_ok=True)
-        self.run.write_json_atomic(self.run.root / "eval" / f"iter_{iteration}.json", out)
-        return out
+    @property
+    def eval_init(self) -> dict:
+        """The initial policy's held-out samples (``RUN_DIR/eval/iter_0.json``)."""
+        return self.held_out.init
 
     def samples_table(self, iteration: int, count: int = 8) -> list[dict]:
-        """A few held-out prompts with the policy's first sample and its oracle score after ``iteration``."""
-        import json
-
-        data = json.loads((self.run.root / "eval" / f"iter_{iteration}.json").read_text())
-        return [{"prompt": row["prompt"][-300:], "response": data["responses"][i][0], "oracle_score": data["oracle_scores"][i][0]}
-                for i, row in enumerate(self.eval_rows[:count])]
-
-    def _evaluate(self, iteration: int) -> dict:
-        """Oracle-judged win rate of the current policy vs the initial one on held-out prompts."""
-        samples = self._eval_samples(iteration)
-        wr = paired_win_rate(samples["oracle_scores"], self.eval_init["oracle_scores"], seed=iteration)
-        now = score_summary(samples["oracle_scores"], samples["responses"])
-        init = score_summary(self.eval_init["oracle_scores"], self.eval_init["responses"])
-        return {"eval/win_rate_vs_init": wr.mean, "eval/win_rate_vs_init_ci_low": wr.low,
-                "eval/win_rate_vs_init_ci_high": wr.high, "eval/oracle_score": now["mean"],
-                "eval/empty_rate": now["empty_rate"], "eval/oracle_score_init": init["mean"]}
+        return self.held_out.table(iteration, count)
 
     def iteration(self, iteration: int) -> dict:
         """One iteration, ending with its checkpoint as the resume point. Raises :class:`BudgetSpent` after it
@@ -322,7 +324,7 @@ class Pipeline:
         timing["weight_sync_s"] = self.workers.load_weights(str(ckpt))
         self.run.set_status("eval", iteration)
         t = time.perf_counter()
-        evaluation = self._evaluate(iteration)
+        evaluation = self.held_out.evaluate(iteration)
         timing["eval_s"] = time.perf_counter() - t
         timing["iteration_s"] = time.perf_counter() - t_iter
         timing["startup_s"] = 0.0 if self._startup_logged else self.startup_s
