@@ -146,16 +146,23 @@ def test_fault_matrix(train_config, tmp_path, component, stage):
     run = start(train_config, run_dir)
     try:
         run.wait_for(stage, 1)
-        run.kill(component)
-        if component == "driver":  # the process is gone: `--resume` alone must complete the run
-            run = resume(run_dir)
-            rc, err = run.finish()
-            assert rc == 0, err[-3000:]
-        else:
-            finish_or_resume(run)
+        run = kill_then_complete(run, component)
     finally:
         run.close()
     check_paid_once(run_dir, 2)
+
+
+def kill_then_complete(run: Run, component: str, **env) -> Run:
+    """Kill ``component``; the run completes, or stops clearly and `--resume` completes it. A killed driver's process
+    is gone: `--resume` alone must complete the run. Returns the last run (to close)."""
+    run.kill(component)
+    if component != "driver":
+        finish_or_resume(run)
+        return run
+    run = resume(run.run_dir, **env)
+    rc, err = run.finish()
+    assert rc == 0, err[-3000:]
+    return run
 
 
 PIPELINED = ["transfer.delay=1", "transfer.refresh_every=4"]
@@ -184,13 +191,7 @@ def test_pipelined_rounds_killed_mid_overlap(train_config, tmp_path, component):
     run = start(train_config, run_dir, *PIPELINED, RAYRLHF_TEST_ORACLE_DELAY="0.3")
     try:
         wait_mid_overlap(run, 1)
-        run.kill(component)
-        if component == "driver":
-            run = resume(run_dir, RAYRLHF_TEST_ORACLE_DELAY="0.3")
-            rc, err = run.finish()
-            assert rc == 0, err[-3000:]
-        else:
-            finish_or_resume(run)
+        run = kill_then_complete(run, component, RAYRLHF_TEST_ORACLE_DELAY="0.3")
     finally:
         run.close()
     check_paid_once(run_dir, 2)
