@@ -66,7 +66,8 @@ def _value_cases() -> list[tuple[str, str, str, str]]:
         elif ann is bool:
             cases += [(key, v, key, "valid boolean") for v in ("maybe", "2", "[1]")]
         elif typing.get_origin(ann) is typing.Literal:
-            cases += [(key, v, key, "Input should be") for v in ("bogus", "1")]
+            allowed = {str(a) for a in typing.get_args(ann)}  # a value the command line reads as one of them is good
+            cases += [(key, v, key, "Input should be") for v in ("bogus", "1", "2") if v not in allowed][:2]
         elif ann is str:
             cases += [(key, v, key, "valid string") for v in ("[1, 2]", "{a: 1}")]
         elif typing.get_origin(ann) is list:  # a list of names (or one name)

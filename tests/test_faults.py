@@ -14,6 +14,7 @@ import time
 
 import pytest
 
+from rayrlhf.annotate.ledger import ledger_answers
 from tests.support.faults_harness import BILLING, Run, check_paid_once, finish_or_resume, resume, stopped_clearly
 
 pytestmark = pytest.mark.ray
@@ -182,16 +183,27 @@ def wait_mid_overlap(run: Run, iteration: int) -> None:
 
 
 @pytest.mark.faults
-@pytest.mark.parametrize("component", ["driver", "rollout"])
+@pytest.mark.parametrize("component", ["driver", "rollout", "sigterm"])
 def test_pipelined_rounds_killed_mid_overlap(train_config, tmp_path, component):
-    """transfer.delay=1: the driver (its whole process tree) or the rollout engine dies while one round is generated
-    and the one before is being answered. The driver's death loses the labels in flight, not a paid one: `--resume`
-    completes, nothing paid twice; the rollout engine is restarted by Ray and the run goes on (or stops clearly)."""
+    """transfer.delay=1: the driver (its whole process tree) or the rollout engine dies, or SIGTERM arrives, while one
+    round is generated and the one before is being answered. The driver's death loses the labels in flight, not a
+    paid one: `--resume` completes, nothing paid twice; the rollout engine is restarted by Ray and the run goes on (or
+    stops clearly); SIGTERM stops at the next round with the open round's answers in the ledger (billed = recorded)."""
     run_dir = tmp_path / "run"
     run = start(train_config, run_dir, *PIPELINED, RAYRLHF_TEST_ORACLE_DELAY="0.3")
     try:
         wait_mid_overlap(run, 1)
-        run = kill_then_complete(run, component, RAYRLHF_TEST_ORACLE_DELAY="0.3")
+        if component == "sigterm":
+            run.proc.send_signal(signal.SIGTERM)
+            rc, err = run.finish()
+            assert rc == 143 and "stopped on SIGTERM at a safe point" in err, err[-3000:]
+            bill = {json.loads(x)["query_id"] for x in (run_dir / "bill.jsonl").read_text().splitlines() if x.strip()}
+            assert bill <= {e["query_id"] for e in ledger_answers(run_dir / "annotations.jsonl")}  # nothing paid lost
+            run = resume(run_dir, RAYRLHF_TEST_ORACLE_DELAY="0.3")
+            rc, err = run.finish()
+            assert rc == 0, err[-3000:]
+        else:
+            run = kill_then_complete(run, component, RAYRLHF_TEST_ORACLE_DELAY="0.3")
     finally:
         run.close()
     check_paid_once(run_dir, 2)

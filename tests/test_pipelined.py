@@ -24,6 +24,8 @@ class GatedOracle:
     """Answers like the simulated oracle, but the first batch it is asked waits until a second batch has been asked:
     it returns only if the two are asked at once."""
 
+    concurrent_ask = True
+
     def __init__(self):
         self.inner = SimulatedOracle(LengthOracle(), "deterministic", 1.0, 0.0, seed=0)
         self.batches: list[list[str]] = []
@@ -84,7 +86,7 @@ def test_the_paced_oracle_answers_as_the_simulated_one_at_people_pace(tmp_path):
 
 @pytest.mark.parametrize("value", ["2", 2, True, "round", -1])
 def test_an_unknown_delay_is_refused(value):
-    with pytest.raises(ValidationError, match="must be 0, 1 or 'iteration'"):
+    with pytest.raises(ValidationError, match="must be 0, 1 or 'iteration'|Input should be 0, 1 or 'iteration'"):
         config(transfer={"delay": value})
 
 
@@ -214,5 +216,56 @@ def test_compare_takes_the_delay_as_a_method_option():
     assert method_config(base, "ucb+uncertain[transfer.delay=iteration]@2").transfer.delay == "iteration"
     assert method_config(base, "ucb").transfer.delay == 0
     assert method_dir("ucb[transfer.delay=1]") != method_dir("ucb")
-    with pytest.raises(Exception, match="must be 0, 1 or 'iteration'"):
+    with pytest.raises(Exception, match="Input should be 0, 1 or 'iteration'"):
         method_config(base, "ucb[transfer.delay=2]")
+
+
+class CountingOracle:
+    """A backend that does not declare ``concurrent_ask``: records how many of its asks ever overlapped."""
+
+    def __init__(self):
+        self.inner = SimulatedOracle(LengthOracle(), "deterministic", 1.0, 0.0, seed=0)
+        self.running, self.most = 0, 0
+        self.lock = threading.Lock()
+
+    def ask(self, queries, record):
+        with self.lock:
+            self.running += 1
+            self.most = max(self.most, self.running)
+        time.sleep(0.2)
+        self.inner.ask(queries, record)
+        with self.lock:
+            self.running -= 1
+
+
+class FailingOracle:
+    concurrent_ask = True
+
+    def ask(self, queries, record):
+        raise RuntimeError("the vendor has the queries now")
+
+
+def test_a_backend_that_does_not_say_it_is_thread_safe_is_asked_one_round_at_a_time(tmp_path):
+    backend = CountingOracle()
+    coord = Coordinator(config(), str(tmp_path), backend)
+    coord.start_iteration(1)
+    tickets = [coord.reserve([item(f"{r}{i}", "good", ["xx", "x", "xxx", "y"]) for i in range(2)]) for r in "ab"]
+    threads = [threading.Thread(target=coord.collect, args=(t,)) for t in tickets]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert backend.most == 1 and coord.metrics()["oracle_queries"] == 4
+
+
+def test_a_failed_round_keeps_its_queries_in_the_budget_and_is_not_asked_again(tmp_path):
+    coord = Coordinator(config(oracle={"budget": 3}), str(tmp_path), FailingOracle())
+    coord.start_iteration(1)
+    first = [item(f"a{i}", "good", ["xx", "x", "xxx", "y"]) for i in range(2)]
+    with pytest.raises(RuntimeError, match="the vendor has the queries"):
+        coord.collect(coord.reserve(first))
+    # the two posted queries may still be labelled (imported): budget 3 leaves room for 1, a0 is not asked again
+    coord.backend = SimulatedOracle(LengthOracle(), "deterministic", 1.0, 0.0, seed=0)
+    answers = coord.collect(coord.reserve([first[0], *(item(f"b{i}", "good", ["xx", "x", "xxx", "y"]) for i in range(2))]))
+    assert [a is not None for a in answers] == [False, True, False]
+    assert coord.metrics()["annotation/over_budget"] == 1 and coord.metrics()["oracle_queries"] == 1

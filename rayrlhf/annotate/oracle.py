@@ -25,12 +25,15 @@ class AnnotationBackend(Protocol):
     def ask(self, queries: list[Query], record: Record) -> None:
         """Hand each answer to ``record`` the moment it arrives (any order; ``record`` writes it durably before it
         returns); return when every query is answered, abstained or given up on (timed out: not paid, not
-        recorded). Never blocks forever."""
+        recorded). Never blocks forever. A backend whose class sets ``concurrent_ask = True`` may be asked by two
+        rounds at once from two threads (``transfer.delay``); any other is asked one call at a time."""
 
 
 class SimulatedOracle:
     """Answers from a reward model's scores: deterministic ranking or Plackett-Luce with a temperature.
     ``score`` is the oracle reward (in a run: a call to its reward actor)."""
+
+    concurrent_ask = True  # two rounds may be asked at once (transfer.delay): each answer depends on its query only
 
     def __init__(self, score: ScoreFn, mode: str, temperature: float, abstain_margin: float, seed: int) -> None:
         self.score = score

@@ -47,6 +47,8 @@ class PaceLog:
 class PacedOracle:
     """``inner``'s answers (the simulated oracle's), each after ``seconds_per_label`` of one of ``annotators`` threads."""
 
+    concurrent_ask = True  # rounds asked at once share the annotators' queue
+
     def __init__(self, inner: Answering, annotators: int, seconds_per_label: float) -> None:
         self.inner, self.annotators, self.seconds = inner, annotators, seconds_per_label
         self.iteration: int | None = None  # set by the coordinator

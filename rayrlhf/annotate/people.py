@@ -69,6 +69,8 @@ class WebQueueBackend:
     answer (the queries stay queued; `rayrlhf train --resume` picks them up). With ``serve`` it runs the web
     app itself on ``host:port`` for as long as the backend lives."""
 
+    concurrent_ask = True  # every queue operation is its own SQLite transaction, one connection per thread
+
     def __init__(self, run_dir: str | Path, timeout_s: float = 600.0, on_timeout: str = "requeue", overlap: int = 1,
                  max_wait_s: float = 3600.0, undo_window_s: float = 10.0, poll_s: float = 0.2, serve: bool = False,
                  host: str = "127.0.0.1", port: int = 8765, log: Callable[[str], None] = print) -> None:

@@ -158,11 +158,10 @@ class TransferConfig(_Section):
     @field_validator("delay", mode="before")
     @classmethod
     def _delay(cls, v: object) -> object:
-        if v == "iteration" or (v in (0, 1) and not isinstance(v, bool)):
-            return v if isinstance(v, str) else int(v)
-        if v in ("0", "1"):
-            return int(v)
-        raise ValueError(f"must be 0, 1 or 'iteration', got {v!r}")
+        """``1`` from the command line or a quoted YAML value is the number; ``true`` is not 1."""
+        if isinstance(v, bool):
+            raise ValueError(f"must be 0, 1 or 'iteration', got {v!r}")
+        return int(v) if v in ("0", "1") else v
 
     @field_validator("mode")
     @classmethod

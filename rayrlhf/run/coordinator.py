@@ -14,6 +14,7 @@ in this order (docs/method.md steps 2-4):
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 from collections.abc import Sequence
@@ -65,6 +66,9 @@ class Coordinator:
         self._in_flight: dict[str, threading.Event] = {}  # query id -> set when its round's collect is done with it
         self._tickets: dict[int, tuple[list[Query], list[Query]]] = {}  # reserved, not collected: queries, those to ask
         self._next_ticket = 0
+        self._given_up: set[str] = set()  # queries of a collect that raised (the run stops): never asked again here
+        # a backend asked by two rounds at once must say it can be (concurrent_ask); others are asked one at a time
+        self._ask_lock = contextlib.nullcontext() if getattr(self.backend, "concurrent_ask", False) else threading.Lock()
 
     def start_iteration(self, iteration: int) -> None:
         """Statistics are reset every iteration: the policy changed, old win rates are stale. With
@@ -101,13 +105,16 @@ class Coordinator:
         queries = [it.query() for it in items]
         budget = self.cfg.oracle.budget
         with self._lock:
-            in_flight = sum(1 for qid in self._in_flight if qid not in self.ledger.answers)
+            pending = self._in_flight.keys() | self._given_up  # a failed round's queries may still be answered (imported)
+            in_flight = sum(1 for qid in pending if qid not in self.ledger.answers)
             to_ask: dict[str, Query] = {}
             for q in queries:
                 if self.ledger.get(q) is not None:
                     self.counters["reused"] += 1
-                elif q.id in to_ask or q.id in self._in_flight:
-                    continue  # the same query twice in one round, or in a round in flight: asked (and paid) once
+                elif q.id in pending:
+                    self.counters["reused"] += 1  # asked by a round in flight: counted as if its answer were in already
+                elif q.id in to_ask:
+                    continue  # the same query twice in one round: asked (and paid) once
                 elif budget is not None and len(self.ledger) + in_flight + len(to_ask) >= budget:
                     self.counters["over_budget"] += 1
                 else:
@@ -126,15 +133,20 @@ class Coordinator:
         actor's ``annotate`` concurrency group), so people answer the next round's queries while this one closes."""
         with self._lock:
             queries, to_ask = self._tickets.pop(ticket)
+        failed = True
         try:
             if to_ask:
                 if hasattr(self.backend, "iteration"):  # people backends file queries under the iteration
                     self.backend.iteration = self.iteration
-                self.backend.ask(to_ask, self._record)
+                with self._ask_lock:
+                    self.backend.ask(to_ask, self._record)
+            failed = False
         finally:
             with self._lock:
                 for q in to_ask:  # answered, or given up on (timed out, or the run stopped): no longer in flight
                     self._in_flight.pop(q.id).set()
+                    if failed:  # still posted (a vendor's, a queue's): it keeps its place in the budget
+                        self._given_up.add(q.id)
         for q in queries:  # a query another round in flight asks: its answer (or its end) first
             if (event := self._in_flight.get(q.id)) is not None:
                 event.wait()

@@ -31,6 +31,8 @@ from rayrlhf.run.evaluation import HeldOutEval
 from rayrlhf.run.generation import generate_round
 from rayrlhf.run.labelling import RoundRouting
 
+SETTLE_S = 300.0  # how long a stopping run waits for the rounds it has open to be answered
+
 
 @dataclass
 class OpenRound:
@@ -157,18 +159,29 @@ class Pipeline:
         pairs: list[PreferencePair] = []
         in_flight: deque[OpenRound] = deque()
         labelled = 0
-        for r, chunk in enumerate(tqdm(chunks, desc=f"iter {iteration}: rounds", leave=False)):
-            while len(in_flight) > delay:  # the statistics round r may see: every round but the last `delay`
+        try:
+            for r, chunk in enumerate(tqdm(chunks, desc=f"iter {iteration}: rounds", leave=False)):
+                while len(in_flight) > delay:  # the statistics round r may see: every round but the last `delay`
+                    pairs += self._finish(in_flight[0], self._answers(in_flight.popleft(), timing))
+                check_stop(f"iteration {iteration}, before round {r + 1}")
+                arms = self._coord("assign", len(chunk))
+                items = self._round_items(iteration, r, chunk, arms, saved, timing)
+                open_round = self._open(iteration, r, items, r * size + len(items), labelled, timing)
+                labelled += len(open_round.chosen)
+                in_flight.append(self._ask(open_round, self._coord("reserve", open_round.asked())))
+            while in_flight:
                 pairs += self._finish(in_flight[0], self._answers(in_flight.popleft(), timing))
-            check_stop(f"iteration {iteration}, before round {r + 1}")
-            arms = self._coord("assign", len(chunk))
-            items = self._round_items(iteration, r, chunk, arms, saved, timing)
-            open_round = self._open(iteration, r, items, r * size + len(items), labelled, timing)
-            labelled += len(open_round.chosen)
-            in_flight.append(self._ask(open_round, self._coord("reserve", open_round.asked())))
-        while in_flight:
-            pairs += self._finish(in_flight[0], self._answers(in_flight.popleft(), timing))
+        except BaseException:
+            self._settle(in_flight)
+            raise
         return pairs
+
+    def _settle(self, in_flight: deque[OpenRound]) -> None:
+        """A stop or a fault while rounds are open (``transfer.delay``): before the run stops, give their backends time
+        (at most :data:`SETTLE_S`) to hand over what they are paying for, so it is in the ledger, not asked again on
+        resume. A web or vendor round needs none: its answers wait in the queue and a resume records them."""
+        if in_flight and self.cfg.oracle.backend not in ("web", "vendor"):
+            ray.wait([r.future for r in in_flight], num_returns=len(in_flight), timeout=SETTLE_S)
 
     def _collect_at_once(self, iteration: int, chunks: list[list[dict]], saved: list, timing: dict) -> list[PreferencePair]:
         """``transfer.delay: iteration``: every round's arms from the statistics of the iterations before, the

@@ -52,6 +52,8 @@ class BillingOracle:
     ``RUN_DIR/bill.jsonl`` before it is handed to the coordinator. ``RAYRLHF_TEST_ORACLE_DELAY`` seconds per
     answer widen the annotation window for the fault tests."""
 
+    concurrent_ask = True  # as the simulated oracle it wraps (the bill is appended line by line)
+
     def __init__(self, cfg, run_dir, score):
         from rayrlhf.annotate.oracle import SimulatedOracle
 
