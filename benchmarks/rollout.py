@@ -135,3 +135,43 @@ def run(cfg, cfg_path: Path, workers, engine_dir: str, train_rows: list[dict], o
                          f"Bare engine start-up for reference: import vLLM {bare['import_s']:.1f}s, build the engine "
                          f"{bare['engine_build_s']:.1f}s, first generate {bare['first_generate_s']:.1f}s.")
     return section
+
+
+def main(argv=None) -> int:
+    """``python -m benchmarks.rollout [--scale full|tiny] [--repeats 3] [--out DIR]``: benchmark 2 alone (no start-up
+    prototypes); writes OUT/rollout.json."""
+    import argparse
+
+    import ray
+
+    from benchmarks.common import REPO, bench_config, bench_overrides, git_commit, write_config
+    from rayrlhf.data.prompts import load_splits
+    from rayrlhf.run.actor_group import Workers, init_ray
+    from rayrlhf.task.build import build_task, resolve_model
+
+    ap = argparse.ArgumentParser(description="benchmark 2: the rollout stage vs a bare vLLM engine")
+    ap.add_argument("--scale", default="full", choices=("full", "tiny"))
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--out", type=Path, default=REPO / "runs" / "bench-rollout")
+    args = ap.parse_args(argv)
+    out = args.out.resolve()
+    cfg = bench_config(bench_overrides(args.scale))
+    cfg_path = write_config(cfg, out / "config.yaml")
+    build_task(cfg.task, log=lambda m: None)
+    rows, _ = load_splits(cfg, log=lambda m: None)
+    init_dir = resolve_model(cfg.policy.model, cfg.task)
+    init_ray(cfg)
+    workers = Workers(cfg, init_dir, init_dir, out / "ray_train")
+    try:
+        section = run(cfg, cfg_path, workers, workers.initial_engine_dir, rows, out / "rollout", repeats=args.repeats)
+    finally:
+        workers.close()
+        ray.shutdown()
+    (out / "rollout.json").write_text(json.dumps({"commit": git_commit(), **section.to_json()}, indent=1))
+    for name, value in section.ratios.items():
+        print(f"{name}: {value:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
