@@ -7,6 +7,7 @@ compared, and each ratio is measured with both sides in the same run, one after 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -193,3 +194,23 @@ def read_jsonl(path: Path) -> list[dict]:
 def mean(values) -> float | None:
     values = [v for v in values if v is not None]
     return sum(values) / len(values) if values else None
+
+
+@contextlib.contextmanager
+def library_workers(cfg, storage: Path):
+    """For a benchmark run on its own (``python -m benchmarks.X``): the built-in task built, a local Ray, and the
+    library's actors on the initial policy; yields ``(workers, initial model dir)`` and shuts both down after."""
+    import ray
+
+    from rayrlhf.run.actor_group import Workers, init_ray
+    from rayrlhf.task.build import build_task, resolve_model
+
+    build_task(cfg.task, log=lambda m: None)
+    init_dir = resolve_model(cfg.policy.model, cfg.task)
+    init_ray(cfg)
+    workers = Workers(cfg, init_dir, init_dir, storage)
+    try:
+        yield workers, init_dir
+    finally:
+        workers.close()
+        ray.shutdown()

@@ -24,7 +24,18 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks.common import QUICKSTART, REPO, Section, bench_config, bench_overrides, git_commit, log, machine, ratio
+from benchmarks.common import (
+    QUICKSTART,
+    REPO,
+    Section,
+    bench_config,
+    bench_overrides,
+    git_commit,
+    library_workers,
+    log,
+    machine,
+    ratio,
+)
 
 SIMULATED = {"d0": ["transfer.delay=0"], "d1": ["transfer.delay=1"], "iteration": ["transfer.delay=iteration"]}
 PEOPLE = {f"{s}s": ["oracle.pace.annotators=4", f"oracle.pace.seconds_per_label={s}"] for s in ("0.5", "2")}
@@ -156,11 +167,6 @@ def vendor_section(overrides: list[str], out: Path) -> Section:
 
 
 def main(argv=None) -> int:
-    import ray
-
-    from rayrlhf.run.actor_group import Workers, init_ray
-    from rayrlhf.task.build import build_task, resolve_model
-
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--scale", default="full", choices=("full", "tiny"))
     ap.add_argument("--repeats", type=int, default=3)
@@ -169,15 +175,9 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     overrides = bench_overrides(args.scale)
     cfg = bench_config(overrides)
-    build_task(cfg.task, log=lambda m: None)
-    init_dir = resolve_model(cfg.policy.model, cfg.task)
-    init_ray(cfg)
-    workers = Workers(cfg, init_dir, init_dir, args.out / "ray_train")
-    try:
+    with library_workers(cfg, args.out / "ray_train") as (workers, init_dir):
         sections = [run(cfg, workers, init_dir, args.out, args.repeats)]
-    finally:
-        workers.close()
-        ray.shutdown()
+
     def save() -> None:
         result = {"commit": git_commit(), "machine": machine(), "scale": args.scale, "sections": [s.to_json() for s in sections]}
         (args.out / "pipelined.json").write_text(json.dumps(result, indent=1))

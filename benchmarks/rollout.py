@@ -142,12 +142,8 @@ def main(argv=None) -> int:
     prototypes); writes OUT/rollout.json."""
     import argparse
 
-    import ray
-
-    from benchmarks.common import REPO, bench_config, bench_overrides, git_commit, write_config
+    from benchmarks.common import REPO, bench_config, bench_overrides, git_commit, library_workers, write_config
     from rayrlhf.data.prompts import load_splits
-    from rayrlhf.run.actor_group import Workers, init_ray
-    from rayrlhf.task.build import build_task, resolve_model
 
     ap = argparse.ArgumentParser(description="benchmark 2: the rollout stage vs a bare vLLM engine")
     ap.add_argument("--scale", default="full", choices=("full", "tiny"))
@@ -157,16 +153,9 @@ def main(argv=None) -> int:
     out = args.out.resolve()
     cfg = bench_config(bench_overrides(args.scale))
     cfg_path = write_config(cfg, out / "config.yaml")
-    build_task(cfg.task, log=lambda m: None)
-    rows, _ = load_splits(cfg, log=lambda m: None)
-    init_dir = resolve_model(cfg.policy.model, cfg.task)
-    init_ray(cfg)
-    workers = Workers(cfg, init_dir, init_dir, out / "ray_train")
-    try:
+    with library_workers(cfg, out / "ray_train") as (workers, _):
+        rows, _ = load_splits(cfg, log=lambda m: None)
         section = run(cfg, cfg_path, workers, workers.initial_engine_dir, rows, out / "rollout", repeats=args.repeats)
-    finally:
-        workers.close()
-        ray.shutdown()
     (out / "rollout.json").write_text(json.dumps({"commit": git_commit(), **section.to_json()}, indent=1))
     for name, value in section.ratios.items():
         print(f"{name}: {value:.3f}")

@@ -31,6 +31,11 @@ def idle_share(span_s: float, busy_s: float, annotators: int) -> float:
     return max(0.0, 1.0 - busy_s / (annotators * span_s))
 
 
+def people_figures_of(span_s: float, busy_s: float, annotators: int) -> dict[str, float]:
+    """``annotation/people_...`` of one iteration: its labelling span, the seconds spent answering, the idle share."""
+    return {"people_span_s": span_s, "people_busy_s": busy_s, "people_idle_share": idle_share(span_s, busy_s, annotators)}
+
+
 @dataclass
 class PaceLog:
     """One iteration's labelling: when its first query was asked, its last answer given, the seconds spent answering."""
@@ -41,7 +46,7 @@ class PaceLog:
 
     def figures(self, annotators: int) -> dict[str, float]:
         span = (self.last_answer - self.first_asked) if self.first_asked is not None and self.last_answer else 0.0
-        return {"people_span_s": span, "people_busy_s": self.busy_s, "people_idle_share": idle_share(span, self.busy_s, annotators)}
+        return people_figures_of(span, self.busy_s, annotators)
 
 
 class PacedOracle:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from rayrlhf.annotate.errors import WaitingForLabels
-from rayrlhf.annotate.paced import idle_share
+from rayrlhf.annotate.paced import people_figures_of
 from rayrlhf.annotate.queue import expire_leases
 from rayrlhf.annotate.ranking import combine
 from rayrlhf.annotate.store import QueueSettings, QueueStore
@@ -54,7 +54,7 @@ def people_figures(store: QueueStore, iteration: int) -> dict[str, float]:
         "SELECT MAX(a.time), COALESCE(SUM(a.seconds), 0), COUNT(DISTINCT a.annotator) FROM answers a "
         "JOIN queries q ON q.id = a.query_id WHERE q.iteration = ?", (iteration,)).fetchone()
     span = (last - first) if first is not None and last is not None else 0.0
-    return {"people_span_s": span, "people_busy_s": float(busy), "people_idle_share": idle_share(span, float(busy), people)}
+    return people_figures_of(span, float(busy), people)
 
 
 def _unique(queries: list[Query]) -> dict[str, Query]:

@@ -162,15 +162,16 @@ class Pipeline:
         try:
             for r, chunk in enumerate(tqdm(chunks, desc=f"iter {iteration}: rounds", leave=False)):
                 while len(in_flight) > delay:  # the statistics round r may see: every round but the last `delay`
-                    pairs += self._finish(in_flight[0], self._answers(in_flight.popleft(), timing))
+                    pairs += self._finish_oldest(in_flight, timing)
                 check_stop(f"iteration {iteration}, before round {r + 1}")
                 arms = self._coord("assign", len(chunk))
                 items = self._round_items(iteration, r, chunk, arms, saved, timing)
                 open_round = self._open(iteration, r, items, r * size + len(items), labelled, timing)
                 labelled += len(open_round.chosen)
-                in_flight.append(self._ask(open_round, self._coord("reserve", open_round.asked())))
+                open_round.future = self._ask(open_round.asked())
+                in_flight.append(open_round)
             while in_flight:
-                pairs += self._finish(in_flight[0], self._answers(in_flight.popleft(), timing))
+                pairs += self._finish_oldest(in_flight, timing)
         except BaseException:
             self._settle(in_flight)
             raise
@@ -188,21 +189,21 @@ class Pipeline:
         rounds not on disk generated in one engine call, then every round's queries asked as one batch."""
         check_stop(f"iteration {iteration}, before its rounds")
         arms = [self._coord("assign", len(chunk)) for chunk in chunks]
+        by_round = [[RoundItem.from_json(row) for row in saved_round] for saved_round in saved]
         fresh = range(len(saved), len(chunks))
         if fresh:
             self.run.set_status("generate", iteration, len(saved) + 1)
             generated = generate_round(self.cfg, self.workers, iteration, [row for r in fresh for row in chunks[r]],
                                        [arm for r in fresh for arm in arms[r]], timing, self._label_model())
             for r in fresh:
-                self.run.save_round(iteration, [it.to_json() for it in generated[: len(chunks[r])]])
+                by_round.append(generated[: len(chunks[r])])
                 generated = generated[len(chunks[r]) :]
+                self.run.save_round(iteration, [it.to_json() for it in by_round[-1]])
         size, labelled, rounds = self.cfg.transfer.refresh_every, 0, []
-        for r, saved_round in enumerate(self.run.saved_rounds(iteration)):
-            items = [RoundItem.from_json(row) for row in saved_round]
+        for r, items in enumerate(by_round):
             rounds.append(self._open(iteration, r, items, r * size + len(items), labelled, timing))
             labelled += len(rounds[-1].chosen)
-        everything = OpenRound(iteration, -1, [it for rnd in rounds for it in rnd.asked()], [], None)
-        answers = self._answers(self._ask(everything, self._coord("reserve", everything.items)), timing)
+        answers = self._answers(self._ask([it for rnd in rounds for it in rnd.asked()]), timing)
         pairs = []
         for rnd in rounds:
             pairs += self._finish(rnd, answers[: len(rnd.chosen)])
@@ -231,17 +232,21 @@ class Pipeline:
         self.run.set_status("annotate", iteration, r + 1)
         return OpenRound(iteration, r, items, chosen, routing)
 
-    def _ask(self, open_round: OpenRound, ticket: int) -> OpenRound:
-        """Start collecting a reserved round's answers (a Ray future on the coordinator's annotate group)."""
-        open_round.future = self.coordinator.collect.remote(ticket)
-        return open_round
+    def _ask(self, items: list[RoundItem]) -> ray.ObjectRef:
+        """Reserve ``items``' queries (in round order) and start collecting their answers: a Ray future on the
+        coordinator's annotate group."""
+        return self.coordinator.collect.remote(self._coord("reserve", items))
 
-    def _answers(self, open_round: OpenRound, timing: dict) -> list[Answer | None]:
-        """Wait for an asked round's answers (bounded by ``run.timeouts.annotate``)."""
+    def _answers(self, future: ray.ObjectRef, timing: dict) -> list[Answer | None]:
+        """Wait for asked answers (bounded by ``run.timeouts.annotate``)."""
         t = time.perf_counter()
-        got = wait(open_round.future, "annotate", "the coordinator", self.cfg.run.timeouts.annotate)
+        got = wait(future, "annotate", "the coordinator", self.cfg.run.timeouts.annotate)
         timing["annotate_s"] += time.perf_counter() - t  # the wait the pipeline did not hide
         return got
+
+    def _finish_oldest(self, in_flight: deque[OpenRound], timing: dict) -> list[PreferencePair]:
+        oldest = in_flight.popleft()
+        return self._finish(oldest, self._answers(oldest.future, timing))
 
     def _finish(self, open_round: OpenRound, got: list[Answer | None]) -> list[PreferencePair]:
         """Credit a round's arms with its answers, let the label model learn from them; its training pairs."""
