@@ -60,9 +60,18 @@ def one_call(calls: list[list[tuple[str, int]]]) -> list[list[tuple[str, int]]]:
     return [[request for call in calls for request in call]]
 
 
-def alternate_with_bare(cfg_path: Path, engine_dir: str, calls, workers, out: Path, repeats: int) -> tuple[list, list, dict]:
-    """``repeats`` rounds of: the bare engine's one call, rayrlhf's per-round calls, rayrlhf's one call (the order
-    reversed every other repeat), with the bare engine kept alive in its process between its turns."""
+def samples_then_extras(calls: list[list[tuple[str, int]]], chunk_sizes: list[int]) -> list[list[tuple[str, int]]]:
+    """The calls of ``rollout.samples_in_one_call``: every round's K requests (the first ``chunk_sizes[r]`` of call r)
+    in one call, then each round's Best-of-N extras in a call of its own (none for a round without them)."""
+    first = [request for call, size in zip(calls, chunk_sizes, strict=True) for request in call[:size]]
+    return [first] + [call[size:] for call, size in zip(calls, chunk_sizes, strict=True) if call[size:]]
+
+
+def alternate_with_bare(cfg_path: Path, engine_dir: str, calls, workers, out: Path, repeats: int,
+                        split: list | None = None) -> tuple[list, list, dict, list]:
+    """``repeats`` rounds of: the bare engine's one call, rayrlhf's per-round calls, rayrlhf's one call, and (given
+    ``split``) the K samples in one call with per-round extras (the order reversed every other repeat), with the bare
+    engine kept alive in its process between its turns."""
     import subprocess
 
     from benchmarks.common import env_for_children
@@ -86,15 +95,17 @@ def alternate_with_bare(cfg_path: Path, engine_dir: str, calls, workers, out: Pa
                 raise RuntimeError(f"the bare vLLM engine stopped (rc {bare.returncode}); log {out / 'bare_vllm.log'}")
             time.sleep(0.05)
 
-    rounds, single = [], []
+    rounds, single, split_runs = [], [], []
     for i in range(repeats):
         turns = [lambda i=i: bare_turn(i), lambda: rounds.append(rayrlhf_rollout(workers, calls)),
                  lambda: single.append(rayrlhf_rollout(workers, one_call(calls)))]
+        if split is not None:
+            turns.append(lambda: split_runs.append(rayrlhf_rollout(workers, split)))
         for turn in turns if i % 2 == 0 else turns[::-1]:
             turn()
     if bare.wait(600) != 0:
         raise RuntimeError(f"the bare vLLM engine exited {bare.returncode}; log {out / 'bare_vllm.log'}")
-    return rounds, single, json.loads((out / "bare.json").read_text())
+    return rounds, single, json.loads((out / "bare.json").read_text()), split_runs
 
 
 def run(cfg, cfg_path: Path, workers, engine_dir: str, train_rows: list[dict], out: Path,
@@ -110,16 +121,23 @@ def run(cfg, cfg_path: Path, workers, engine_dir: str, train_rows: list[dict], o
         "alternating repeats after a warm-up call")
     out.mkdir(parents=True, exist_ok=True)
     rayrlhf_rollout(workers, calls[:1])
-    rounds, single, bare = alternate_with_bare(cfg_path, engine_dir, calls, workers, out, repeats)
+    size = cfg.transfer.refresh_every
+    split = samples_then_extras(calls, [len(prompts[s : s + size]) for s in range(0, len(prompts), size)])
+    rounds, single, bare, split_runs = alternate_with_bare(cfg_path, engine_dir, calls, workers, out, repeats, split)
     per_round = [ratio(o["tokens_per_s"], b["tokens_per_s"]) for o, b in zip(rounds, bare["repeats"], strict=True)]
     one = [ratio(o["tokens_per_s"], b["tokens_per_s"]) for o, b in zip(single, bare["repeats"], strict=True)]
+    samples_first = [ratio(o["tokens_per_s"], b["tokens_per_s"]) for o, b in zip(split_runs, bare["repeats"], strict=True)]
     ours = sorted(rounds, key=lambda r: r["tokens_per_s"])[len(rounds) // 2]
-    log(f"rollout: rayrlhf per round {statistics.median(per_round):.3f}, one call {statistics.median(one):.3f} of bare vLLM")
+    log(f"rollout: rayrlhf per round {statistics.median(per_round):.3f}, one call {statistics.median(one):.3f}, "
+        f"samples in one call {statistics.median(samples_first):.3f} of bare vLLM")
     section.ratios = {"rollout tokens/s, rayrlhf / bare vLLM (goal >= 0.9)": statistics.median(per_round),
                       "rollout tokens/s, rayrlhf one call per iteration (transfer.delay: iteration) / bare vLLM":
-                          statistics.median(one)}
+                          statistics.median(one),
+                      "rollout tokens/s, rayrlhf K samples in one call + per-round extras (rollout.samples_in_one_call) "
+                      "/ bare vLLM": statistics.median(samples_first)}
     section.values = {"rayrlhf": ours, "rayrlhf_repeats": rounds, "one_call_repeats": single, "bare_vllm": bare,
-                      "ratio_repeats": {"per_round": per_round, "one_call": one}, "prototype_engine": prototype}
+                      "samples_in_one_call_repeats": split_runs, "prototype_engine": prototype,
+                      "ratio_repeats": {"per_round": per_round, "one_call": one, "samples_in_one_call": samples_first}}
     if prototype:
         section.ratios["rollout tokens/s, engine in the actor (library) / in two more processes (before), same calls"] = ratio(
             ours["tokens_per_s"], prototype["tokens_per_s"])
@@ -129,8 +147,11 @@ def run(cfg, cfg_path: Path, workers, engine_dir: str, train_rows: list[dict], o
         {"side": "rayrlhf, one call per iteration (delay iteration)", "ratio_min": min(one), "ratio_max": max(one),
          **{k: sorted(single, key=lambda r: r["tokens_per_s"])[len(single) // 2][k]
             for k in ("calls", "samples", "tokens", "seconds", "tokens_per_s")}},
+        {"side": "rayrlhf, K samples in one call, extras per round (samples_in_one_call)", "ratio_min": min(samples_first),
+         "ratio_max": max(samples_first), **{k: sorted(split_runs, key=lambda r: r["tokens_per_s"])[len(split_runs) // 2][k]
+                                             for k in ("calls", "samples", "tokens", "seconds", "tokens_per_s")}},
         {"side": "bare vLLM (one LLM.generate)", "calls": 1, **{k: bare[k] for k in ("samples", "tokens", "seconds", "tokens_per_s")}}]
-    section.notes.append(f"{repeats} alternating repeats (bare, per round, one call; reversed every other repeat), both "
+    section.notes.append(f"{repeats} alternating repeats (bare, per round, one call, samples in one call; reversed every other repeat), both "
                          "engines alive throughout; the ratios are medians of each repeat's ratio (range in the table). "
                          f"Bare engine start-up for reference: import vLLM {bare['import_s']:.1f}s, build the engine "
                          f"{bare['engine_build_s']:.1f}s, first generate {bare['first_generate_s']:.1f}s.")

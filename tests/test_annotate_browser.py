@@ -2,6 +2,8 @@
 `make browser`): answers through buttons and keyboard shortcuts (with an undo) reach the ledger through a real
 WebQueueBackend.ask with the annotator's name and seconds; a wrong token is refused; a screenshot is kept."""
 
+import math
+
 import httpx
 import pytest
 
@@ -17,6 +19,7 @@ def test_answers_given_in_the_page_reach_the_ledger(browser, tmp_path):
 
     queries = make_queries(4, k=3)
     backend = WebQueueBackend(tmp_path, undo_window_s=UNDO_WINDOW_S, poll_s=0.05, max_wait_s=120)
+    backend.iteration = 1
     token = backend.store.issue_token("alice")
     server = live_server(backend.store)
     record = LedgerRecorder(tmp_path)
@@ -55,7 +58,16 @@ def test_answers_given_in_the_page_reach_the_ledger(browser, tmp_path):
         assert page.card("q3-r1").find_element(By.CSS_SELECTOR, ".tag").text == "#3"
         page.keys(Keys.ENTER)
         page.wait.until(lambda d: d.find_element(By.ID, "empty").is_displayed())
-        assert "alice: 4 answered" in browser.find_element(By.ID, "progress").text
+        progress = browser.find_element(By.ID, "progress").text
+        assert "alice: 4 answered" in progress
+        # people's idle share over iteration 1 (posting to the last answer), recomputed from the queue's rows; an
+        # undone answer's re-answer counts from when the query was first shown, so the seconds can overlap and the
+        # share is floored at 0
+        conn = backend.store.connect()
+        posted = conn.execute("SELECT MIN(created) FROM queries").fetchone()[0]
+        last, busy = conn.execute("SELECT MAX(time), SUM(seconds) FROM answers").fetchone()
+        idle = math.floor(100 * max(0.0, 1 - busy / (last - posted)) + 0.5)  # as JavaScript Math.round
+        assert f"people idle {idle}% of iteration 1" in progress
 
         asking.join(timeout=UNDO_WINDOW_S + 30)
         assert not asking.is_alive() and asking.error is None

@@ -182,7 +182,7 @@ def test_reposting_is_idempotent(tmp_path):
 
 
 def test_people_figures_of_an_iteration_are_read_from_the_queue(tmp_path):
-    from rayrlhf.annotate.people import people_figures
+    from rayrlhf.annotate.idle_time import latest_people_figures, people_figures
 
     backend = WebQueueBackend(tmp_path, undo_window_s=0.0, poll_s=0.02)
     qs = make_queries(3)
@@ -198,4 +198,5 @@ def test_people_figures_of_an_iteration_are_read_from_the_queue(tmp_path):
     # by hand: span 30 s, 20 s answering, two people -> idle 1 - 20 / 60
     assert people_figures(backend.store, 3) == {"people_span_s": 30.0, "people_busy_s": 20.0,
                                                 "people_idle_share": pytest.approx(2 / 3)}
+    assert latest_people_figures(backend.store)["iteration"] == 4  # the page shows the latest iteration's
     assert backend.iteration_figures(7) == {"people_span_s": 0.0, "people_busy_s": 0.0, "people_idle_share": 0.0}

@@ -13,7 +13,7 @@ from tests.support.annotate import live_server, make_queries
 def served(tmp_path):
     store = QueueStore.for_run(tmp_path)
     store.configure(QueueSettings(undo_window_s=30))
-    store.post(make_queries(3))
+    store.post(make_queries(3), iteration=1)
     token = store.issue_token("alice")
     server = live_server(store)
     client = httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=10)
@@ -92,7 +92,8 @@ def test_the_api_flow_next_answer_undo_progress(served):
     assert page.headers["referrer-policy"] == "no-referrer"  # the ?token= link never leaks to another site
     assert client.get("/static/app.js").status_code == 200
     first = client.get("/api/next").json()
-    assert first["progress"] == {"annotator": "alice", "answered_by_you": 0, "waiting": 3, "done": 0, "total": 3}
+    assert first["progress"] == {"annotator": "alice", "answered_by_you": 0, "waiting": 3, "done": 0, "total": 3,
+                                 "people": {"iteration": 1, "people_span_s": 0.0, "people_busy_s": 0.0, "people_idle_share": 0.0}}
     q = first["query"]
     assert client.get("/api/next").json()["query"]["query_id"] == q["query_id"]  # a reload keeps the same query
     r = client.post("/api/answer", json={"query_id": q["query_id"], "skip": True})
@@ -105,6 +106,13 @@ def test_the_api_flow_next_answer_undo_progress(served):
     [vote] = store.votes(q["query_id"])
     shown_text = [q["responses"][s] for s in (2, 0, 1)]
     assert [store.get(q["query_id"]).responses[i] for i in vote.ranking] == shown_text
+    # the page's idle share: alice's one answer over the span from posting to it, recomputed from the raw rows
+    conn = store.connect()
+    posted = conn.execute("SELECT MIN(created) FROM queries").fetchone()[0]
+    [(answered, seconds)] = conn.execute("SELECT time, seconds FROM answers").fetchall()
+    people = client.get("/api/progress").json()["people"]
+    assert people["iteration"] == 1 and people["people_span_s"] == pytest.approx(answered - posted)
+    assert people["people_idle_share"] == pytest.approx(1 - seconds / (answered - posted))
 
 
 def test_the_server_binds_loopback_by_default():

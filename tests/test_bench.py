@@ -219,3 +219,13 @@ def test_one_call_holds_every_request_of_the_iteration_in_order():
     calls = rollout.rollout_requests(cfg, [f"p{i}" for i in range(16)], seed=3)
     [merged] = rollout.one_call(calls)
     assert len(calls) == 2 and merged == calls[0] + calls[1]
+
+
+def test_samples_in_one_call_asks_every_k_first_then_each_rounds_extras():
+    cfg = tiny_cfg("transfer.best_of_n=6")
+    prompts = [f"p{i}" for i in range(20)]  # rounds of 8, 8 and 4 prompts
+    calls = rollout.rollout_requests(cfg, prompts, seed=3)
+    split = rollout.samples_then_extras(calls, [8, 8, 4])
+    assert split[0] == [(p, 4) for p in prompts]  # the K samples of every prompt, in prompt order
+    extras = [[(p, n) for p, n in call if n == 6] for call in calls]
+    assert split[1:] == [e for e in extras if e]  # then each round's Best-of-N requests, a call per round with any

@@ -97,6 +97,17 @@ def test_delay_values_and_pace_need_the_simulated_oracle():
         config(oracle={"backend": "vendor", "pace": {"seconds_per_label": 1.0}})
 
 
+def test_a_sweep_refuses_eval_every(tmp_path):
+    from rayrlhf.config import ConfigError
+    from rayrlhf.experiments.sweep import run_sweep
+
+    with pytest.raises(ConfigError, match="eval.every=2: a sweep reports eval/win_rate_vs_init to Tune after every"):
+        run_sweep(config(eval={"every": 2}), {"optim.beta": [0.1]}, None, str(tmp_path / "sweep"))
+    with pytest.raises(ConfigError, match="leave eval.every at 1 in a sweep"):
+        run_sweep(config(), {"eval.every": [1, 2]}, None, str(tmp_path / "sweep"))
+    assert not (tmp_path / "sweep").exists()  # refused before anything is written
+
+
 # -- end to end: the arms each round got, recomputed from what the run wrote ------------------------------------
 
 ARMS = ("judge_lm", "rouge", "dier", "self")  # train_config's sources, then self
@@ -157,14 +168,18 @@ def asked_events(run_dir) -> list[dict]:
 
 @pytest.mark.ray
 @pytest.mark.slow
-def test_delay_one_assigns_from_all_but_the_last_round_and_asks_the_next_round_early(train_config, tmp_path, tiny_task):
+def test_delay_one_assigns_from_all_but_the_last_round_asks_the_next_round_early_and_samples_in_one_call(train_config, tmp_path, tiny_task):
     run = tmp_path / "run"
     rows = train(train_config, run, "transfer.delay=1", "transfer.refresh_every=4", "rollout.backend=hf",
-                 "oracle.pace.seconds_per_label=0.3", cwd=tmp_path, RAYRLHF_TEST_DIE_ONCE=str(tmp_path / "died"))
+                 "oracle.pace.seconds_per_label=0.3", "rollout.samples_in_one_call=true", cwd=tmp_path,
+                 RAYRLHF_TEST_DIE_ONCE=str(tmp_path / "died"))
     overlapped = 0
     for iteration in (1, 2):
         arms, credits = arms_of(run, iteration), round_credits(run, iteration)
         assert len(arms) == 4
+        # samples_in_one_call: one engine call for the K samples of all 4 rounds, then one per round with a source arm
+        extras_calls = sum(any(a != "self" for a in round_arms) for round_arms in arms)
+        assert rows[iteration - 1]["rollout/engine_calls"] == 1 + extras_calls
         for r in range(1, 4):  # round r sees the credit of rounds 0..r-2 only (round 0 is uniform at random)
             check_round(arms[r], [c for earlier in credits[: max(0, r - 1)] for c in earlier], f"iter {iteration} round {r}")
         saved = read_jsonl(run / "rounds" / f"iter_{iteration}.jsonl")
@@ -187,10 +202,15 @@ def test_delay_one_assigns_from_all_but_the_last_round_and_asks_the_next_round_e
 
 @pytest.mark.ray
 @pytest.mark.slow
-def test_delay_iteration_asks_one_batch_per_iteration_from_the_statistics_before_it(train_config, tmp_path, tiny_task):
+def test_delay_iteration_asks_one_batch_per_iteration_and_eval_every_skips_the_iterations_between(train_config, tmp_path, tiny_task):
     run = tmp_path / "run"
     rows = train(train_config, run, "transfer.delay=iteration", "transfer.refresh_every=4", "rollout.backend=hf",
-                 cwd=tmp_path, RAYRLHF_TEST_DIE_ONCE=str(tmp_path / "died"))
+                 "eval.every=2", cwd=tmp_path, RAYRLHF_TEST_DIE_ONCE=str(tmp_path / "died"))
+    # eval.every=2 over 2 iterations: the initial policy and iteration 2 (the last) are evaluated, iteration 1 not
+    assert sorted(p.name for p in (run / "eval").iterdir()) == ["iter_0.json", "iter_2.json"]
+    assert [any(k.startswith("eval/") for k in r) for r in rows] == [False, True]
+    assert [r["rollout/engine_calls"] for r in rows] == [1, 1]  # the iteration's rounds in one call
+    assert "timing/eval_s" not in rows[0] or rows[0]["timing/eval_s"] == 0.0
     events = asked_events(run)
     assert [e["iteration"] for e in events] == [1, 2]  # one batch per iteration: a vendor gets one export
     for e, iteration in zip(events, (1, 2), strict=True):

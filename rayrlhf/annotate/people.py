@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from rayrlhf.annotate.errors import WaitingForLabels
-from rayrlhf.annotate.paced import people_figures_of
+from rayrlhf.annotate.idle_time import people_figures
 from rayrlhf.annotate.queue import expire_leases
 from rayrlhf.annotate.ranking import combine
 from rayrlhf.annotate.store import QueueSettings, QueueStore
@@ -42,19 +42,6 @@ def _record_claimed(store: QueueStore, ids: list[str], by_id: dict[str, Query], 
     for query_id in ids:
         record(by_id[query_id], stored_answer(store, query_id))
         store.mark_recorded(query_id)
-
-
-def people_figures(store: QueueStore, iteration: int) -> dict[str, float]:
-    """``annotation/people_...`` of an iteration's queries in the queue: the span from the first posted to the last
-    answer, the seconds people spent on their answers (each from being shown the query to answering), and the share
-    of the answering annotators' time over the span with nothing to answer (docs/architecture.md, "Pipelined rounds")."""
-    conn = store.connect()
-    first = conn.execute("SELECT MIN(created) FROM queries WHERE iteration = ?", (iteration,)).fetchone()[0]
-    last, busy, people = conn.execute(
-        "SELECT MAX(a.time), COALESCE(SUM(a.seconds), 0), COUNT(DISTINCT a.annotator) FROM answers a "
-        "JOIN queries q ON q.id = a.query_id WHERE q.iteration = ?", (iteration,)).fetchone()
-    span = (last - first) if first is not None and last is not None else 0.0
-    return people_figures_of(span, float(busy), people)
 
 
 def _unique(queries: list[Query]) -> dict[str, Query]:

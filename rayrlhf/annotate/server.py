@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from rayrlhf.annotate import queue
 from rayrlhf.annotate.errors import QueueError
+from rayrlhf.annotate.idle_time import latest_people_figures
 from rayrlhf.annotate.store import QueueStore
 from rayrlhf.core.app_thread import AppThread
 from rayrlhf.core.asgi_guard import GuardMiddleware
@@ -66,6 +67,10 @@ def create_app(store: QueueStore) -> FastAPI:
     async def _bad_body(request: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse({"detail": _validation_message(exc)}, status_code=422)
 
+    def progress_of(who: str) -> dict:
+        """The queue's counts for ``who`` and, under ``people``, the latest iteration's idle share (idle_time.py)."""
+        return {**queue.progress(store, who), "people": latest_people_figures(store)}
+
     @app.get("/", include_in_schema=False)
     def page() -> FileResponse:
         return FileResponse(STATIC / "index.html", media_type="text/html")
@@ -77,21 +82,21 @@ def create_app(store: QueueStore) -> FastAPI:
     @app.get("/api/next")
     def next_query(who: str = Depends(annotator)) -> dict:
         q = queue.lease_next(store, who)
-        return {"query": None if q is None else q.shown(), "progress": queue.progress(store, who)}
+        return {"query": None if q is None else q.shown(), "progress": progress_of(who)}
 
     @app.post("/api/answer")
     def answer(body: AnswerIn, who: str = Depends(annotator)) -> dict:
         queue.submit(store, who, body.query_id, body.best, body.worst, body.ranking, body.skip)
-        return {"ok": True, "progress": queue.progress(store, who)}
+        return {"ok": True, "progress": progress_of(who)}
 
     @app.post("/api/undo")
     def undo(who: str = Depends(annotator)) -> dict:
         q = queue.undo(store, who)
-        return {"query": q.shown(), "progress": queue.progress(store, who)}
+        return {"query": q.shown(), "progress": progress_of(who)}
 
     @app.get("/api/progress")
     def progress(who: str = Depends(annotator)) -> dict:
-        return queue.progress(store, who)
+        return progress_of(who)
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(GuardMiddleware, max_body_bytes=MAX_BODY_BYTES)

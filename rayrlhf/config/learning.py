@@ -247,3 +247,7 @@ class EvalConfig(_Section):
         None, ge=1, description="tokens per held-out sample (and per `rewards evaluate` pair) at most (null: "
         "rollout.max_new_tokens)")
     temperature: float = Field(1.0, ge=0.0, description="sampling temperature of the evaluation samples (0: greedy)")
+    every: int = Field(
+        1, ge=1, description="evaluate after every Nth iteration, the last, and one that spends oracle.budget (1: "
+        "after each); the iterations between skip the held-out samples, so their metrics rows have no eval/ keys. "
+        "Not in `rayrlhf sweep`, whose scheduler reads the objective every iteration")

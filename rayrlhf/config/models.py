@@ -84,6 +84,11 @@ class RolloutConfig(_Section):
         "vllm", description="`vllm` engines (updated in place), or transformers `generate` (`hf`: encoder-decoder "
         "policies such as T5, which vLLM does not serve)")
     num_actors: int = Field(1, ge=1, description="rollout engines; the prompts are split evenly over them")
+    samples_in_one_call: bool = Field(
+        False, description="transfer.delay 0 or 1: every round's K online samples of an iteration from one engine call "
+        "at its start (they do not depend on the arms), each round then calling the engine only for its Best-of-N "
+        "extras (delay `iteration` makes one call anyway). Off by default: benchmark 2 measured no gain on the CPU "
+        "engine")
     max_new_tokens: int = Field(64, ge=1, description="tokens generated per response at most")
     temperature: float = Field(1.0, ge=0.0, description="sampling temperature (the paper's 1.0; 0 is greedy and is refused)")
     top_p: float = Field(1.0, gt=0.0, le=1.0, description="nucleus-sampling mass (1: sample the full distribution)")

@@ -369,7 +369,8 @@ def write_report(root: str | Path) -> Path:
     runs = _runs(root)
     if not runs:
         raise ValueError(f"{root}: no runs found (expected compare.json or config.yaml + metrics.jsonl)")
-    iterations = sorted({r["iteration"] for m in runs.values() for run in m.values() for r in _read_jsonl(run / "metrics.jsonl")})
+    iterations = sorted({r["iteration"] for m in runs.values() for run in m.values() for r in _read_jsonl(run / "metrics.jsonl")
+                         if (run / "eval" / f"iter_{r['iteration']}.json").is_file()})  # eval.every skips some
     out: dict = {"iterations": iterations, "methods": list(runs)}
     lines = [f"# rayrlhf report: {root.name}", "", *_comparison(runs, iterations, out)]
     budgets = labels_to_match.section(root, runs, mean_score, _fmt)

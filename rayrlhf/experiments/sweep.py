@@ -128,6 +128,9 @@ def run_sweep(cfg: Config, grid: dict[str, list], scheduler: str | None, out_dir
                     trial_config(cfg.model_dump(mode="json"), {key: v})
                 except Exception as exc:
                     raise ConfigError(f"--grid {key}={v!r}: {exc}") from None
+        if cfg.eval.every != 1 or "eval.every" in grid:
+            raise ConfigError(f"eval.every={cfg.eval.every}: a sweep reports {OBJECTIVE} to Tune after every "
+                              "iteration (ASHA stops trials on it); leave eval.every at 1 in a sweep")
         root.mkdir(parents=True, exist_ok=True)
         (root / "config.yaml").write_text(dump_config(cfg))
         meta = {"grid": grid, "scheduler": scheduler, "objective": OBJECTIVE, "max_concurrent": max_concurrent}

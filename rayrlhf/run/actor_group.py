@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections import Counter
 from pathlib import Path
 
 import ray
@@ -78,11 +79,13 @@ class Workers:
         self.learner.wait_ready(self.timeouts.startup)  # a learner that cannot start fails now, not after iteration 1
         self.initial_dir, self.initial_engine_dir = model_dir, engine_dir
         self.startup_s = time.perf_counter() - t0
+        self.engine_calls: Counter[str] = Counter()  # generate calls per stage (metrics' rollout/engine_calls)
 
     def generate(self, prompts: list[str], n: int | list[int], temperature: float | None = None, seed: int = 0,
                  stage: str = "generate", max_new_tokens: int | None = None) -> list[list[dict]]:
         """``n`` samples per prompt (or ``n[i]`` for prompt ``i``), the prompts split evenly over the rollout actors
         (data parallel)."""
+        self.engine_calls[stage] += 1
         k = len(self.rollouts)
         size = -(-len(prompts) // k)
         counts = [n] * len(prompts) if isinstance(n, int) else list(n)

@@ -105,6 +105,13 @@ def samples_markdown(rows: list[dict]) -> str:
                       *[f"| {cell(r['prompt'][-120:])} | {cell(r['response'])} | {r['oracle_score']:.2f} |" for r in rows]])
 
 
+def _win_rate_text(row: dict) -> str:
+    if "eval/win_rate_vs_init" not in row:
+        return "not evaluated (eval.every)"
+    return (f"win rate vs init {row['eval/win_rate_vs_init']:.3f} "
+            f"[{row['eval/win_rate_vs_init_ci_low']:.3f}, {row['eval/win_rate_vs_init_ci_high']:.3f}]")
+
+
 def run_iterations(pipe, done: int, log=print, experiment_root: Path | None = None) -> list[dict]:
     """Iterations ``done+1..I`` of ``pipe``: metrics rows to ``metrics.jsonl``, TensorBoard and the enabled
     trackers (``tracking``; ``experiment_root`` groups a comparison's runs)."""
@@ -129,17 +136,19 @@ def run_iterations(pipe, done: int, log=print, experiment_root: Path | None = No
             for i, s in enumerate(pipe.last_steps):
                 for k, v in s.items():
                     writer.add_scalar(f"train_step/{k}", v, first + i)
-            samples = pipe.samples_table(it)
+            evaluated = "eval/win_rate_vs_init" in row  # eval.every skips the iterations between
+            samples = pipe.samples_table(it) if evaluated else []
             table = samples_markdown(samples)
-            writer.add_text("samples", table, it)
+            if evaluated:
+                writer.add_text("samples", table, it)
             writer.flush()
             tracker.log(row, it)
             tracker.log_steps(pipe.last_steps, first, it)
-            tracker.log_samples(samples, it, table)
+            if evaluated:
+                tracker.log_samples(samples, it, table)
             rows.append(row)
-            log(f"[train] iteration {it}: win rate vs init {row['eval/win_rate_vs_init']:.3f} "
-                f"[{row['eval/win_rate_vs_init_ci_low']:.3f}, {row['eval/win_rate_vs_init_ci_high']:.3f}], "
-                f"oracle queries {row['oracle_queries']}, {row['timing/iteration_s']:.1f}s")
+            log(f"[train] iteration {it}: {_win_rate_text(row)}, oracle queries {row['oracle_queries']}, "
+                f"{row['timing/iteration_s']:.1f}s")
     finally:
         writer.close()
         tracker.close()

@@ -19,10 +19,22 @@ from rayrlhf.core.seeds import derived_seed
 from rayrlhf.run.actor_group import Workers
 
 
+def online_samples(cfg: Config, workers: Workers, iteration: int, chunk: list[dict], timing: dict) -> list[list[str]]:
+    """K policy samples of each prompt of ``chunk`` in one engine call (``rollout.samples_in_one_call``: an
+    iteration's rounds at once; :func:`generate_round` then takes them as ``base``)."""
+    t = time.perf_counter()
+    texts = [row["prompt"] for row in chunk]
+    seed = derived_seed(cfg.run.seed, "online", iteration, texts[0])
+    rows = workers.generate(texts, cfg.train.responses_per_prompt, None, seed)
+    timing["generate_s"] += time.perf_counter() - t
+    return [[s["text"] for s in row] for row in rows]
+
+
 def generate_round(cfg: Config, workers: Workers, iteration: int, chunk: list[dict], arms: list[str], timing: dict,
-                   label_model: LabelModel | None = None) -> list[RoundItem]:
+                   label_model: LabelModel | None = None, base: list[list[str]] | None = None) -> list[RoundItem]:
     """The :class:`RoundItem` of each prompt of ``chunk`` on its arm: one engine call (K for every prompt, N for those
-    on a source arm), then each source arm's Best-of-N. ``label_model`` weighs the ``ensemble`` arm's sources."""
+    on a source arm; only the N when the K are given as ``base``), then each source arm's Best-of-N.
+    ``label_model`` weighs the ``ensemble`` arm's sources."""
     K, N, rp = cfg.train.responses_per_prompt, cfg.transfer.best_of_n, cfg.transfer.num_replace
     texts = [row["prompt"] for row in chunk]
     refs = [row.get("reference") for row in chunk]
@@ -34,9 +46,12 @@ def generate_round(cfg: Config, workers: Workers, iteration: int, chunk: list[di
         if arm != SELF_ARM:
             by_arm[arm].append(i)
     on_sources = [i for idx in by_arm.values() for i in idx]  # one engine call: K for every prompt, N for these
-    rows = [[s["text"] for s in row] for row in workers.generate(
-        texts + [texts[i] for i in on_sources], [K] * len(texts) + [N] * len(on_sources), None, seed)]
-    base, extra_of = rows[: len(texts)], dict(zip(on_sources, rows[len(texts) :], strict=True))
+    wanted = ([] if base is not None else texts) + [texts[i] for i in on_sources]
+    counts = ([] if base is not None else [K] * len(texts)) + [N] * len(on_sources)
+    rows = [[s["text"] for s in row] for row in workers.generate(wanted, counts, None, seed)] if wanted else []
+    if base is None:
+        base, rows = rows[: len(texts)], rows[len(texts) :]
+    extra_of = dict(zip(on_sources, rows, strict=True))
     extra = {arm: [extra_of[i] for i in idx] for arm, idx in by_arm.items()}
     timing["generate_s"] += time.perf_counter() - t
     t = time.perf_counter()

@@ -28,7 +28,7 @@ from rayrlhf.core.seeds import derived_seed
 from rayrlhf.run.actor_group import Workers
 from rayrlhf.run.coordinator import Coordinator
 from rayrlhf.run.evaluation import HeldOutEval
-from rayrlhf.run.generation import generate_round
+from rayrlhf.run.generation import generate_round, online_samples
 from rayrlhf.run.labelling import RoundRouting
 
 SETTLE_S = 300.0  # how long a stopping run waits for the rounds it has open to be answered
@@ -158,14 +158,14 @@ class Pipeline:
             return self._collect_at_once(iteration, chunks, saved, timing)
         pairs: list[PreferencePair] = []
         in_flight: deque[OpenRound] = deque()
-        labelled = 0
+        labelled, bases = 0, self._online_samples(iteration, chunks, len(saved), timing)
         try:
             for r, chunk in enumerate(tqdm(chunks, desc=f"iter {iteration}: rounds", leave=False)):
                 while len(in_flight) > delay:  # the statistics round r may see: every round but the last `delay`
                     pairs += self._finish_oldest(in_flight, timing)
                 check_stop(f"iteration {iteration}, before round {r + 1}")
                 arms = self._coord("assign", len(chunk))
-                items = self._round_items(iteration, r, chunk, arms, saved, timing)
+                items = self._round_items(iteration, r, chunk, arms, saved, timing, bases.get(r))
                 open_round = self._open(iteration, r, items, r * size + len(items), labelled, timing)
                 labelled += len(open_round.chosen)
                 open_round.future = self._ask(open_round.asked())
@@ -210,13 +210,25 @@ class Pipeline:
             answers = answers[len(rnd.chosen) :]
         return pairs
 
+    def _online_samples(self, iteration: int, chunks: list[list[dict]], saved: int, timing: dict) -> dict[int, list]:
+        """``rollout.samples_in_one_call``: the K samples of every round not on disk, by round, from one engine call."""
+        if not self.cfg.rollout.samples_in_one_call or saved >= len(chunks):
+            return {}
+        self.run.set_status("generate", iteration, saved + 1)
+        samples = online_samples(self.cfg, self.workers, iteration, [row for c in chunks[saved:] for row in c], timing)
+        bases, start = {}, 0
+        for r in range(saved, len(chunks)):
+            bases[r], start = samples[start : start + len(chunks[r])], start + len(chunks[r])
+        return bases
+
     def _round_items(self, iteration: int, r: int, chunk: list[dict], arms: list[str], saved: list,
-                     timing: dict) -> list[RoundItem]:
-        """Round ``r``'s items: from disk (a resumed run), else generated and saved before anyone is asked."""
+                     timing: dict, base: list | None = None) -> list[RoundItem]:
+        """Round ``r``'s items: from disk (a resumed run), else generated (on ``base``, its K samples, when given)
+        and saved before anyone is asked."""
         if r < len(saved):
             return [RoundItem.from_json(row) for row in saved[r]]
         self.run.set_status("generate", iteration, r + 1)
-        items = generate_round(self.cfg, self.workers, iteration, chunk, arms, timing, self._label_model())
+        items = generate_round(self.cfg, self.workers, iteration, chunk, arms, timing, self._label_model(), base)
         self.run.save_round(iteration, [it.to_json() for it in items])
         return items
 
@@ -323,8 +335,9 @@ class Pipeline:
         timing = defaultdict(float)
         self.counts = {"annotation/identical_responses": 0, "train/identical_pairs": 0}
         t_iter = time.perf_counter()
-        over_budget = self._coord("metrics")["annotation/over_budget"]
+        over_budget, calls = self._coord("metrics")["annotation/over_budget"], self.workers.engine_calls["generate"]
         pairs = self._collect(iteration, self._next_prompts(), timing)
+        self.counts["rollout/engine_calls"] = self.workers.engine_calls["generate"] - calls
         coord = self._coord("metrics")
         spent = coord["annotation/over_budget"] > over_budget
         if spent and len(pairs) < self.cfg.train.num_workers:
@@ -340,10 +353,12 @@ class Pipeline:
         timing["train_s"] = time.perf_counter() - t
         self.run.set_status("weight_sync", iteration)
         timing["weight_sync_s"] = self.workers.load_weights(str(ckpt))
-        self.run.set_status("eval", iteration)
-        t = time.perf_counter()
-        evaluation = self.held_out.evaluate(iteration)
-        timing["eval_s"] = time.perf_counter() - t
+        evaluation = {}
+        if spent or iteration % self.cfg.eval.every == 0 or iteration == self.cfg.train.iterations:
+            self.run.set_status("eval", iteration)
+            t = time.perf_counter()
+            evaluation = self.held_out.evaluate(iteration)
+            timing["eval_s"] = time.perf_counter() - t
         timing["iteration_s"] = time.perf_counter() - t_iter
         timing["startup_s"] = 0.0 if self._startup_logged else self.startup_s
         self._startup_logged = True

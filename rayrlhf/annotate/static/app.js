@@ -43,7 +43,10 @@ function showLogin() {
 
 function renderProgress(p) {
   if (!p) return;
-  $("progress").textContent = `${p.annotator}: ${p.answered_by_you} answered · queue: ${p.waiting} waiting, ${p.done} of ${p.total} done`;
+  const people = p.people || {};
+  const idle = people.people_span_s > 0
+    ? ` · people idle ${Math.round(100 * people.people_idle_share)}% of iteration ${people.iteration}` : "";
+  $("progress").textContent = `${p.annotator}: ${p.answered_by_you} answered · queue: ${p.waiting} waiting, ${p.done} of ${p.total} done${idle}`;
 }
 
 function canSubmit() {
