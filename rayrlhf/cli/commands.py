@@ -1,0 +1,200 @@
+"""The ``rayrlhf`` commands: each validates its config before anything heavy is imported, then hands over to the
+package that does the work (docs/architecture.md)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+from rayrlhf.config import ConfigError, load_config
+
+
+def _load(args) -> object:
+    return load_config(args.config, args.overrides)
+
+
+def cmd_task_build(args) -> int:
+    cfg = _load(args)
+    from rayrlhf.task.build import build_task
+
+    t0 = time.perf_counter()
+    task = build_task(cfg.task, force=args.force, log=lambda m: print(m, file=sys.stderr))
+    info = task.info()
+    print(json.dumps({"path": str(task.root), "seconds": round(time.perf_counter() - t0, 2),
+                      "build_timings": info["timings"], "policy": info["policy"], "judge_lm": info["judge_lm"]}, indent=2))
+    return 0
+
+
+def cmd_rewards(args) -> int:
+    if args.action == "serve":
+        from rayrlhf.rewards.serve import run_server
+
+        return run_server(_load(args), args.source, args.host, args.port, args.token_env,
+                          log=lambda m: print(m, file=sys.stderr, flush=True))
+    return cmd_rewards_evaluate(args)
+
+
+def cmd_rewards_evaluate(args) -> int:
+    cfg = _load(args)
+    if not cfg.sources:
+        raise ConfigError("no sources configured: add a `sources:` list to the config (see examples/quickstart.yaml)")
+    from rayrlhf.rewards.evaluate import evaluate_sources, format_table, load_pairs, task_pairs
+
+    def log(msg: str) -> None:
+        print(msg, file=sys.stderr)
+
+    if args.pairs:
+        pairs, summary = load_pairs(args.pairs, cfg.data.on_bad_row)
+        info = {"pairs_file": args.pairs, "rows": summary}
+    else:
+        pairs, info = task_pairs(cfg, log)
+    rows = evaluate_sources(cfg, pairs, log)
+    if args.json:
+        print(json.dumps({"sample": info, "sources": rows}, indent=2))
+    else:
+        print(json.dumps(info, indent=2))
+        print(format_table(rows))
+    return 0
+
+
+def cmd_train(args) -> int:
+    if args.dry_run:
+        from rayrlhf.run.plan import dry_run
+
+        if args.resume and (args.config or args.overrides):
+            raise ConfigError("--resume takes the run's own config.yaml; pass no CONFIG or overrides with it")
+        if args.resume and not (Path(args.resume) / "config.yaml").is_file():
+            raise ConfigError(f"--resume {args.resume}: no config.yaml there; is it a rayrlhf run directory?")
+        cfg = load_config(Path(args.resume) / "config.yaml") if args.resume else _load(args)
+        print(dry_run(cfg, args.resume))
+        return 0
+    from rayrlhf.core.faults import RunStopped, StageError
+
+    def log(message: str) -> None:
+        print(message, file=sys.stderr)
+
+    def stop(message: str) -> None:
+        """The stop's message as the last line: Ray forwards the actors' last output (a learner's traceback, say)
+        until it shuts down, so it shuts down first."""
+        if "ray" in sys.modules and sys.modules["ray"].is_initialized():
+            import threading
+
+            done = threading.Thread(target=sys.modules["ray"].shutdown, daemon=True)
+            done.start()
+            done.join(30)  # bounded: a stop never hangs on a Ray that is itself broken
+        log(message)
+
+    try:
+        if args.resume:
+            extra = [args.config, *args.overrides] if args.config else list(args.overrides)
+            if any("=" not in item for item in extra):
+                raise ConfigError("--resume takes the run's own config.yaml; pass no CONFIG with it (only key=value "
+                                  "overrides of oracle.budget, train.iterations, run.*)")
+            run_dir = args.resume
+            from rayrlhf.run.entry import train
+
+            rows = train(None, args.resume, resume=True, log=log, overrides=extra)
+        else:
+            if not args.config:
+                raise ConfigError("rayrlhf train needs a CONFIG (e.g. examples/quickstart.yaml) or --resume RUN_DIR")
+            cfg = _load(args)
+            run_dir = cfg.run.output_dir
+            from rayrlhf.run.entry import train  # light: validation and preflight run before torch and Ray load
+
+            rows = train(cfg, log=log)
+    except StageError as exc:
+        stop(f"rayrlhf train: {exc}\nNothing paid for is lost; fix the cause, then continue with "
+             f"`rayrlhf train --resume {run_dir}`")
+        return 1
+    except RunStopped as exc:
+        more = " oracle.budget=<more>" if "oracle.budget" in str(exc) else ""
+        hint = "" if "--resume" in str(exc) else f". Continue with `rayrlhf train --resume {run_dir}{more}`"
+        stop(f"rayrlhf train: {exc}{hint}")
+        return exc.exit_code
+    if rows:
+        last = rows[-1]
+        print(json.dumps({k: last[k] for k in last if k == "iteration" or k.startswith(("eval/", "oracle"))}, indent=2))
+    return 0
+
+
+def cmd_compare(args) -> int:
+    cfg = _load(args)
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    twice = sorted({m for m in methods if methods.count(m) > 1})
+    if not methods or twice:  # one method is a compare too: more seeds or budgets for `rayrlhf report A B --into`
+        raise ConfigError(f"--methods needs one or more distinct methods (e.g. ucb,none){'; listed twice: ' + ', '.join(twice) if twice else ''}")
+    from rayrlhf.experiments.compare import run_compare
+
+    root = run_compare(cfg, methods, args.seeds, log=lambda m: print(m, file=sys.stderr),
+                       max_concurrent=args.max_concurrent)
+    print((root / "report.md").read_text())
+    return 0
+
+
+def cmd_sweep(args) -> int:
+    from rayrlhf.experiments.sweep import parse_grid, run_sweep
+
+    if args.resume:
+        if args.config or args.overrides or args.grid:
+            raise ConfigError("--resume takes the sweep's own config and grid; pass nothing else with it")
+        root = run_sweep(None, {}, None, resume=args.resume, log=lambda m: print(m, file=sys.stderr))
+    else:
+        if not args.config or not args.grid:
+            raise ConfigError("rayrlhf sweep needs CONFIG and at least one --grid KEY=V1,V2 (or --resume SWEEP_DIR)")
+        root = run_sweep(_load(args), parse_grid(args.grid), args.scheduler, log=lambda m: print(m, file=sys.stderr),
+                         max_concurrent=args.max_concurrent)
+    print((root / "sweep.md").read_text())
+    return 0
+
+
+def cmd_theory(args) -> int:
+    from rayrlhf.theory.cli import lemma_command, regret_command
+
+    if args.action == "lemma":
+        print(lemma_command(args.instances, args.json))
+    else:
+        print(regret_command(args.json, args.plot, args.seeds, args.T, args.width_c, args.selection, args.delay))
+    return 0
+
+
+def cmd_report(args) -> int:
+    from rayrlhf.experiments.report import write_report
+    from rayrlhf.run.preflight import check_run_dir
+
+    if bool(args.more) != bool(args.into):
+        raise ConfigError("rayrlhf report: give both more COMPARE_DIRs and --into DIR, or neither")
+    for d in [args.run_dir, *args.more]:
+        check_run_dir(d)  # a missing or empty directory is named, and nothing is written
+    if args.more:
+        from rayrlhf.experiments.compare import join_compares
+
+        args.run_dir = join_compares([args.run_dir, *args.more], args.into)
+    print(write_report(args.run_dir).read_text())
+    return 0
+
+
+def cmd_config(args) -> int:
+    from rayrlhf.config.reference import commented_yaml, markdown_reference
+
+    if bool(args.config) == args.defaults:
+        raise ConfigError("rayrlhf config show takes a CONFIG (e.g. examples/quickstart.yaml) or --defaults, "
+                          f"{'not both' if args.defaults else 'and got neither'}")
+    if args.format == "markdown":
+        if args.config or args.overrides:
+            raise ConfigError("--format markdown prints the reference of every key with its default; run it as "
+                              "`rayrlhf config show --defaults --format markdown` (no CONFIG, no overrides)")
+        print(markdown_reference(), end="")
+        return 0
+    cfg = _load(args)
+    origin = " + ".join([args.config or "defaults", *args.overrides])
+    print(commented_yaml(cfg, origin), end="")
+    return 0
+
+
+def cmd_annotate(args) -> int:
+    from rayrlhf.annotate.commands import cmd_annotate as run
+
+    return run(args)
+
