@@ -15,12 +15,17 @@ def _load(args) -> object:
     return load_config(args.config, args.overrides)
 
 
+def _log(message: str) -> None:
+    """Progress and stop messages go to stderr (stdout holds the command's result)."""
+    print(message, file=sys.stderr, flush=True)
+
+
 def cmd_task_build(args) -> int:
     cfg = _load(args)
     from rayrlhf.task.build import build_task
 
     t0 = time.perf_counter()
-    task = build_task(cfg.task, force=args.force, log=lambda m: print(m, file=sys.stderr))
+    task = build_task(cfg.task, force=args.force, log=_log)
     info = task.info()
     print(json.dumps({"path": str(task.root), "seconds": round(time.perf_counter() - t0, 2),
                       "build_timings": info["timings"], "policy": info["policy"], "judge_lm": info["judge_lm"]}, indent=2))
@@ -32,7 +37,7 @@ def cmd_rewards(args) -> int:
         from rayrlhf.rewards.serve import run_server
 
         return run_server(_load(args), args.source, args.host, args.port, args.token_env,
-                          log=lambda m: print(m, file=sys.stderr, flush=True))
+                          log=_log)
     return cmd_rewards_evaluate(args)
 
 
@@ -42,15 +47,12 @@ def cmd_rewards_evaluate(args) -> int:
         raise ConfigError("no sources configured: add a `sources:` list to the config (see examples/quickstart.yaml)")
     from rayrlhf.rewards.evaluate import evaluate_sources, format_table, load_pairs, task_pairs
 
-    def log(msg: str) -> None:
-        print(msg, file=sys.stderr)
-
     if args.pairs:
         pairs, summary = load_pairs(args.pairs, cfg.data.on_bad_row)
         info = {"pairs_file": args.pairs, "rows": summary}
     else:
-        pairs, info = task_pairs(cfg, log)
-    rows = evaluate_sources(cfg, pairs, log)
+        pairs, info = task_pairs(cfg, _log)
+    rows = evaluate_sources(cfg, pairs, _log)
     if args.json:
         print(json.dumps({"sample": info, "sources": rows}, indent=2))
     else:
@@ -72,9 +74,6 @@ def cmd_train(args) -> int:
         return 0
     from rayrlhf.core.faults import RunStopped, StageError
 
-    def log(message: str) -> None:
-        print(message, file=sys.stderr)
-
     def stop(message: str) -> None:
         """The stop's message as the last line: Ray forwards the actors' last output (a learner's traceback, say)
         until it shuts down, so it shuts down first."""
@@ -84,7 +83,7 @@ def cmd_train(args) -> int:
             done = threading.Thread(target=sys.modules["ray"].shutdown, daemon=True)
             done.start()
             done.join(30)  # bounded: a stop never hangs on a Ray that is itself broken
-        log(message)
+        _log(message)
 
     try:
         if args.resume:
@@ -95,7 +94,7 @@ def cmd_train(args) -> int:
             run_dir = args.resume
             from rayrlhf.run.entry import train
 
-            rows = train(None, args.resume, resume=True, log=log, overrides=extra)
+            rows = train(None, args.resume, resume=True, log=_log, overrides=extra)
         else:
             if not args.config:
                 raise ConfigError("rayrlhf train needs a CONFIG (e.g. examples/quickstart.yaml) or --resume RUN_DIR")
@@ -103,7 +102,7 @@ def cmd_train(args) -> int:
             run_dir = cfg.run.output_dir
             from rayrlhf.run.entry import train  # light: validation and preflight run before torch and Ray load
 
-            rows = train(cfg, log=log)
+            rows = train(cfg, log=_log)
     except StageError as exc:
         stop(f"rayrlhf train: {exc}\nNothing paid for is lost; fix the cause, then continue with "
              f"`rayrlhf train --resume {run_dir}`")
@@ -127,7 +126,7 @@ def cmd_compare(args) -> int:
         raise ConfigError(f"--methods needs one or more distinct methods (e.g. ucb,none){'; listed twice: ' + ', '.join(twice) if twice else ''}")
     from rayrlhf.experiments.compare import run_compare
 
-    root = run_compare(cfg, methods, args.seeds, log=lambda m: print(m, file=sys.stderr),
+    root = run_compare(cfg, methods, args.seeds, log=_log,
                        max_concurrent=args.max_concurrent)
     print((root / "report.md").read_text())
     return 0
@@ -139,11 +138,11 @@ def cmd_sweep(args) -> int:
     if args.resume:
         if args.config or args.overrides or args.grid:
             raise ConfigError("--resume takes the sweep's own config and grid; pass nothing else with it")
-        root = run_sweep(None, {}, None, resume=args.resume, log=lambda m: print(m, file=sys.stderr))
+        root = run_sweep(None, {}, None, resume=args.resume, log=_log)
     else:
         if not args.config or not args.grid:
             raise ConfigError("rayrlhf sweep needs CONFIG and at least one --grid KEY=V1,V2 (or --resume SWEEP_DIR)")
-        root = run_sweep(_load(args), parse_grid(args.grid), args.scheduler, log=lambda m: print(m, file=sys.stderr),
+        root = run_sweep(_load(args), parse_grid(args.grid), args.scheduler, log=_log,
                          max_concurrent=args.max_concurrent)
     print((root / "sweep.md").read_text())
     return 0
@@ -197,4 +196,3 @@ def cmd_annotate(args) -> int:
     from rayrlhf.annotate.commands import cmd_annotate as run
 
     return run(args)
-

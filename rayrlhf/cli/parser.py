@@ -168,4 +168,3 @@ def _add_report_and_config(sub) -> None:
     show.add_argument("--defaults", action="store_true", help="the defaults instead of a CONFIG")
     show.add_argument("--format", choices=["yaml", "markdown"], default="yaml",
                       help="yaml (default): the config with comments; markdown: the reference table (with --defaults)")
-
