@@ -112,3 +112,33 @@ def test_prompt_weights_make_each_prompt_count_once(tok):
     weighted, _ = pair_loss(policy, reference, tok, [a1, a2, b], cfg)
     assert weighted.item() == pytest.approx(((alone[0] + alone[1]) / 2 + alone[2]) / 2, rel=1e-5)
     assert abs(weighted.item() - sum(alone) / 3) > 1e-6  # unweighted, the two-pair prompt would count twice
+
+
+@pytest.mark.parametrize(("pairs", "batch", "epochs", "max_steps", "expected"),
+                         [(8, 2, 3, None, 12), (8, 2, 3, 5, 5), (8, 2, 3, 2, 4), (8, 2, 3, 50, 12), (7, 2, 2, 5, 5)])
+def test_a_step_budget_cuts_the_epochs_but_never_a_first_pass(tok, monkeypatch, pairs, batch, epochs, max_steps, expected):
+    """``optim.max_steps``: at most that many optimizer steps per iteration, never fewer than one whole pass (a pass of
+    P pairs in steps of B is ceil(P/B) steps), so every pair is trained on; the schedule spans the steps taken."""
+    import dataclasses
+
+    data = [dataclasses.replace(PAIRS[i % len(PAIRS)], prompt=f"{PAIRS[i % len(PAIRS)].prompt} {i}") for i in range(pairs)]
+    cfg = OptimConfig(loss="dpo", batch_size=batch, micro_batch_size=batch, epochs=epochs, max_steps=max_steps,
+                      lr=1e-3, warmup_steps=0)
+    seen: list[str] = []
+    policy, reference = llama(tok), llama(tok).eval()
+    import rayrlhf.learner.step as step
+
+    real = step.pair_loss
+
+    def counting(model, ref_model, tokenizer, batch_pairs, c):
+        seen.extend(p.prompt for p in batch_pairs)
+        return real(model, ref_model, tokenizer, batch_pairs, c)
+
+    monkeypatch.setattr(step, "pair_loss", counting)  # a spy: the real loss runs
+    stats = train_epochs(policy, reference, tok, torch.optim.AdamW(policy.parameters(), lr=1e-3), data, cfg, seed=0)
+    assert stats["steps"] == expected == len(stats["per_step"])
+    assert set(seen) == {p.prompt for p in data}  # every pair at least once
+    assert stats["per_step"][0]["lr"] == pytest.approx(1e-3)
+    if expected > 1:  # cosine over the steps taken: the last step's rate is that of step expected-1 of expected
+        last = 1e-3 * 0.5 * (1 + math.cos(math.pi * (expected - 1) / expected))
+        assert stats["per_step"][-1]["lr"] == pytest.approx(last, rel=1e-6)

@@ -182,6 +182,10 @@ class OptimConfig(_Section):
     beta: float = Field(0.1, gt=0.0, description="KL-regularisation strength beta (the paper's 0.1)")
     lr: float = Field(5e-5, gt=0.0, description="AdamW peak learning rate (the paper's 5e-5)")
     epochs: int = Field(3, ge=1, description="passes over each iteration's pairs (the paper's 3)")
+    max_steps: int | None = Field(
+        None, ge=1, description="optimizer steps per iteration at most (transformers' `max_steps`, per iteration): the "
+        "epochs stop there, but never before one whole pass over the iteration's pairs; a step budget that does not "
+        "grow with `optim.replay` or more labels (null: `epochs` whole passes)")
     batch_size: int = Field(64, ge=1, description="pairs per optimizer step over all workers (the paper's 64)")
     micro_batch_size: int = Field(
         8, ge=1, description="pairs per forward pass on one worker; batch_size / (micro_batch_size * train.num_workers) "

@@ -161,15 +161,23 @@ def optimizer_step(model, ref_model, tokenizer, optimizer, step: Sequence[Prefer
     return stats_sum
 
 
+def planned_steps(per_epoch: int, cfg: OptimConfig) -> int:
+    """Optimizer steps of one iteration: ``optim.epochs`` passes, or ``optim.max_steps`` when fewer, but never less
+    than one whole pass (every pair of the iteration, paid or replayed, is trained on at least once)."""
+    total = per_epoch * cfg.epochs
+    return total if cfg.max_steps is None else min(total, max(per_epoch, cfg.max_steps))
+
+
 def train_epochs(model, ref_model, tokenizer, optimizer, data: Sequence[PreferencePair], cfg: OptimConfig, seed: int,
                  num_workers: int = 1) -> dict:
-    """``cfg.epochs`` shuffled passes over this worker's ``data``: each optimizer step accumulates micro-batches
-    up to ``optim.batch_size`` pairs over all workers; the learning rate follows :func:`make_schedule` over this
-    iteration's steps. Returns the mean diagnostics, the mean learning rate, this worker's tokens per second and
-    ``per_step`` rows (loss, lr, tokens/s) for the trackers."""
+    """``cfg.epochs`` shuffled passes over this worker's ``data`` (cut at :func:`planned_steps`): each optimizer step
+    accumulates micro-batches up to ``optim.batch_size`` pairs over all workers; the learning rate follows
+    :func:`make_schedule` over this iteration's steps. Returns the mean diagnostics, the mean learning rate, this
+    worker's tokens per second and ``per_step`` rows (loss, lr, tokens/s) for the trackers."""
     rng = random.Random(seed)
     per_epoch, accumulation = steps_per_epoch(len(data), cfg, num_workers)
-    scheduler = make_schedule(optimizer, cfg, per_epoch * cfg.epochs)
+    total_steps = planned_steps(per_epoch, cfg)
+    scheduler = make_schedule(optimizer, cfg, total_steps)
     totals: dict[str, float] = {}
     per_step: list[dict] = []
     model.train()
@@ -178,6 +186,8 @@ def train_epochs(model, ref_model, tokenizer, optimizer, data: Sequence[Preferen
         order = list(range(len(data)))
         rng.shuffle(order)
         for b in range(0, len(order), step_size):
+            if len(per_step) == total_steps:
+                break
             lr, t0 = scheduler.get_last_lr()[0], time.perf_counter()
             stats = optimizer_step(model, ref_model, tokenizer, optimizer, [data[i] for i in order[b : b + step_size]], cfg)
             scheduler.step()

@@ -23,7 +23,7 @@ def describe_plan(cfg: Config) -> str:
         f"N={tr.best_of_n} extra for source arms, top Rp={tr.num_replace} replace",
         f"transfer    {tr.mode}: arms {list(arms_for(cfg))}; UCB c={tr.ucb_c}, self bar {bar:g}, refresh every {tr.refresh_every}",
         f"optim       {cfg.optim.loss} beta={cfg.optim.beta} lr={cfg.optim.lr} epochs={cfg.optim.epochs} "
-        f"reference={cfg.optim.reference}",
+        f"{'' if cfg.optim.max_steps is None else f'max_steps={cfg.optim.max_steps} '}reference={cfg.optim.reference}",
         f"oracle      {cfg.oracle.backend}: {cfg.oracle.reward.kind}:{cfg.oracle.reward.model} labels={cfg.oracle.labels} "
         f"budget={cfg.oracle.budget or 'unlimited'} (at most {t.iterations * t.prompts_per_iteration} queries)",
         "",
