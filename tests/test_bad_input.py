@@ -145,6 +145,8 @@ CROSS_CASES = [
     (["run.seed=-1"], ["run.seed: ", "2**32 - 1"]),
     (["run.seed=4294967296"], ["run.seed: ", "2**32 - 1"]),
     (["task.seed=-5"], ["task.seed: ", "2**32 - 1"]),
+    (["transfer.pairs=listwise", "optim.loss=ipo"], ["transfer.pairs=listwise", "optim.loss=ipo", "optim.loss=dpo"]),
+    (["transfer.pairs=listwise", "transfer.pair_strategy=random"], ["transfer.pair_strategy=random", "max_min"]),
 ]
 
 

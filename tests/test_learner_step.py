@@ -142,3 +142,37 @@ def test_a_step_budget_cuts_the_epochs_but_never_a_first_pass(tok, monkeypatch, 
     if expected > 1:  # cosine over the steps taken: the last step's rate is that of step expected-1 of expected
         last = 1e-3 * 0.5 * (1 + math.cos(math.pi * (expected - 1) / expected))
         assert stats["per_step"][-1]["lr"] == pytest.approx(last, rel=1e-6)
+
+
+@pytest.mark.parametrize("make", [llama, t5])
+def test_a_batch_of_listwise_factors_is_the_plackett_luce_loss_of_each_alone(tok, make):
+    """``transfer.pairs: listwise``: pairs with 0, 1 and 2 further rejected responses in one batch (one forward pass,
+    padded lists) give the weighted mean of each factor's -log [e^c / sum e^x] over beta * log(pi/pi_ref), with every
+    response's log-probs computed alone and the factor by hand."""
+    import dataclasses
+
+    from rayrlhf.learner.step import batch_logps, encode
+
+    cfg = OptimConfig(loss="dpo", beta=0.5)
+    policy, reference = make(tok), make(tok)
+    with torch.no_grad():  # make the two differ
+        for p in policy.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    policy.eval(), reference.eval()
+    texts = [" shares rose", " a deal", " the company raised 3 million", " profits fell"]
+    batch = [dataclasses.replace(PAIRS[0], more_rejected=(texts[2], texts[3])), dataclasses.replace(PAIRS[1], weight=0.5),
+             dataclasses.replace(PAIRS[2], more_rejected=(texts[0],))]
+
+    def reward(prompt, text):
+        enc = encode(tok, policy, [prompt], [text])
+        with torch.no_grad():
+            return cfg.beta * float(batch_logps(policy, enc, "sum")[0][0] - batch_logps(reference, enc, "sum")[0][0])
+
+    by_hand = []
+    for pair in batch:
+        scores = [reward(pair.prompt, t) for t in (pair.chosen, pair.rejected, *pair.more_rejected)]
+        by_hand.append(math.log(sum(math.exp(s) for s in scores)) - scores[0])
+    expected = sum(w * x for w, x in zip((1.0, 0.5, 1.0), by_hand, strict=True)) / 2.5
+    with torch.no_grad():
+        loss, _ = pair_loss(policy, reference, tok, batch, cfg)
+    assert loss.item() == pytest.approx(expected, rel=1e-4)

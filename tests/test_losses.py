@@ -68,3 +68,41 @@ def test_sequence_logps_sum_and_mean():
     assert sequence_logps(logits, labels, mask, "mean").item() == pytest.approx(expected / 2, rel=1e-5)
     with pytest.raises(ValueError, match="reduction"):
         sequence_logps(logits, labels, mask, "max")
+
+
+def _plackett_luce_nll(rewards, ranking):
+    """-log P(ranking) under Plackett-Luce on ``rewards`` by its definition: at each place, the chosen one's weight
+    over the weights of all not yet placed (plain floats)."""
+    nll = 0.0
+    for k in range(len(ranking)):
+        rest = [math.exp(rewards[j]) for j in ranking[k:]]
+        nll -= math.log(math.exp(rewards[ranking[k]]) / sum(rest))
+    return nll
+
+
+def test_listwise_factors_add_up_to_the_plackett_luce_likelihood_of_a_ranking():
+    """``transfer.pairs: listwise``: the K-1 factors of a ranking (each response over all ranked below it), summed,
+    are -log P(ranking) under Plackett-Luce on beta * log(pi/pi_ref) (DPO paper, appendix A.3), computed apart."""
+    from rayrlhf.algorithms.losses import RankedBelow
+
+    gen = torch.Generator().manual_seed(0)
+    policy, ref = -torch.rand(5, generator=gen, dtype=torch.float64) * 4, -torch.rand(5, generator=gen, dtype=torch.float64) * 4
+    ranking, beta = [3, 0, 4, 1, 2], 0.7
+    rewards = [beta * float(policy[i] - ref[i]) for i in range(5)]
+    total = 0.0
+    for k in range(4):
+        c, r, below = ranking[k], ranking[k + 1], ranking[k + 2 :]
+        width = max(1, len(below))
+        pad = torch.zeros(1, width, dtype=torch.float64)
+        more = RankedBelow(pad.clone().index_put_((torch.zeros(len(below), dtype=torch.long), torch.arange(len(below))), policy[below]),
+                           pad.clone().index_put_((torch.zeros(len(below), dtype=torch.long), torch.arange(len(below))), ref[below]),
+                           torch.arange(width)[None, :] < len(below))
+        out = preference_loss("dpo", policy[[c]], policy[[r]], ref[[c]], ref[[r]], beta, ranked_below=more)
+        total += out.losses.item()
+    assert total == pytest.approx(_plackett_luce_nll(rewards, ranking), rel=1e-12)
+    # a factor with nothing further below is DPO's pair loss
+    empty = RankedBelow(torch.zeros(1, 2, dtype=torch.float64), torch.zeros(1, 2, dtype=torch.float64), torch.zeros(1, 2, dtype=torch.bool))
+    args = (policy[[0]], policy[[1]], ref[[0]], ref[[1]], beta)
+    assert preference_loss("dpo", *args, ranked_below=empty).losses.item() == pytest.approx(preference_loss("dpo", *args).losses.item())
+    with pytest.raises(ValueError, match="ipo has no listwise"):
+        preference_loss("ipo", *args, ranked_below=empty)

@@ -212,7 +212,7 @@ def test_a_partial_answer_trains_only_on_the_orders_it_states():
 def test_a_pair_of_one_text_is_not_trained_but_counted():
     """Issue 21: a Bradley-Terry draw can rank a duplicated text first and last; that pair has no gradient."""
     from rayrlhf.core.records import Answer, RoundItem
-    from rayrlhf.run.loop import answer_pairs
+    from rayrlhf.run.pairs import answer_pairs
 
     dup = RoundItem("p", None, SELF_ARM, ("same", "other", "same"), (False, False, False), "same")
     fine = RoundItem("q", None, SELF_ARM, ("a", "b", "c"), (False, False, False), "a")
@@ -239,7 +239,7 @@ def test_every_pair_an_answer_states(k):
 
 def test_implied_pairs_weigh_one_prompt_and_skip_duplicates():
     from rayrlhf.core.records import Answer, RoundItem
-    from rayrlhf.run.loop import answer_pairs
+    from rayrlhf.run.pairs import answer_pairs
 
     item = RoundItem("p", None, SELF_ARM, ("a", "b", "c", "b"), (False,) * 4, "a")
     answer = Answer("x", [0, 1, 3, 2])  # a > b > b(copy) > c: the pair (b, b) has one text
@@ -250,9 +250,45 @@ def test_implied_pairs_weigh_one_prompt_and_skip_duplicates():
         assert {(p.chosen, p.rejected) for p in pairs} == {("a", "b"), ("a", "c"), ("b", "c")}
 
 
+@pytest.mark.parametrize("k", [2, 3, 4, 8])
+def test_listwise_factors_are_each_response_over_all_ranked_below(k):
+    """``transfer.pairs: listwise``: a full ranking's K-1 Plackett-Luce factors (position i over positions > i); a
+    partial answer's: the best over all others, each other over the worst; their pairs are those of ``ranking`` and
+    ``implied``. Enumerated here from the positions."""
+    from rayrlhf.algorithms.transfer import stated_lists
+
+    rng = np.random.default_rng(k)
+    ranking = [int(i) for i in rng.permutation(k)]
+    pos = {r: i for i, r in enumerate(ranking)}
+    full = stated_lists(ranking)
+    assert [c for c, _ in full] == ranking[:-1]
+    assert all(set(below) == {x for x in range(k) if pos[x] > pos[c]} for c, below in full)
+    assert all(list(below) == sorted(below, key=pos.get) for _, below in full)  # in the ranking's order
+    partial = stated_lists(ranking, partial=True)
+    assert partial[0] == (ranking[0], tuple(ranking[1:])) and partial[1:] == [(x, (ranking[-1],)) for x in ranking[1:-1]]
+    assert sorted(stated_pairs(ranking, "listwise", "max_min", rng)) == sorted(stated_pairs(ranking, "ranking", "max_min", rng))
+
+
+def test_listwise_answers_become_factors_without_the_chosen_text_among_the_rejected():
+    from rayrlhf.core.records import Answer, RoundItem
+    from rayrlhf.run.pairs import answer_pairs
+
+    item = RoundItem("p", None, SELF_ARM, ("a", "b", "c", "b"), (False,) * 4, "e")
+    answer = Answer("x", [0, 1, 3, 2])  # a > b > b(copy) > c: b's factor over (b, c) keeps only c
+    pairs, identical = answer_pairs([item], [answer], TransferConfig(pairs="listwise"), np.random.default_rng(0))
+    assert identical == 1
+    assert [(p.chosen, p.rejected, p.more_rejected, p.explore) for p in pairs] == [
+        ("a", "b", ("b", "c"), "e"), ("b", "c", (), "e"), ("b", "c", (), "e")]
+    assert all(p.weight == pytest.approx(1 / 3) for p in pairs)  # one prompt, three factors
+    person = Answer("y", [2, 0, 1, 3], meta={"partial": True})  # best c, worst b(copy); a and b unranked
+    pairs, identical = answer_pairs([item], [person], TransferConfig(pairs="listwise"), np.random.default_rng(0))
+    assert identical == 1  # b over b(copy)
+    assert [(p.chosen, p.rejected, p.more_rejected) for p in pairs] == [("c", "a", ("b", "b")), ("a", "b", ())]
+
+
 def test_model_labels_weigh_model_weight_and_replay_picks_earlier_iterations():
     from rayrlhf.core.records import Answer, PreferencePair, RoundItem
-    from rayrlhf.run.loop import answer_pairs, replayed_iterations
+    from rayrlhf.run.pairs import answer_pairs, replayed_iterations
 
     item = RoundItem("p", None, SELF_ARM, ("a", "b", "c"), (False,) * 3, "a")
     model = Answer("x", [2, 0, 1], meta={"labeller": "model", "partial": True, "train_weight": 0.25})

@@ -20,6 +20,23 @@ import torch.nn.functional as F
 LossKind = Literal["dpo", "ipo", "xpo"]
 
 
+class RankedBelow(NamedTuple):
+    """``transfer.pairs: listwise``: the further responses ranked below each example's chosen one (besides its
+    rejected one), as ``(batch, m)`` log-probabilities padded to the longest list; ``mask`` is True on real entries."""
+
+    policy_logps: torch.Tensor
+    ref_logps: torch.Tensor
+    mask: torch.Tensor
+
+
+def plackett_luce_factor(chosen: torch.Tensor, rejected: torch.Tensor, below: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """``-log [exp(chosen) / (exp(chosen) + exp(rejected) + sum_j exp(below_j))]`` per example: the negative log of one
+    Plackett-Luce factor over implicit rewards (Rafailov et al. 2023, appendix A.3). Entries of ``below``
+    where ``mask`` is False are left out; with none left it is DPO's ``-log sigmoid(chosen - rejected)``."""
+    logits = torch.cat([chosen[:, None], rejected[:, None], below.masked_fill(~mask, float("-inf"))], dim=1)
+    return torch.logsumexp(logits, dim=1) - chosen
+
+
 class PreferenceLoss(NamedTuple):
     """Per-example losses and the implicit rewards ``beta * log(pi/pi_ref)`` of each response."""
 
@@ -38,6 +55,7 @@ def preference_loss(
     *,
     xpo_alpha: float = 0.0,
     policy_ref_sample_logps: torch.Tensor | None = None,
+    ranked_below: RankedBelow | None = None,
 ) -> PreferenceLoss:
     """Per-example preference loss for a batch of (chosen, rejected) pairs.
 
@@ -50,6 +68,10 @@ def preference_loss(
       minimised loss, so it pushes probability *away* from what the reference already samples (optimism).
       The authors' reference code has the opposite sign (docs/method.md, "Losses").
 
+    With ``ranked_below`` (``transfer.pairs: listwise``) DPO's and XPO's ``-log sigmoid(beta*h)`` becomes the
+    Plackett-Luce factor :func:`plackett_luce_factor` of ``beta * log(pi/pi_ref)`` over the chosen, the rejected and
+    every further response ranked below the chosen one; IPO has no listwise form.
+
     All log-prob tensors have shape ``(batch,)``; ``beta > 0``.
     """
     if beta <= 0:
@@ -57,9 +79,14 @@ def preference_loss(
     chosen_logratios = policy_chosen_logps - ref_chosen_logps
     rejected_logratios = policy_rejected_logps - ref_rejected_logps
     margin = chosen_logratios - rejected_logratios
-    if kind == "dpo" or kind == "xpo":
+    if (kind == "dpo" or kind == "xpo") and ranked_below is not None:
+        below = beta * (ranked_below.policy_logps - ranked_below.ref_logps)
+        losses = plackett_luce_factor(beta * chosen_logratios, beta * rejected_logratios, below, ranked_below.mask)
+    elif kind == "dpo" or kind == "xpo":
         losses = -F.logsigmoid(beta * margin)
     elif kind == "ipo":
+        if ranked_below is not None:
+            raise ValueError("ipo has no listwise (Plackett-Luce) form; use loss dpo or xpo with listwise pairs")
         losses = (margin - 1.0 / (2.0 * beta)) ** 2
     else:
         raise ValueError(f"unknown preference loss {kind!r}; choose one of 'dpo', 'ipo', 'xpo'")

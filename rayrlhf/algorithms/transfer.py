@@ -26,7 +26,7 @@ import numpy as np
 
 SELF_ARM = "self"
 PairStrategy = Literal["max_min", "max_random", "random"]
-PairSet = Literal["best_worst", "implied", "ranking"]
+PairSet = Literal["best_worst", "implied", "ranking", "listwise"]
 
 
 @dataclass
@@ -201,15 +201,32 @@ def stated_pairs(ranking: Sequence[int], pairs: PairSet, strategy: PairStrategy,
     - ``implied``: the 2K-3 pairs a best/worst answer implies, the best over each other and each other over the
       worst;
     - ``ranking``: all K(K-1)/2 pairs of a full ranking, each better-ranked response over each worse one; a
-      ``partial`` answer (a person's best and worst) states no more than its implied pairs.
+      ``partial`` answer (a person's best and worst) states no more than its implied pairs;
+    - ``listwise``: the pairs inside :func:`stated_lists`' Plackett-Luce factors (those of ``ranking``).
     """
     if pairs == "best_worst":
         return [choose_pair(ranking, strategy, rng, partial)]
     k = len(ranking)
     if k < 2:
         raise ValueError(f"need at least 2 ranked responses, got {k}")
+    if pairs == "listwise":
+        return [(c, j) for c, rejected in stated_lists(ranking, partial) for j in rejected]
     if pairs == "implied" or (pairs == "ranking" and partial):
         return [(ranking[0], ranking[j]) for j in range(1, k)] + [(ranking[i], ranking[-1]) for i in range(1, k - 1)]
     if pairs == "ranking":
         return [(ranking[i], ranking[j]) for i in range(k) for j in range(i + 1, k)]
-    raise ValueError(f"unknown transfer.pairs {pairs!r}; choose best_worst, implied or ranking")
+    raise ValueError(f"unknown transfer.pairs {pairs!r}; choose best_worst, implied, ranking or listwise")
+
+
+def stated_lists(ranking: Sequence[int], partial: bool = False) -> list[tuple[int, tuple[int, ...]]]:
+    """``transfer.pairs: listwise``: the Plackett-Luce factors an answer states, each ``(chosen, every response ranked
+    below it)``. A full ranking's K-1 factors multiply to its Plackett-Luce likelihood, ``prod_k exp(r_tau(k)) /
+    sum_{j>=k} exp(r_tau(j))`` (Rafailov et al. 2023, appendix A.3; docs/method.md, "Training pairs"). A ``partial``
+    answer (a person's best and worst) states the best's factor, over all K-1 others, and each other over the worst
+    (factors of one rejected response: pairs); nothing about the unranked middle's order."""
+    k = len(ranking)
+    if k < 2:
+        raise ValueError(f"need at least 2 ranked responses, got {k}")
+    if partial:
+        return [(ranking[0], tuple(ranking[1:]))] + [(ranking[i], (ranking[-1],)) for i in range(1, k - 1)]
+    return [(ranking[i], tuple(ranking[i + 1 :])) for i in range(k - 1)]

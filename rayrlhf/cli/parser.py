@@ -100,7 +100,7 @@ def _add_runs(sub) -> None:
     cmp_.add_argument("--methods", required=True,
                       help="comma-separated methods MODE[+OPTION...][[KEY=VALUE]...][@M], e.g. ucb,none,none@2,"
                       "fixed:judge_lm,ucb+uncertain,'ucb+uncertain[optim.replay=all]': MODE a transfer.mode; OPTION "
-                      "random|disagreement (oracle.query_selection), implied|ranking (transfer.pairs), "
+                      "random|disagreement (oracle.query_selection), implied|ranking|listwise (transfer.pairs), "
                       "uncertain|route_random (oracle.route: model labels where people do not label), ensemble "
                       "(transfer.ensemble); [KEY=VALUE] any other config key for that method alone (quote it in a "
                       "shell); @M: M times the human labels")

@@ -134,10 +134,12 @@ class TransferConfig(_Section):
     pair_strategy: Literal["max_min", "max_random", "random"] = Field(
         "max_min", description="the training pair from the oracle's ranking: best vs worst (`max_min`, the paper), "
         "best vs a random other (`max_random`), or two at random (`random`)")
-    pairs: Literal["best_worst", "implied", "ranking"] = Field(
+    pairs: Literal["best_worst", "implied", "ranking", "listwise"] = Field(
         "best_worst", description="training pairs per answer: one (`best_worst`, chosen by `pair_strategy`; the paper), "
-        "the 2K-3 a best/worst answer implies (`implied`: the best over each other, each other over the worst), or all "
-        "K(K-1)/2 of a full ranking (`ranking`; a partial answer gives its implied pairs)")
+        "the 2K-3 a best/worst answer implies (`implied`: the best over each other, each other over the worst), all "
+        "K(K-1)/2 of a full ranking (`ranking`; a partial answer gives its implied pairs), or a full ranking's K-1 "
+        "Plackett-Luce factors, each response over all ranked below it (`listwise`, loss dpo or xpo; a partial answer "
+        "gives the best's factor over all others and each other over the worst)")
     ensemble: bool = Field(
         False, description="add an `ensemble` arm (needs oracle.route): Best-of-N under the label model's combined "
         "score of every source, so UCB can choose the learned combination when it beats each single source")

@@ -97,6 +97,9 @@ class Config(_Section):
             raise ValueError(f"transfer.pair_strategy={t.pair_strategy} picks one pair per answer, but transfer.pairs="
                              f"{t.pairs} trains on every pair it implies; leave pair_strategy at max_min, or set "
                              "transfer.pairs=best_worst")
+        if t.pairs == "listwise" and self.optim.loss == "ipo":
+            raise ValueError("transfer.pairs=listwise trains Plackett-Luce factors, which optim.loss=ipo has no form for; "
+                             "set optim.loss=dpo (or xpo), or transfer.pairs=ranking")
 
     def _check_route(self) -> None:
         """Model labels come from the label model, which learns to combine the sources' scores."""

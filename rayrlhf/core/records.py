@@ -48,20 +48,26 @@ class RoundItem:
 @dataclass(frozen=True)
 class PreferencePair:
     """A training pair (docs/method.md step 5); ``explore`` is XPO's sample from the online policy. ``weight``
-    scales the pair's loss: 0 for the copies that even out the learner workers' shards (never a paid pair)."""
+    scales the pair's loss: 0 for the copies that even out the learner workers' shards (never a paid pair).
+    ``more_rejected`` (``transfer.pairs: listwise``) holds the other responses ranked below ``chosen``: the pair is
+    then one Plackett-Luce factor, ``chosen`` over ``rejected`` and all of them."""
 
     prompt: str
     chosen: str
     rejected: str
     explore: str = ""
     weight: float = 1.0
+    more_rejected: tuple[str, ...] = ()
 
     def to_json(self) -> dict:
-        return asdict(self)
+        return asdict(self) | {"more_rejected": list(self.more_rejected)}
 
     @classmethod
     def from_json(cls, row: dict) -> PreferencePair:
-        return cls(row["prompt"], row["chosen"], row["rejected"], row.get("explore", ""), float(row.get("weight", 1.0)))
+        """From :meth:`to_json`'s dict, a JSON file's row or a Ray Data row (whose lists arrive as arrays)."""
+        more = row.get("more_rejected")
+        return cls(row["prompt"], row["chosen"], row["rejected"], row.get("explore", ""), float(row.get("weight", 1.0)),
+                   () if more is None else tuple(str(text) for text in more))
 
 
 @dataclass(frozen=True)

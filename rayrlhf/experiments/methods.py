@@ -1,7 +1,7 @@
 """Method names of ``rayrlhf compare --methods``: ``MODE[+OPTION...][[KEY=VALUE]...][@MULTIPLE]`` (README, "Status").
 
 ``MODE`` is a ``transfer.mode`` (``ucb``, ``none``, ``fixed:<source>``), an ``OPTION`` an ``oracle.query_selection``
-(``random``, ``disagreement``), a ``transfer.pairs`` (``implied``, ``ranking``) or an ``oracle.route`` (``uncertain``,
+(``random``, ``disagreement``), a ``transfer.pairs`` (``implied``, ``ranking``, ``listwise``) or an ``oracle.route`` (``uncertain``,
 ``route_random``: model labels where people do not label) or ``ensemble`` (the label model's arm), and ``MULTIPLE`` a multiple of the human labels
 (``none@2``: twice the prompts, so twice the oracle labels, per iteration; the report's "labels to match" table).
 ``[KEY=VALUE]`` sets any other config key for that method alone (``ucb+uncertain[optim.replay=all]``: an ablation
@@ -33,7 +33,7 @@ def method_dir(method: str) -> str:
 
 # what a ``+OPTION`` of a method sets: ``oracle.query_selection`` or ``transfer.pairs``
 OPTIONS = {"random": ("oracle", "query_selection"), "disagreement": ("oracle", "query_selection"),
-           "implied": ("transfer", "pairs"), "ranking": ("transfer", "pairs"),
+           "implied": ("transfer", "pairs"), "ranking": ("transfer", "pairs"), "listwise": ("transfer", "pairs"),
            "uncertain": ("oracle", "route"), "route_random": ("oracle", "route"), "ensemble": ("transfer", "ensemble")}
 
 
@@ -84,7 +84,7 @@ def parse_method(spec: str) -> MethodSpec:
     for option in options:
         if option not in OPTIONS:
             raise ConfigError(f"--methods: {spec!r}: MODE+OPTION takes random or disagreement (oracle.query_selection), "
-                              "implied or ranking (transfer.pairs), uncertain or route_random (oracle.route), or ensemble (transfer.ensemble)")
+                              "implied, ranking or listwise (transfer.pairs), uncertain or route_random (oracle.route), or ensemble (transfer.ensemble)")
         key = OPTIONS[option][1]
         if key in chosen:
             raise ConfigError(f"--methods: {spec!r} sets {key} twice (+{chosen[key]}, +{option}); give one")

@@ -71,7 +71,7 @@ def _train_loop(loop_config: dict) -> None:
             if saved_state and not optim.reset_optimizer and Path(saved_state).is_file():
                 optimizer.load_state_dict(torch.load(saved_state, weights_only=True))
             saved_state = None
-        shard = [PreferencePair(**row) for row in job.shard.iter_rows()]
+        shard = [PreferencePair.from_json(row) for row in job.shard.iter_rows()]
         stats = train_epochs(model, reference, policy.tokenizer, optimizer, shard, optim, seed=job.seed + rank,
                              num_workers=ctx.get_world_size())
         per_step = stats.pop("per_step")

@@ -17,7 +17,7 @@ from dataclasses import replace
 
 import torch
 
-from rayrlhf.algorithms.losses import preference_loss, sequence_logps
+from rayrlhf.algorithms.losses import RankedBelow, preference_loss, sequence_logps
 from rayrlhf.config import OptimConfig
 from rayrlhf.core.records import PreferencePair
 
@@ -70,21 +70,39 @@ def batch_logps(model, enc: dict, reduction: str, *extra: str) -> list[torch.Ten
     return [sequence_logps(logits, enc["labels"], enc["mask"], r) for r in (reduction, *extra)]
 
 
+def ranked_below(policy: torch.Tensor, ref: torch.Tensor, owners: Sequence[int], n: int) -> RankedBelow:
+    """The further rejected responses' log-probs (flat, ``owners[k]`` the pair of entry ``k``) as ``(n, m)`` rows padded
+    to the longest list, for :class:`~rayrlhf.algorithms.losses.RankedBelow` (differentiable in ``policy``)."""
+    columns, taken = [], [0] * n
+    for owner in owners:
+        columns.append(taken[owner])
+        taken[owner] += 1
+    index = (torch.tensor(owners, device=policy.device), torch.tensor(columns, device=policy.device))
+    width = max(taken)
+    mask = torch.zeros((n, width), dtype=torch.bool, device=policy.device).index_put(index, torch.tensor(True, device=policy.device))
+    return RankedBelow(policy.new_zeros((n, width)).index_put(index, policy), ref.new_zeros((n, width)).index_put(index, ref), mask)
+
+
 def pair_loss(model, ref_model, tokenizer, batch: Sequence[PreferencePair], cfg: OptimConfig):
     """Mean preference loss of a batch plus its diagnostics (reward margin, accuracy, mean log-ratio).
 
-    One forward pass of the policy per step (DDP needs exactly one): chosen, rejected and, for XPO, the
-    exploration samples are encoded together."""
+    One forward pass of the policy per step (DDP needs exactly one): chosen, rejected, for XPO the exploration
+    samples and, for listwise pairs, every further rejected response are encoded together."""
     n = len(batch)
     groups = [[b.chosen for b in batch], [b.rejected for b in batch]]
     if cfg.loss == "xpo":
         groups.append([b.explore for b in batch])
-    enc = encode(tokenizer, model, [b.prompt for b in batch] * len(groups), [r for g in groups for r in g])
+    owners = [i for i, b in enumerate(batch) for _ in b.more_rejected]  # listwise: whose further rejected response
+    prompts = [b.prompt for b in batch] * len(groups) + [batch[i].prompt for i in owners]
+    enc = encode(tokenizer, model, prompts, [r for g in groups for r in g] + [t for b in batch for t in b.more_rejected])
     policy, policy_sum = batch_logps(model, enc, cfg.logp_reduction, "sum")
     with torch.no_grad():
         ref, ref_sum = batch_logps(ref_model, enc, cfg.logp_reduction, "sum")
+    m = len(groups) * n
+    below = ranked_below(policy[m:], ref[m:], owners, n) if owners else None
     out = preference_loss(cfg.loss, policy[:n], policy[n : 2 * n], ref[:n], ref[n : 2 * n], cfg.beta,
-                          xpo_alpha=cfg.xpo_alpha, policy_ref_sample_logps=policy_sum[2 * n :] if cfg.loss == "xpo" else None)
+                          xpo_alpha=cfg.xpo_alpha, policy_ref_sample_logps=policy_sum[2 * n : m] if cfg.loss == "xpo" else None,
+                          ranked_below=below)
     w = torch.tensor([b.weight for b in batch], dtype=out.losses.dtype, device=out.losses.device)
     total = w.sum().clamp_min(1e-12)  # a batch of padding alone (weight 0) contributes nothing
 

@@ -17,8 +17,7 @@ import ray
 
 from rayrlhf.algorithms.routing import human_quota
 from rayrlhf.algorithms.selection import all_identical, disagreement, label_quota, select_queries
-from rayrlhf.algorithms.transfer import stated_pairs
-from rayrlhf.config import Config, TransferConfig
+from rayrlhf.config import Config
 from rayrlhf.core.faults import BudgetSpent, check_stop, wait
 from rayrlhf.core.logs import logger
 from rayrlhf.core.metrics import MetricsRow
@@ -30,6 +29,7 @@ from rayrlhf.run.coordinator import Coordinator
 from rayrlhf.run.evaluation import HeldOutEval
 from rayrlhf.run.generation import generate_round, online_samples
 from rayrlhf.run.labelling import RoundRouting
+from rayrlhf.run.pairs import answer_pairs, replayed_iterations
 
 SETTLE_S = 300.0  # how long a stopping run waits for the rounds it has open to be answered
 
@@ -56,35 +56,6 @@ def prompt_schedule(num_rows: int, seed: int, cursor: int, count: int) -> list[i
     order = np.random.default_rng(derived_seed(seed, "prompts")).permutation(num_rows)
     return [int(order[(cursor + i) % num_rows]) for i in range(count)]
 
-
-
-def replayed_iterations(replay: str, iteration: int) -> list[int]:
-    """The earlier iterations whose pairs ``optim.replay`` trains again in ``iteration``: none, all, or the last N."""
-    if replay == "none":
-        return []
-    first = 1 if replay == "all" else max(1, iteration - int(replay.removeprefix("last:")))
-    return list(range(first, iteration))
-
-
-def answer_pairs(items: list[RoundItem], answers: list[Answer | None], transfer: TransferConfig,
-                 rng: np.random.Generator) -> tuple[list[PreferencePair], int]:
-    """The training pairs of each answered item (``transfer.pairs``: one, the implied ones, or the whole ranking;
-    :func:`stated_pairs`), using only the orders the answer states (a person's best/worst is partial). With
-    ``transfer.pair_weight: prompt`` an answer's n pairs weigh 1/n each, so a prompt counts once whatever its
-    pairs. A pair whose two texts are the same (a Bradley-Terry draw can rank a duplicate first and last) has no
-    gradient: it is not trained, only counted. A model label's pairs carry its ``train_weight`` (``oracle.model_weight``).
-    Returns the pairs and that count (``train/identical_pairs``)."""
-    pairs, identical = [], 0
-    for item, answer in zip(items, answers, strict=True):
-        if answer is None:
-            continue
-        stated = stated_pairs(answer.ranking, transfer.pairs, transfer.pair_strategy, rng,
-                              partial=bool(answer.meta.get("partial")))
-        kept = [(c, j) for c, j in stated if item.responses[c] != item.responses[j]]
-        identical += len(stated) - len(kept)
-        weight = (1.0 / len(kept) if kept and transfer.pair_weight == "prompt" else 1.0) * answer.meta.get("train_weight", 1.0)
-        pairs += [PreferencePair(item.prompt, item.responses[c], item.responses[j], item.explore, weight) for c, j in kept]
-    return pairs, identical
 
 
 class Pipeline:
