@@ -11,6 +11,7 @@ import json
 import os
 import signal
 import time
+from collections import Counter
 
 import pytest
 
@@ -58,7 +59,7 @@ def test_every_component_killed_once(train_config, tmp_path):
 
 
 ROUTED = ["oracle.route=uncertain", "oracle.labels_per_iteration=8", "oracle.route_after=4", "oracle.spot_check=0.25",
-          "oracle.model_weight=0.5", "optim.replay=last:1", "transfer.ensemble=true"]
+          "oracle.model_weight=0.5", "optim.replay=last:1", "transfer.ensemble=true", "transfer.pairs=listwise"]
 
 
 def test_routed_run_killed_then_resumed_replays_its_model_labels(train_config, tmp_path):
@@ -66,7 +67,8 @@ def test_routed_run_killed_then_resumed_replays_its_model_labels(train_config, t
     labels exist. The driver is killed (SIGKILL of its process tree) once iteration 2 has paid for a label; `--resume`
     replays the routed rounds' splits and model labels from model_labels.jsonl and their answers from the ledger,
     pays no label twice, and never counts a model label as paid; iteration 2
-    trains iteration 1's pairs again (optim.replay); the label model's `ensemble` arm competes in UCB."""
+    trains iteration 1's pairs again (optim.replay); the label model's `ensemble` arm competes in UCB; the pairs are
+    Plackett-Luce factors (transfer.pairs=listwise) through Ray Data, Ray Train and the replay file."""
     from rayrlhf.core.durable import read_jsonl
     from tests.support.cli import ledger
 
@@ -105,6 +107,9 @@ def test_routed_run_killed_then_resumed_replays_its_model_labels(train_config, t
     assert rows[1]["train/replayed_pairs"] == rows[0]["train/pairs"]
     assert rows[1]["train/pairs_trained"] == rows[1]["train/pairs"] + rows[1]["train/replayed_pairs"]
     assert (run_dir / "label_model" / "iter_2.json").is_file()
+    factors = json.loads((run_dir / "pairs" / "iter_1.json").read_text())  # K = 4: at most 3 factors per prompt
+    assert max(len(f["more_rejected"]) for f in factors) == 2 and max(Counter(f["prompt"] for f in factors).values()) <= 3
+    assert all(f["chosen"] not in f["more_rejected"] for f in factors)
     # transfer.ensemble: the label model's arm is one more UCB arm, and some prompts got its Best-of-N picks
     assert "arm/ensemble/count" in rows[-1]
     rounds = [item for i in (1, 2) for r in read_jsonl(run_dir / "rounds" / f"iter_{i}.jsonl") for item in r]
