@@ -79,7 +79,7 @@ def main() -> None:
     kept = []
     for i in range(args.iterations):
         t = time.perf_counter()
-        learner.train(pairs, tmp / f"kept{i}", seed=i)
+        learner.train(pairs, tmp / f"kept{i}", i, cfg.optim)
         kept.append(time.perf_counter() - (t0 if i == 0 else t))  # the first call carries the start-up
     learner.close()
     print(f"new fit per iteration : {' '.join(f'{s:.1f}s' for s in fresh)}  total {sum(fresh):.1f}s")

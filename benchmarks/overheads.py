@@ -30,7 +30,7 @@ def run(cfg, workers, train_rows: list[dict], out: Path, iteration_s: float | No
     log(f"benchmark 4b: learner dispatch ({len(pairs)} pairs) and weight sync, {repeats} times")
     for i in range(repeats):
         t = time.perf_counter()
-        result = workers.learner.train(pairs, out / f"train_{i}", seed=i)
+        result = workers.learner.train(pairs, out / f"train_{i}", i, cfg.optim)
         walls.append(time.perf_counter() - t)
         inside.append(result.seconds)
         syncs.append(workers.load_weights(str(out / f"train_{i}")))

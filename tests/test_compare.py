@@ -20,25 +20,27 @@ def cli(*args, timeout=900):
 @pytest.mark.ray
 def test_compare_then_report(train_config, tmp_path):
     root = tmp_path / "cmp"
-    # ucb+uncertain: people label 16 prompts (1x), the label model labels the other 16 once 4 human labels exist
-    stdout = cli("compare", *train_config, "--methods", "ucb,none,none@2,ucb+uncertain", "--seeds", "2", "rollout.backend=hf",
+    # ucb+uncertain: people label 16 prompts (1x), the label model labels the other 16 once 4 human labels exist;
+    # ucb[optim.epochs=2]: a recipe of its own on the same learner workers
+    stdout = cli("compare", *train_config, "--methods", "ucb,none,none@2,ucb+uncertain,ucb[optim.epochs=2]", "--seeds", "2",
+                 "rollout.backend=hf",
                  "--max-concurrent", "2", "train.iterations=1", "oracle.route_after=4", f"run.output_dir={root}", *TRACKING)
     assert "Win rate of `ucb` vs each baseline" in stdout
     meta = json.loads((root / "compare.json").read_text())
-    assert len(meta["runs"]) == 8 and meta["seeds"] == [0, 1] and meta["concurrent_runs"] == 2
+    assert len(meta["runs"]) == 10 and meta["seeds"] == [0, 1] and meta["concurrent_runs"] == 2
     spans = sorted((r["start"], r["end"]) for r in meta["runs"].values())
     assert any(b[0] < a[1] for a, b in zip(spans, spans[1:])), "two worker sets, but no runs overlapped"
     report = json.loads((root / "report.json").read_text())
-    assert set(report["ucb_vs"]) == {"none", "none@2", "ucb+uncertain"}
+    assert set(report["ucb_vs"]) == {"none", "none@2", "ucb+uncertain", "ucb[optim.epochs=2]"}
     row = report["ucb_vs"]["none"][0]
     assert row["n"] == 2 and 0 <= row["mean"] <= 1 and row["ci_low"] <= row["mean"] <= row["ci_high"]
     assert {s["source"] for s in report["source_quality"]} == {"judge_lm", "rouge", "dier"}
     assert report["cost"]["ucb"]["oracle_labels"] > 0 and (root / "arms_ucb.png").stat().st_size > 1000
     with (root / "report.csv").open() as f:
         tables = [r["table"] for r in csv.DictReader(f)]
-    # 1 iteration: ucb vs 3 baselines (win rate, score gap), 4 methods vs init, 4 methods' scores at iterations 0-1
-    assert {t: tables.count(t) for t in set(tables)} == {"ucb_vs": 3, "ucb_score_gap": 3, "vs_init": 4, "oracle_score": 8,
-                                                       "chosen_oracle_score": 4}
+    # 1 iteration: ucb vs 4 baselines (win rate, score gap), 5 methods vs init, 5 methods' scores at iterations 0-1
+    assert {t: tables.count(t) for t in set(tables)} == {"ucb_vs": 4, "ucb_score_gap": 4, "vs_init": 5, "oracle_score": 10,
+                                                       "chosen_oracle_score": 5}
     # none@2 ran twice the prompts per iteration, so it spent about twice the labels (abstentions aside)
     points = {p["method"]: p for p in report["labels_to_match"]["points"]}
     for seed in ("0", "1"):
@@ -62,7 +64,12 @@ def test_compare_then_report(train_config, tmp_path):
     for rel, metrics in runs.items():
         vs_init = json.loads((root / rel / "metrics.jsonl").read_text().splitlines()[0])["eval/win_rate_vs_init"]
         assert metrics["eval/win_rate_vs_init"] == [(1, vs_init)] and metrics["status"] == "FINISHED"
-    assert len(wandb_offline_runs(root)) == 8
+    assert len(wandb_offline_runs(root)) == 10
+    # each run's optim section reached the shared learner: steps = epochs x ceil(ceil(pairs / 2 workers) / 4 per step)
+    for rel, info in meta["runs"].items():
+        row = json.loads((root / rel / "metrics.jsonl").read_text().splitlines()[0])
+        epochs = 2 if info["method"] == "ucb[optim.epochs=2]" else 1
+        assert row["train/steps"] == epochs * -(-(-(-row["train/pairs_trained"] // 2)) // 4), (rel, row["train/steps"])
 
 
 @pytest.mark.ray

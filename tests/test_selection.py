@@ -1,6 +1,7 @@
 """Which prompts get a label under a per-iteration budget: source disagreement, the quota, the pick."""
 
 import itertools
+import re
 
 import numpy as np
 import pytest
@@ -175,3 +176,22 @@ def test_a_method_is_only_its_own_pieces_whatever_the_config_routes_or_pairs():
     assert (none.oracle.route, none.transfer.pairs, none.oracle.labels_per_iteration) == ("all", "best_worst", None)
     assert none.train.prompts_per_iteration == 2 * quickstart.oracle.labels_per_iteration
     assert method_config(quickstart, "ucb+uncertain+ranking") == quickstart
+
+
+@pytest.mark.parametrize(("override", "named"), [
+    ("rollout.temperature=0.5", "rollout.temperature"), ("rollout.max_new_tokens=8", "rollout.max_new_tokens"),
+    ("optim.reference=initial", "optim.reference"), ("sources.0.kind=bertscore", "sources"),
+    ("policy.dtype=float32", "policy.dtype"), ("train.num_workers=1", "train.num_workers"),
+    ("oracle.reward.empty_score=-1", "oracle.reward"), ("run.timeouts.train=5", "run.timeouts")])
+def test_a_method_may_not_change_what_the_shared_workers_read_at_start(override, named):
+    """A compare's runs share one set of workers, started from the base config: a method's [KEY=VALUE] on what those
+    read when they start (the engine's sampling, the sources, the learner's model loading) would be silently ignored;
+    it is refused, naming the key. The per-run recipe (optim.lr, optim.max_steps, ...) and driver keys are allowed."""
+    from rayrlhf.config import Config, ConfigError
+    from rayrlhf.experiments.methods import method_config
+
+    base = Config.model_validate({"sources": [{"name": "rouge", "kind": "rouge"}], "train": {"prompts_per_iteration": 10}})
+    with pytest.raises(ConfigError, match=rf"changes {re.escape(named)}\b.*compare of its own"):
+        method_config(base, f"ucb[{override}]")
+    cfg = method_config(base, "ucb[optim.lr=0.001][optim.max_steps=3][rollout.samples_in_one_call=true][eval.every=2]")
+    assert (cfg.optim.lr, cfg.optim.max_steps, cfg.rollout.samples_in_one_call, cfg.eval.every) == (0.001, 3, True, 2)

@@ -10,12 +10,15 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class TrainJob:
-    """Train one iteration on this worker's shard of the pairs (a Ray Data shard), starting from ``start_dir``."""
+    """Train one iteration on this worker's shard of the pairs (a Ray Data shard), starting from ``start_dir``, with
+    the run's ``optim`` section (a dict of :class:`~rayrlhf.config.OptimConfig`): a compare's runs share the workers
+    but not their recipe."""
 
     shard: object  # ray.data.DataIterator over PreferencePair rows
     out_dir: str
     seed: int
     start_dir: str
+    optim: dict
 
 
 @dataclass(frozen=True)

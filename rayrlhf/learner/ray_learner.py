@@ -20,7 +20,7 @@ from pathlib import Path
 import ray
 from ray.util.queue import Empty, Queue
 
-from rayrlhf.config import Config
+from rayrlhf.config import Config, OptimConfig
 from rayrlhf.core.records import PreferencePair
 from rayrlhf.learner.messages import Ready, ResetDone, ResetJob, TrainJob, TrainResult
 from rayrlhf.learner.step import pad_to_workers
@@ -32,7 +32,7 @@ def _train_loop(loop_config: dict) -> None:
     import ray.train.torch
     import torch
 
-    from rayrlhf.config import Config
+    from rayrlhf.config import Config, OptimConfig
     from rayrlhf.core.records import PreferencePair
     from rayrlhf.learner.messages import Ready, ResetDone, ResetJob, TrainResult
     from rayrlhf.learner.policy import TrainablePolicy
@@ -44,7 +44,6 @@ def _train_loop(loop_config: dict) -> None:
     jobs: Queue = loop_config["job_queues"][rank]
     results: Queue = loop_config["results"]
     cfg = Config.model_validate(loop_config["config"])
-    optim = cfg.optim
     torch.manual_seed(loop_config["seed"])
 
     def start(model_dir: str, init_dir: str):
@@ -65,6 +64,7 @@ def _train_loop(loop_config: dict) -> None:
                 results.put(ResetDone(job.model_dir))
             continue
         t0 = time.perf_counter()
+        optim = OptimConfig.model_validate(job.optim)  # this run's recipe (optim.reference, disable_dropout: at load)
         model, reference = policy.begin_iteration(job.start_dir)
         if optimizer is None or optim.reset_optimizer or cfg.policy.lora is not None:  # the paper: fresh each iteration
             optimizer = make_optimizer(model, optim)
@@ -134,15 +134,16 @@ class Learner:
         except BaseException as exc:  # surfaced by train()/close()
             self._error = exc
 
-    def train(self, pairs: list[PreferencePair], out_dir: Path, seed: int) -> TrainResult:
-        """Shard ``pairs`` with Ray Data (equal shards, as DDP needs), train, wait for the checkpoint."""
+    def train(self, pairs: list[PreferencePair], out_dir: Path, seed: int, optim: OptimConfig) -> TrainResult:
+        """Shard ``pairs`` with Ray Data (equal shards, as DDP needs), train with ``optim`` (the run's recipe), wait
+        for the checkpoint."""
         if len(pairs) < self.num_workers:
             raise RuntimeError(f"only {len(pairs)} preference pairs for {self.num_workers} learner workers; "
                                "raise train.prompts_per_iteration or lower train.num_workers")
         shards = self._shard(pairs)
         out_dir.mkdir(parents=True, exist_ok=True)
         for q, shard in zip(self._jobs, shards, strict=True):
-            q.put(TrainJob(shard, str(out_dir), seed, self.weights))
+            q.put(TrainJob(shard, str(out_dir), seed, self.weights, optim.model_dump(mode="json")))
         result = self._wait(self.train_timeout_s, "train")
         self.weights = str(out_dir)
         return result

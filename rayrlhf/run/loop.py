@@ -319,7 +319,7 @@ class Pipeline:
         t = time.perf_counter()
         ckpt = self.run.checkpoint(iteration)
         replayed = self._replay(iteration, pairs)
-        result = self.learner.train(pairs + replayed, ckpt, seed=derived_seed(self.cfg.run.seed, "train", iteration))
+        result = self.learner.train(pairs + replayed, ckpt, derived_seed(self.cfg.run.seed, "train", iteration), self.cfg.optim)
         train, self.last_steps = result.summary(), result.per_step  # per-optimizer-step metrics, for the trackers
         timing["train_s"] = time.perf_counter() - t
         self.run.set_status("weight_sync", iteration)
