@@ -49,7 +49,7 @@ def test_compare_then_report(train_config, tmp_path):
     # the routed method bought no more human labels than ucb, saw twice the prompts, and its model labels are counted
     for seed in ("0", "1"):
         assert points["ucb+uncertain"]["labels"][seed] <= 16 < points["ucb+uncertain"]["labels"][seed] + 16
-    assert {m["reference"] for m in report["labels_to_match"]["matches"]} == {"ucb", "ucb+uncertain"}
+    assert {m["reference"] for m in report["labels_to_match"]["matches"]} == {"ucb", "ucb+uncertain", "ucb[optim.epochs=2]"}
     (piece,) = [r for r in report["ablation"] if r["variant"] == "ucb+uncertain"]  # routing is one piece on ucb
     assert (piece["base"], piece["piece"], piece["seeds"]) == ("ucb", "oracle.route=uncertain", 2)
     assert "## Ablation: one piece at a time" in stdout
