@@ -41,7 +41,7 @@ def _fit_once(loop_config: dict) -> None:
     ref = AutoModelForCausalLM.from_pretrained(loop_config["model_dir"]).eval()
     opt = torch.optim.AdamW(model.parameters(), lr=optim.lr)
     pairs = loop_config["pairs"][ctx.get_world_rank() :: ctx.get_world_size()]
-    train_epochs(model, ref, tok, opt, [PreferencePair(**p) for p in pairs], optim, seed=0,
+    train_epochs(model, ref, tok, opt, [PreferencePair.from_json(p) for p in pairs], optim, seed=0,
                  num_workers=ctx.get_world_size())
     if ctx.get_world_rank() == 0:
         core.save_pretrained(loop_config["out"])

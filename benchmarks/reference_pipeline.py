@@ -126,7 +126,7 @@ def stage_train(cfg, work: Path, iteration: int) -> dict:
     from rayrlhf.task.build import resolve_model
 
     it = work / f"iter_{iteration}"
-    pairs = [PreferencePair(**p) for p in json.loads((it / "pairs.json").read_text())]
+    pairs = [PreferencePair.from_json(p) for p in json.loads((it / "pairs.json").read_text())]
     t0 = time.perf_counter()
     start = _model_dir(cfg, work, iteration - 1)
     policy = TrainablePolicy(cfg, start, resolve_model(cfg.policy.model, cfg.task), torch.device("cpu"))

@@ -187,11 +187,12 @@ class OptimConfig(_Section):
     max_steps: int | None = Field(
         None, ge=1, description="optimizer steps per iteration at most (transformers' `max_steps`, per iteration): the "
         "epochs stop there, but never before one whole pass over the iteration's pairs; a step budget that does not "
-        "grow with `optim.replay` or more labels (null: `epochs` whole passes)")
+        "grow with `optim.replay` or more labels while one pass fits in it (null: `epochs` whole passes)")
     batch_size: int = Field(64, ge=1, description="pairs per optimizer step over all workers (the paper's 64)")
     micro_batch_size: int = Field(
         8, ge=1, description="pairs per forward pass on one worker; batch_size / (micro_batch_size * train.num_workers) "
-        "micro-batches are accumulated per step")
+        "micro-batches are accumulated per step (with `transfer.pairs: listwise` a pair is one Plackett-Luce factor: "
+        "up to K sequences, not 2, in memory per pair)")
     logp_reduction: Literal["sum", "mean"] = Field(
         "sum", description="sequence log-probabilities as sums over response tokens (DPO, XPO) or per-token means "
         "(IPO is usually run with `mean`)")

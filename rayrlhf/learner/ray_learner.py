@@ -84,7 +84,7 @@ def _train_loop(loop_config: dict) -> None:
             vec /= torch.distributed.get_world_size()
         means = dict(zip(keys, vec.tolist(), strict=True))
         means["tokens_per_s"] *= ctx.get_world_size()
-        trained = round(means.pop("pairs_trained") * ctx.get_world_size())  # every paid pair, each in every epoch
+        trained = round(means.pop("pairs_trained") * ctx.get_world_size())  # every paid pair at least once (every epoch without optim.max_steps)
         policy.end_iteration()
         state = policy.state_dict()  # every rank takes part when the weights are sharded
         if rank == 0:
