@@ -90,7 +90,7 @@ test-all: env-dev browser
 
 ## The whole fault matrix (each component killed at each stage; ~1 h on 2 cores). CI runs a subset.
 faults: env-dev
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest -q -m "faults or not faults" tests/test_faults.py tests/test_faults_node.py --junitxml=faults.xml; \
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest -q -m "faults or not faults" tests/run/test_faults.py tests/run/test_faults_node.py --junitxml=faults.xml; \
 	  status=$$?; $(PY) -m tests.support.faults_harness faults.xml; exit $$status
 
 ## Benchmarks (benchmarks/README.md): every ratio in one run, ~30 min on 2 cores; results.json and plots in BENCH_OUT,

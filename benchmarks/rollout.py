@@ -12,20 +12,21 @@ from __future__ import annotations
 
 import json
 import time
-from collections import defaultdict
 from pathlib import Path
 
 from benchmarks.common import Section, log, python_module, ratio
 
 
 def rollout_requests(cfg, prompts: list[str], seed: int) -> list[list[tuple[str, int]]]:
-    """The generate calls of one iteration, in order: one per round, a list of (prompt, samples): K for every
-    prompt of the round, then N for each prompt on a source arm (as ``Pipeline._generate_round`` asks). Pure: the
-    arms are ``transfer.mode``'s, drawn as UCB's first round draws them (uniform over the sources and ``self``)."""
+    """The generate calls of one iteration, in order: one per round, a list of (prompt, samples) as the pipeline's
+    :func:`rayrlhf.run.generation.round_requests` builds them (K for every prompt of the round, then N for each prompt
+    on a source arm). Pure: the arms are ``transfer.mode``'s, drawn as UCB's first round draws them (uniform over the
+    sources and ``self``)."""
     import numpy as np
 
-    from rayrlhf.algorithms.transfer import SELF_ARM, ArmStats, assign_round
+    from rayrlhf.algorithms.transfer import ArmStats, assign_round
     from rayrlhf.run.coordinator import arms_for
+    from rayrlhf.run.generation import round_requests
 
     arms = arms_for(cfg)
     rng = np.random.default_rng(seed)
@@ -35,11 +36,8 @@ def rollout_requests(cfg, prompts: list[str], seed: int) -> list[list[tuple[str,
         chunk = prompts[start : start + size]
         assigned = (assign_round(len(chunk), ArmStats(arms), first_round=True, c=cfg.transfer.ucb_c, rng=rng)
                     if len(arms) > 1 else [arms[0]] * len(chunk))
-        by_arm = defaultdict(list)
-        for p, arm in zip(chunk, assigned, strict=True):
-            if arm != SELF_ARM:
-                by_arm[arm].append(p)
-        calls.append([(p, k) for p in chunk] + [(p, n) for group in by_arm.values() for p in group])
+        wanted, counts, _ = round_requests(chunk, assigned, k, n)
+        calls.append(list(zip(wanted, counts, strict=True)))
     return calls
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from rayrlhf.annotate.backend import AnnotationBackend
 from rayrlhf.annotate.ranking import Vote, combine
 from rayrlhf.config import SourceConfig
 from rayrlhf.core.records import Answer, Query, Record
@@ -75,8 +76,8 @@ def read_pointwise(texts: list[str], min_score: float, max_score: float) -> list
     return sorted(range(len(ratings)), key=lambda i: -ratings[i])
 
 
-class JudgeOracle:
-    """The judge backend; ``ask`` follows :class:`rayrlhf.annotate.oracle.AnnotationBackend`."""
+class JudgeOracle(AnnotationBackend):
+    """The judge backend (an LLM judge answers every query; :class:`~rayrlhf.annotate.backend.AnnotationBackend`)."""
 
     def __init__(self, reward: SourceConfig) -> None:
         assert reward.kind == "judge" and reward.endpoint is not None

@@ -1,7 +1,7 @@
 """Oracle backends: who answers the queries ("best and worst of these K responses").
 
-A backend implements :class:`AnnotationBackend`: ``ask(queries, record)`` hands each answer to ``record`` as it
-arrives (``record`` writes it to the ledger, :mod:`rayrlhf.annotate.ledger`). :class:`SimulatedOracle` answers
+A backend subclasses :class:`~rayrlhf.annotate.backend.AnnotationBackend`: ``ask(queries, record)`` hands each
+answer to ``record`` as it arrives (``record`` writes it to the ledger, :mod:`rayrlhf.annotate.ledger`). :class:`SimulatedOracle` answers
 from a reward model's scores (deterministically, as in the paper, or Plackett-Luce sampled; docs/method.md); the
 web and vendor backends (:mod:`rayrlhf.annotate.people`) answer with people.
 """
@@ -10,26 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 
 from rayrlhf.algorithms.labels import oracle_ranking
+from rayrlhf.annotate.backend import AnnotationBackend, require_backend
 from rayrlhf.core.records import Answer, Query, Record, ScoringBatch
 from rayrlhf.core.seeds import derived_seed
 
 ScoreFn = Callable[..., Sequence[float]]  # (prompts, responses, references, conversations=None) -> scores
 
 
-class AnnotationBackend(Protocol):
-    def ask(self, queries: list[Query], record: Record) -> None:
-        """Hand each answer to ``record`` the moment it arrives (any order; ``record`` writes it durably before it
-        returns); return when every query is answered, abstained or given up on (timed out: not paid, not
-        recorded). Never blocks forever. A backend whose class sets ``concurrent_ask = True`` may be asked by two
-        rounds at once from two threads (``transfer.delay``); any other is asked one call at a time."""
-
-
-class SimulatedOracle:
+class SimulatedOracle(AnnotationBackend):
     """Answers from a reward model's scores: deterministic ranking or Plackett-Luce with a temperature.
     ``score`` is the oracle reward (in a run: a call to its reward actor)."""
 
@@ -50,26 +42,49 @@ class SimulatedOracle:
             record(q, Answer(q.id, ranking, scores))
 
 
-def build_backend(cfg, run_root: Path, score: ScoreFn, log=print) -> AnnotationBackend:
-    """The configured oracle backend (``oracle.backend``): the simulated oracle (default), people through the web
-    app or a vendor (:mod:`rayrlhf.annotate`), an LLM judge (:mod:`rayrlhf.annotate.judge_oracle`), or a class of your own (``python``: ``oracle.backend_class``
-    names ``module:Class``, built with ``Class(cfg, run_dir, score)``; it implements :class:`AnnotationBackend`)."""
+def _simulated(cfg, run_root: Path, score: ScoreFn, log) -> AnnotationBackend:
     o = cfg.oracle
-    if o.backend == "simulated":
-        oracle = SimulatedOracle(score, o.labels, o.temperature, o.abstain_margin, cfg.run.seed)
-        if not o.pace.seconds_per_label:
-            return oracle
-        from rayrlhf.annotate.paced import PacedOracle
+    oracle = SimulatedOracle(score, o.labels, o.temperature, o.abstain_margin, cfg.run.seed)
+    if not o.pace.seconds_per_label:
+        return oracle
+    from rayrlhf.annotate.paced import PacedOracle
 
-        return PacedOracle(oracle, o.pace.annotators, o.pace.seconds_per_label)
-    if o.backend == "judge":
-        from rayrlhf.annotate.judge_oracle import JudgeOracle
+    return PacedOracle(oracle, o.pace.annotators, o.pace.seconds_per_label)
 
-        return JudgeOracle(o.reward)
-    if o.backend == "python":
-        from rayrlhf.rewards.python_fn import import_callable
 
-        return import_callable(o.backend_class, "oracle.backend_class")(cfg, str(run_root), score)
-    from rayrlhf.annotate.people import build_people_backend
+def _judge(cfg, run_root: Path, score: ScoreFn, log) -> AnnotationBackend:
+    from rayrlhf.annotate.judge_oracle import JudgeOracle
 
-    return build_people_backend(o, run_root, log)
+    return JudgeOracle(cfg.oracle.reward)
+
+
+def _python(cfg, run_root: Path, score: ScoreFn, log) -> AnnotationBackend:
+    from rayrlhf.rewards.python_fn import import_callable
+
+    cls = import_callable(cfg.oracle.backend_class, "oracle.backend_class")
+    return require_backend(cls(cfg, str(run_root), score), f"oracle.backend_class={cfg.oracle.backend_class}")
+
+
+def _web(cfg, run_root: Path, score: ScoreFn, log) -> AnnotationBackend:
+    from rayrlhf.annotate.people import WebQueueBackend
+
+    return WebQueueBackend.from_config(cfg.oracle, run_root, log)
+
+
+def _vendor(cfg, run_root: Path, score: ScoreFn, log) -> AnnotationBackend:
+    from rayrlhf.annotate.people import VendorBackend
+
+    return VendorBackend.from_config(cfg.oracle, run_root, log)
+
+
+# oracle.backend -> its builder, called with (cfg, run_root, score, log)
+BACKENDS: dict[str, Callable[..., AnnotationBackend]] = {
+    "simulated": _simulated, "judge": _judge, "python": _python, "web": _web, "vendor": _vendor}
+
+
+def build_backend(cfg, run_root: Path, score: ScoreFn, log=print) -> AnnotationBackend:
+    """The configured oracle backend (``oracle.backend``, from :data:`BACKENDS`): the simulated oracle (default), people
+    through the web app or a vendor (:mod:`rayrlhf.annotate.people`), an LLM judge (:mod:`rayrlhf.annotate.judge_oracle`),
+    or a class of your own (``python``: ``oracle.backend_class`` names ``module:Class``, built with
+    ``Class(cfg, run_dir, score)``; it subclasses :class:`~rayrlhf.annotate.backend.AnnotationBackend`)."""
+    return BACKENDS[cfg.oracle.backend](cfg, run_root, score, log)

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
+from rayrlhf.annotate.backend import AnnotationBackend
 from rayrlhf.core.records import Answer, Query, Record
 
 
@@ -49,14 +50,13 @@ class PaceLog:
         return people_figures_of(span, self.busy_s, annotators)
 
 
-class PacedOracle:
+class PacedOracle(AnnotationBackend):
     """``inner``'s answers (the simulated oracle's), each after ``seconds_per_label`` of one of ``annotators`` threads."""
 
     concurrent_ask = True  # rounds asked at once share the annotators' queue
 
     def __init__(self, inner: Answering, annotators: int, seconds_per_label: float) -> None:
         self.inner, self.annotators, self.seconds = inner, annotators, seconds_per_label
-        self.iteration: int | None = None  # set by the coordinator
         self.logs: dict[int | None, PaceLog] = {}
         self._work: queue.Queue = queue.Queue()
         self._lock = threading.Lock()

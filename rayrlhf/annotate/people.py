@@ -1,6 +1,6 @@
 """Annotation backends for people: the web queue (annotators answer in the browser) and vendor batches.
 
-Both implement ``ask(queries, record)`` (rayrlhf.annotate.oracle.AnnotationBackend): each answer goes to ``record`` (which writes the
+Both subclass :class:`~rayrlhf.annotate.backend.AnnotationBackend`: each answer goes to ``record`` (which writes the
 ledger) the moment its query closes, so one slow annotator never holds the other answers back; a query
 answered in the queue but missing from the ledger (a crash in between) is recorded from the queue, never
 asked again. Only text is posted: nothing tells the annotators which response came from which source.
@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from rayrlhf.annotate.backend import AnnotationBackend
 from rayrlhf.annotate.errors import WaitingForLabels
 from rayrlhf.annotate.idle_time import people_figures
 from rayrlhf.annotate.queue import expire_leases
@@ -48,7 +49,7 @@ def _unique(queries: list[Query]) -> dict[str, Query]:
     return {q.id: q for q in queries}
 
 
-class WebQueueBackend:
+class WebQueueBackend(AnnotationBackend):
     """Queries go to ``RUN_DIR/annotation_queue.sqlite``; annotators answer them in the web app.
 
     ``ask`` polls the queue, expires leases older than ``timeout_s`` (requeue or abstain), records each query
@@ -57,6 +58,7 @@ class WebQueueBackend:
     app itself on ``host:port`` for as long as the backend lives."""
 
     concurrent_ask = True  # every queue operation is its own SQLite transaction, one connection per thread
+    answers_wait_in_queue = True  # a query posted when the run stops stays queued; a resume records its answer
 
     def __init__(self, run_dir: str | Path, timeout_s: float = 600.0, on_timeout: str = "requeue", overlap: int = 1,
                  max_wait_s: float = 3600.0, undo_window_s: float = 10.0, poll_s: float = 0.2, serve: bool = False,
@@ -68,7 +70,6 @@ class WebQueueBackend:
         self.settings = QueueSettings(timeout_s, on_timeout, overlap, undo_window_s)
         self.store.configure(self.settings)
         self.max_wait_s, self.poll_s, self.log = max_wait_s, poll_s, log
-        self.iteration: int | None = None  # set by the coordinator; kept with each posted query for imports and audits
         self.server = None
         if serve:
             from rayrlhf.annotate.server import ServerThread
@@ -115,23 +116,29 @@ class WebQueueBackend:
         """How long people waited for queries in ``iteration`` (:func:`people_figures`; in the metrics rows)."""
         return people_figures(self.store, iteration)
 
+    @property
+    def url(self) -> str | None:
+        """The web app's address when this backend serves it (``oracle.web.serve``)."""
+        return self.server.url if self.server is not None else None
+
     def close(self) -> None:
         if self.server is not None:
             self.server.stop()
             self.server = None
 
 
-class VendorBackend:
+class VendorBackend(AnnotationBackend):
     """Batch labelling: queue the queries, record those already labelled, and stop the run for the rest.
 
     `rayrlhf annotate export RUN_DIR` writes the pending queries for the vendor, `rayrlhf annotate import
     RUN_DIR FILE` takes their labels back into the ledger, and `rayrlhf train --resume RUN_DIR` continues."""
 
+    answers_wait_in_queue = True  # the vendor's queries stay queued when the run stops; an import records them
+
     def __init__(self, run_dir: str | Path, log: Callable[[str], None] = print) -> None:
         self.run_dir = Path(run_dir)
         self.store = QueueStore.for_run(run_dir)
         self.log = log
-        self.iteration: int | None = None
 
     @classmethod
     def from_config(cls, oracle, run_dir: str | Path, log: Callable[[str], None] = print) -> VendorBackend:
@@ -150,15 +157,3 @@ class VendorBackend:
                 f"{pending} annotation queries wait for labels. `rayrlhf annotate export {self.run_dir}` writes them for "
                 f"your vendor, `rayrlhf annotate import {self.run_dir} FILE` takes the labels back, then "
                 f"`rayrlhf train --resume {self.run_dir}` continues"))
-
-    def close(self) -> None:
-        pass
-
-
-def build_people_backend(oracle, run_dir: str | Path, log: Callable[[str], None] = print) -> WebQueueBackend | VendorBackend:
-    """The people backend ``oracle.backend`` names ('web' or 'vendor'); 'simulated' stays with the coordinator."""
-    if oracle.backend == "web":
-        return WebQueueBackend.from_config(oracle, run_dir, log)
-    if oracle.backend == "vendor":
-        return VendorBackend.from_config(oracle, run_dir, log)
-    raise ValueError(f"oracle.backend={oracle.backend!r} is not a people backend; use 'web' or 'vendor'")

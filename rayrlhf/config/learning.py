@@ -57,7 +57,7 @@ class OracleConfig(_Section):
         "oracle.reward.judge.mode; AI feedback standing in for people)")
     backend_class: str | None = Field(
         None, description="`module:Class` of a python backend: `Class(cfg, run_dir, score)` with "
-        "`ask(queries, record)` (rayrlhf.annotate.oracle.AnnotationBackend); `score` is the oracle reward")
+        "`ask(queries, record)`, subclassing rayrlhf.annotate.backend.AnnotationBackend; `score` is the oracle reward")
     timeout: float = Field(600.0, gt=0.0, description="seconds one annotator may hold a query before `on_timeout` applies")
     on_timeout: Literal["requeue", "abstain"] = Field(
         "requeue", description="a timed-out query goes back to the queue (`requeue`) or closes with the answers it has, "

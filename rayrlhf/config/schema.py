@@ -9,6 +9,10 @@ from rayrlhf.config.models import DataConfig, PolicyConfig, RolloutConfig, Sourc
 from rayrlhf.config.runtime import RunConfig, TrackingConfig, _Section
 from rayrlhf.config.served import served_sources
 
+# names a source may not take: what the run keys by role, not by source name
+RESERVED_NAMES = {"self": "the no-transfer arm", "ensemble": "the label model's arm, transfer.ensemble",
+                  "oracle": "the oracle's reward, oracle.reward, scores by that role"}
+
 
 class Config(_Section):
     """A whole run, one section per concern. The defaults are the paper's experiment (README, "Training recipe");
@@ -38,10 +42,9 @@ class Config(_Section):
         dup = {n for n in names if names.count(n) > 1}
         if dup:
             raise ValueError(f"source names must be unique; repeated: {sorted(dup)}")
-        if "self" in names:
-            raise ValueError("'self' is the no-transfer arm; rename that source")
-        if self.transfer.ensemble and "ensemble" in names:
-            raise ValueError("'ensemble' is the label model's arm (transfer.ensemble); rename that source")
+        for i, name in enumerate(names):
+            if name in RESERVED_NAMES:
+                raise ValueError(f"sources[{i}].name={name!r} is reserved ({RESERVED_NAMES[name]}); rename that source")
         if self.transfer.ensemble and self.oracle.route == "all":
             raise ValueError("transfer.ensemble ranks Best-of-N by the label model, which oracle.route=all does not fit; "
                              "set oracle.route=uncertain (or random), or transfer.ensemble=false")

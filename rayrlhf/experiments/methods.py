@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from rayrlhf.config import Config, ConfigError, apply_overrides
 from rayrlhf.config.checks import describe_errors
+from rayrlhf.labelling import RULES
 
 # keys a method's MODE, +OPTION or @MULTIPLE (or compare itself) sets: a [KEY=VALUE] may not
 SET_BY_METHOD = {"transfer.mode", "oracle.query_selection", "transfer.pairs", "oracle.route", "transfer.ensemble",
@@ -39,10 +40,15 @@ def method_dir(method: str) -> str:
     return method.replace(":", "_").replace("@", "_x").replace("][", "_").replace("[", "_").replace("]", "").replace("=", "-").replace("/", "-")
 
 
-# what a ``+OPTION`` of a method sets: ``oracle.query_selection`` or ``transfer.pairs``
-OPTIONS = {"random": ("oracle", "query_selection"), "disagreement": ("oracle", "query_selection"),
-           "implied": ("transfer", "pairs"), "ranking": ("transfer", "pairs"), "listwise": ("transfer", "pairs"),
-           "uncertain": ("oracle", "route"), "route_random": ("oracle", "route"), "ensemble": ("transfer", "ensemble")}
+PAIR_OPTIONS = ("implied", "ranking", "listwise")  # +OPTION that sets transfer.pairs
+
+
+def options() -> dict[str, tuple[str, str]]:
+    """What each ``+OPTION`` of a method sets, as (section, key): a labelling rule of the registry
+    (:data:`rayrlhf.labelling.RULES`, by its name: ``oracle.query_selection`` or ``oracle.route``), a
+    ``transfer.pairs``, or ``ensemble`` (``transfer.ensemble``)."""
+    rules = {name: ("oracle", rule.setting[0]) for name, rule in RULES.items() if name != "all"}
+    return rules | {p: ("transfer", "pairs") for p in PAIR_OPTIONS} | {"ensemble": ("transfer", "ensemble")}
 
 
 @dataclass(frozen=True)
@@ -78,7 +84,7 @@ def parse_method(spec: str) -> MethodSpec:
         if key.strip() in SET_BY_METHOD or not key.strip():
             raise ConfigError(f"--methods: {spec!r}: [{key}=...] is set by the method's MODE, +OPTION or @MULTIPLE "
                               "(or by compare itself); write it that way")
-    mode, *options = body.split("+")
+    mode, *parts = body.split("+")
     multiple = 1.0
     if sep:
         try:
@@ -89,11 +95,15 @@ def parse_method(spec: str) -> MethodSpec:
             raise ConfigError(f"--methods: {spec!r}: write MODE@MULTIPLE with a positive number of times the labels, "
                               "e.g. none@1.5")
     chosen: dict[str, str] = {}
-    for option in options:
-        if option not in OPTIONS:
-            raise ConfigError(f"--methods: {spec!r}: MODE+OPTION takes random or disagreement (oracle.query_selection), "
-                              "implied, ranking or listwise (transfer.pairs), uncertain or route_random (oracle.route), or ensemble (transfer.ensemble)")
-        key = OPTIONS[option][1]
+    known = options()
+    for option in parts:
+        if option not in known:
+            by_key: dict[str, list[str]] = {}
+            for name, (section, key) in known.items():
+                by_key.setdefault(f"{section}.{key}", []).append(name)
+            raise ConfigError(f"--methods: {spec!r}: +{option} is no option; MODE+OPTION takes "
+                              + "; ".join(f"{' or '.join(names)} ({key})" for key, names in by_key.items()))
+        key = known[option][1]
         if key in chosen:
             raise ConfigError(f"--methods: {spec!r} sets {key} twice (+{chosen[key]}, +{option}); give one")
         chosen[key] = option
@@ -111,7 +121,7 @@ def _scale_labels(cfg: Config, raw: dict, m: MethodSpec) -> None:
         raw["oracle"]["budget"] = max(1, round(o.budget * m.multiple))
     if m.route:
         share = humans / prompts if routed else o.human_share
-        raw["oracle"]["route"] = "uncertain" if m.route == "uncertain" else "random"
+        raw["oracle"]["route"] = RULES[m.route].setting[1]
         raw["oracle"]["labels_per_iteration"] = wanted
         raw["train"]["prompts_per_iteration"] = max(wanted + 1, round(wanted / share))
     elif routed:  # people label every prompt: as many prompts as the config's human labels
@@ -135,7 +145,7 @@ def method_config(cfg: Config, spec: str) -> Config:
     raw = cfg.model_dump()
     raw["transfer"]["mode"] = m.mode
     if m.selection:
-        raw["oracle"]["query_selection"] = m.selection
+        raw["oracle"]["query_selection"] = RULES[m.selection].setting[1]
     raw["transfer"]["pairs"] = m.pairs or "best_worst"  # a method's pieces are its own, whatever the config sets
     raw["transfer"]["ensemble"] = m.ensemble
     apply_overrides(raw, [f"{key}={value}" for key, value in m.overrides])

@@ -48,7 +48,7 @@ def reward_actor(source: SourceConfig, task: TaskConfig, scheduling="DEFAULT", m
     """Restarted by Ray (at most ``max_restarts`` times) if its process or node dies; a call in flight is retried
     on the new process. A scorer that dies on every call therefore ends the run with an error, not a loop.
     ``max_task_retries=-1`` (Ray's fault-tolerance idiom): a call is retried until the restarts run out, so the
-    seconds before Ray declares a lost node dead cannot use up a fixed retry count (tests/test_faults_node.py)."""
+    seconds before Ray declares a lost node dead cannot use up a fixed retry count (tests/run/test_faults_node.py)."""
     return ray.remote(RewardWorker).options(
         num_cpus=source.num_cpus, num_gpus=source.num_gpus, resources=source.resources, max_restarts=max_restarts,
         max_task_retries=-1, scheduling_strategy=scheduling,

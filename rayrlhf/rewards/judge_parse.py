@@ -4,7 +4,7 @@ Each returns ``None`` when the answer does not state what was asked, clearly and
 treats it as an abstention, never as a score. The formats are MT-bench's (Zheng et al. 2023, "Judging LLM-as-a-Judge
 with MT-Bench and Chatbot Arena"), which judges are commonly prompted with: a rating ``[[7]]`` (FastChat also reads
 ``[7]``), a pairwise verdict ``[[A]]`` / ``[[B]]`` / ``[[C]]`` (tie), and, for K responses, a ranking
-``[[2, 1, 3]]`` of response numbers, best first. tests/test_judge.py checks them on recorded GPT-4 answers.
+``[[2, 1, 3]]`` of response numbers, best first. tests/rewards/test_judge.py checks them on recorded GPT-4 answers.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ judge LM on its own GPUs), through an OpenAI-compatible completions endpoint tha
 The texts are tokenized here with the LM's tokenizer (``model``), exactly as the local source does
 (:func:`rayrlhf.rewards.models.causal_rows`), and sent as token ids with ``echo: true, logprobs: 0, max_tokens: 0``;
 the answer's ``token_logprobs[t]`` is ``log p(ids[t] | ids[:t])``, summed (or averaged) over the response's tokens and
-EOS. So the endpoint's score equals the local one up to the server's arithmetic (tests/test_remote_logprob.py).
+EOS. So the endpoint's score equals the local one up to the server's arithmetic (tests/rollout/test_vllm_endpoints.py).
 """
 
 from __future__ import annotations

@@ -95,10 +95,13 @@ class Workers:
         return [row for part in wait(parts, stage, "rollout engine", getattr(self.timeouts, stage)) for row in part]
 
     def score(self, source: str, batch: ScoringBatch):
-        """A reference to the source's scores of ``batch`` (``source`` ``"oracle"`` for the oracle's reward); the
-        scores themselves come from :meth:`scores`."""
-        actor = self.oracle if source == "oracle" else self.sources[source]
-        return actor.score.remote(*batch.columns())
+        """A reference to source ``source``'s scores of ``batch`` (a name in ``sources``; the oracle's reward is
+        :meth:`oracle_scores`, by role, never by name); the scores themselves come from :meth:`scores`."""
+        return self.sources[source].score.remote(*batch.columns())
+
+    def oracle_scores(self, batch: ScoringBatch, stage: str = "score") -> list[list[float]]:
+        """The oracle's reward ``r*`` of ``batch`` (the simulated oracle's and the evaluation's judge), per prompt."""
+        return self.scores(self.oracle.score.remote(*batch.columns()), "oracle", stage, batch)
 
     def scores(self, ref, source: str, stage: str, batch: ScoringBatch) -> list[list[float]]:
         """The scores behind ``ref`` (bounded by ``run.timeouts.score``), per prompt of ``batch``."""

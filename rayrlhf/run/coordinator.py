@@ -25,8 +25,8 @@ import ray
 
 from rayrlhf.algorithms.label_model import ENSEMBLE_ARM
 from rayrlhf.algorithms.transfer import SELF_ARM, ArmStats, assign_round, self_win_rate, transfer_credit, ucb_values
+from rayrlhf.annotate.backend import AnnotationBackend, require_backend
 from rayrlhf.annotate.ledger import AnnotationLedger
-from rayrlhf.annotate.oracle import AnnotationBackend
 from rayrlhf.config import Config
 from rayrlhf.core.records import Answer, Query, RoundItem
 from rayrlhf.core.seeds import derived_seed
@@ -55,7 +55,8 @@ class Coordinator:
         self.arms = arms_for(cfg)
         t = cfg.transfer
         self.self_win_rate = self_win_rate(t.self_win_rate, t.num_replace, cfg.train.responses_per_prompt)
-        self.backend = backend if backend is not None else build_backend(cfg, Path(run_dir), score)
+        self.backend = require_backend(backend, "Coordinator(backend=...)") if backend is not None else build_backend(
+            cfg, Path(run_dir), score)
         self.ledger = AnnotationLedger(Path(run_dir) / "annotations.jsonl")
         self.iteration = 0
         self.stats = ArmStats(self.arms)
@@ -68,7 +69,7 @@ class Coordinator:
         self._next_ticket = 0
         self._given_up: set[str] = set()  # queries of a collect that raised (the run stops): never asked again here
         # a backend asked by two rounds at once must say it can be (concurrent_ask); others are asked one at a time
-        self._ask_lock = contextlib.nullcontext() if getattr(self.backend, "concurrent_ask", False) else threading.Lock()
+        self._ask_lock = contextlib.nullcontext() if self.backend.concurrent_ask else threading.Lock()
 
     def start_iteration(self, iteration: int) -> None:
         """Statistics are reset every iteration: the policy changed, old win rates are stale. With
@@ -136,8 +137,7 @@ class Coordinator:
         failed = True
         try:
             if to_ask:
-                if hasattr(self.backend, "iteration"):  # people backends file queries under the iteration
-                    self.backend.iteration = self.iteration
+                self.backend.start_iteration(self.iteration)  # people backends file queries under the iteration
                 with self._ask_lock:
                     self.backend.ask(to_ask, self._record)
             failed = False
@@ -178,19 +178,20 @@ class Coordinator:
             out[f"arm/{arm}/count"] = self.stats.counts[arm]
             out[f"arm/{arm}/win_rate"] = None if math.isnan(rates[arm]) else rates[arm]
             out[f"arm/{arm}/ucb"] = None if math.isinf(ucb[arm]) else ucb[arm]
-        paced = getattr(self.backend, "iteration_figures", None)  # oracle.pace: the simulated people's waiting
-        figures = self.counters | (paced(self.iteration) if paced else {})
+        figures = self.counters | self.backend.iteration_figures(self.iteration)  # people's waiting, if any
         return out | {f"annotation/{k}": v for k, v in figures.items()}
 
     def backend_url(self) -> str | None:
         """Where people answer (the web backend's own server), if it runs one."""
-        return getattr(getattr(self.backend, "server", None), "url", None)
+        return self.backend.url
+
+    def answers_wait_in_queue(self) -> bool:
+        """Whether the backend's open queries wait for their answers when the run stops (a queue, a vendor)."""
+        return self.backend.answers_wait_in_queue
 
     def close(self) -> None:
         """Stop what the backend runs (the web app's server)."""
-        close = getattr(self.backend, "close", None)
-        if close:
-            close()
+        self.backend.close()
 
     def state(self) -> dict:
         return {"iteration": self.iteration, "stats": self.stats.to_dict(), "counters": dict(self.counters),

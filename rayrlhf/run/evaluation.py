@@ -42,7 +42,7 @@ class HeldOutEval:
         responses = [[s["text"] for s in row] for row in self.workers.generate(
             texts, e.samples_per_prompt, e.temperature, seed, stage="eval", max_new_tokens=e.max_new_tokens)]
         batch = ScoringBatch.of(texts, responses, refs, chats)
-        scores = self.workers.scores(self.workers.score("oracle", batch), "oracle", "eval", batch)
+        scores = self.workers.oracle_scores(batch, "eval")
         out = {"iteration": iteration, "responses": responses, "oracle_scores": scores}
         (self.run.root / "eval").mkdir(exist_ok=True)
         self.run.write_json_atomic(self.run.root / "eval" / f"iter_{iteration}.json", out)

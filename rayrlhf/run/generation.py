@@ -30,6 +30,21 @@ def online_samples(cfg: Config, workers: Workers, iteration: int, chunk: list[di
     return [[s["text"] for s in row] for row in rows]
 
 
+def round_requests(texts: list[str], arms: list[str], k: int, n: int,
+                   samples_given: bool = False) -> tuple[list[str], list[int], dict[str, list[int]]]:
+    """A round's one engine call: the prompts asked and how many samples of each (K for every prompt, unless its K are
+    given, then N for each prompt on a source arm, grouped by arm in order of first appearance), and the indices of
+    the prompts on each source arm."""
+    by_arm: dict[str, list[int]] = defaultdict(list)
+    for i, arm in enumerate(arms):
+        if arm != SELF_ARM:
+            by_arm[arm].append(i)
+    on_sources = [i for idx in by_arm.values() for i in idx]
+    wanted = ([] if samples_given else list(texts)) + [texts[i] for i in on_sources]
+    counts = ([] if samples_given else [k] * len(texts)) + [n] * len(on_sources)
+    return wanted, counts, dict(by_arm)
+
+
 def generate_round(cfg: Config, workers: Workers, iteration: int, chunk: list[dict], arms: list[str], timing: dict,
                    label_model: LabelModel | None = None, base: list[list[str]] | None = None) -> list[RoundItem]:
     """The :class:`RoundItem` of each prompt of ``chunk`` on its arm: one engine call (K for every prompt, N for those
@@ -41,13 +56,8 @@ def generate_round(cfg: Config, workers: Workers, iteration: int, chunk: list[di
     chats = [row.get("conversation") for row in chunk]
     t = time.perf_counter()
     seed = derived_seed(cfg.run.seed, "gen", iteration, texts[0])
-    by_arm = defaultdict(list)
-    for i, arm in enumerate(arms):
-        if arm != SELF_ARM:
-            by_arm[arm].append(i)
-    on_sources = [i for idx in by_arm.values() for i in idx]  # one engine call: K for every prompt, N for these
-    wanted = ([] if base is not None else texts) + [texts[i] for i in on_sources]
-    counts = ([] if base is not None else [K] * len(texts)) + [N] * len(on_sources)
+    wanted, counts, by_arm = round_requests(texts, arms, K, N, samples_given=base is not None)
+    on_sources = [i for idx in by_arm.values() for i in idx]
     rows = [[s["text"] for s in row] for row in workers.generate(wanted, counts, None, seed)] if wanted else []
     if base is None:
         base, rows = rows[: len(texts)], rows[len(texts) :]

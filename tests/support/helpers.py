@@ -2,6 +2,8 @@
 
 import os
 
+from rayrlhf.annotate.backend import AnnotationBackend
+
 
 def length_then_die_once(prompts, responses, references=None):
     """Scores by length; the first call in a run kills its own process (the reward actor) once."""
@@ -47,7 +49,7 @@ def die_while_flag(prompts, responses, references=None):
     return [float(len(r)) for r in responses]
 
 
-class BillingOracle:
+class BillingOracle(AnnotationBackend):
     """The simulated oracle, counting what it is paid for at the backend: each answer is written (fsynced) to
     ``RUN_DIR/bill.jsonl`` before it is handed to the coordinator. ``RAYRLHF_TEST_ORACLE_DELAY`` seconds per
     answer widen the annotation window for the fault tests."""

@@ -40,7 +40,7 @@ def tiny_classifier(path, corpus, chat_template=True):
     return tok
 
 
-# a tiny policy and eight pairs for the learner's unit tests (tests/test_learner_step.py, tests/test_policy.py)
+# a tiny policy and eight pairs for the learner's unit tests (tests/learner/test_learner_step.py, tests/learner/test_policy.py)
 CORPUS = ["the company raised ten million in berlin", "a spokesperson said the deal closed", "shares rose in paris"] * 20
 PAIRS = [PreferencePair(f"Summarize: doc {i}.", f" the company raised {i} million", " shares rose", " a deal")
          for i in range(8)]

@@ -11,16 +11,17 @@ from collections import Counter, defaultdict
 import pytest
 from pydantic import ValidationError
 
+from rayrlhf.annotate.backend import AnnotationBackend
 from rayrlhf.annotate.oracle import SimulatedOracle
 from rayrlhf.annotate.paced import PacedOracle, idle_share
 from rayrlhf.core.durable import read_jsonl
 from rayrlhf.core.records import RoundItem
 from rayrlhf.run.coordinator import Coordinator
 from tests.support.cli import ledger, train
-from tests.test_coordinator import LengthOracle, config, item
+from tests.support.coordinator import LengthOracle, config, item
 
 
-class GatedOracle:
+class GatedOracle(AnnotationBackend):
     """Answers like the simulated oracle, but the first batch it is asked waits until a second batch has been asked:
     it returns only if the two are asked at once."""
 
@@ -240,7 +241,7 @@ def test_compare_takes_the_delay_as_a_method_option():
         method_config(base, "ucb[transfer.delay=2]")
 
 
-class CountingOracle:
+class CountingOracle(AnnotationBackend):
     """A backend that does not declare ``concurrent_ask``: records how many of its asks ever overlapped."""
 
     def __init__(self):
@@ -258,7 +259,7 @@ class CountingOracle:
             self.running -= 1
 
 
-class FailingOracle:
+class FailingOracle(AnnotationBackend):
     concurrent_ask = True
 
     def ask(self, queries, record):

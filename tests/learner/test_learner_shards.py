@@ -21,7 +21,7 @@ def local_ray():
 
 @pytest.mark.parametrize(("pairs", "workers"), [(9, 2), (10, 4), (3, 3)])
 def test_every_paid_pair_is_in_exactly_one_shard(local_ray, pairs, workers):
-    """Issue 21: ``split(num_workers, equal=True)`` of 9 pairs gave two shards of 4 and dropped one paid pair."""
+    """``split(num_workers, equal=True)`` puts every paid pair in exactly one shard (9 pairs over 2 workers: none dropped)."""
     paid = [PreferencePair(f"prompt {i}", f"chosen {i}", f"rejected {i}") for i in range(pairs)]
     shards = Learner._shard(SimpleNamespace(num_workers=workers), paid)
     rows = [[PreferencePair.from_json(row) for row in shard.iter_rows()] for shard in shards]

@@ -40,7 +40,7 @@ def test_bertscore_with_the_packaged_minilm():
 
 
 def test_empty_nonfinite_weight_and_length_checks(caplog):
-    src = build_source(SourceConfig(name="py", kind="python", model="tests.test_rewards:nan_source", weight=-2.0,
+    src = build_source(SourceConfig(name="py", kind="python", model="tests.rewards.test_rewards:nan_source", weight=-2.0,
                                     empty_score=-7.0))
     with caplog.at_level(logging.WARNING):
         assert src.score(["p"] * 3, ["good", "  ", "bad"]) == [-2.0, -7.0, -7.0]
@@ -53,7 +53,7 @@ def test_empty_nonfinite_weight_and_length_checks(caplog):
 @pytest.mark.parametrize(("spec", "message"), [
     ("nomodule", "package.module:function"),
     ("no_such_module_xyz:f", "cannot import module"),
-    ("tests.test_rewards:missing", "has no callable 'missing'"),
+    ("tests.rewards.test_rewards:missing", "has no callable 'missing'"),
 ])
 def test_python_source_errors(spec, message):
     with pytest.raises(ValueError, match=message):

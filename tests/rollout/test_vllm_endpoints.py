@@ -25,8 +25,8 @@ from rayrlhf.core.records import Query
 from rayrlhf.rewards import build_source
 from rayrlhf.rewards.protocol import EndpointError
 from rayrlhf.task.build import resolve_model
+from tests.support.net import free_port
 from tests.support.paths import REPO
-from tests.test_rewards_serve import free_port
 
 pytestmark = pytest.mark.slow
 # the same float32 weights, run by vLLM's CPU kernels and by torch: equal to rounding (measured: 3e-6 on sums near -200)

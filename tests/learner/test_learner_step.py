@@ -74,7 +74,7 @@ def test_warmup_then_cosine_decay():
 
 @pytest.mark.parametrize(("pairs", "workers"), [(9, 2), (8, 3), (5, 4), (8, 2), (1, 3)])
 def test_equal_shards_keep_every_pair(pairs, workers):
-    """Issue 21: an equal split of 9 pairs over 2 workers dropped one paid pair. Padding copies carry weight 0."""
+    """Equal shards over the workers hold every paid pair (9 pairs over 2 workers: none dropped); padding copies carry weight 0."""
     padded = pad_to_workers([PAIRS[i % len(PAIRS)] for i in range(pairs)], workers)
     assert len(padded) % workers == 0 and len(padded) - pairs < workers
     assert padded[:pairs] == [PAIRS[i % len(PAIRS)] for i in range(pairs)] and all(p.weight == 1.0 for p in padded[:pairs])

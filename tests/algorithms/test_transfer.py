@@ -166,8 +166,8 @@ def test_oracle_ranking_modes():
 
 
 def test_with_sparse_labels_every_arm_is_tried_before_any_is_repeated():
-    """Issue 21: while several arms had no answered prompt (UCB +inf), the whole round went to the first of them
-    in config order; now the round is shared among the untried arms alone."""
+    """While several arms have no answered prompt (UCB +inf), the round is shared among the untried arms alone, not
+    given whole to the first of them in config order."""
     arms = ("a", "b", "c", "d", SELF_ARM)
     stats = ArmStats(arms)
     for _ in range(3):
@@ -184,8 +184,8 @@ def test_with_sparse_labels_every_arm_is_tried_before_any_is_repeated():
 
 
 def test_scores_equal_but_for_rounding_are_a_tie():
-    """Issue 21: r* of 1.9000000000000004 and 1.9 (the same key facts summed in another order) are one score; exact
-    equality gave the transfer slot the whole credit by one ulp."""
+    """r* of 1.9000000000000004 and 1.9 (the same key facts summed in another order) are one score: the credit is
+    shared as a tie, not given whole to the transfer slot by one ulp."""
     responses = ("transfer text", "online text", "worse", "worst")
     mask = (True, False, False, False)
     scores = [1.0 + 0.8 + 0.1, 1.9, 0.5, 0.1]
@@ -197,8 +197,8 @@ def test_scores_equal_but_for_rounding_are_a_tie():
 
 
 def test_a_partial_answer_trains_only_on_the_orders_it_states():
-    """Issue 21: a person's best/worst answer is [best, <others in display order>, worst]; `random` used to pair two
-    of the unranked middle by display order. The stated pairs are best > each other and each other > worst."""
+    """A person's best/worst answer is [best, <others in display order>, worst]: the stated pairs are best > each other
+    and each other > worst, never two of the unranked middle by display order."""
     ranking = [3, 0, 1, 4, 2]  # best 3, worst 2, middle 0, 1, 4 unranked
     stated = {(3, x) for x in (0, 1, 4, 2)} | {(x, 2) for x in (0, 1, 4)}  # 2K - 3 = 7
     rng = np.random.default_rng(0)
@@ -210,7 +210,8 @@ def test_a_partial_answer_trains_only_on_the_orders_it_states():
 
 
 def test_a_pair_of_one_text_is_not_trained_but_counted():
-    """Issue 21: a Bradley-Terry draw can rank a duplicated text first and last; that pair has no gradient."""
+    """A Bradley-Terry draw can rank a duplicated text first and last: that pair has no gradient, so it is counted and
+    not trained on."""
     from rayrlhf.core.records import Answer, RoundItem
     from rayrlhf.run.pairs import answer_pairs
 
@@ -223,7 +224,7 @@ def test_a_pair_of_one_text_is_not_trained_but_counted():
 
 @pytest.mark.parametrize("k", [2, 3, 4, 8])
 def test_every_pair_an_answer_states(k):
-    """Issue 21: ``implied`` = the 2K-3 pairs of a best/worst answer, ``ranking`` = the K(K-1)/2 of a full ranking
+    """``implied`` = the 2K-3 pairs of a best/worst answer, ``ranking`` = the K(K-1)/2 of a full ranking
     (a partial answer states only its implied ones), each (better, worse); enumerated here from the positions."""
     rng = np.random.default_rng(k)
     ranking = [int(i) for i in rng.permutation(k)]

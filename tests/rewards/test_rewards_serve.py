@@ -4,7 +4,6 @@ once and leaves its token nowhere (docs/rewards_service.md)."""
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ import pytest
 
 from rayrlhf.config import load_config
 from tests.support.cli import env, ledger, train
+from tests.support.net import free_port
 from tests.support.paths import REPO
 
 TOKEN = "rr-serve-test-8c1d-not-a-real-secret"
@@ -22,12 +22,6 @@ TOKEN = "rr-serve-test-8c1d-not-a-real-secret"
 ABS_TOL = 1e-4
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Served:

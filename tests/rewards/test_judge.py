@@ -2,7 +2,7 @@
 real judge answers and on hand-made ones, and the source and the oracle against an OpenAI-compatible chat server
 started here (uvicorn on a loopback port) that answers as a judge with a known rule or a known bias, so what the
 position swap, the abstentions and the usage accounting do is checked against what the rule implies. The same code
-against vLLM's own server: tests/test_vllm_endpoints.py."""
+against vLLM's own server: tests/rollout/test_vllm_endpoints.py."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from rayrlhf.rewards.judge_parse import parse_ranking, parse_rating, parse_verdi
 from rayrlhf.rewards.protocol import EndpointError
 from tests.support.paths import REPO
 
-RECORDED = Path(__file__).parent / "data" / "judge_answers"
+RECORDED = Path(__file__).parent / "judge_answers"
 
 
 def judge_source(url: str, **judge) -> SourceConfig:

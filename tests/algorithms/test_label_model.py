@@ -24,7 +24,6 @@ from rayrlhf.algorithms.label_model import (
     score_agreement,
     weighting_accuracy,
 )
-from rayrlhf.algorithms.routing import human_quota, route_round
 from rayrlhf.algorithms.stats import proportion_interval
 
 
@@ -119,36 +118,6 @@ def test_agreement_counts():
     assert pair_agreement([(0, 3), (0, 1), (2, 3)], [(0, 1), (0, 2), (0, 3), (1, 3), (2, 3)]) == (3, 3)
     assert pair_agreement([(1, 0), (2, 1)], [(0, 1), (0, 2)]) == (0, 1)  # (2, 1) is not stated either way
     assert score_agreement([(0, 1), (1, 2), (2, 0)], [3.0, 1.0, 1.0]) == (1, 2)  # a tie orders nothing
-
-
-def test_route_uncertain_sends_the_least_sure_and_spot_checks_to_people():
-    conf = [0.9, 0.2, 0.99, 0.6, 0.5, 0.95, 0.7, 0.8, 0.3, 0.97]
-    r = route_round(conf, quota=4, route="uncertain", spot_check=0.25, rng=np.random.default_rng(0))
-    assert len(r.human) == 4 and len(r.spot) == 1 and set(r.spot) <= set(r.human)
-    unsure = sorted(set(r.human) - set(r.spot))
-    assert unsure == sorted(np.argsort(conf)[:3].tolist())
-    assert conf[r.spot[0]] >= sorted(conf)[3]  # drawn among the confident ones
-    assert sorted(r.human + r.model) == list(range(10)) and not set(r.human) & set(r.model)
-    again = route_round(conf, quota=4, route="uncertain", spot_check=0.25, rng=np.random.default_rng(0))
-    assert again == r
-
-
-def test_route_random_and_all():
-    conf = list(np.linspace(0, 1, 20))
-    spots = set()
-    for seed in range(30):
-        r = route_round(conf, 5, "random", 0.0, np.random.default_rng(seed))
-        assert len(r.human) == 5 and r.spot == r.human and len(r.model) == 15
-        spots |= set(r.human)
-    assert len(spots) > 15  # not the least sure each time
-    assert route_round(conf, 5, "all", 0.0, np.random.default_rng(0)).human == tuple(range(20))
-    assert route_round(conf, 50, "uncertain", 0.0, np.random.default_rng(0)).model == ()
-    with pytest.raises(ValueError, match="oracle.route"):
-        route_round(conf, 5, "loud", 0.0, np.random.default_rng(0))
-
-
-def test_human_quota():
-    assert human_quota(None, 0.5, 256) == 128 and human_quota(40, 0.5, 256) == 40 and human_quota(None, 0.001, 10) == 1
 
 
 @pytest.mark.parametrize("k,n", [(0, 10), (7, 10), (10, 10), (45, 120)])

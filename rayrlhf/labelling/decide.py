@@ -1,0 +1,57 @@
+"""The one labelling decision of a round: askable prompts, the rule's split (or the label model's burn-in), and the
+label model's labels on what it labels, as a :class:`~rayrlhf.labelling.records.RoundDecision`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from rayrlhf.algorithms.label_model import LabelModel, model_label
+from rayrlhf.algorithms.selection import all_identical
+from rayrlhf.core.records import RoundItem
+from rayrlhf.labelling.quota import iteration_labels, label_quota
+from rayrlhf.labelling.records import ModelLabelled, RoundDecision
+from rayrlhf.labelling.rules import LabellingRule, RoundView, Split, random_sample
+
+BURN_IN = "burn-in: too few human labels to trust the label model yet (oracle.route_after)"
+
+
+def askable(items: Sequence[RoundItem]) -> tuple[int, ...]:
+    """The items with more than one distinct response: an item whose K responses are one text has nothing to rank,
+    so nobody is asked (and nobody paid) for it."""
+    return tuple(i for i, it in enumerate(items) if not all_identical(it.responses))
+
+
+def round_quota(oracle, prompts_per_iteration: int, rule: LabellingRule, seen_after: int, labelled: int) -> int:
+    """People's labels in the next round, so that labelling keeps pace with the iteration's human labels over its
+    prompts (``seen_after`` prompts seen once this round is in, ``labelled`` labels so far)."""
+    total = iteration_labels(oracle.labels_per_iteration, oracle.human_share, prompts_per_iteration, rule.routes_to_model)
+    return label_quota(total, prompts_per_iteration, seen_after, labelled)
+
+
+def decide_round(rule: LabellingRule, iteration: int, round_index: int, items: Sequence[RoundItem], quota: int,
+                 rng: np.random.Generator, scores: Sequence | None = None, model: LabelModel | None = None) -> RoundDecision:
+    """Who labels each of round ``round_index``'s ``items``. ``scores`` are every source's scores of each askable
+    item's K responses (K x W, in :func:`askable` order; needed when the rule ``needs_scores``), ``model`` the label
+    model when it may label (None: a rule that routes to it samples the quota at random for people, the burn-in).
+    Deterministic for a given ``rng``."""
+    idx = askable(items)
+    labels = None
+    if not idx:
+        split, reason = Split(()), rule.reason
+    elif rule.routes_to_model and model is None:
+        split, reason = Split(random_sample(len(idx), quota, rng)), BURN_IN
+    else:
+        if rule.routes_to_model:
+            labels = [model_label(model, s) for s in scores]
+        view = RoundView(len(idx), scores, [lab.confidence for lab in labels] if labels is not None else None)
+        split, reason = rule.split(view, quota, rng), rule.reason
+
+    def labelled(j: int) -> ModelLabelled:
+        return ModelLabelled(idx[j], items[idx[j]].query().id, tuple(labels[j].ranking), labels[j].confidence)
+
+    human = tuple(idx[j] for j in split.human)
+    return RoundDecision(iteration, round_index, rule.name, human, tuple(items[i].query().id for i in human),
+                         tuple(labelled(j) for j in split.model), tuple(labelled(j) for j in split.spot), reason,
+                         tuple(i for i in range(len(items)) if i not in set(idx)))
