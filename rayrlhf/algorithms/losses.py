@@ -12,12 +12,14 @@ target margin ``1/(2*beta)`` does not scale with length. ``optim.logp_reduction`
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
 import torch
 import torch.nn.functional as F
 
-LossKind = Literal["dpo", "ipo", "xpo"]
+LossKind = str  # a name in LOSSES: dpo, ipo, xpo or a registered one
 
 
 class RankedBelow(NamedTuple):
@@ -45,6 +47,54 @@ class PreferenceLoss(NamedTuple):
     rejected_rewards: torch.Tensor
 
 
+PairLoss = Callable[[torch.Tensor, torch.Tensor, float, "RankedBelow | None"], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class Loss:
+    """A preference loss: ``pair_loss(chosen_logratios, rejected_logratios, beta, ranked_below)`` gives the
+    per-example loss from the implicit log-ratios ``log pi - log pi_ref`` of the chosen and the rejected responses
+    (and, with ``transfer.pairs: listwise``, of those ranked below the chosen one; a loss without a listwise form
+    raises). ``samples_reference``: the loss adds ``xpo_alpha * log pi(a~|s)`` of a sample ``a~`` of the reference
+    policy (XPO), so the learner computes it."""
+
+    name: str
+    pair_loss: PairLoss
+    samples_reference: bool = False
+
+
+LOSSES: dict[str, Loss] = {}
+
+
+def register_loss(loss: Loss) -> Loss:
+    """Add ``loss`` to :data:`LOSSES` (``optim.loss`` names it); its name must be new."""
+    if loss.name in LOSSES:
+        raise ValueError(f"a loss named {loss.name!r} is registered already; choose another name")
+    LOSSES[loss.name] = loss
+    return loss
+
+
+def dpo_pair_loss(chosen: torch.Tensor, rejected: torch.Tensor, beta: float, ranked_below: RankedBelow | None) -> torch.Tensor:
+    """``-log sigmoid(beta * h)`` (Rafailov et al. 2023, eq. 7); listwise, the Plackett-Luce factor of
+    ``beta * log(pi/pi_ref)`` over the chosen, the rejected and every further response ranked below the chosen one."""
+    if ranked_below is not None:
+        below = beta * (ranked_below.policy_logps - ranked_below.ref_logps)
+        return plackett_luce_factor(beta * chosen, beta * rejected, below, ranked_below.mask)
+    return -F.logsigmoid(beta * (chosen - rejected))
+
+
+def ipo_pair_loss(chosen: torch.Tensor, rejected: torch.Tensor, beta: float, ranked_below: RankedBelow | None) -> torch.Tensor:
+    """``(h - 1/(2*beta))**2`` (Azar et al. 2023, eq. 17); no listwise form."""
+    if ranked_below is not None:
+        raise ValueError("ipo has no listwise (Plackett-Luce) form; use loss dpo or xpo with listwise pairs")
+    return (chosen - rejected - 1.0 / (2.0 * beta)) ** 2
+
+
+register_loss(Loss("dpo", dpo_pair_loss))
+register_loss(Loss("ipo", ipo_pair_loss))
+register_loss(Loss("xpo", dpo_pair_loss, samples_reference=True))
+
+
 def preference_loss(
     kind: LossKind,
     policy_chosen_logps: torch.Tensor,
@@ -57,7 +107,7 @@ def preference_loss(
     policy_ref_sample_logps: torch.Tensor | None = None,
     ranked_below: RankedBelow | None = None,
 ) -> PreferenceLoss:
-    """Per-example preference loss for a batch of (chosen, rejected) pairs.
+    """Per-example preference loss for a batch of (chosen, rejected) pairs, by the registered loss ``kind``:
 
     - ``dpo``: ``-log sigmoid(beta * h)`` (Rafailov et al. 2023, eq. 7).
     - ``ipo``: ``(h - 1/(2*beta))**2`` (Azar et al. 2023, eq. 17).
@@ -76,23 +126,15 @@ def preference_loss(
     """
     if beta <= 0:
         raise ValueError(f"beta must be > 0, got {beta}")
+    if kind not in LOSSES:
+        raise ValueError(f"unknown preference loss {kind!r}; choose one of {', '.join(repr(k) for k in LOSSES)}")
+    loss = LOSSES[kind]
     chosen_logratios = policy_chosen_logps - ref_chosen_logps
     rejected_logratios = policy_rejected_logps - ref_rejected_logps
-    margin = chosen_logratios - rejected_logratios
-    if (kind == "dpo" or kind == "xpo") and ranked_below is not None:
-        below = beta * (ranked_below.policy_logps - ranked_below.ref_logps)
-        losses = plackett_luce_factor(beta * chosen_logratios, beta * rejected_logratios, below, ranked_below.mask)
-    elif kind == "dpo" or kind == "xpo":
-        losses = -F.logsigmoid(beta * margin)
-    elif kind == "ipo":
-        if ranked_below is not None:
-            raise ValueError("ipo has no listwise (Plackett-Luce) form; use loss dpo or xpo with listwise pairs")
-        losses = (margin - 1.0 / (2.0 * beta)) ** 2
-    else:
-        raise ValueError(f"unknown preference loss {kind!r}; choose one of 'dpo', 'ipo', 'xpo'")
-    if kind == "xpo":
+    losses = loss.pair_loss(chosen_logratios, rejected_logratios, beta, ranked_below)
+    if loss.samples_reference:
         if policy_ref_sample_logps is None:
-            raise ValueError("xpo needs policy_ref_sample_logps: log pi(a~|s) of reference-policy samples")
+            raise ValueError(f"{kind} needs policy_ref_sample_logps: log pi(a~|s) of reference-policy samples")
         losses = losses + xpo_alpha * policy_ref_sample_logps
     return PreferenceLoss(
         losses=losses,

@@ -30,7 +30,7 @@ class AnnotationLedger:
         self.path = Path(path)
         self.answers: dict[str, Answer] = {}
         for row in ledger_answers(self.path):
-            self.answers[row["query_id"]] = Answer(row["query_id"], row["ranking"], row.get("scores"), row.get("meta", {}))
+            self.answers[row["query_id"]] = Answer.from_json(row)
 
     def asking(self, queries: list[Query], iteration: int) -> None:
         """Write (durably) that ``queries`` are about to be asked; raises before anything is paid if it cannot."""

@@ -15,6 +15,7 @@ import numpy as np
 
 from rayrlhf.algorithms.labels import oracle_ranking
 from rayrlhf.annotate.backend import AnnotationBackend, require_backend
+from rayrlhf.config.plugins import ORACLE_BACKENDS, load_plugin
 from rayrlhf.core.records import Answer, Query, Record, ScoringBatch
 from rayrlhf.core.seeds import derived_seed
 
@@ -65,6 +66,13 @@ def _python(cfg, run_root: Path, score: ScoreFn, log) -> AnnotationBackend:
     return require_backend(cls(cfg, str(run_root), score), f"oracle.backend_class={cfg.oracle.backend_class}")
 
 
+def _plugin(cfg, run_root: Path, score: ScoreFn, log) -> AnnotationBackend:
+    """A backend a package registers in entry-point group ``rayrlhf.oracle_backends``: an
+    :class:`~rayrlhf.annotate.backend.AnnotationBackend` subclass, built with ``Class(cfg, run_dir, score)``."""
+    cls = load_plugin(ORACLE_BACKENDS, cfg.oracle.backend)
+    return require_backend(cls(cfg, str(run_root), score), f"entry point {cfg.oracle.backend!r} of {ORACLE_BACKENDS}")
+
+
 def _web(cfg, run_root: Path, score: ScoreFn, log) -> AnnotationBackend:
     from rayrlhf.annotate.people import WebQueueBackend
 
@@ -85,6 +93,7 @@ BACKENDS: dict[str, Callable[..., AnnotationBackend]] = {
 def build_backend(cfg, run_root: Path, score: ScoreFn, log=print) -> AnnotationBackend:
     """The configured oracle backend (``oracle.backend``, from :data:`BACKENDS`): the simulated oracle (default), people
     through the web app or a vendor (:mod:`rayrlhf.annotate.people`), an LLM judge (:mod:`rayrlhf.annotate.judge_oracle`),
-    or a class of your own (``python``: ``oracle.backend_class`` names ``module:Class``, built with
-    ``Class(cfg, run_dir, score)``; it subclasses :class:`~rayrlhf.annotate.backend.AnnotationBackend`)."""
-    return BACKENDS[cfg.oracle.backend](cfg, run_root, score, log)
+    a class of your own (``python``: ``oracle.backend_class`` names ``module:Class``, built with
+    ``Class(cfg, run_dir, score)``; it subclasses :class:`~rayrlhf.annotate.backend.AnnotationBackend`), or one a
+    package registers in entry-point group ``rayrlhf.oracle_backends`` (built the same way)."""
+    return BACKENDS.get(cfg.oracle.backend, _plugin)(cfg, run_root, score, log)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from rayrlhf.config.models import SourceConfig
+from rayrlhf.config.plugins import BUILTIN_BACKENDS, LABELLING_RULES, LOSSES, ORACLE_BACKENDS, PluginChoice
 from rayrlhf.config.runtime import _Section
 
 
@@ -50,7 +51,7 @@ class OracleConfig(_Section):
     budget: int | None = Field(
         None, ge=1, description="oracle queries (labels) per run at most; when spent the run stops and "
         "`rayrlhf train --resume RUN_DIR oracle.budget=<more>` continues (null: no limit)")
-    backend: Literal["simulated", "web", "vendor", "python", "judge"] = Field(
+    backend: Annotated[str, PluginChoice(ORACLE_BACKENDS, BUILTIN_BACKENDS)] = Field(
         "simulated", description="who answers: `simulated` (oracle.reward), `web` (people in the annotation app), "
         "`vendor` (export/import batches; the run stops with exit code 75 until the labels are imported), `python` "
         "(a class of your own, oracle.backend_class) or `judge` (an LLM judge: oracle.reward of kind judge, asked "
@@ -68,11 +69,11 @@ class OracleConfig(_Section):
     labels_per_iteration: int | None = Field(
         None, ge=1, description="labels bought per iteration when fewer than train.prompts_per_iteration (null: every "
         "prompt); the rest of the prompts get no label")
-    query_selection: Literal["random", "disagreement"] = Field(
+    query_selection: Annotated[str, PluginChoice(LABELLING_RULES, ("random", "disagreement"))] = Field(
         "random", description="which prompts get the labels_per_iteration labels: a random sample, or those whose K "
         "responses the sources rank most differently (every source then scores every response)")
     cost_per_label: float = Field(0.0, ge=0.0, description="price of one person's answer (skips included), for the cost report")
-    route: Literal["all", "uncertain", "random"] = Field(
+    route: Annotated[str, PluginChoice(LABELLING_RULES, ("all", "uncertain", "random"))] = Field(
         "all", description="who labels a round's prompts (docs/method.md, \"Model labels\"): people, every one (`all`); "
         "people where the label model is least sure and the model elsewhere (`uncertain`); people on a random share and "
         "the model elsewhere (`random`). People answer `labels_per_iteration` prompts per iteration (else `human_share` "
@@ -177,7 +178,7 @@ class OptimConfig(_Section):
     """The preference-optimization step on each iteration's (best, worst) pairs: the paper's
     per-iteration trainer (README, "Training recipe")."""
 
-    loss: Literal["dpo", "ipo", "xpo"] = Field(
+    loss: Annotated[str, PluginChoice(LOSSES, ("dpo", "ipo", "xpo"))] = Field(
         "dpo", description="DPO `-log sigmoid(beta h)` (the paper's main loss), IPO `(h - 1/(2 beta))^2`, or XPO (DPO "
         "plus `xpo_alpha * log pi` of reference-policy samples; Xie et al. 2024); h is the chosen minus the rejected "
         "response's `log pi - log pi_ref`")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from rayrlhf.config import checks
+from rayrlhf.config.plugins import BUILTIN_SOURCE_KINDS, SOURCE_KINDS, PluginChoice
 from rayrlhf.config.runtime import _Section
 from rayrlhf.config.services import EndpointConfig, JudgeConfig
 
@@ -118,7 +119,7 @@ class SourceConfig(_Section):
 
     name: str = Field(description="a unique name (letters, digits, `_ - .`): the arm in UCB, metric keys, "
                       "`fixed:<name>` in transfer.mode")
-    kind: Literal["rouge", "bertscore", "lm_logprob", "classifier", "python", "http", "judge"] = Field(
+    kind: Annotated[str, PluginChoice(SOURCE_KINDS, BUILTIN_SOURCE_KINDS)] = Field(
         description="ROUGE F1, BERTScore F1, an LM's `log p(response | prompt)` (in this actor, or over a completions "
         "`endpoint`), an HF sequence-classification reward model, a Python function, a server over HTTP "
         "(`endpoint`), or an LLM judge's rating (an OpenAI-compatible chat `endpoint`, `judge`)")

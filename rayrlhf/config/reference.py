@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
+from rayrlhf.config.plugins import PluginChoice
 from rayrlhf.config.schema import Config
 
 WIDTH = 118  # comment lines of the YAML
@@ -143,6 +144,8 @@ def _sections(model: type[BaseModel], path: str, seen: dict[type, str]) -> Itera
 
 def _row(path: str, name: str, info: FieldInfo, seen: dict[type, str]) -> str:
     kind = type_text(info.annotation)
+    for choice in (m for m in info.metadata if isinstance(m, PluginChoice)):
+        kind = "one of " + ", ".join(f"`{v}`" for v in choice.builtin) + f", or a plugin's (entry points `{choice.group}`)"
     bounds = bounds_text(info)
     kind += f" ({bounds})" if bounds else ""
     text = info.description or ""

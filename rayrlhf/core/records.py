@@ -84,12 +84,28 @@ class Query:
 
 @dataclass
 class Answer:
-    """``ranking`` is best-first; ``None`` when the annotator abstained."""
+    """An answer to a :class:`Query`. ``ranking`` is best-first; ``None`` when the annotator abstained. ``partial``: a
+    best/worst answer, which states only best over each other and each other over worst. ``labeller``: ``oracle``
+    (the run's backend: people, a judge, the simulated oracle; paid) or ``model`` (the label model; never paid), with
+    its ``confidence``. ``train_weight`` scales the answer's pairs in the loss. ``meta``: who answered and how
+    (annotator, seconds, votes, a judge's usage), for reports."""
 
     query_id: str
     ranking: list[int] | None
     scores: list[float] | None = None
     meta: dict = field(default_factory=dict)
+    partial: bool = False
+    labeller: str = "oracle"
+    confidence: float | None = None
+    train_weight: float = 1.0
+
+    @classmethod
+    def from_json(cls, row: dict) -> Answer:
+        """An answer from a ledger row (rows that kept ``partial`` in ``meta`` read the same)."""
+        meta = dict(row.get("meta") or {})
+        partial = bool(row.get("partial", meta.pop("partial", False)))
+        return cls(row["query_id"], row["ranking"], row.get("scores"), meta, partial, row.get("labeller", "oracle"),
+                   row.get("confidence"), float(row.get("train_weight", 1.0)))
 
     @property
     def best(self) -> int | None:

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from rayrlhf.config import Config, ConfigError, apply_overrides
 from rayrlhf.config.checks import describe_errors
-from rayrlhf.labelling import RULES
+from rayrlhf.labelling import rule_classes
 
 # keys a method's MODE, +OPTION or @MULTIPLE (or compare itself) sets: a [KEY=VALUE] may not
 SET_BY_METHOD = {"transfer.mode", "oracle.query_selection", "transfer.pairs", "oracle.route", "transfer.ensemble",
@@ -44,10 +44,10 @@ PAIR_OPTIONS = ("implied", "ranking", "listwise")  # +OPTION that sets transfer.
 
 
 def options() -> dict[str, tuple[str, str]]:
-    """What each ``+OPTION`` of a method sets, as (section, key): a labelling rule of the registry
-    (:data:`rayrlhf.labelling.RULES`, by its name: ``oracle.query_selection`` or ``oracle.route``), a
+    """What each ``+OPTION`` of a method sets, as (section, key): a labelling rule
+    (:func:`rayrlhf.labelling.rule_classes`, by its name: ``oracle.query_selection`` or ``oracle.route``), a
     ``transfer.pairs``, or ``ensemble`` (``transfer.ensemble``)."""
-    rules = {name: ("oracle", rule.setting[0]) for name, rule in RULES.items() if name != "all"}
+    rules = {name: ("oracle", rule.setting[0]) for name, rule in rule_classes().items() if name != "all"}
     return rules | {p: ("transfer", "pairs") for p in PAIR_OPTIONS} | {"ensemble": ("transfer", "ensemble")}
 
 
@@ -121,7 +121,7 @@ def _scale_labels(cfg: Config, raw: dict, m: MethodSpec) -> None:
         raw["oracle"]["budget"] = max(1, round(o.budget * m.multiple))
     if m.route:
         share = humans / prompts if routed else o.human_share
-        raw["oracle"]["route"] = RULES[m.route].setting[1]
+        raw["oracle"]["route"] = rule_classes()[m.route].setting[1]
         raw["oracle"]["labels_per_iteration"] = wanted
         raw["train"]["prompts_per_iteration"] = max(wanted + 1, round(wanted / share))
     elif routed:  # people label every prompt: as many prompts as the config's human labels
@@ -145,7 +145,7 @@ def method_config(cfg: Config, spec: str) -> Config:
     raw = cfg.model_dump()
     raw["transfer"]["mode"] = m.mode
     if m.selection:
-        raw["oracle"]["query_selection"] = RULES[m.selection].setting[1]
+        raw["oracle"]["query_selection"] = rule_classes()[m.selection].setting[1]
     raw["transfer"]["pairs"] = m.pairs or "best_worst"  # a method's pieces are its own, whatever the config sets
     raw["transfer"]["ensemble"] = m.ensemble
     apply_overrides(raw, [f"{key}={value}" for key, value in m.overrides])

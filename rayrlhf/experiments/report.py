@@ -22,6 +22,7 @@ import numpy as np
 
 from rayrlhf.algorithms.stats import Interval, mean_interval, score_summary, win_outcomes
 from rayrlhf.annotate.ledger import ledger_answers
+from rayrlhf.core.durable import read_jsonl
 from rayrlhf.core.metrics import MetricsRow
 from rayrlhf.experiments import ablation, labels_to_match
 
@@ -29,10 +30,6 @@ from rayrlhf.experiments import ablation, labels_to_match
 def mean_row(values) -> dict:
     """A report row's estimate over seeds: ``mean``, ``ci_low``, ``ci_high``, ``n`` (:class:`Interval`)."""
     return mean_interval(values).to_json()
-
-
-def _read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(x) for x in path.read_text().splitlines() if x.strip()] if path.is_file() else []
 
 
 def _eval_scores(run: Path, iteration: int) -> list | None:
@@ -153,7 +150,7 @@ def arm_allocation(runs: dict[int, Path]) -> dict[int, dict[str, dict]]:
     """iteration -> arm -> {"share", "win_rate"} averaged over seeds."""
     acc: dict[int, dict[str, list]] = defaultdict(lambda: defaultdict(list))
     for run in runs.values():
-        for row in map(MetricsRow.from_json, _read_jsonl(run / "metrics.jsonl")):
+        for row in map(MetricsRow.from_json, read_jsonl(run / "metrics.jsonl")):
             total = sum(arm.count for arm in row.arms.values()) or 1
             for name, arm in row.arms.items():
                 acc[row.iteration][name].append((arm.count / total, arm.win_rate))
@@ -267,8 +264,8 @@ def _costs(root: Path, runs: dict, out: dict) -> list[str]:
     cost = out["cost"] = {}
     meta = json.loads((root / "compare.json").read_text()) if (root / "compare.json").is_file() else {}
     for m, by_seed in runs.items():
-        last = [(_read_jsonl(run / "metrics.jsonl") or [{}])[-1] for run in by_seed.values()]
-        all_rows = [r for run in by_seed.values() for r in _read_jsonl(run / "metrics.jsonl")]
+        last = [(read_jsonl(run / "metrics.jsonl") or [{}])[-1] for run in by_seed.values()]
+        all_rows = [r for run in by_seed.values() for r in read_jsonl(run / "metrics.jsonl")]
         timing = {k: float(np.mean([r[k] for r in all_rows if k in r])) for k in sorted({k for r in all_rows for k in r})
                   if k.startswith("timing/") and k != "timing/startup_s"}
         walls = [v["wall_s"] for v in meta.get("runs", {}).values() if v["method"] == m]
@@ -290,7 +287,7 @@ def _label_model(root: Path, runs: dict, out: dict) -> list[str]:
     lines: list[str] = []
     out["label_model"] = {}
     for m, by_seed in runs.items():
-        rows = [MetricsRow.from_json(r) for run in by_seed.values() for r in _read_jsonl(run / "metrics.jsonl")]
+        rows = [MetricsRow.from_json(r) for run in by_seed.values() for r in read_jsonl(run / "metrics.jsonl")]
         if not any(r.label_model for r in rows):
             continue
         table = out["label_model"][m] = {}
@@ -369,7 +366,7 @@ def write_report(root: str | Path) -> Path:
     runs = _runs(root)
     if not runs:
         raise ValueError(f"{root}: no runs found (expected compare.json or config.yaml + metrics.jsonl)")
-    iterations = sorted({r["iteration"] for m in runs.values() for run in m.values() for r in _read_jsonl(run / "metrics.jsonl")
+    iterations = sorted({r["iteration"] for m in runs.values() for run in m.values() for r in read_jsonl(run / "metrics.jsonl")
                          if (run / "eval" / f"iter_{r['iteration']}.json").is_file()})  # eval.every skips some
     out: dict = {"iterations": iterations, "methods": list(runs)}
     lines = [f"# rayrlhf report: {root.name}", "", *_comparison(runs, iterations, out)]

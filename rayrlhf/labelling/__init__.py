@@ -11,7 +11,7 @@ label model's labels and keeps its record.
 from rayrlhf.labelling.decide import RoundView, askable, decide_round
 from rayrlhf.labelling.quota import human_quota, label_quota
 from rayrlhf.labelling.records import ModelLabelled, RoundDecision
-from rayrlhf.labelling.rules import RULES, LabellingRule, Split, register_rule, rule_for
+from rayrlhf.labelling.rules import RULES, LabellingRule, Split, register_rule, rule_classes, rule_for
 
 __all__ = ["RULES", "LabellingRule", "ModelLabelled", "RoundDecision", "RoundView", "Split", "askable", "decide_round",
-           "human_quota", "label_quota", "register_rule", "rule_for"]
+           "human_quota", "label_quota", "register_rule", "rule_classes", "rule_for"]

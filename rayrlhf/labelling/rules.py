@@ -17,13 +17,14 @@ ones are spot checks of the model. The rest get no label. Built in:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
 
 from rayrlhf.algorithms.selection import disagreement
+from rayrlhf.config.plugins import LABELLING_RULES, load_plugin, plugin_names
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ class LabellingRule:
         raise NotImplementedError
 
 
-RULES: dict[str, Callable[[object], LabellingRule]] = {}
+RULES: dict[str, type[LabellingRule]] = {}  # the in-tree rules; rule_classes() adds the plugins
 
 
 def register_rule(cls: type[LabellingRule]) -> type[LabellingRule]:
@@ -74,6 +75,17 @@ def register_rule(cls: type[LabellingRule]) -> type[LabellingRule]:
         raise ValueError(f"a labelling rule named {cls.name!r} is registered already; choose another name")
     RULES[cls.name] = cls
     return cls
+
+
+def rule_classes() -> dict[str, type[LabellingRule]]:
+    """Every rule by name: the registered ones, then those packages register in entry-point group
+    ``rayrlhf.labelling_rules`` (imported now)."""
+    plugins = {name: load_plugin(LABELLING_RULES, name) for name in plugin_names(LABELLING_RULES) if name not in RULES}
+    for name, cls in plugins.items():
+        if not (isinstance(cls, type) and issubclass(cls, LabellingRule) and cls.name == name):
+            raise TypeError(f"entry point {name!r} of {LABELLING_RULES} must be a LabellingRule subclass named {name!r}, "
+                            f"got {cls!r}")
+    return {**RULES, **plugins}
 
 
 def rule_for(oracle, prompts_per_iteration: int) -> LabellingRule:
@@ -85,11 +97,12 @@ def rule_for(oracle, prompts_per_iteration: int) -> LabellingRule:
         wanted = ("route", "all")
     else:
         wanted = ("query_selection", oracle.query_selection)
-    for cls in RULES.values():
+    known = RULES if any(cls.setting == wanted for cls in RULES.values()) else rule_classes()
+    for cls in known.values():
         if cls.setting == wanted:
             return cls(oracle)
     raise ValueError(f"no labelling rule is registered for oracle.{wanted[0]}={wanted[1]}; "
-                     f"registered: {', '.join(sorted(RULES))}")
+                     f"registered: {', '.join(f'{n} (oracle.{c.setting[0]}={c.setting[1]})' for n, c in sorted(known.items()))}")
 
 
 def random_sample(count: int, quota: int, rng: np.random.Generator) -> tuple[int, ...]:

@@ -17,21 +17,19 @@ from dataclasses import replace
 
 import torch
 
-from rayrlhf.algorithms.losses import RankedBelow, preference_loss, sequence_logps
+from rayrlhf.algorithms.losses import LOSSES, Loss, RankedBelow, preference_loss, register_loss, sequence_logps
 from rayrlhf.config import OptimConfig
+from rayrlhf.config.plugins import LOSSES as LOSSES_GROUP
+from rayrlhf.config.plugins import load_plugin
+from rayrlhf.core.encoding import prompt_response_ids
 from rayrlhf.core.records import PreferencePair
 
 
 def encode_responses(tokenizer, prompts: Sequence[str], responses: Sequence[str], max_length: int = 512) -> dict:
-    """Right-padded prompt+response+EOS ids with a mask on the response tokens, aligned for next-token
-    prediction (``labels[:, t]`` is predicted by ``logits[:, t]``)."""
-    rows = []
-    for p, r in zip(prompts, responses, strict=True):
-        p_ids = tokenizer(p)["input_ids"]
-        r_ids = tokenizer(r, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
-        ids = (p_ids + r_ids)[-max_length:]
-        start = max(0, len(ids) - len(r_ids))
-        rows.append((ids, start))
+    """Right-padded prompt+response+EOS ids (cut from the left past ``max_length``: the response's end is kept) with
+    a mask on the response tokens, aligned for next-token prediction (``labels[:, t]`` is predicted by
+    ``logits[:, t]``)."""
+    rows = [prompt_response_ids(tokenizer, p, r, max_length, "left") for p, r in zip(prompts, responses, strict=True)]
     width = max(len(ids) for ids, _ in rows)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
@@ -83,6 +81,17 @@ def ranked_below(policy: torch.Tensor, ref: torch.Tensor, owners: Sequence[int],
     return RankedBelow(policy.new_zeros((n, width)).index_put(index, policy), ref.new_zeros((n, width)).index_put(index, ref), mask)
 
 
+def loss_named(name: str) -> Loss:
+    """The loss ``optim.loss`` names: a registered one (:data:`LOSSES`), else one a package registers in entry-point
+    group ``rayrlhf.losses`` (a :class:`~rayrlhf.algorithms.losses.Loss`, registered here on first use)."""
+    if name not in LOSSES:
+        loss = load_plugin(LOSSES_GROUP, name)
+        if not isinstance(loss, Loss) or loss.name != name:
+            raise TypeError(f"entry point {name!r} of {LOSSES_GROUP} must be a rayrlhf.algorithms.losses.Loss named {name!r}")
+        register_loss(loss)
+    return LOSSES[name]
+
+
 def pair_loss(model, ref_model, tokenizer, batch: Sequence[PreferencePair], cfg: OptimConfig):
     """Mean preference loss of a batch plus its diagnostics (reward margin, accuracy, mean log-ratio).
 
@@ -90,7 +99,8 @@ def pair_loss(model, ref_model, tokenizer, batch: Sequence[PreferencePair], cfg:
     samples and, for listwise pairs, every further rejected response are encoded together."""
     n = len(batch)
     groups = [[b.chosen for b in batch], [b.rejected for b in batch]]
-    if cfg.loss == "xpo":
+    samples_reference = loss_named(cfg.loss).samples_reference
+    if samples_reference:
         groups.append([b.explore for b in batch])
     owners = [i for i, b in enumerate(batch) for _ in b.more_rejected]  # listwise: whose further rejected response
     prompts = [b.prompt for b in batch] * len(groups) + [batch[i].prompt for i in owners]
@@ -101,7 +111,7 @@ def pair_loss(model, ref_model, tokenizer, batch: Sequence[PreferencePair], cfg:
     m = len(groups) * n
     below = ranked_below(policy[m:], ref[m:], owners, n) if owners else None
     out = preference_loss(cfg.loss, policy[:n], policy[n : 2 * n], ref[:n], ref[n : 2 * n], cfg.beta,
-                          xpo_alpha=cfg.xpo_alpha, policy_ref_sample_logps=policy_sum[2 * n : m] if cfg.loss == "xpo" else None,
+                          xpo_alpha=cfg.xpo_alpha, policy_ref_sample_logps=policy_sum[2 * n : m] if samples_reference else None,
                           ranked_below=below)
     w = torch.tensor([b.weight for b in batch], dtype=out.losses.dtype, device=out.losses.device)
     total = w.sum().clamp_min(1e-12)  # a batch of padding alone (weight 0) contributes nothing

@@ -1,16 +1,14 @@
-"""Source reward library: one interface (:class:`SourceReward`), seven kinds (three of them servable over HTTP),
-built from config."""
+"""Source reward library: one interface (:class:`SourceReward`), seven built-in kinds (three of them servable over
+HTTP) in one registry (:mod:`rayrlhf.rewards.kinds`), built from config."""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
 from pathlib import Path
 
 from rayrlhf.config import SourceConfig
 from rayrlhf.rewards.base import SourceReward
-
-ModelResolver = Callable[[str], str]
+from rayrlhf.rewards.kinds import ModelResolver, SourceKind, register_source_kind, source_kind
 
 
 def build_source(cfg: SourceConfig, resolve: ModelResolver = lambda name: name, cache_dir: Path | None = None) -> SourceReward:
@@ -19,27 +17,7 @@ def build_source(cfg: SourceConfig, resolve: ModelResolver = lambda name: name, 
     an ``http`` source's scores (one file per source and URL) so a resume does not pay its endpoint twice."""
     if cfg.endpoint is not None:
         return _remote_source(cfg, resolve, cache_dir)
-    if cfg.kind == "rouge":
-        from rayrlhf.rewards.text_metrics import RougeReward
-
-        return RougeReward(cfg)
-    if cfg.kind == "bertscore":
-        from rayrlhf.rewards.text_metrics import BertScoreReward
-
-        return BertScoreReward(cfg.model_copy(update={"model": resolve(cfg.model)}) if cfg.model else cfg)
-    if cfg.kind == "lm_logprob":
-        from rayrlhf.rewards.models import LmLogprobReward
-
-        return LmLogprobReward(cfg, resolve(cfg.model), resolve(cfg.ref_model) if cfg.ref_model else None)
-    if cfg.kind == "classifier":
-        from rayrlhf.rewards.models import ClassifierReward
-
-        return ClassifierReward(cfg, resolve(cfg.model))
-    if cfg.kind == "python":
-        from rayrlhf.rewards.python_fn import PythonReward
-
-        return PythonReward(cfg)
-    raise ValueError(f"unknown source kind {cfg.kind!r}")
+    return source_kind(cfg.kind).build(cfg, resolve)
 
 
 def _remote_source(cfg: SourceConfig, resolve: ModelResolver, cache_dir: Path | None) -> SourceReward:
@@ -61,4 +39,4 @@ def _remote_source(cfg: SourceConfig, resolve: ModelResolver, cache_dir: Path | 
     return EndpointLmLogprob(cfg, resolve(cfg.model), cache)
 
 
-__all__ = ["SourceReward", "build_source"]
+__all__ = ["SourceKind", "SourceReward", "build_source", "register_source_kind", "source_kind"]

@@ -20,6 +20,7 @@ from transformers import (
 
 from rayrlhf.algorithms.losses import sequence_logps
 from rayrlhf.config import SourceConfig
+from rayrlhf.core.encoding import truncate
 from rayrlhf.rewards.base import SourceReward, source_device, source_dtype
 
 
@@ -35,10 +36,8 @@ def causal_rows(tok, cfg: SourceConfig, prompts: list[str], responses: list[str]
         start = next((i for i, (s, e) in enumerate(offsets) if s >= len(ctx) and e > s), len(ids))
         if tok.eos_token_id is not None:
             ids.append(tok.eos_token_id)
-        if len(ids) > cfg.max_length:  # keep the response, drop the oldest context
-            drop = min(len(ids) - cfg.max_length, start)
-            ids, start, cut = ids[drop:][: cfg.max_length], start - drop, cut + 1
-        rows.append((ids, start))
+        cut += len(ids) > cfg.max_length
+        rows.append(truncate(ids, start, cfg.max_length, "context"))  # keep the response, drop the oldest context
     return rows, cut
 
 

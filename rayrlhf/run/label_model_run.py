@@ -101,8 +101,7 @@ class LabelModelRun:
             a = answers[i]
             if a is None or a.ranking is None:
                 continue
-            partial = bool(a.meta.get("partial"))
-            stated = stated_pairs(a.ranking, "ranking", "max_min", np.random.default_rng(0), partial=partial)
+            stated = stated_pairs(a.ranking, "ranking", "max_min", np.random.default_rng(0), partial=a.partial)
             new.append(LabelExample(tuple(map(tuple, scores[i])), tuple(stated)))
             if i in spot:
                 agree, compared = pair_agreement(implied_pairs(spot[i].ranking), stated)

@@ -94,9 +94,8 @@ class Labelling:
     def model_answers(self, decision: RoundDecision) -> dict[int, Answer]:
         """The label model's answers of the round, by item: partial rankings (best and worst), never paid, trained on
         with ``oracle.model_weight``."""
-        return {m.index: Answer(m.query_id, list(m.ranking), meta={"labeller": "model", "confidence": m.confidence,
-                                                                   "partial": True, "train_weight": self.o.model_weight})
-                for m in decision.model}
+        return {m.index: Answer(m.query_id, list(m.ranking), partial=True, labeller="model", confidence=m.confidence,
+                                train_weight=self.o.model_weight) for m in decision.model}
 
     def complete(self, decided: DecidedRound, answers: list[Answer | None]) -> list[Answer | None]:
         """People's answers of the round (None where nobody answered) with the label model's answers filled in; the

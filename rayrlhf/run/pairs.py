@@ -25,7 +25,7 @@ def stated_factors(item: RoundItem, answer: Answer, transfer: TransferConfig,
     answer states. A rejected response with the chosen one's text is dropped and counted (a Bradley-Terry draw can
     rank a duplicate first and last): in a pair it has no gradient; in a listwise factor it is not a distinct
     item, so it is left out of the factor rather than ranked against itself. Returns the groups and that count."""
-    partial = bool(answer.meta.get("partial"))
+    partial = answer.partial
     if transfer.pairs == "listwise":
         stated = stated_lists(answer.ranking, partial)
     else:
@@ -52,7 +52,7 @@ def answer_pairs(items: list[RoundItem], answers: list[Answer | None], transfer:
             continue
         kept, dropped = stated_factors(item, answer, transfer, rng)
         identical += dropped
-        weight = (1.0 / len(kept) if kept and transfer.pair_weight == "prompt" else 1.0) * answer.meta.get("train_weight", 1.0)
+        weight = (1.0 / len(kept) if kept and transfer.pair_weight == "prompt" else 1.0) * answer.train_weight
         pairs += [PreferencePair(item.prompt, item.responses[c], item.responses[rejected[0]], item.explore, weight,
                                  tuple(item.responses[j] for j in rejected[1:])) for c, rejected in kept]
     return pairs, identical

@@ -16,9 +16,9 @@ import os
 from pathlib import Path
 
 from rayrlhf.config import Config, ConfigError, load_config
+from rayrlhf.rewards.kinds import source_kind
 
 BUILTIN_MODELS = ("builtin", "builtin:policy", "builtin:judge_lm")
-HF_KINDS = ("bertscore", "lm_logprob", "classifier")
 
 
 def model_refs(cfg: Config) -> list[tuple[str, str, str]]:
@@ -28,10 +28,8 @@ def model_refs(cfg: Config) -> list[tuple[str, str, str]]:
         refs.append(("policy.tokenizer", cfg.policy.tokenizer, "hf"))
     sources = [(f"sources.{i}", s) for i, s in enumerate(cfg.sources)] + [("oracle.reward", cfg.oracle.reward)]
     for key, s in sources:
-        if s.kind == "python" and s.model:
-            refs.append((f"{key}.model", s.model, "python"))
-        elif s.kind in HF_KINDS and s.model:
-            refs.append((f"{key}.model", s.model, "hf"))
+        if s.model and (kind := source_kind(s.kind).model_ref) is not None:
+            refs.append((f"{key}.model", s.model, kind))
         if s.ref_model:
             refs.append((f"{key}.ref_model", s.ref_model, "hf"))
     return refs

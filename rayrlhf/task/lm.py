@@ -14,6 +14,8 @@ import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
+from rayrlhf.core.encoding import prompt_response_ids
+
 SPECIAL = {"bos_token": "<s>", "eos_token": "</s>", "pad_token": "<pad>", "unk_token": "<unk>"}
 
 
@@ -49,14 +51,12 @@ def new_llama(tokenizer: PreTrainedTokenizerFast, hidden: int, layers: int, seed
 def encode_pairs(
     tokenizer: PreTrainedTokenizerFast, prompts: Sequence[str], responses: Sequence[str], max_length: int = 512
 ) -> dict[str, torch.Tensor]:
-    """Right-padded ``input_ids``/``attention_mask``/``labels`` for prompt+response+EOS; labels are -100
-    outside the response (loss on the summary only)."""
+    """Right-padded ``input_ids``/``attention_mask``/``labels`` for prompt+response+EOS (cut from the right past
+    ``max_length``); labels are -100 outside the response (loss on the summary only)."""
     rows = []
     for p, r in zip(prompts, responses, strict=True):
-        p_ids = tokenizer(p)["input_ids"]
-        r_ids = tokenizer(r, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
-        ids = (p_ids + r_ids)[:max_length]
-        rows.append((ids, [-100] * len(p_ids) + r_ids))
+        ids, start = prompt_response_ids(tokenizer, p, r, max_length, "right")
+        rows.append((ids, [-100] * start + ids[start:]))
     width = max(len(ids) for ids, _ in rows)
     pad = tokenizer.pad_token_id
     input_ids = torch.tensor([ids + [pad] * (width - len(ids)) for ids, _ in rows])

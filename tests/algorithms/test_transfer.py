@@ -281,7 +281,7 @@ def test_listwise_answers_become_factors_without_the_chosen_text_among_the_rejec
     assert [(p.chosen, p.rejected, p.more_rejected, p.explore) for p in pairs] == [
         ("a", "b", ("b", "c"), "e"), ("b", "c", (), "e"), ("b", "c", (), "e")]
     assert all(p.weight == pytest.approx(1 / 3) for p in pairs)  # one prompt, three factors
-    person = Answer("y", [2, 0, 1, 3], meta={"partial": True})  # best c, worst b(copy); a and b unranked
+    person = Answer("y", [2, 0, 1, 3], partial=True)  # best c, worst b(copy); a and b unranked
     pairs, identical = answer_pairs([item], [person], TransferConfig(pairs="listwise"), np.random.default_rng(0))
     assert identical == 1  # b over b(copy)
     assert [(p.chosen, p.rejected, p.more_rejected) for p in pairs] == [("c", "a", ("b", "b")), ("a", "b", ())]
@@ -292,7 +292,7 @@ def test_model_labels_weigh_model_weight_and_replay_picks_earlier_iterations():
     from rayrlhf.run.pairs import answer_pairs, replayed_iterations
 
     item = RoundItem("p", None, SELF_ARM, ("a", "b", "c"), (False,) * 3, "a")
-    model = Answer("x", [2, 0, 1], meta={"labeller": "model", "partial": True, "train_weight": 0.25})
+    model = Answer("x", [2, 0, 1], partial=True, labeller="model", train_weight=0.25)
     pairs, _ = answer_pairs([item], [model], TransferConfig(pairs="implied"), np.random.default_rng(0))
     assert {(p.chosen, p.rejected) for p in pairs} == {("c", "a"), ("c", "b"), ("a", "b")}
     assert all(p.weight == pytest.approx(0.25 / 3) for p in pairs)

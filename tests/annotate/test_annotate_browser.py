@@ -73,10 +73,10 @@ def test_answers_given_in_the_page_reach_the_ledger(browser, tmp_path):
         assert not asking.is_alive() and asking.error is None
         ledger = record.ledger
         a0, a1, a2, a3 = (ledger.get(q) for q in queries)
-        assert (a0.best, a0.worst) == (1, 2) and a0.meta["partial"] is True
+        assert (a0.best, a0.worst) == (1, 2) and a0.partial is True
         assert (a1.best, a1.worst) == (2, 1)  # the undone first answer never reached the ledger
         assert a2.ranking is None
-        assert a3.ranking == [2, 0, 1] and a3.meta["partial"] is False
+        assert a3.ranking == [2, 0, 1] and a3.partial is False
         for a in (a0, a1, a2, a3):
             assert a.meta["annotator"] == "alice" and a.meta["seconds"] > 0
         assert len((tmp_path / "annotations.jsonl").read_text().splitlines()) == 4

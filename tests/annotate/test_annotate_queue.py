@@ -127,7 +127,7 @@ def test_ask_records_each_answer_as_it_arrives_not_in_query_order(tmp_path):
     skipped = rec.ledger.get(qs[2])
     assert skipped.ranking is None and skipped.meta["annotator"] == "b" and "timeout" not in skipped.meta
     full = rec.ledger.get(qs[1])
-    assert full.meta["partial"] is False and sorted(full.ranking) == [0, 1, 2]
+    assert full.partial is False and sorted(full.ranking) == [0, 1, 2]
 
 
 def test_nobody_answering_stops_the_run_with_waiting_for_labels(tmp_path):

@@ -75,8 +75,8 @@ def test_export_import_resume_round_trip(waiting_run, tmp_path, capsys):
     assert result["answers"] == 3 and result["still_pending"] == 1
     ledger = AnnotationLedger(run_dir / "annotations.jsonl")
     a0, a1, a2 = (ledger.get(q) for q in queries[:3])
-    assert queries[0].responses[a0.best] == "q0-r1" and queries[0].responses[a0.worst] == "q0-r2" and a0.meta["partial"]
-    assert [queries[1].responses[i] for i in a1.ranking] == ["q1-r2", "q1-r0", "q1-r1"] and not a1.meta["partial"]
+    assert queries[0].responses[a0.best] == "q0-r1" and queries[0].responses[a0.worst] == "q0-r2" and a0.partial
+    assert [queries[1].responses[i] for i in a1.ranking] == ["q1-r2", "q1-r0", "q1-r1"] and not a1.partial
     assert a2.ranking is None and a2.meta["annotator"] == "v1" and a0.meta["seconds"] == 30 and a0.meta["via"] == "vendor"
 
     lines_before = (run_dir / "annotations.jsonl").read_text()

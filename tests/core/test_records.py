@@ -39,3 +39,16 @@ def test_intervals_over_seeds():
     assert Interval.from_json(ci.to_json()) == ci
     one = mean_interval([5.0])
     assert one.mean == 5.0 and one.n == 1 and one.low != one.low  # NaN: no interval from one seed
+
+
+def test_an_answer_s_typed_fields_round_trip_through_a_ledger_row_and_old_rows_read_the_same():
+    from dataclasses import asdict
+
+    from rayrlhf.core.records import Answer
+
+    a = Answer("q", [2, 0, 1], None, {"annotator": "alice"}, partial=True)
+    row = {k: v for k, v in asdict(a).items()}
+    assert Answer.from_json(row) == a
+    old = {"query_id": "q", "ranking": [2, 0, 1], "scores": None, "meta": {"annotator": "alice", "partial": True}}
+    assert Answer.from_json(old) == a  # a row written when partial lived in meta
+    assert (a.labeller, a.confidence, a.train_weight) == ("oracle", None, 1.0)
