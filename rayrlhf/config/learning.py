@@ -9,6 +9,7 @@ from pydantic import Field, field_validator, model_validator
 from rayrlhf.config.models import SourceConfig
 from rayrlhf.config.plugins import BUILTIN_BACKENDS, LABELLING_RULES, LOSSES, ORACLE_BACKENDS, PluginChoice
 from rayrlhf.config.runtime import _Section
+from rayrlhf.config.scopes import RESUMABLE, SHARED
 
 
 def _default_oracle_reward() -> SourceConfig:
@@ -38,7 +39,7 @@ class PaceConfig(_Section):
 class OracleConfig(_Section):
     """The expensive annotator: simulated by a reward model (the built-in gold oracle by default), or people."""
 
-    reward: SourceConfig = Field(
+    reward: Annotated[SourceConfig, SHARED] = Field(
         default_factory=_default_oracle_reward, description="the simulated oracle's reward model `r*`, a source like "
         "those in `sources` (default: the built-in task's gold reward; the paper: a Llama-3-8B reward model)")
     labels: Literal["deterministic", "bradley_terry"] = Field(
@@ -48,7 +49,7 @@ class OracleConfig(_Section):
     abstain_margin: float = Field(
         0.0, ge=0.0, description="the simulated oracle abstains when the best and worst `r*` differ by at most this "
         "(0: only when all K are equal)")
-    budget: int | None = Field(
+    budget: Annotated[int | None, RESUMABLE] = Field(
         None, ge=1, description="oracle queries (labels) per run at most; when spent the run stops and "
         "`rayrlhf train --resume RUN_DIR oracle.budget=<more>` continues (null: no limit)")
     backend: Annotated[str, PluginChoice(ORACLE_BACKENDS, BUILTIN_BACKENDS)] = Field(
@@ -199,7 +200,7 @@ class OptimConfig(_Section):
         "(IPO is usually run with `mean`)")
     xpo_alpha: float = Field(
         1e-5, ge=0.0, description="xpo: weight of the exploration term (TRL's default 1e-5; the paper states none)")
-    reference: Literal["iteration", "initial"] = Field(
+    reference: Annotated[Literal["iteration", "initial"], SHARED] = Field(
         "iteration", description="the KL reference pi_ref: the policy at the start of each iteration (the paper) or "
         "the initial policy")
     weight_decay: float = Field(0.0, ge=0.0, description="AdamW weight decay (the paper's 0)")
@@ -212,7 +213,7 @@ class OptimConfig(_Section):
     reset_optimizer: bool = Field(
         True, description="a fresh AdamW state and schedule every iteration, as the paper's per-iteration trainer; "
         "false keeps one AdamW state across iterations")
-    disable_dropout: bool = Field(
+    disable_dropout: Annotated[bool, SHARED] = Field(
         True, description="train with dropout off, as the reference policy is evaluated (TRL's and the paper's default)")
     replay: str = Field(
         "none", description="earlier iterations' labelled pairs trained again with this iteration's (their log-probs "
@@ -229,16 +230,16 @@ class OptimConfig(_Section):
 class TrainConfig(_Section):
     """The outer loop (iterations of M prompts, K responses each) and the Ray Train learner's workers."""
 
-    iterations: int = Field(3, ge=1, description="iterations I; each trains on its own fresh prompts (the paper's 3)")
+    iterations: Annotated[int, RESUMABLE] = Field(3, ge=1, description="iterations I; each trains on its own fresh prompts (the paper's 3)")
     prompts_per_iteration: int = Field(10000, ge=1, description="M: fresh prompts per iteration (the paper's 10,000)")
     responses_per_prompt: int = Field(8, ge=2, description="K: responses per prompt the oracle ranks (the paper's 8)")
-    num_workers: int = Field(2, ge=1, description="Ray Train learner workers (data-parallel)")
-    use_gpu: bool = Field(False, description="one GPU per learner worker (NCCL); false: CPU workers (gloo)")
-    cpus_per_worker: float = Field(1.0, gt=0.0, description="CPUs Ray reserves for each learner worker")
-    strategy: Literal["ddp", "fsdp"] = Field(
+    num_workers: Annotated[int, SHARED] = Field(2, ge=1, description="Ray Train learner workers (data-parallel)")
+    use_gpu: Annotated[bool, SHARED] = Field(False, description="one GPU per learner worker (NCCL); false: CPU workers (gloo)")
+    cpus_per_worker: Annotated[float, SHARED] = Field(1.0, gt=0.0, description="CPUs Ray reserves for each learner worker")
+    strategy: Annotated[Literal["ddp", "fsdp"], SHARED] = Field(
         "ddp", description="how Ray Train spreads the learner (ray.train.torch.prepare_model): a full copy per worker "
         "(ddp) or parameters, gradients and optimizer state sharded over the workers (fsdp)")
-    gradient_checkpointing: bool = Field(False, description="recompute activations in the backward pass (less memory)")
+    gradient_checkpointing: Annotated[bool, SHARED] = Field(False, description="recompute activations in the backward pass (less memory)")
 
 
 class EvalConfig(_Section):

@@ -9,6 +9,7 @@ from pydantic import Field, field_validator, model_validator
 from rayrlhf.config import checks
 from rayrlhf.config.plugins import BUILTIN_SOURCE_KINDS, SOURCE_KINDS, PluginChoice
 from rayrlhf.config.runtime import _Section
+from rayrlhf.config.scopes import PER_RUN
 from rayrlhf.config.services import EndpointConfig, JudgeConfig
 
 
@@ -85,7 +86,7 @@ class RolloutConfig(_Section):
         "vllm", description="`vllm` engines (updated in place), or transformers `generate` (`hf`: encoder-decoder "
         "policies such as T5, which vLLM does not serve)")
     num_actors: int = Field(1, ge=1, description="rollout engines; the prompts are split evenly over them")
-    samples_in_one_call: bool = Field(
+    samples_in_one_call: Annotated[bool, PER_RUN] = Field(
         False, description="transfer.delay 0 or 1: every round's K online samples of an iteration from one engine call "
         "at its start (they do not depend on the arms), each round then calling the engine only for its Best-of-N "
         "extras (delay `iteration` makes one call anyway). Off by default: benchmark 2 measured no gain on the CPU "

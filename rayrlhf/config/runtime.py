@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from rayrlhf.config import checks
+from rayrlhf.config.scopes import RESUMABLE, SHARED
 
 
 class _Section(BaseModel):
@@ -36,25 +37,25 @@ class RunConfig(_Section):
         "(`0 <= seed < 2**32`, NumPy's range); `rayrlhf compare --seeds N` uses seed, seed+1, ...")
     output_dir: str = Field("runs/default", description="the run directory RUN_DIR: config.yaml, metrics.jsonl, "
                             "annotations.jsonl, checkpoints/, report.md")
-    ray_address: str | None = Field(
+    ray_address: Annotated[str | None, SHARED] = Field(
         None, description="an existing Ray cluster to join (`auto`, `ray://host:10001`); null: $RAY_ADDRESS, else a "
         "local Ray started for the run")
-    placement: Literal["pack", "spread"] = Field(
+    placement: Annotated[Literal["pack", "spread"], SHARED] = Field(
         "pack", description="placement-group strategy for the rollout and reward actors: as few nodes as possible "
         "(`pack`) or one per node where possible (`spread`)")
-    placement_timeout_s: float = Field(
+    placement_timeout_s: Annotated[float, SHARED] = Field(
         120.0, gt=0.0, description="seconds to wait for the cluster to fit the run's actors; then the run fails, "
         "naming the missing resources")
-    max_restarts: int = Field(
+    max_restarts: Annotated[int, SHARED, RESUMABLE] = Field(
         3, ge=0, description="times Ray restarts a dead rollout or reward actor (retrying its call) before the run stops")
-    timeouts: TimeoutConfig = Field(default_factory=TimeoutConfig, description="per-stage time limits")
-    rewards_from: str | None = Field(
+    timeouts: Annotated[TimeoutConfig, SHARED, RESUMABLE] = Field(default_factory=TimeoutConfig, description="per-stage time limits")
+    rewards_from: Annotated[str | None, SHARED] = Field(
         None, description="the URL of a `rayrlhf rewards serve` (e.g. `http://127.0.0.1:8700`): every source and the "
         "simulated oracle's reward are scored there, none loaded by the run (docs/rewards_service.md)")
-    rewards_token_env: str | None = Field(
+    rewards_token_env: Annotated[str | None, SHARED] = Field(
         "RAYRLHF_REWARDS_TOKEN", description="rewards_from: the environment variable holding the server's token")
-    rewards_allow_http: bool = Field(False, description="rewards_from: allow plain http:// to another machine")
-    keep_checkpoints: int | None = Field(
+    rewards_allow_http: Annotated[bool, SHARED] = Field(False, description="rewards_from: allow plain http:// to another machine")
+    keep_checkpoints: Annotated[int | None, RESUMABLE] = Field(
         2, ge=1, description="complete checkpoints kept in RUN_DIR/checkpoints (the newest; null keeps all)")
 
     _seed = field_validator("seed")(lambda v: checks.check_seed(v))

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import Field, model_validator
 
 from rayrlhf.config.learning import EvalConfig, OptimConfig, OracleConfig, TrainConfig, TransferConfig
 from rayrlhf.config.models import DataConfig, PolicyConfig, RolloutConfig, SourceConfig, TaskConfig
 from rayrlhf.config.runtime import RunConfig, TrackingConfig, _Section
+from rayrlhf.config.scopes import SHARED
 from rayrlhf.config.served import served_sources
 
 # names a source may not take: what the run keys by role, not by source name
@@ -19,11 +22,11 @@ class Config(_Section):
     checks that span sections refuse settings that would make a run meaningless (e.g. greedy rollouts)."""
 
     run: RunConfig = Field(default_factory=RunConfig)
-    task: TaskConfig = Field(default_factory=TaskConfig)
+    task: Annotated[TaskConfig, SHARED] = Field(default_factory=TaskConfig)
     data: DataConfig = Field(default_factory=DataConfig)
-    policy: PolicyConfig = Field(default_factory=PolicyConfig)
-    rollout: RolloutConfig = Field(default_factory=RolloutConfig)
-    sources: list[SourceConfig] = Field(default_factory=list)
+    policy: Annotated[PolicyConfig, SHARED] = Field(default_factory=PolicyConfig)
+    rollout: Annotated[RolloutConfig, SHARED] = Field(default_factory=RolloutConfig)
+    sources: Annotated[list[SourceConfig], SHARED] = Field(default_factory=list)
     oracle: OracleConfig = Field(default_factory=OracleConfig)
     transfer: TransferConfig = Field(default_factory=TransferConfig)
     optim: OptimConfig = Field(default_factory=OptimConfig)

@@ -18,19 +18,12 @@ from pydantic import ValidationError
 
 from rayrlhf.config import Config, ConfigError, apply_overrides
 from rayrlhf.config.checks import describe_errors
+from rayrlhf.config.scopes import PER_RUN, SHARED, keys_in_scope
 from rayrlhf.labelling import rule_classes
 
 # keys a method's MODE, +OPTION or @MULTIPLE (or compare itself) sets: a [KEY=VALUE] may not
 SET_BY_METHOD = {"transfer.mode", "oracle.query_selection", "transfer.pairs", "oracle.route", "transfer.ensemble",
                  "train.prompts_per_iteration", "oracle.labels_per_iteration", "oracle.budget", "run.output_dir", "run.seed"}
-# what the workers a compare's runs share read when they start (rayrlhf/run/actor_group.py ``Workers``: the rollout
-# engines, the reward and oracle actors, the learner's model loading): a method may not change it
-SHARED_SECTIONS = ("task", "policy", "sources", "rollout")
-SHARED_KEYS = ("oracle.reward", "train.num_workers", "train.use_gpu", "train.cpus_per_worker", "train.strategy",
-               "train.gradient_checkpointing", "optim.reference", "optim.disable_dropout", "run.ray_address",
-               "run.placement", "run.placement_timeout_s", "run.max_restarts", "run.timeouts", "run.rewards_from",
-               "run.rewards_token_env", "run.rewards_allow_http")
-PER_RUN_KEYS = ("rollout.samples_in_one_call",)  # in a shared section, but read by each run's driver loop
 _SPEC = re.compile(r"^(?P<body>[^\[\]@]+)(?P<overrides>(?:\[[^\[\]=]+=[^\[\]]*\])*)(?:@(?P<mult>[^\[\]@]*))?$")
 
 
@@ -162,16 +155,19 @@ def method_config(cfg: Config, spec: str) -> Config:
 
 
 def shared_differences(base: Config, cfg: Config) -> list[str]:
-    """The keys of :data:`SHARED_SECTIONS` (but :data:`PER_RUN_KEYS`) and :data:`SHARED_KEYS` where ``cfg`` differs
-    from ``base``, dotted."""
+    """The keys the workers a compare's runs share read when they start (fields marked ``SHARED``: the rollout
+    engines, the reward and oracle actors, the learner's model loading; in a marked section every key but those marked
+    ``PER_RUN``) where ``cfg`` differs from ``base``, dotted."""
     a, b = base.model_dump(mode="json"), cfg.model_dump(mode="json")
-    keys, differ = [*SHARED_KEYS], []
-    for section in SHARED_SECTIONS:
-        if isinstance(a[section], dict):
-            keys += [f"{section}.{k}" for k in a[section] if f"{section}.{k}" not in PER_RUN_KEYS]
-        elif a[section] != b[section]:  # a list (sources): the section as a whole
-            differ.append(section)
-    return differ + [k for k in keys if _at(a, k) != _at(b, k)]
+    per_run = set(keys_in_scope(Config, PER_RUN))
+    differ = []
+    for key in keys_in_scope(Config, SHARED):
+        left, right = _at(a, key), _at(b, key)
+        if isinstance(left, dict):
+            differ += [f"{key}.{k}" for k in left if f"{key}.{k}" not in per_run and left[k] != right[k]]
+        elif left != right:
+            differ.append(key)
+    return differ
 
 
 def _at(tree: dict, dotted: str):

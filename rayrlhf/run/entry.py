@@ -12,13 +12,11 @@ import shutil
 from pathlib import Path
 
 from rayrlhf.config import Config, ConfigError, apply_overrides, dump_config, load_config
+from rayrlhf.config.scopes import RESUMABLE, keys_in_scope
 from rayrlhf.core import logs
 from rayrlhf.core.durable import write_text_atomic
 from rayrlhf.core.run_dir import RunDir
 from rayrlhf.run import tracking
-
-# what may change when a run is resumed: limits, not what the ledger's answers or the rounds mean
-RESUMABLE = ("oracle.budget", "train.iterations", "run.max_restarts", "run.keep_checkpoints", "run.timeouts.")
 
 
 def new_run_dir(cfg: Config, path: str | Path) -> RunDir:
@@ -33,7 +31,8 @@ def new_run_dir(cfg: Config, path: str | Path) -> RunDir:
 
 
 def resume_config(run: RunDir, overrides: list[str], shown: str | None = None) -> Config:
-    """The run's own config, with ``overrides`` of the keys :data:`RESUMABLE` allows (saved back to config.yaml)."""
+    """The run's own config, with ``overrides`` of the keys marked ``RESUMABLE`` (limits, not what the ledger's
+    answers or the rounds mean; saved back to config.yaml)."""
     import yaml
 
     path = run.root / "config.yaml"
@@ -41,16 +40,15 @@ def resume_config(run: RunDir, overrides: list[str], shown: str | None = None) -
         raise ConfigError(f"--resume {shown or run.root}: no config.yaml there; is it a rayrlhf run directory?")
     if not overrides:
         return load_config(path)
-    bad = [o for o in overrides if not o.split("=", 1)[0].startswith(RESUMABLE)]
+    resumable = keys_in_scope(Config, RESUMABLE)
+    bad = [o for o in overrides if not any(o.split("=", 1)[0] == k or o.startswith(k + ".") for k in resumable)]
     if bad:
-        raise ConfigError(f"--resume takes the run's own config; only oracle.budget, train.iterations, run.max_restarts, "
-                          f"run.keep_checkpoints and run.timeouts.* may change (got {', '.join(bad)}): other keys would "
-                          "change what the saved rounds and the ledger's answers mean. Start a new run for those")
-    from rayrlhf.config import Config as _Config
-
+        raise ConfigError(f"--resume takes the run's own config; only {', '.join(resumable)} may change (got "
+                          f"{', '.join(bad)}): other keys would change what the saved rounds and the ledger's answers "
+                          "mean. Start a new run for those")
     raw = apply_overrides(yaml.safe_load(path.read_text()), overrides)
     try:
-        cfg = _Config.model_validate(raw)
+        cfg = Config.model_validate(raw)
     except Exception as exc:
         raise ConfigError(f"--resume overrides: {exc}") from None
     return cfg
