@@ -36,8 +36,7 @@ def stored_answer(store: QueueStore, query_id: str) -> Answer:
             "seconds_each": seconds, "via": store.via(query_id), **meta}
     if q.timed_out:
         meta["timeout"] = True
-    partial = bool(meta.pop("partial", False))
-    return Answer(query_id, ranking, None, meta, partial=partial)
+    return Answer(query_id, ranking, None, meta)  # meta's partial becomes Answer.partial
 
 
 def _record_claimed(store: QueueStore, ids: list[str], by_id: dict[str, Query], record: Record) -> None:

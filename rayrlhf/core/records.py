@@ -99,13 +99,18 @@ class Answer:
     confidence: float | None = None
     train_weight: float = 1.0
 
+    def __post_init__(self) -> None:
+        """A ``partial`` given in ``meta`` (rows and backends that keep it there) becomes the typed field."""
+        if "partial" in self.meta:
+            self.meta = dict(self.meta)
+            self.partial = self.partial or bool(self.meta.pop("partial"))
+
     @classmethod
     def from_json(cls, row: dict) -> Answer:
-        """An answer from a ledger row (rows that kept ``partial`` in ``meta`` read the same)."""
-        meta = dict(row.get("meta") or {})
-        partial = bool(row.get("partial", meta.pop("partial", False)))
-        return cls(row["query_id"], row["ranking"], row.get("scores"), meta, partial, row.get("labeller", "oracle"),
-                   row.get("confidence"), float(row.get("train_weight", 1.0)))
+        """An answer from a ledger row."""
+        return cls(row["query_id"], row["ranking"], row.get("scores"), dict(row.get("meta") or {}),
+                   bool(row.get("partial", False)), row.get("labeller", "oracle"), row.get("confidence"),
+                   float(row.get("train_weight", 1.0)))
 
     @property
     def best(self) -> int | None:

@@ -13,7 +13,7 @@ Ray touch points: the sources' reward actors (``Workers``), through :mod:`rayrlh
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -67,7 +67,10 @@ class Labelling:
         needs_scores = (self.rule.needs_scores or self.rule.routes_to_model) and idx
         scored = source_scores(self.workers, [items[i] for i in idx]) if needs_scores else []
         decision = self.record.get((iteration, r))
-        if decision is None:
+        if decision is not None:  # replayed as written; the identical items come from the saved round
+            self._check_replay(decision, items)
+            decision = replace(decision, identical=tuple(sorted(set(range(len(items))) - set(idx))))
+        else:
             quota = round_quota(self.o, self.prompts, self.rule, seen_after, labelled)
             rng = np.random.default_rng(derived_seed(self.cfg.run.seed, "select", iteration, r))
             model = self.label_model.ready() if self.label_model is not None else None
@@ -75,12 +78,11 @@ class Labelling:
             if self.rule.routes_to_model:
                 append_jsonl(self.path, [decision.to_json()])  # before anyone is asked: this round's resume point
                 self.record[(iteration, r)] = decision
-        else:
-            self._check_replay(decision, items)
-        if needs_scores:
-            timing["route_s" if self.rule.routes_to_model else "select_s"] += time.perf_counter() - t
         if self.label_model is not None:
             self.label_model.count(items, self.model_answers(decision))
+            timing["route_s"] += time.perf_counter() - t
+        elif needs_scores:
+            timing["select_s"] += time.perf_counter() - t
         return DecidedRound(decision, dict(zip(idx, scored, strict=False)))
 
     def _check_replay(self, decision: RoundDecision, items: list[RoundItem]) -> None:

@@ -1,0 +1,78 @@
+"""The labelling decision in a run (rayrlhf/run/labelling.py) in-process, with real sources scoring in this process
+instead of reward actors: what model_labels.jsonl holds, what a resume replays, the label model's answers."""
+
+import json
+
+from rayrlhf.config import Config
+from rayrlhf.core.records import Answer, RoundItem, ScoringBatch
+from rayrlhf.labelling import askable
+from rayrlhf.rewards import build_source
+from rayrlhf.run.labelling import MODEL_LABELS, Labelling
+
+SOURCES = [{"name": "long", "kind": "python", "model": "tests.run.test_labelling:length"},
+           {"name": "short", "kind": "python", "model": "tests.run.test_labelling:shortness"}]
+
+
+def length(prompts, responses, references=None):
+    return [float(len(r)) for r in responses]
+
+
+def shortness(prompts, responses, references=None):
+    return [-float(len(r)) + (i % 3) for i, r in enumerate(responses)]
+
+
+class LocalScorers:
+    """The two calls Labelling makes on the run's workers, answered by the same sources built in this process."""
+
+    def __init__(self, cfg: Config):
+        self.sources = {s.name: build_source(s) for s in cfg.sources}
+
+    def every_source(self, batch: ScoringBatch) -> dict[str, list[list[float]]]:
+        return {name: batch.split(src.score(*batch.columns())) for name, src in self.sources.items()}
+
+    def oracle_scores(self, batch: ScoringBatch, stage: str = "score") -> list[list[float]]:
+        return batch.split(length(*batch.columns()[:2]))
+
+
+def config(**oracle) -> Config:
+    return Config.model_validate({"sources": SOURCES, "train": {"prompts_per_iteration": 8, "responses_per_prompt": 3},
+                                  "transfer": {"num_replace": 1, "best_of_n": 2},
+                                  "oracle": {"route": "uncertain", "labels_per_iteration": 4, "route_after": 1, **oracle}})
+
+
+def items(tag: str) -> list[RoundItem]:
+    texts = [("a", "bb", "ccc"), ("x", "x", "x"), ("dd", "e", "ffff"), ("gg", "hhh", "i"),
+             ("jjjj", "k", "ll"), ("m", "m", "m"), ("nnn", "oo", "p"), ("qq", "rrrr", "s")]
+    return [RoundItem(f"{tag}{i}", None, "self", t, (False,) * 3, "") for i, t in enumerate(texts)]
+
+
+def test_a_routed_round_is_recorded_before_anyone_is_asked_and_a_resume_replays_it(tmp_path):
+    cfg, timing = config(), {"route_s": 0.0}
+    first = Labelling(cfg, tmp_path, LocalScorers(cfg), [])
+    burn = first.decide(1, 0, items("a"), 8, 0, timing)  # no label model yet: burn-in, the quota to people only
+    assert len(burn.decision.human) == 4 and burn.decision.model == () and burn.decision.identical == (1, 5)
+    answers = [Answer(it.query().id, sorted(range(3), key=lambda k: -len(it.responses[k]))) if i in burn.decision.human
+               else None for i, it in enumerate(items("a"))]
+    first.complete(burn, answers)  # the label model learns from people's answers
+    routed = first.decide(2, 0, items("b"), 8, 0, timing)
+    assert len(routed.decision.human) == 4 and len(routed.decision.model) == 2 and timing["route_s"] > 0
+    rows = [json.loads(line) for line in (tmp_path / MODEL_LABELS).read_text().splitlines()]
+    assert [(r["iteration"], r["round"]) for r in rows] == [(1, 0), (2, 0)]
+
+    again = Labelling(cfg, tmp_path, LocalScorers(cfg), first.state())  # a resumed run
+    replayed = again.decide(2, 0, items("b"), 8, 0, {"route_s": 0.0})
+    assert replayed.decision == routed.decision
+    filled = again.complete(replayed, [None] * 8)
+    assert {i for i, a in enumerate(filled) if a is not None} == {m.index for m in routed.decision.model}
+    assert all(a.labeller == "model" and a.partial and a.confidence is not None for a in filled if a is not None)
+
+
+def test_a_row_written_before_the_decision_record_replays_with_its_identical_items(tmp_path):
+    cfg = config()
+    round_items = items("c")
+    idx = askable(round_items)
+    old = {"iteration": 1, "round": 0, "model": [], "spot": [],
+           "human": [{"index": i, "query_id": round_items[i].query().id} for i in idx[:2]]}
+    (tmp_path / MODEL_LABELS).write_text(json.dumps(old) + "\n")
+    d = Labelling(cfg, tmp_path, LocalScorers(cfg), []).decide(1, 0, round_items, 8, 0, {"route_s": 0.0}).decision
+    assert d.human == tuple(idx[:2]) and d.identical == (1, 5) and d.who(idx[2]) == "nobody"
