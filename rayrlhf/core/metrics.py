@@ -59,3 +59,12 @@ class MetricsRow:
                 out.other[key] = value
         out.arms = {name: ArmRow(int(s.get("count", 0)), s.get("win_rate"), s.get("ucb")) for name, s in arms.items()}
         return out
+
+
+def read_metrics(run_dir) -> list[MetricsRow]:
+    """The rows of ``RUN_DIR/metrics.jsonl`` (a torn last line ignored; [] if there is none)."""
+    from pathlib import Path
+
+    from rayrlhf.core.durable import read_jsonl
+
+    return [MetricsRow.from_json(row) for row in read_jsonl(Path(run_dir) / "metrics.jsonl")]

@@ -48,11 +48,11 @@ def ablation_pairs(methods: list[str]) -> list[tuple[str, str, str]]:
 def section(runs: dict[str, dict[int, Path]], score, fmt) -> tuple[list[str], list[dict]] | None:
     """The markdown lines and the rows (``report.json``'s ``ablation``); None without any ablation pair.
     ``score(run, iteration)`` is the mean held-out oracle score, ``fmt`` the report's ``mean ± half-width``."""
-    from rayrlhf.core.durable import read_jsonl
+    from rayrlhf.core.metrics import read_metrics
 
     def final(run: Path) -> float | None:
-        rows = read_jsonl(run / "metrics.jsonl")
-        return score(run, rows[-1]["iteration"]) if rows else None
+        rows = read_metrics(run)
+        return score(run, rows[-1].iteration) if rows else None
 
     rows = []
     for base, variant, piece in ablation_pairs(list(runs)):

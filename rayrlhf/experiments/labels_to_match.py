@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from rayrlhf.algorithms.stats import mean_interval
-from rayrlhf.core.durable import read_jsonl
+from rayrlhf.core.metrics import read_metrics
 from rayrlhf.experiments.methods import parse_method
 
 
@@ -46,13 +46,13 @@ def budget_points(runs: dict[str, dict[int, Path]], score) -> list[BudgetPoint]:
         mode, multiple = spec.family, spec.multiple
         labels, scores, model, accuracy = {}, {}, {}, {}
         for seed, run in by_seed.items():
-            rows = read_jsonl(run / "metrics.jsonl")
-            if rows and (s := score(run, rows[-1]["iteration"])) is not None:
-                labels[seed], scores[seed] = float(rows[-1]["oracle_queries"]), s
-                if any("label_model/model_labels" in r for r in rows):
-                    model[seed] = float(sum(r.get("label_model/model_labels", 0) for r in rows))
-                    agree = sum(r.get("label_model/oracle_accuracy_agree", 0) for r in rows)
-                    pairs = sum(r.get("label_model/oracle_accuracy_pairs", 0) for r in rows)
+            rows = read_metrics(run)
+            if rows and (s := score(run, rows[-1].iteration)) is not None:
+                labels[seed], scores[seed] = float(rows[-1].oracle_queries), s
+                if any("model_labels" in r.label_model for r in rows):
+                    model[seed] = float(sum(r.label_model.get("model_labels", 0) for r in rows))
+                    agree = sum(r.label_model.get("oracle_accuracy_agree", 0) for r in rows)
+                    pairs = sum(r.label_model.get("oracle_accuracy_pairs", 0) for r in rows)
                     accuracy[seed] = agree / pairs if pairs else float("nan")
         if scores:
             points.append(BudgetPoint(method, mode, multiple, labels, scores, model or None, accuracy or None))

@@ -22,8 +22,7 @@ import numpy as np
 
 from rayrlhf.algorithms.stats import Interval, mean_interval, score_summary, win_outcomes
 from rayrlhf.annotate.ledger import ledger_answers
-from rayrlhf.core.durable import read_jsonl
-from rayrlhf.core.metrics import MetricsRow
+from rayrlhf.core.metrics import read_metrics
 from rayrlhf.experiments import ablation, labels_to_match
 
 
@@ -150,7 +149,7 @@ def arm_allocation(runs: dict[int, Path]) -> dict[int, dict[str, dict]]:
     """iteration -> arm -> {"share", "win_rate"} averaged over seeds."""
     acc: dict[int, dict[str, list]] = defaultdict(lambda: defaultdict(list))
     for run in runs.values():
-        for row in map(MetricsRow.from_json, read_jsonl(run / "metrics.jsonl")):
+        for row in read_metrics(run):
             total = sum(arm.count for arm in row.arms.values()) or 1
             for name, arm in row.arms.items():
                 acc[row.iteration][name].append((arm.count / total, arm.win_rate))
@@ -264,12 +263,13 @@ def _costs(root: Path, runs: dict, out: dict) -> list[str]:
     cost = out["cost"] = {}
     meta = json.loads((root / "compare.json").read_text()) if (root / "compare.json").is_file() else {}
     for m, by_seed in runs.items():
-        last = [(read_jsonl(run / "metrics.jsonl") or [{}])[-1] for run in by_seed.values()]
-        all_rows = [r for run in by_seed.values() for r in read_jsonl(run / "metrics.jsonl")]
-        timing = {k: float(np.mean([r[k] for r in all_rows if k in r])) for k in sorted({k for r in all_rows for k in r})
-                  if k.startswith("timing/") and k != "timing/startup_s"}
+        rows = {seed: read_metrics(run) for seed, run in by_seed.items()}
+        last = [r[-1].oracle_queries if r else 0 for r in rows.values()]
+        all_rows = [r for seed_rows in rows.values() for r in seed_rows]
+        timing = {f"timing/{k}": float(np.mean([r.timing[k] for r in all_rows if k in r.timing]))
+                  for k in sorted({k for r in all_rows for k in r.timing}) if k != "startup_s"}
         walls = [v["wall_s"] for v in meta.get("runs", {}).values() if v["method"] == m]
-        cost[m] = {"oracle_labels": float(np.mean([r.get("oracle_queries", 0) for r in last])),
+        cost[m] = {"oracle_labels": float(np.mean(last)),
                    "wall_s": float(np.mean(walls)) if walls else None, **label_cost(by_seed.values()), **timing}
     keys = sorted({k for c in cost.values() for k in c})
     return ["## Labels, wall time and timing per method (means over seeds; timing per iteration)", "",
@@ -287,7 +287,7 @@ def _label_model(root: Path, runs: dict, out: dict) -> list[str]:
     lines: list[str] = []
     out["label_model"] = {}
     for m, by_seed in runs.items():
-        rows = [MetricsRow.from_json(r) for run in by_seed.values() for r in read_jsonl(run / "metrics.jsonl")]
+        rows = [r for run in by_seed.values() for r in read_metrics(run)]
         if not any(r.label_model for r in rows):
             continue
         table = out["label_model"][m] = {}
@@ -366,8 +366,8 @@ def write_report(root: str | Path) -> Path:
     runs = _runs(root)
     if not runs:
         raise ValueError(f"{root}: no runs found (expected compare.json or config.yaml + metrics.jsonl)")
-    iterations = sorted({r["iteration"] for m in runs.values() for run in m.values() for r in read_jsonl(run / "metrics.jsonl")
-                         if (run / "eval" / f"iter_{r['iteration']}.json").is_file()})  # eval.every skips some
+    iterations = sorted({r.iteration for m in runs.values() for run in m.values() for r in read_metrics(run)
+                         if (run / "eval" / f"iter_{r.iteration}.json").is_file()})  # eval.every skips some
     out: dict = {"iterations": iterations, "methods": list(runs)}
     lines = [f"# rayrlhf report: {root.name}", "", *_comparison(runs, iterations, out)]
     budgets = labels_to_match.section(root, runs, mean_score, _fmt)
