@@ -145,7 +145,7 @@ def run_sweep(cfg: Config, grid: dict[str, list], scheduler: str | None, out_dir
            if concurrent > fits else ""))
     from rayrlhf.run.tracking import tune_callbacks
 
-    callbacks = tune_callbacks(cfg, root)
+    callbacks = tune_callbacks(cfg.tracking, root)
     # the trial driver; its actors reserve their own resources
     trainable = tune.with_resources(tune.with_parameters(_trainable, base=cfg.model_dump(mode="json"), root=str(root)), {"cpu": 0.01})
     if resume:

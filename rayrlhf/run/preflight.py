@@ -15,7 +15,7 @@ import json
 import os
 from pathlib import Path
 
-from rayrlhf.config import Config, ConfigError, load_config
+from rayrlhf.config import Config, ConfigError, DataConfig, load_config
 from rayrlhf.rewards.kinds import source_kind
 
 BUILTIN_MODELS = ("builtin", "builtin:policy", "builtin:judge_lm")
@@ -53,10 +53,10 @@ def _model_dir_problem(key: str, name: str) -> str | None:
     return None
 
 
-def _data_problem(cfg: Config) -> str | None:
+def _data_problem(data: DataConfig) -> str | None:
     from rayrlhf.data.prompts import LOCAL_FORMATS
 
-    name = cfg.data.dataset
+    name = data.dataset
     if name == "builtin":
         return None
     path = Path(name)
@@ -90,7 +90,7 @@ def check_paths(cfg: Config, output_dir: str | Path | None = None) -> None:
     from rayrlhf.run.tracking import enabled
 
     enabled(cfg.tracking)  # a missing tracker package names its pip install
-    problems = [_data_problem(cfg), _output_problem(output_dir or cfg.run.output_dir)]
+    problems = [_data_problem(cfg.data), _output_problem(output_dir or cfg.run.output_dir)]
     problems += [_model_dir_problem(key, name) for key, name, kind in model_refs(cfg) if kind == "hf"]
     problems = [p for p in problems if p]
     if problems:

@@ -48,9 +48,9 @@ def _wandb_mode_env(t: TrackingConfig) -> None:
         os.environ["WANDB_MODE"] = t.wandb_mode
 
 
-def tune_callbacks(cfg: Config, root: Path) -> list:
-    """Ray Tune logger callbacks for a sweep in ``root`` (one MLflow run / W&B run per trial)."""
-    t = cfg.tracking
+def tune_callbacks(t: TrackingConfig, root: Path) -> list:
+    """Ray Tune logger callbacks for a sweep in ``root`` (one MLflow run / W&B run per trial), as the ``tracking``
+    section ``t`` asks."""
     on = enabled(t)
     experiment = t.experiment or root.name
     callbacks = []
