@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-SECTIONS = ("annotation", "label_model", "train", "eval", "timing")
+SECTIONS = ("annotation", "label_model", "train", "eval", "rollout", "timing")
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,7 @@ class MetricsRow:
     label_model: dict[str, float] = field(default_factory=dict)  # oracle.route: model labels, calibration, weights
     train: dict[str, float] = field(default_factory=dict)  # the learner's figures (loss, pairs, pairs_trained, ...)
     eval: dict[str, float] = field(default_factory=dict)  # held-out evaluation (win rate vs init with its CI, ...)
+    rollout: dict[str, float] = field(default_factory=dict)  # engine calls and generated tokens of the iteration
     timing: dict[str, float] = field(default_factory=dict)  # seconds per stage
     other: dict = field(default_factory=dict)  # keys of no section (rows written by other versions keep them)
 

@@ -42,6 +42,24 @@ class BudgetPoint:
     scores: dict[int, float]
     model_labels: dict[int, float] | None = None  # oracle.route: labels the label model gave, per seed
     model_accuracy: dict[int, float] | None = None  # ... and the share of their pairs the oracle orders the same way
+    compute: dict[int, dict[str, float]] | None = None  # per seed: optimizer steps, generated tokens, seconds
+
+    def mean_compute(self, key: str) -> float:
+        """``key``'s mean over seeds (NaN where the runs did not record it)."""
+        values = [c[key] for c in (self.compute or {}).values() if c.get(key) is not None]
+        return float(np.mean(values)) if values else float("nan")
+
+
+COMPUTE = ("optimizer_steps", "generated_tokens", "iteration_s")  # summed over a run's iterations
+
+
+def run_compute(rows) -> dict[str, float | None]:
+    """A run's compute beside its labels: optimizer steps, tokens the rollout engines generated for training (None
+    in runs that did not count them) and the iterations' seconds, summed over its metrics rows."""
+    tokens = [r.rollout.get("generated_tokens") for r in rows]
+    return {"optimizer_steps": float(sum(r.train.get("steps", 0) for r in rows)),
+            "generated_tokens": None if any(t is None for t in tokens) else float(sum(tokens)),
+            "iteration_s": float(sum(r.timing.get("iteration_s", 0.0) for r in rows))}
 
 
 def budget_points(runs: dict[str, dict[int, Path]], score) -> list[BudgetPoint]:
@@ -50,18 +68,19 @@ def budget_points(runs: dict[str, dict[int, Path]], score) -> list[BudgetPoint]:
     for method, by_seed in runs.items():
         spec = parse_method(method)
         mode, multiple = spec.family, spec.multiple
-        labels, scores, model, accuracy = {}, {}, {}, {}
+        labels, scores, model, accuracy, compute = {}, {}, {}, {}, {}
         for seed, run in by_seed.items():
             rows = read_metrics(run)
             if rows and (s := score(run, rows[-1].iteration)) is not None:
                 labels[seed], scores[seed] = float(rows[-1].oracle_queries), s
+                compute[seed] = run_compute(rows)
                 if any("model_labels" in r.label_model for r in rows):
                     model[seed] = float(sum(r.label_model.get("model_labels", 0) for r in rows))
                     agree = sum(r.label_model.get("oracle_accuracy_agree", 0) for r in rows)
                     pairs = sum(r.label_model.get("oracle_accuracy_pairs", 0) for r in rows)
                     accuracy[seed] = agree / pairs if pairs else float("nan")
         if scores:
-            points.append(BudgetPoint(method, mode, multiple, labels, scores, model or None, accuracy or None))
+            points.append(BudgetPoint(method, mode, multiple, labels, scores, model or None, accuracy or None, compute))
     return sorted(points, key=lambda p: (p.mode, p.multiple))
 
 
@@ -155,14 +174,18 @@ def describe(m: float, multiples: list[float]) -> str:
 def markdown(points: list[BudgetPoint], matches: list[dict], fmt) -> list[str]:
     """The report's section: every method and budget with labels and final score, then each crossing."""
     lines = ["## Labels to match (held-out oracle score after the last iteration vs human labels)", "",
+             "Compute beside the labels, means over seeds of each run's sums: optimizer steps, tokens the rollout "
+             "engines generated for training, seconds of its iterations.", "",
              "| method | label multiple | human labels | model labels | model labels' agreement with the oracle | "
-             "held-out oracle score |", "|---|---|---|---|---|---|"]
+             "held-out oracle score | optimizer steps | generated tokens | iteration seconds |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for p in points:
         labels = np.mean(list(p.labels.values()))
         model = f"{np.mean(list(p.model_labels.values())):.0f}" if p.model_labels else "-"
         agree = f"{np.nanmean(list(p.model_accuracy.values())):.3f}" if p.model_accuracy else "-"
+        compute = " | ".join("-" if math.isnan(v := p.mean_compute(k)) else f"{v:.0f}" for k in COMPUTE)
         lines.append(f"| {p.method} | {p.multiple:g}x | {labels:.0f} | {model} | {agree} | "
-                     f"{fmt(mean_interval(list(p.scores.values())))} |")
+                     f"{fmt(mean_interval(list(p.scores.values())))} | {compute} |")
     lines.append("")
     for m in matches:
         spent = ", ".join(f"{n:g}x: {x:.2f}x" for n, x in zip(m["nominal"], m["multiples"], strict=True))
@@ -206,5 +229,5 @@ def section(root: Path, runs: dict[str, dict[int, Path]], score, fmt) -> tuple[l
     matches = [m for ref in references(points) for m in labels_to_match(points, ref)]
     plot(points, root / "labels_to_match.png")
     data = {"points": [{"method": p.method, "mode": p.mode, "multiple": p.multiple, "labels": p.labels,
-                        "scores": p.scores} for p in points], "matches": matches}
+                        "scores": p.scores, "compute": p.compute} for p in points], "matches": matches}
     return markdown(points, matches, fmt), json.loads(json.dumps(data, default=float))

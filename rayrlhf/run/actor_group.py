@@ -80,6 +80,7 @@ class Workers:
         self.initial_dir, self.initial_engine_dir = model_dir, engine_dir
         self.startup_s = time.perf_counter() - t0
         self.engine_calls: Counter[str] = Counter()  # generate calls per stage (metrics' rollout/engine_calls)
+        self.generated_tokens: Counter[str] = Counter()  # tokens generated per stage (rollout/generated_tokens)
 
     def generate(self, prompts: list[str], n: int | list[int], temperature: float | None = None, seed: int = 0,
                  stage: str = "generate", max_new_tokens: int | None = None) -> list[list[dict]]:
@@ -92,7 +93,9 @@ class Workers:
         parts = [self.rollouts[i].generate.remote(prompts[i * size : (i + 1) * size], counts[i * size : (i + 1) * size],
                                                   temperature, seed + i, max_new_tokens)
                  for i in range(k) if prompts[i * size : (i + 1) * size]]
-        return [row for part in wait(parts, stage, "rollout engine", getattr(self.timeouts, stage)) for row in part]
+        rows = [row for part in wait(parts, stage, "rollout engine", getattr(self.timeouts, stage)) for row in part]
+        self.generated_tokens[stage] += sum(len(sample["token_ids"]) for row in rows for sample in row)
+        return rows
 
     def score(self, source: str, batch: ScoringBatch):
         """A reference to source ``source``'s scores of ``batch`` (a name in ``sources``; the oracle's reward is

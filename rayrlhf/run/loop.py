@@ -86,11 +86,12 @@ class Pipeline:
         were labelled)."""
         cfg, timing, t_iter = self.cfg, defaultdict(float), time.perf_counter()
         over_budget = self.coordinator.call("metrics")["annotation/over_budget"]
-        calls = self.workers.engine_calls["generate"]
+        calls, tokens = self.workers.engine_calls["generate"], self.workers.generated_tokens["generate"]
 
         # 1. rounds: arms, responses, Best-of-N, who labels, answers -> preference pairs
         pairs = self.rounds.collect(iteration, self._next_prompts(), timing)
-        counts = {**self.rounds.counts, "rollout/engine_calls": self.workers.engine_calls["generate"] - calls}
+        counts = {**self.rounds.counts, "rollout/engine_calls": self.workers.engine_calls["generate"] - calls,
+                  "rollout/generated_tokens": self.workers.generated_tokens["generate"] - tokens}
         coordinator = self.coordinator.call("metrics")
         spent = coordinator["annotation/over_budget"] > over_budget
         if spent and len(pairs) < cfg.train.num_workers:

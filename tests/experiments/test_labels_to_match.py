@@ -99,8 +99,9 @@ def fake_run(root, rel, seed, labels, scores_by_iteration):
         scores = [[mean, mean], [mean, mean]]
         (run / "eval" / f"iter_{it}.json").write_text(json.dumps({"iteration": it, "responses": [["a", "b"], ["c", "d"]],
                                                                   "oracle_scores": scores}))
-        if it:
-            rows.append({"iteration": it, "oracle_queries": labels})
+        if it:  # compute in proportion to the labels: steps labels / 10, tokens labels * 10, seconds labels / 50
+            rows.append({"iteration": it, "oracle_queries": labels, "train/steps": labels / 10,
+                         "rollout/generated_tokens": labels * 10, "timing/iteration_s": labels / 50})
     (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     return {"method": rel.split("/")[0].replace("_x", "@"), "seed": seed, "wall_s": 1.0}
 
@@ -115,7 +116,7 @@ def test_report_has_the_labels_to_match_table(tmp_path):
             meta["runs"][rel]["method"] = "none" if m == 1 else f"none@{m}"
     (tmp_path / "compare.json").write_text(json.dumps(meta))
     text = write_report(tmp_path).read_text()
-    assert "## Labels to match" in text and "| none@2 | 2x | 200 | - | - | 1.500 ± 0.000 |" in text
+    assert "## Labels to match" in text and "| none@2 | 2x | 200 | - | - | 1.500 ± 0.000 | 20 | 2000 | 4 |" in text
     assert "reaches `ucb`'s 1x score (1.750, 100 human labels) at **2.50x** its human labels (95% paired t interval" in text
     assert (tmp_path / "labels_to_match.png").stat().st_size > 1000
     data = json.loads((tmp_path / "report.json").read_text())["labels_to_match"]

@@ -211,6 +211,8 @@ def test_delay_iteration_asks_one_batch_per_iteration_and_eval_every_skips_the_i
     assert sorted(p.name for p in (run / "eval").iterdir()) == ["iter_0.json", "iter_2.json"]
     assert [any(k.startswith("eval/") for k in r) for r in rows] == [False, True]
     assert [r["rollout/engine_calls"] for r in rows] == [1, 1]  # the iteration's rounds in one call
+    # 16 prompts, each K = 4 samples and at most N = 4 more, each at most rollout.max_new_tokens = 16 tokens
+    assert all(0 < r["rollout/generated_tokens"] <= 16 * (4 + 4) * 16 for r in rows)
     assert "timing/eval_s" not in rows[0] or rows[0]["timing/eval_s"] == 0.0
     events = asked_events(run)
     assert [e["iteration"] for e in events] == [1, 2]  # one batch per iteration: a vendor gets one export
