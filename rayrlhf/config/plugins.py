@@ -36,6 +36,25 @@ def load_plugin(group: str, name: str) -> Any:
     return found[0].load()
 
 
+def add_to_registry(registry: dict, name: str, item: Any, what: str) -> Any:
+    """``registry[name] = item``; a name already there is refused (``what`` names the kind of thing)."""
+    if name in registry:
+        raise ValueError(f"a {what} named {name!r} is registered already; choose another name")
+    registry[name] = item
+    return item
+
+
+def plugin_object(group: str, name: str, expected: type, subclass: bool = False) -> Any:
+    """Entry point ``name`` of ``group``, checked to be an ``expected`` (a subclass of it, with ``subclass``) whose
+    ``name`` is ``name``."""
+    obj = load_plugin(group, name)
+    fits = (isinstance(obj, type) and issubclass(obj, expected)) if subclass else isinstance(obj, expected)
+    if not fits or obj.name != name:
+        what = f"{'a subclass of ' if subclass else 'a '}{expected.__module__}.{expected.__qualname__}"
+        raise TypeError(f"entry point {name!r} of {group} must be {what} named {name!r}, got {obj!r}")
+    return obj
+
+
 @dataclass(frozen=True)
 class PluginChoice:
     """A config string that must name one of ``builtin`` or an entry point of ``group`` (as ``Annotated`` metadata)."""

@@ -8,6 +8,9 @@ and reads that form, so no reader takes keys apart by hand.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
+
+from rayrlhf.core.durable import read_jsonl
 
 SECTIONS = ("annotation", "label_model", "train", "eval", "rollout", "timing")
 
@@ -64,8 +67,4 @@ class MetricsRow:
 
 def read_metrics(run_dir) -> list[MetricsRow]:
     """The rows of ``RUN_DIR/metrics.jsonl`` (a torn last line ignored; [] if there is none)."""
-    from pathlib import Path
-
-    from rayrlhf.core.durable import read_jsonl
-
     return [MetricsRow.from_json(row) for row in read_jsonl(Path(run_dir) / "metrics.jsonl")]

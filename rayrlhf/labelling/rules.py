@@ -24,7 +24,7 @@ from typing import ClassVar
 import numpy as np
 
 from rayrlhf.algorithms.selection import disagreement
-from rayrlhf.config.plugins import LABELLING_RULES, load_plugin, plugin_names
+from rayrlhf.config.plugins import LABELLING_RULES, add_to_registry, plugin_names, plugin_object
 
 
 @dataclass(frozen=True)
@@ -71,21 +71,14 @@ RULES: dict[str, type[LabellingRule]] = {}  # the in-tree rules; rule_classes() 
 
 def register_rule(cls: type[LabellingRule]) -> type[LabellingRule]:
     """Add a rule class to :data:`RULES` (a class decorator); built with ``cls(oracle_config)``. Its name must be new."""
-    if cls.name in RULES:
-        raise ValueError(f"a labelling rule named {cls.name!r} is registered already; choose another name")
-    RULES[cls.name] = cls
-    return cls
+    return add_to_registry(RULES, cls.name, cls, "labelling rule")
 
 
 def rule_classes() -> dict[str, type[LabellingRule]]:
     """Every rule by name: the registered ones, then those packages register in entry-point group
     ``rayrlhf.labelling_rules`` (imported now)."""
-    plugins = {name: load_plugin(LABELLING_RULES, name) for name in plugin_names(LABELLING_RULES) if name not in RULES}
-    for name, cls in plugins.items():
-        if not (isinstance(cls, type) and issubclass(cls, LabellingRule) and cls.name == name):
-            raise TypeError(f"entry point {name!r} of {LABELLING_RULES} must be a LabellingRule subclass named {name!r}, "
-                            f"got {cls!r}")
-    return {**RULES, **plugins}
+    return {**RULES, **{name: plugin_object(LABELLING_RULES, name, LabellingRule, subclass=True)
+                        for name in plugin_names(LABELLING_RULES) if name not in RULES}}
 
 
 def rule_for(oracle, prompts_per_iteration: int) -> LabellingRule:
@@ -97,10 +90,10 @@ def rule_for(oracle, prompts_per_iteration: int) -> LabellingRule:
         wanted = ("route", "all")
     else:
         wanted = ("query_selection", oracle.query_selection)
-    known = RULES if any(cls.setting == wanted for cls in RULES.values()) else rule_classes()
-    for cls in known.values():
-        if cls.setting == wanted:
-            return cls(oracle)
+    found = [c for c in RULES.values() if c.setting == wanted] or [c for c in rule_classes().values() if c.setting == wanted]
+    if found:
+        return found[0](oracle)
+    known = rule_classes()
     raise ValueError(f"no labelling rule is registered for oracle.{wanted[0]}={wanted[1]}; "
                      f"registered: {', '.join(f'{n} (oracle.{c.setting[0]}={c.setting[1]})' for n, c in sorted(known.items()))}")
 

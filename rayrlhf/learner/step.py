@@ -20,7 +20,7 @@ import torch
 from rayrlhf.algorithms.losses import LOSSES, Loss, RankedBelow, preference_loss, register_loss, sequence_logps
 from rayrlhf.config import OptimConfig
 from rayrlhf.config.plugins import LOSSES as LOSSES_GROUP
-from rayrlhf.config.plugins import load_plugin
+from rayrlhf.config.plugins import plugin_object
 from rayrlhf.core.encoding import prompt_response_ids
 from rayrlhf.core.records import PreferencePair
 
@@ -85,10 +85,7 @@ def loss_named(name: str) -> Loss:
     """The loss ``optim.loss`` names: a registered one (:data:`LOSSES`), else one a package registers in entry-point
     group ``rayrlhf.losses`` (a :class:`~rayrlhf.algorithms.losses.Loss`, registered here on first use)."""
     if name not in LOSSES:
-        loss = load_plugin(LOSSES_GROUP, name)
-        if not isinstance(loss, Loss) or loss.name != name:
-            raise TypeError(f"entry point {name!r} of {LOSSES_GROUP} must be a rayrlhf.algorithms.losses.Loss named {name!r}")
-        register_loss(loss)
+        register_loss(plugin_object(LOSSES_GROUP, name, Loss))
     return LOSSES[name]
 
 

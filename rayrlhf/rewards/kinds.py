@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from rayrlhf.config import SourceConfig
-from rayrlhf.config.plugins import SOURCE_KINDS, load_plugin
+from rayrlhf.config.plugins import SOURCE_KINDS, add_to_registry, plugin_object
 from rayrlhf.rewards.base import SourceReward
 
 ModelResolver = Callable[[str], str]
@@ -34,22 +34,13 @@ REGISTRY: dict[str, SourceKind] = {}
 
 def register_source_kind(kind: SourceKind) -> SourceKind:
     """Add ``kind`` to the registry; its name must be new."""
-    if kind.name in REGISTRY:
-        raise ValueError(f"a source kind named {kind.name!r} is registered already; choose another name")
-    REGISTRY[kind.name] = kind
-    return kind
+    return add_to_registry(REGISTRY, kind.name, kind, "source kind")
 
 
 def source_kind(name: str) -> SourceKind:
     """The kind ``name``: a registered one, else the one a package registers in entry-point group
     ``rayrlhf.source_kinds``."""
-    if name in REGISTRY:
-        return REGISTRY[name]
-    kind = load_plugin(SOURCE_KINDS, name)
-    if not isinstance(kind, SourceKind) or kind.name != name:
-        raise TypeError(f"entry point {name!r} of group {SOURCE_KINDS} must be a rayrlhf.rewards.kinds.SourceKind "
-                        f"named {name!r}, got {kind!r}")
-    return kind
+    return REGISTRY[name] if name in REGISTRY else plugin_object(SOURCE_KINDS, name, SourceKind)
 
 
 def _rouge(cfg: SourceConfig, resolve: ModelResolver) -> SourceReward:
