@@ -74,11 +74,12 @@ class OracleConfig(_Section):
         "random", description="which prompts get the labels_per_iteration labels: a random sample, or those whose K "
         "responses the sources rank most differently (every source then scores every response)")
     cost_per_label: float = Field(0.0, ge=0.0, description="price of one person's answer (skips included), for the cost report")
-    route: Annotated[str, PluginChoice(LABELLING_RULES, ("all", "uncertain", "random"))] = Field(
+    route: Annotated[str, PluginChoice(LABELLING_RULES, ("all", "uncertain", "random", "guaranteed"))] = Field(
         "all", description="who labels a round's prompts (docs/method.md, \"Model labels\"): people, every one (`all`); "
         "people where the label model is least sure and the model elsewhere (`uncertain`); people on a random share and "
-        "the model elsewhere (`random`). People answer `labels_per_iteration` prompts per iteration (else `human_share` "
-        "of them); model labels are never paid")
+        "the model elsewhere (`random`); the model only where its accuracy is certified at `model_accuracy`, people on "
+        "an audit share and a random sample of the rest, nobody on the others (`guaranteed`). People answer "
+        "`labels_per_iteration` prompts per iteration (else `human_share` of them); model labels are never paid")
     human_share: float = Field(
         0.5, gt=0.0, le=1.0, description="route uncertain/random without labels_per_iteration: the share of each "
         "iteration's prompts people label")
@@ -88,6 +89,17 @@ class OracleConfig(_Section):
     spot_check: float = Field(
         0.1, ge=0.0, le=1.0, description="route uncertain: the share of the human labels spent on prompts the model "
         "is confident about, drawn at random, so its accuracy where it labels is measured (reported with its CI)")
+    model_accuracy: float = Field(
+        0.9, gt=0.5, lt=1.0, description="route guaranteed: the accuracy the label model's labels must have (the share "
+        "of their pairs a person orders the same way); it labels only prompts at or above a confidence threshold "
+        "whose accuracy has a lower confidence bound at least this, from audited answers it was not fitted on")
+    accuracy_confidence: float = Field(
+        0.95, gt=0.5, lt=1.0, description="route guaranteed: the probability that the certified threshold's accuracy "
+        "is at least model_accuracy (1 - delta of Learn then Test)")
+    audit_share: float = Field(
+        0.5, gt=0.0, lt=1.0, description="route guaranteed: the chance that each human label (a uniform sample of the "
+        "round) is an audit, kept out of the label model's fit, that certifies its accuracy; `route_after` counts the "
+        "others")
     model_weight: float = Field(1.0, gt=0.0, description="a model label's training weight, relative to a person's")
     labeller: Literal["fitted", "mean"] = Field(
         "fitted", description="what labels the routed prompts: the label model fitted on people's answers (`fitted`), "

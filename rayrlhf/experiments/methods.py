@@ -2,7 +2,7 @@
 
 ``MODE`` is a ``transfer.mode`` (``ucb``, ``none``, ``fixed:<source>``), an ``OPTION`` an ``oracle.query_selection``
 (``random``, ``disagreement``), a ``transfer.pairs`` (``implied``, ``ranking``, ``listwise``) or an ``oracle.route`` (``uncertain``,
-``route_random``: model labels where people do not label) or ``ensemble`` (the label model's arm), and ``MULTIPLE`` a multiple of the human labels
+``route_random``, ``guaranteed``: model labels where people do not label) or ``ensemble`` (the label model's arm), and ``MULTIPLE`` a multiple of the human labels
 (``none@2``: twice the prompts, so twice the oracle labels, per iteration; the report's "labels to match" table).
 ``[KEY=VALUE]`` sets any other config key for that method alone (``ucb+uncertain[optim.replay=all]``: an ablation
 row), with the YAML value rules of command-line overrides. A routed method at 1x has as many human labels as ``none``: it sees ``1 / oracle.human_share`` times the prompts,
@@ -128,7 +128,7 @@ def _scale_labels(cfg: Config, raw: dict, m: MethodSpec) -> None:
 
 def method_config(cfg: Config, spec: str) -> Config:
     """``cfg`` with the method's ``transfer.mode``, options and overrides, and M times the config's human labels per
-    iteration (and ``oracle.budget``) for ``@M``. A method is routed only with ``+uncertain`` / ``+route_random``:
+    iteration (and ``oracle.budget``) for ``@M``. A method is routed only with ``+uncertain`` / ``+route_random`` / ``+guaranteed``:
     it buys those human labels (``labels_per_iteration``) and sees as many more prompts as the config's human share
     says (``1 / oracle.human_share``, or the config's own prompts per label when it is routed itself); any other
     method has people label every prompt (``oracle.route: all``), and a method trains one best/worst pair per

@@ -23,7 +23,7 @@ import numpy as np
 from rayrlhf.algorithms.stats import Interval, mean_interval, score_summary, win_outcomes
 from rayrlhf.annotate.ledger import ledger_answers
 from rayrlhf.core.metrics import read_metrics
-from rayrlhf.experiments import ablation, labels_to_match
+from rayrlhf.experiments import ablation, guarantee, labels_to_match
 
 
 def mean_row(values) -> dict:
@@ -378,6 +378,10 @@ def write_report(root: str | Path) -> Path:
     if pieces:
         lines += pieces[0]
         out["ablation"] = pieces[1]
+    certified = guarantee.section(runs)
+    if certified:
+        lines += certified[0]
+        out["guarantee"] = certified[1]
     lines += [*_quality(runs, iterations, out), *_label_model(root, runs, out), *_allocation(root, runs, out), *_source_quality(root, out),
               *_costs(root, runs, out)]
     (root / "report.md").write_text("\n".join(lines) + "\n")

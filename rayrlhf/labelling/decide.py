@@ -10,9 +10,10 @@ import numpy as np
 from rayrlhf.algorithms.label_model import LabelModel, model_label
 from rayrlhf.algorithms.selection import all_identical
 from rayrlhf.core.records import RoundItem
+from rayrlhf.labelling.guarantee import Certificate
 from rayrlhf.labelling.quota import iteration_labels, label_quota
 from rayrlhf.labelling.records import ModelLabelled, RoundDecision
-from rayrlhf.labelling.rules import LabellingRule, RoundView, Split, random_sample
+from rayrlhf.labelling.rules import LabellingRule, RoundView, Split
 
 BURN_IN = "burn-in: too few human labels to trust the label model yet (oracle.route_after)"
 
@@ -31,21 +32,23 @@ def round_quota(oracle, prompts_per_iteration: int, rule: LabellingRule, seen_af
 
 
 def decide_round(rule: LabellingRule, iteration: int, round_index: int, items: Sequence[RoundItem], quota: int,
-                 rng: np.random.Generator, scores: Sequence | None = None, model: LabelModel | None = None) -> RoundDecision:
+                 rng: np.random.Generator, scores: Sequence | None = None, model: LabelModel | None = None,
+                 certificate: Certificate | None = None) -> RoundDecision:
     """Who labels each of round ``round_index``'s ``items``. ``scores`` are every source's scores of each askable
     item's K responses (K x W, in :func:`askable` order; needed when the rule ``needs_scores``), ``model`` the label
-    model when it may label (None: a rule that routes to it samples the quota at random for people, the burn-in).
-    Deterministic for a given ``rng``."""
+    model when it may label (None: a rule that routes to it takes its burn-in split), ``certificate`` the confidence
+    threshold certified for the round (``guaranteed``). Deterministic for a given ``rng``."""
     idx = askable(items)
     labels = None
     if not idx:
         split, reason = Split(()), rule.reason
     elif rule.routes_to_model and model is None:
-        split, reason = Split(random_sample(len(idx), quota, rng)), BURN_IN
+        split, reason, certificate = rule.burn_in(len(idx), quota, rng), BURN_IN, None
     else:
         if rule.routes_to_model:
             labels = [model_label(model, s) for s in scores]
-        view = RoundView(len(idx), scores, [lab.confidence for lab in labels] if labels is not None else None)
+        view = RoundView(len(idx), scores, [lab.confidence for lab in labels] if labels is not None else None,
+                         certificate.threshold if certificate is not None else None)
         split, reason = rule.split(view, quota, rng), rule.reason
 
     def labelled(j: int) -> ModelLabelled:
@@ -54,4 +57,5 @@ def decide_round(rule: LabellingRule, iteration: int, round_index: int, items: S
     human = tuple(idx[j] for j in split.human)
     return RoundDecision(iteration, round_index, rule.name, human, tuple(items[i].query().id for i in human),
                          tuple(labelled(j) for j in split.model), tuple(labelled(j) for j in split.spot), reason,
-                         tuple(i for i in range(len(items)) if i not in set(idx)))
+                         tuple(i for i in range(len(items)) if i not in set(idx)), tuple(idx[j] for j in split.audit),
+                         certificate)

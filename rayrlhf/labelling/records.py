@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rayrlhf.labelling.guarantee import Certificate
+
 
 @dataclass(frozen=True)
 class ModelLabelled:
@@ -31,10 +33,11 @@ class RoundDecision:
     - ``human``: people answer these (the spot checks among them); ``human_ids`` are their query ids;
     - ``model``: the label model's labels, trained on and never paid;
     - ``spot``: the model's own label of spot-checked items, compared with the person's answer (which is trained on);
+    - ``audit``: people's answers kept out of the label model's fit, which certify its accuracy (``guaranteed``);
     - every other item: nobody (identical responses, or beyond the round's quota).
 
     ``rule`` names the rule that decided, ``reason`` why its human items went to people (``burn-in`` while the label
-    model may not label yet)."""
+    model may not label yet), ``certificate`` the threshold the model labelled at and its accuracy bound."""
 
     iteration: int
     round: int
@@ -45,6 +48,8 @@ class RoundDecision:
     spot: tuple[ModelLabelled, ...] = ()
     reason: str = ""
     identical: tuple[int, ...] = ()
+    audit: tuple[int, ...] = ()
+    certificate: Certificate | None = None
 
     def who(self, index: int) -> str:
         """``people``, ``model`` or ``nobody``."""
@@ -56,6 +61,8 @@ class RoundDecision:
         """One line saying why item ``index`` is labelled the way :meth:`who` says."""
         if index in self.identical:
             return "its K responses are one text: nothing to rank"
+        if index in self.audit:
+            return "audit: a random prompt a person answers, kept out of the label model's fit, to certify its accuracy"
         if any(s.index == index for s in self.spot):
             return "spot check: the label model is confident here, a person measures it"
         if index in self.human:
@@ -68,11 +75,14 @@ class RoundDecision:
         return {"iteration": self.iteration, "round": self.round, "rule": self.rule, "reason": self.reason,
                 "model": [m.to_json() for m in self.model], "spot": [s.to_json() for s in self.spot],
                 "human": [{"index": i, "query_id": q} for i, q in zip(self.human, self.human_ids, strict=True)],
-                "identical": list(self.identical)}
+                "identical": list(self.identical), "audit": list(self.audit),
+                "certificate": self.certificate.to_json() if self.certificate is not None else None}
 
     @classmethod
     def from_json(cls, row: dict) -> RoundDecision:
         return cls(int(row["iteration"]), int(row["round"]), row.get("rule", ""),
                    tuple(int(e["index"]) for e in row["human"]), tuple(e["query_id"] for e in row["human"]),
                    tuple(ModelLabelled.from_json(e) for e in row["model"]), tuple(ModelLabelled.from_json(e) for e in row["spot"]),
-                   row.get("reason", ""), tuple(int(i) for i in row.get("identical", ())))
+                   row.get("reason", ""), tuple(int(i) for i in row.get("identical", ())),
+                   tuple(int(i) for i in row.get("audit", ())),
+                   Certificate.from_json(row["certificate"]) if row.get("certificate") else None)

@@ -12,7 +12,10 @@ ones are spot checks of the model. The rest get no label. Built in:
   confident about (so its accuracy where it labels is measured, not assumed), the rest to the least confident
   prompts; the model labels every other prompt (``oracle.route: uncertain``);
 - ``route_random``: people label a uniform sample, the model the rest; the human prompts are then a random sample
-  of those the model labels, so all of them are spot checks (``oracle.route: random``).
+  of those the model labels, so all of them are spot checks (``oracle.route: random``);
+- ``guaranteed``: people label a uniform sample of ``quota`` prompts, each of them an audit with probability
+  ``audit_share`` (kept out of the label model's fit); the model labels the other prompts at or above the threshold
+  certified on the audits (:mod:`rayrlhf.labelling.guarantee`), and nobody the rest (``oracle.route: guaranteed``).
 """
 
 from __future__ import annotations
@@ -30,22 +33,25 @@ from rayrlhf.config.plugins import LABELLING_RULES, add_to_registry, plugin_name
 @dataclass(frozen=True)
 class Split:
     """Indices into the round's askable prompts: ``human`` for people, ``model`` for the label model, ``spot`` the
-    subset of ``human`` that measures the model."""
+    subset of ``human`` that measures the model, ``audit`` the subset of ``human`` the label model never fits on."""
 
     human: tuple[int, ...]
     model: tuple[int, ...] = ()
     spot: tuple[int, ...] = ()
+    audit: tuple[int, ...] = ()  # the subset of ``human`` kept out of the label model's fit (its calibration)
 
 
 @dataclass(frozen=True)
 class RoundView:
     """What a rule may read about a round's ``count`` askable prompts: every source's scores of each prompt's K
     responses (``scores[i][k][w]``, when the rule ``needs_scores``) and the label model's confidence on each (when a
-    rule that ``routes_to_model`` runs past the burn-in)."""
+    rule that ``routes_to_model`` runs past the burn-in), and the confidence threshold certified for the round
+    (``guaranteed``; None: nothing is certified)."""
 
     count: int
     scores: Sequence[Sequence[Sequence[float]]] | None = None
     confidences: Sequence[float] | None = None
+    threshold: float | None = None
 
 
 class LabellingRule:
@@ -54,16 +60,22 @@ class LabellingRule:
     ``name`` is the rule's registry key (and its ``rayrlhf compare`` option, ``+NAME``); ``setting`` the config key and
     value that select it; ``needs_scores``: the rule reads every source's scores; ``routes_to_model``: the rule gives
     prompts to the label model (then the run fits one, and until ``oracle.route_after`` human labels exist the round
-    is a random sample for people, the burn-in); ``reason``: why its human prompts go to people."""
+    is a random sample for people, the burn-in); ``certifies``: the run certifies a confidence threshold for each
+    round from the rule's audits (``RoundView.threshold``); ``reason``: why its human prompts go to people."""
 
     name: ClassVar[str]
     setting: ClassVar[tuple[str, str]]
     needs_scores: ClassVar[bool] = False
     routes_to_model: ClassVar[bool] = False
+    certifies: ClassVar[bool] = False
     reason: ClassVar[str] = ""
 
     def split(self, view: RoundView, quota: int, rng: np.random.Generator) -> Split:
         raise NotImplementedError
+
+    def burn_in(self, count: int, quota: int, rng: np.random.Generator) -> Split:
+        """The split while the label model may not label yet: people label a uniform sample of ``quota``."""
+        return Split(random_sample(count, quota, rng))
 
 
 RULES: dict[str, type[LabellingRule]] = {}  # the in-tree rules; rule_classes() adds the plugins
@@ -173,3 +185,32 @@ class RandomRoute(_Configured):
         n = view.count
         human = tuple(sorted(int(i) for i in rng.choice(n, size=max(0, min(quota, n)), replace=False)))
         return Split(human, _rest(n, human), human)
+
+
+@register_rule
+class CertifiedRoute(_Configured):
+    name, setting, needs_scores, routes_to_model, certifies = "guaranteed", ("route", "guaranteed"), True, True, True
+    reason = "a uniform sample of the round, for the label model to learn from"
+
+    def __init__(self, oracle=None, audit_share: float | None = None) -> None:
+        super().__init__(oracle)
+        self.audit_share = audit_share if audit_share is not None else oracle.audit_share
+
+    def _people(self, count: int, quota: int, rng: np.random.Generator) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """A uniform sample of ``quota`` prompts for people (at most ``count``), and the audits among them: each one
+        with probability ``audit_share`` (so the audit share holds on average whatever the round's quota). Drawn
+        from ``rng`` alone, so which answers the model is fitted on never depends on the audits."""
+        people = random_sample(count, max(0, min(quota, count)), rng)
+        audit = tuple(i for i, hit in zip(people, rng.random(len(people)) < self.audit_share, strict=True) if hit)
+        return people, audit
+
+    def burn_in(self, count: int, quota: int, rng: np.random.Generator) -> Split:
+        """People label a uniform sample of ``quota``; its audits are kept out of the fit (the first audits)."""
+        people, audit = self._people(count, quota, rng)
+        return Split(people, audit=audit)
+
+    def split(self, view: RoundView, quota: int, rng: np.random.Generator) -> Split:
+        people, audit = self._people(view.count, quota, rng)
+        certified = view.threshold is not None
+        model = tuple(i for i in _rest(view.count, people) if certified and view.confidences[i] >= view.threshold)
+        return Split(people, model, audit, audit)

@@ -18,6 +18,7 @@ from rayrlhf.algorithms.label_model import (
     held_out_calibration,
     implied_pairs,
     mean_label_model,
+    model_label,
     pair_agreement,
     pair_probs,
     score_agreement,
@@ -27,6 +28,7 @@ from rayrlhf.algorithms.stats import proportion_interval
 from rayrlhf.algorithms.transfer import stated_pairs
 from rayrlhf.core.records import Answer, RoundItem, ScoringBatch
 from rayrlhf.labelling import RoundDecision
+from rayrlhf.labelling.guarantee import Audited, Certificate, certify
 
 
 @dataclass
@@ -34,6 +36,7 @@ class IterationStats:
     """What the label model did in one iteration, for ``metrics.jsonl`` (``label_model/...``)."""
 
     held_out: list[tuple[LabelModel, list[LabelExample]]] = field(default_factory=list)
+    certificates: list[Certificate] = field(default_factory=list)
     human: int = 0
     model: int = 0
     spot: list[int] = field(default_factory=lambda: [0, 0])  # agreeing, compared pairs
@@ -52,7 +55,8 @@ class LabelModelRun:
 
     def __init__(self, oracle, sources: tuple[str, ...], workers, examples: list[dict]) -> None:
         self.o, self.sources, self.workers = oracle, sources, workers
-        self.examples = [LabelExample.from_json(e) for e in examples]
+        self.examples = [LabelExample.from_json(e) for e in examples if not e.get("audit")]
+        self.audits = [LabelExample.from_json(e) for e in examples if e.get("audit")]  # never fitted on
         self.pilot = self._pilot_examples() if oracle.pilot_pairs else []
         self.model = self._fit()
         self.stats = IterationStats()
@@ -70,8 +74,23 @@ class LabelModelRun:
         return self.model
 
     def state(self) -> list[dict]:
-        """The human answers the model is fitted on (``state.json``: a resume refits on the same ones)."""
-        return [e.to_json() for e in self.examples]
+        """The human answers the model is fitted on and the audits (``state.json``: a resume refits and certifies on
+        the same ones)."""
+        return [e.to_json() for e in self.examples] + [e.to_json() | {"audit": True} for e in self.audits]
+
+    def certificate(self, target: float, delta: float) -> Certificate | None:
+        """The confidence threshold certified for the model as it stands on every audit so far (none of which it
+        was fitted on; :func:`rayrlhf.labelling.guarantee.certify`), or None before the model may label."""
+        model = self.ready()
+        if model is None:
+            return None
+        audited = []
+        for ex in self.audits:
+            label = model_label(model, ex.scores)
+            agree, compared = pair_agreement(implied_pairs(label.ranking), ex.pairs)
+            if compared:
+                audited.append(Audited(label.confidence, agree / compared))
+        return certify(audited, target, delta)
 
     def _pilot_examples(self) -> list[LabelExample]:
         from rayrlhf.rewards.evaluate import load_pairs
@@ -80,9 +99,11 @@ class LabelModelRun:
         items = [RoundItem(p.prompt, p.reference, "pilot", (p.chosen, p.rejected), (False, False), "") for p in pairs]
         return [LabelExample(tuple(map(tuple, s)), ((0, 1),)) for s in source_scores(self.workers, items)]
 
-    def count(self, items: list[RoundItem], model_answers: dict[int, Answer]) -> None:
-        """Model labels of the round, and how often ``oracle.reward`` (the simulated oracle's r*, the evaluation's
+    def count(self, items: list[RoundItem], model_answers: dict[int, Answer], certificate: Certificate | None) -> None:
+        """The round's certificate (route guaranteed), its model labels, and how often ``oracle.reward`` (the simulated oracle's r*, the evaluation's
         judge) orders their pairs the same way: with the simulated oracle, the model's accuracy where it labels."""
+        if certificate is not None:
+            self.stats.certificates.append(certificate)
         self.stats.model += len(model_answers)
         if not model_answers:
             return
@@ -96,21 +117,22 @@ class LabelModelRun:
 
     def learn(self, decision: RoundDecision, scores: dict[int, list], answers: list[Answer | None]) -> None:
         """People's answers of the round: scored against the model as it stood, then added to its training set."""
-        new, spot = [], {s.index: s for s in decision.spot}
+        new, audits, spot = [], [], {s.index: s for s in decision.spot}
         for i in decision.human:
             a = answers[i]
             if a is None or a.ranking is None:
                 continue
             stated = stated_pairs(a.ranking, "ranking", "max_min", np.random.default_rng(0), partial=a.partial)
-            new.append(LabelExample(tuple(map(tuple, scores[i])), tuple(stated)))
+            (audits if i in decision.audit else new).append(LabelExample(tuple(map(tuple, scores[i])), tuple(stated)))
             if i in spot:
                 agree, compared = pair_agreement(implied_pairs(spot[i].ranking), stated)
                 self.stats.spot[0] += agree
                 self.stats.spot[1] += compared
-        self.stats.human += len(new)
-        if self.model is not None and new:
-            self.stats.held_out.append((self.model, new))
+        self.stats.human += len(new) + len(audits)
+        if self.model is not None and new + audits:
+            self.stats.held_out.append((self.model, new + audits))
         self.examples += new
+        self.audits += audits
         if new:
             self.model = self._fit()
 
@@ -130,12 +152,27 @@ class LabelModelRun:
             interval = proportion_interval(agree, compared)
             out |= {name: interval.mean, f"{name}_ci_low": interval.low, f"{name}_ci_high": interval.high,
                     f"{name}_agree": agree, f"{name}_pairs": compared}
+        out |= _certificate_metrics(s.certificates, s.human, s.model)
         if model is not None:
             out |= {f"weight/{name}": w for name, w in zip(self.sources, model.weights, strict=True)}
         detail = {"reliability": [list(b) for b in cal.bins],
                   "weights": dict(zip(self.sources, model.weights, strict=True)) if model else {}}
         self.stats = IterationStats()
         return out, detail
+
+
+def _certificate_metrics(certificates: list[Certificate], human: int, model: int) -> dict:
+    """The guarantee's figures of an iteration (route guaranteed): the share of labelled prompts people answered, the
+    last round's certified threshold (nan: none), the lowest accuracy bound among rounds the model labelled in, and the
+    audits it rests on."""
+    if not certificates:
+        return {}
+    labelled = [c for c in certificates if c.threshold is not None]
+    last = certificates[-1]
+    return {"human_share": human / (human + model) if human + model else float("nan"),
+            "threshold": last.threshold if last.threshold is not None else float("nan"),
+            "accuracy_bound": min(c.bound for c in labelled) if labelled else float("nan"),
+            "certified_rounds": len(labelled), "audits": last.audited, "target_accuracy": last.target}
 
 
 def _pooled_calibration(held_out: list[tuple[LabelModel, list[LabelExample]]]):

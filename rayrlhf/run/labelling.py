@@ -74,12 +74,14 @@ class Labelling:
             quota = round_quota(self.o, self.prompts, self.rule, seen_after, labelled)
             rng = np.random.default_rng(derived_seed(self.cfg.run.seed, "select", iteration, r))
             model = self.label_model.ready() if self.label_model is not None else None
-            decision = decide_round(self.rule, iteration, r, items, quota, rng, scored or None, model)
+            cert = (self.label_model.certificate(self.o.model_accuracy, 1.0 - self.o.accuracy_confidence)
+                    if self.rule.certifies else None)
+            decision = decide_round(self.rule, iteration, r, items, quota, rng, scored or None, model, cert)
             if self.rule.routes_to_model:
                 append_jsonl(self.path, [decision.to_json()])  # before anyone is asked: this round's resume point
                 self.record[(iteration, r)] = decision
         if self.label_model is not None:
-            self.label_model.count(items, self.model_answers(decision))
+            self.label_model.count(items, self.model_answers(decision), decision.certificate)
             timing["route_s"] += time.perf_counter() - t
         elif needs_scores:
             timing["select_s"] += time.perf_counter() - t

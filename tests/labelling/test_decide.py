@@ -8,6 +8,7 @@ from rayrlhf.config import Config
 from rayrlhf.core.records import RoundItem
 from rayrlhf.labelling import RoundDecision, askable, decide_round, rule_for
 from rayrlhf.labelling.decide import BURN_IN, round_quota
+from rayrlhf.labelling.guarantee import Certificate
 
 SOURCES = [{"name": "a", "kind": "rouge"}, {"name": "b", "kind": "rouge"}]
 
@@ -88,3 +89,56 @@ def test_the_round_quota_spreads_the_iteration_s_human_labels():
     assert round_quota(routed.oracle, 16, rule_for(routed.oracle, 16), 16, 1) == 3  # 4 of 16, one given already
     every = cfg()
     assert round_quota(every.oracle, 16, rule_for(every.oracle, 16), 8, 0) == 8
+
+
+def _by_hand_confidence(k_by_w, weights):
+    combined = features(k_by_w) @ np.array(weights)
+    order = [int(k) for k in np.argsort(-combined, kind="stable")]
+    sig = lambda x: 1 / (1 + np.exp(-x))  # noqa: E731
+    return min([sig(combined[order[0]] - combined[k]) for k in order[1:]]
+               + [sig(combined[k] - combined[order[-1]]) for k in order[1:-1]])
+
+
+def test_guaranteed_labels_only_at_or_above_the_certified_threshold_and_people_a_uniform_sample():
+    c = cfg(route="guaranteed", labels_per_iteration=8, audit_share=0.5)
+    weights = (1.0, -0.5)
+    s = scores_of(12, seed=5)
+    conf = [_by_hand_confidence(x, weights) for x in s]
+    threshold = float(np.median(conf))
+    cert = Certificate(threshold, 0.91, 100, 40, 0.95, 0.9, 0.05)
+    d = decide_round(rule_for(c.oracle, 16), 2, 0, items(12), 4, np.random.default_rng(1), s, LabelModel(("a", "b"), weights), cert)
+    assert d.rule == "guaranteed" and d.certificate == cert and len(d.human) == 4
+    assert set(d.audit) <= set(d.human) and {m.index for m in d.spot} == set(d.audit)
+    assert {m.index for m in d.model} == {i for i in range(12) if conf[i] >= threshold and i not in d.human}
+    assert RoundDecision.from_json(d.to_json()) == d
+    if d.audit:
+        assert "audit" in d.why(d.audit[0])
+    nothing = decide_round(rule_for(c.oracle, 16), 2, 0, items(12), 4, np.random.default_rng(1), s,
+                           LabelModel(("a", "b"), weights), Certificate(None, 0.5, 10, 0, 0.8, 0.9, 0.05))
+    assert nothing.model == () and nothing.human == d.human  # people's sample never depends on the certificate
+
+
+def test_guaranteed_people_are_a_uniform_sample_and_audits_an_audit_share_of_them():
+    """Over many rounds: each prompt is sent to people with probability quota / n whatever its confidence, and each
+    human label is an audit with probability audit_share, also at a per-round quota of 1."""
+    from rayrlhf.labelling.rules import CertifiedRoute, RoundView
+
+    rule, n, quota = CertifiedRoute(audit_share=0.3), 10, 3
+    conf = np.linspace(0.5, 0.99, n)
+    hits, audits, people = np.zeros(n), 0, 0
+    for seed in range(3000):
+        split = rule.split(RoundView(n, confidences=conf, threshold=0.8), quota, np.random.default_rng(seed))
+        hits[list(split.human)] += 1
+        audits, people = audits + len(split.audit), people + len(split.human)
+        assert not set(split.model) & set(split.human) and all(conf[i] >= 0.8 for i in split.model)
+    assert np.allclose(hits / 3000, quota / n, atol=0.04) and abs(audits / people - 0.3) < 0.02
+    ones = [len(rule.burn_in(5, 1, np.random.default_rng(seed)).audit) for seed in range(2000)]
+    assert abs(np.mean(ones) - 0.3) < 0.04
+    assert len(rule.burn_in(3, 8, np.random.default_rng(0)).human) == 3  # the quota capped at the askable prompts
+
+
+def test_guaranteed_audits_from_its_burn_in():
+    c = cfg(route="guaranteed", labels_per_iteration=8, audit_share=0.5)
+    d = decide_round(rule_for(c.oracle, 16), 1, 0, items(8), 4, np.random.default_rng(0), scores_of(8), model=None)
+    assert d.reason == BURN_IN and d.model == () and len(d.human) == 4
+    assert set(d.audit) <= set(d.human) and d.certificate is None

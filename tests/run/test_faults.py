@@ -116,6 +116,45 @@ def test_routed_run_killed_then_resumed_replays_its_model_labels(train_config, t
     assert any(item["arm"] == "ensemble" and any(item["transfer_mask"]) for item in rounds)
 
 
+GUARANTEED = ["oracle.route=guaranteed", "oracle.labels_per_iteration=8", "oracle.route_after=2", "oracle.audit_share=0.5",
+              "oracle.model_accuracy=0.55", "oracle.accuracy_confidence=0.55"]
+
+
+def test_guaranteed_run_killed_then_resumed_replays_its_thresholds(train_config, tmp_path):
+    """oracle.route=guaranteed: each routed round's certificate (threshold, bound, audits) and split are written before
+    anyone is asked; the driver killed once iteration 2 has paid for a label, `--resume` replays them as written, pays
+    no label twice, and the metrics carry the guarantee's figures."""
+    from rayrlhf.core.durable import read_jsonl
+    from tests.support.cli import ledger
+
+    run_dir = tmp_path / "run"
+    run = start(train_config, run_dir, *GUARANTEED)
+    try:
+        deadline = time.time() + 600
+        while time.time() < deadline and not any(e["iteration"] == 2 for e in ledger(run_dir)):
+            assert run.proc.poll() is None, run.proc.stderr.read()[-3000:]
+            time.sleep(0.05)
+        run.kill("driver")
+        before, paid_before = read_jsonl(run_dir / "model_labels.jsonl"), ledger(run_dir)
+        rc, err = resume(run_dir).finish()
+        assert rc == 0, err[-3000:]
+    finally:
+        run.close()
+    check_paid_once(run_dir, 2)
+    after = read_jsonl(run_dir / "model_labels.jsonl")
+    assert after[: len(before)] == before and any(r["iteration"] == 2 for r in before)
+    assert ledger(run_dir)[: len(paid_before)] == paid_before
+    assert len({(r["iteration"], r["round"]) for r in after}) == len(after) == 4
+    assert all(set(r["audit"]) <= {h["index"] for h in r["human"]} and r["audit"] for r in after)
+    certified = [r["certificate"] for r in after if r["certificate"] is not None]
+    assert certified and all(c["target"] == 0.55 and c["audited"] >= 2 for c in certified)
+    paid = {e["query_id"] for e in ledger(run_dir)}
+    assert not paid & {m["query_id"] for r in after for m in r["model"]}
+    rows = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert rows[-1]["label_model/target_accuracy"] == 0.55 and "label_model/human_share" in rows[-1]
+    assert sum(r["label_model/model_labels"] for r in rows) == sum(len(r["model"]) for r in after)
+
+
 @pytest.mark.faults
 def test_a_scorer_that_always_crashes_stops_the_run_and_resume_completes_it(train_config, tmp_path):
     run_dir, flag = tmp_path / "run", tmp_path / "crash"

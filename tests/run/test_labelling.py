@@ -76,3 +76,58 @@ def test_a_row_written_before_the_decision_record_replays_with_its_identical_ite
     (tmp_path / MODEL_LABELS).write_text(json.dumps(old) + "\n")
     d = Labelling(cfg, tmp_path, LocalScorers(cfg), []).decide(1, 0, round_items, 8, 0, {"route_s": 0.0}).decision
     assert d.human == tuple(idx[:2]) and d.identical == (1, 5) and d.who(idx[2]) == "nobody"
+
+
+def _answers(round_items, who):
+    return [Answer(it.query().id, sorted(range(3), key=lambda k: -len(it.responses[k]))) if i in who else None
+            for i, it in enumerate(round_items)]
+
+
+def test_guaranteed_keeps_its_audits_out_of_the_fit_and_records_each_round_s_certificate(tmp_path):
+    cfg, timing = config(route="guaranteed", audit_share=0.5, route_after=1), {"route_s": 0.0}
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first = Labelling(cfg, tmp_path / "a", LocalScorers(cfg), [])
+    burn = first.decide(1, 0, items("a"), 8, 0, timing)
+    audits = set(burn.decision.audit)
+    assert audits <= set(burn.decision.human) and len(burn.decision.human) == 4
+    first.complete(burn, _answers(items("a"), burn.decision.human))
+    assert len(first.label_model.audits) == len(audits) and len(first.label_model.examples) == 4 - len(audits)
+    state = first.state()
+    assert sum(bool(row.get("audit")) for row in state) == len(audits)
+    routed = first.decide(2, 0, items("b"), 8, 0, timing)
+    cert = routed.decision.certificate
+    assert cert is not None and cert.audited == len(audits) and cert.threshold is None  # too few audits to certify
+    assert routed.decision.model == () and len(routed.decision.human) == 4
+    fresh = Labelling(cfg, tmp_path / "b", LocalScorers(cfg), state)  # a resumed model, deciding anew
+    assert len(fresh.label_model.audits) == len(audits) and fresh.label_model.examples == first.label_model.examples
+    assert fresh.label_model.certificate(cfg.oracle.model_accuracy, 1.0 - cfg.oracle.accuracy_confidence) == cert
+    again = Labelling(cfg, tmp_path / "a", LocalScorers(cfg), state)  # a resumed run: replayed as written
+    assert again.decide(2, 0, items("b"), 8, 0, {"route_s": 0.0}).decision == routed.decision
+
+
+def test_the_certificate_is_the_guarantee_of_the_audits_under_the_current_model(tmp_path):
+    """200 audits where the longer response always wins: the model (fitted on other answers) certifies a threshold,
+    and it is the one certify() gives for the audits rescored by hand."""
+    from rayrlhf.algorithms.label_model import LabelExample, implied_pairs, model_label, pair_agreement
+    from rayrlhf.labelling.guarantee import Audited, certify
+
+    cfg = config(route="guaranteed", model_accuracy=0.9)
+    rng = __import__("numpy").random.default_rng(0)
+
+    def example(audit):
+        lengths = rng.permutation(3) + 1.0
+        scores = [[lengths[k], -lengths[k] + rng.normal()] for k in range(3)]
+        truth = sorted(range(3), key=lambda k: -lengths[k])
+        row = LabelExample(tuple(map(tuple, scores)), tuple((truth[i], truth[j]) for i in range(3) for j in range(i + 1, 3)))
+        return row.to_json() | ({"audit": True} if audit else {})
+
+    rows = [example(False) for _ in range(40)] + [example(True) for _ in range(200)]
+    run = Labelling(cfg, tmp_path, LocalScorers(cfg), rows).label_model
+    cert = run.certificate(0.9, 0.05)
+    by_hand = []
+    for ex in run.audits:
+        label = model_label(run.model, ex.scores)
+        agree, compared = pair_agreement(implied_pairs(label.ranking), ex.pairs)
+        by_hand.append(Audited(label.confidence, agree / compared))
+    assert cert == certify(by_hand, 0.9, 0.05) and cert.threshold is not None and cert.bound >= 0.9

@@ -1,0 +1,58 @@
+"""The report's guarantee table (route guaranteed): per method, seed and iteration, the target accuracy, the certified
+threshold and its lower bound, the audits it rests on, the share of labelled prompts people answered, and the
+realised accuracy of the model's labels against the simulated oracle; then how often the realised accuracy met the
+target over the iterations in which the model labelled."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rayrlhf.core.metrics import read_metrics
+
+COLUMNS = ("target_accuracy", "threshold", "accuracy_bound", "audits", "human_labels", "model_labels", "human_share",
+           "oracle_accuracy", "oracle_accuracy_ci_low", "oracle_accuracy_pairs")
+
+
+def guarantee_rows(by_seed: dict[int, Path]) -> list[dict]:
+    """One row per seed and iteration of a routed-with-guarantee method (``label_model/target_accuracy`` present)."""
+    rows = []
+    for seed, run in sorted(by_seed.items()):
+        for r in read_metrics(run):
+            lm = dict(r.label_model or {})
+            if "target_accuracy" in lm:
+                row = {"seed": seed, "iteration": r.iteration, **{k: lm.get(k) for k in COLUMNS}}
+                labelled = (row["model_labels"] or 0) > 0 and (row["oracle_accuracy_pairs"] or 0) > 0
+                row["met"] = bool(row["oracle_accuracy"] >= row["target_accuracy"]) if labelled else None
+                rows.append(row)
+    return rows
+
+
+def _cell(value) -> str:
+    if value is None or value != value:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return f"{value:.0f}" if float(value).is_integer() and abs(value) >= 1 else f"{value:.3f}"
+
+
+def section(runs: dict[str, dict[int, Path]]) -> tuple[list[str], dict] | None:
+    """The report's lines and JSON for every method whose runs certified thresholds, or None."""
+    lines, out = [], {}
+    for method, by_seed in runs.items():
+        rows = guarantee_rows(by_seed)
+        if not rows:
+            continue
+        judged = [r["met"] for r in rows if r["met"] is not None]
+        met = sum(judged)
+        out[method] = {"rows": rows, "iterations_labelled": len(judged), "iterations_met": met}
+        lines += [f"## Model labels at a stated accuracy: `{method}`", "",
+                  "Per seed and iteration: the target (`oracle.model_accuracy`), the last round's certified confidence "
+                  "threshold (`-`: none), the lowest lower bound on accuracy among rounds the model labelled in, the "
+                  "audits it rests on, people's and the model's labels, people's share of the labelled prompts, and "
+                  "the realised accuracy of the model's labels against the simulated oracle (its 95% lower end and pairs).",
+                  "", "| seed | iteration | " + " | ".join(COLUMNS) + " | met |", "|---|---|" + "---|" * (len(COLUMNS) + 1),
+                  *[f"| {r['seed']} | {r['iteration']} | " + " | ".join(_cell(r[k]) for k in COLUMNS) + f" | {_cell(r['met'])} |"
+                    for r in rows],
+                  "", f"The model labelled in {len(judged)} of {len(rows)} iterations; its labels met the target in "
+                  f"{met} of them" + (f" ({met / len(judged):.0%})." if judged else "."), ""]
+    return (lines, out) if out else None

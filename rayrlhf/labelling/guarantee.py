@@ -1,0 +1,124 @@
+"""A confidence threshold above which the label model's labels are at least ``target`` accurate, with probability at
+least ``1 - delta`` over the audit (docs/method.md, "Model labels at a stated accuracy").
+
+Selective labelling with guaranteed risk, in the Learn-then-Test form (Angelopoulos, Bates, Candes, Jordan and Lei
+2021, "Learn then Test"; the selection problem is Geifman and El-Yaniv 2017): for each threshold ``t`` of a fixed
+grid, the null hypothesis "the model's labels on prompts it is at least ``t`` confident about are less than
+``target`` accurate" is tested with the Hoeffding-Bentkus p-value (Bates, Angelopoulos, Lei, Malik and Jordan 2021,
+"Distribution-free, risk-controlling prediction sets", for losses in [0, 1]) on the audited prompts at or above
+``t``; every null rejected at ``delta / len(grid)`` (Bonferroni, so all of them hold together), and the lowest such
+threshold is the one the model labels at.
+
+An audited prompt is one drawn uniformly at random from a round's askable prompts, answered by a person and kept out
+of the label model's fit; its loss is the share of the pairs the model's label states, among those the person's
+answer orders, that the person orders the other way. The bound is on the expected agreement per prompt over the
+prompts at or above the threshold, for the model as it stands when the round is decided. The audits are exchangeable with the prompts the model labels only as far as the prompts and the
+policy's responses do not drift between the rounds they come from: the run checks the realised accuracy with the
+simulated oracle (``label_model/oracle_accuracy``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.stats import binom
+
+GRID = (0.99, 0.98, 0.96, 0.94, 0.92, 0.9, 0.85, 0.8, 0.7, 0.6)  # fixed in advance; each test at delta / 10
+
+
+@dataclass(frozen=True)
+class Audited:
+    """One audited prompt under the current label model: its confidence there and the share of its label's pairs the
+    person orders the same way."""
+
+    confidence: float
+    agreement: float
+
+
+@dataclass(frozen=True)
+class Certificate:
+    """The certified threshold (None: no threshold of the grid passes, so the model labels nothing), the lower
+    confidence bound on the accuracy of labels at or above it, the audits it rests on (``audited`` in all,
+    ``covered`` at or above the threshold) and their mean agreement there. With no threshold certified, ``bound``
+    and ``accuracy`` are those of every audit (None with no audits), at the same level."""
+
+    threshold: float | None
+    bound: float
+    audited: int
+    covered: int
+    accuracy: float | None
+    target: float
+    delta: float
+
+    def to_json(self) -> dict:
+        return {"threshold": self.threshold, "bound": self.bound, "audited": self.audited, "covered": self.covered,
+                "accuracy": self.accuracy, "target": self.target, "delta": self.delta}
+
+    @classmethod
+    def from_json(cls, row: dict) -> Certificate:
+        threshold = row.get("threshold")
+        accuracy = row.get("accuracy")
+        return cls(None if threshold is None else float(threshold), float(row["bound"]), int(row["audited"]),
+                   int(row["covered"]), None if accuracy is None else float(accuracy), float(row["target"]),
+                   float(row["delta"]))
+
+
+def _kl_bernoulli(a: float, b: float) -> float:
+    """KL(Bernoulli(a) || Bernoulli(b)), with 0 log 0 = 0."""
+    out = 0.0
+    if a > 0:
+        out += a * math.log(a / b)
+    if a < 1:
+        out += (1 - a) * math.log((1 - a) / (1 - b))
+    return out
+
+
+def hoeffding_bentkus_p(mean_loss: float, n: int, alpha: float) -> float:
+    """The p-value of "the expected loss exceeds ``alpha``" from ``n`` i.i.d. losses in [0, 1] with mean
+    ``mean_loss``: ``min(exp(-n KL(min(mean, alpha) || alpha)), e P(Binomial(n, alpha) <= ceil(n mean)))``, capped at 1
+    (Bates et al. 2021, Proposition 3)."""
+    if n <= 0 or alpha >= 1.0:
+        return 1.0
+    hoeffding = math.exp(-n * _kl_bernoulli(min(mean_loss, alpha), alpha))
+    bentkus = math.e * float(binom.cdf(math.ceil(n * mean_loss - 1e-9), n, alpha))
+    return min(1.0, hoeffding, bentkus)
+
+
+def accuracy_bound(agreements: Sequence[float], delta: float) -> float:
+    """The lower ``1 - delta`` confidence bound on the expected agreement: the smallest accuracy ``a`` whose null
+    ("accuracy below a") the Hoeffding-Bentkus p-value does not reject at ``delta`` (0 with no audits)."""
+    n = len(agreements)
+    if n == 0:
+        return 0.0
+    loss = 1.0 - float(np.mean(agreements))
+    lo, hi = loss, 1.0  # alpha (the largest loss) is in [loss, 1]: the bound is 1 - the smallest rejected alpha
+    if hoeffding_bentkus_p(loss, n, 1.0 - 1e-12) > delta:
+        return 0.0
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        if hoeffding_bentkus_p(loss, n, mid) <= delta:
+            hi = mid
+        else:
+            lo = mid
+    return 1.0 - hi
+
+
+def certify(audited: Sequence[Audited], target: float, delta: float, grid: Sequence[float] = GRID) -> Certificate:
+    """The lowest threshold of ``grid`` at which the audits reject "accuracy below ``target``" at ``delta / len(grid)``
+    (module docstring), with its bound; no threshold passes -> ``threshold=None`` and the bound of all the audits."""
+    level = delta / len(grid)
+    conf = np.array([a.confidence for a in audited], dtype=float)
+    agree = np.array([a.agreement for a in audited], dtype=float)
+    passed = None
+    for t in sorted(grid, reverse=True):
+        mask = conf >= t
+        n = int(mask.sum())
+        if n and hoeffding_bentkus_p(1.0 - float(agree[mask].mean()), n, 1.0 - target) <= level:
+            passed = (t, mask)
+    mask = passed[1] if passed else np.ones(len(conf), dtype=bool)
+    n = int(mask.sum())
+    return Certificate(passed[0] if passed else None, accuracy_bound(agree[mask].tolist(), level), len(audited),
+                       n if passed else 0, float(agree[mask].mean()) if n else None, target, delta)

@@ -1,0 +1,34 @@
+"""The report's guarantee table (rayrlhf/experiments/guarantee.py) on metrics rows written by hand."""
+
+import json
+
+from rayrlhf.experiments.guarantee import guarantee_rows, section
+
+
+def _run(tmp_path, seed, rows):
+    run = tmp_path / f"seed_{seed}"
+    run.mkdir()
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return run
+
+
+def _row(it, model_labels, realised, threshold=0.95):
+    return {"iteration": it, "oracle_queries": 128 * it, "label_model/target_accuracy": 0.9,
+            "label_model/threshold": threshold, "label_model/accuracy_bound": 0.91, "label_model/audits": 64 * it,
+            "label_model/human_labels": 128, "label_model/model_labels": model_labels,
+            "label_model/human_share": 128 / (128 + model_labels), "label_model/oracle_accuracy": realised,
+            "label_model/oracle_accuracy_ci_low": realised - 0.05, "label_model/oracle_accuracy_pairs": 5 * model_labels}
+
+
+def test_met_is_realised_accuracy_at_least_the_target_and_only_where_the_model_labelled(tmp_path):
+    by_seed = {0: _run(tmp_path, 0, [_row(1, 0, float("nan"), float("nan")), _row(2, 40, 0.93), _row(3, 60, 0.88)]),
+               1: _run(tmp_path, 1, [_row(1, 10, 0.95), {"iteration": 2, "oracle_queries": 256}])}
+    rows = guarantee_rows(by_seed)
+    assert [(r["seed"], r["iteration"], r["met"]) for r in rows] == [(0, 1, None), (0, 2, True), (0, 3, False), (1, 1, True)]
+    lines, out = section({"ucb+guaranteed": by_seed})
+    assert out["ucb+guaranteed"]["iterations_labelled"] == 3 and out["ucb+guaranteed"]["iterations_met"] == 2
+    assert any("met the target in 2 of them (67%)" in line for line in lines)
+
+
+def test_methods_without_a_guarantee_give_no_section(tmp_path):
+    assert section({"none": {0: _run(tmp_path, 0, [{"iteration": 1, "oracle_queries": 10}])}}) is None

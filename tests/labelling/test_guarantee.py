@@ -1,0 +1,107 @@
+"""The certified threshold of route guaranteed: its p-value against independent bounds, and its coverage on simulated
+audits whose true accuracy is known in closed form."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from scipy.stats import binomtest
+
+from rayrlhf.labelling.guarantee import GRID, Audited, Certificate, accuracy_bound, certify, hoeffding_bentkus_p
+
+
+@pytest.mark.parametrize("n,errors,alpha", [(50, 0, 0.1), (100, 4, 0.1), (200, 30, 0.2), (30, 10, 0.1), (400, 20, 0.08)])
+def test_p_value_sits_between_the_exact_binomial_test_and_e_times_it(n, errors, alpha):
+    exact = binomtest(errors, n, alpha, alternative="less").pvalue  # binary losses: the exact test of "risk >= alpha"
+    p = hoeffding_bentkus_p(errors / n, n, alpha)
+    assert exact - 1e-12 <= p <= min(1.0, math.e * exact) + 1e-12
+
+
+@pytest.mark.parametrize("n,loss,alpha", [(100, 0.05, 0.1), (300, 0.12, 0.15), (60, 0.0, 0.1)])
+def test_p_value_is_no_larger_than_hoeffdings_bound(n, loss, alpha):
+    assert hoeffding_bentkus_p(loss, n, alpha) <= math.exp(-2 * n * (alpha - loss) ** 2) + 1e-12
+
+
+def test_p_value_of_no_data_or_a_loss_above_alpha_rejects_nothing():
+    assert hoeffding_bentkus_p(0.0, 0, 0.1) == 1.0
+    assert hoeffding_bentkus_p(0.3, 500, 0.1) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_under_the_null_it_rejects_at_most_delta_of_the_time():
+    rng = np.random.default_rng(0)
+    losses = rng.random((4000, 80)) < 0.1  # true risk exactly alpha: the null holds
+    rejected = np.mean([hoeffding_bentkus_p(float(row.mean()), 80, 0.1) <= 0.05 for row in losses])
+    assert rejected <= 0.05
+
+
+def test_accuracy_bound_covers_the_true_mean_of_bounded_agreements():
+    rng = np.random.default_rng(1)
+    true_mean, misses = 0.85, 0
+    for _ in range(1000):
+        agree = rng.binomial(5, true_mean, size=60) / 5  # a share of five pairs, as a best/worst label of K = 4 states
+        bound = accuracy_bound(agree.tolist(), 0.05)
+        assert bound <= agree.mean() + 1e-9
+        misses += bound > true_mean
+    assert misses / 1000 <= 0.05
+
+
+def _simulated_audits(rng, n, accuracy_of):
+    conf = rng.uniform(0.5, 1.0, size=n)
+    agree = (rng.random(n) < accuracy_of(conf)).astype(float)
+    return [Audited(float(c), float(a)) for c, a in zip(conf, agree, strict=True)]
+
+
+def test_certified_thresholds_hold_their_target_at_least_1_minus_delta_of_the_time():
+    # confidence ~ U(0.5, 1) and P(agree | c) = c: the true accuracy at or above t is E[c | c >= t] = (1 + t) / 2
+    rng = np.random.default_rng(2)
+    target, delta, wrong, certified = 0.85, 0.05, 0, 0
+    for _ in range(400):
+        cert = certify(_simulated_audits(rng, 600, lambda c: c), target, delta)
+        if cert.threshold is not None:
+            certified += 1
+            wrong += (1 + cert.threshold) / 2 < target
+            assert cert.bound >= target and cert.covered > 0
+    assert wrong / 400 <= delta
+    assert certified >= 200  # it does certify: at 0.8 and above the true accuracy is 0.9
+
+
+def test_with_a_sharply_confident_region_it_certifies_that_region():
+    # 99% right at confidence 0.8 and above, 60% below: 300 audits certify a threshold of 0.8 or above nearly always
+    rng = np.random.default_rng(4)
+    found = [certify(_simulated_audits(rng, 300, lambda c: np.where(c >= 0.8, 0.99, 0.6)), 0.9, 0.05).threshold
+             for _ in range(200)]
+    assert np.mean([t is not None and t >= 0.8 for t in found]) >= 0.9
+
+
+def test_a_model_that_is_never_accurate_enough_labels_nothing():
+    rng = np.random.default_rng(3)
+    cert = certify(_simulated_audits(rng, 500, lambda c: np.full_like(c, 0.7)), 0.9, 0.05)
+    assert cert.threshold is None and cert.covered == 0 and cert.bound < 0.9
+    empty = certify([], 0.9, 0.05)
+    assert (empty.threshold, empty.bound, empty.audited, empty.accuracy) == (None, 0.0, 0, None)
+    assert Certificate.from_json(json.loads(json.dumps(empty.to_json(), allow_nan=False))) == empty
+
+
+def test_the_certificate_takes_the_lowest_passing_threshold_of_the_grid():
+    audits = [Audited(0.99, 1.0)] * 200 + [Audited(0.6, 0.0)] * 200
+    cert = certify(audits, 0.9, 0.05)
+    assert cert.threshold == min(t for t in GRID if t > 0.6) and cert.covered == 200 and cert.accuracy == 1.0
+
+
+def test_each_threshold_is_tested_at_delta_over_the_grid_size():
+    # 40 perfect audits: p = 0.9^40 = 0.0148, between delta / 10 and delta: certified with one threshold, not with ten
+    audits = [Audited(0.99, 1.0)] * 40
+    assert certify(audits, 0.9, 0.05).threshold is None
+    assert certify(audits, 0.9, 0.05, grid=(0.99,)).threshold == 0.99
+    cert = certify([Audited(0.99, 1.0)] * 80 + [Audited(0.97, 0.8)] * 20, 0.9, 0.05)  # 100 at 0.96: 0.96, not enough
+    assert (cert.threshold, cert.covered) == (0.98, 80) and cert.bound == accuracy_bound([1.0] * 80, 0.05 / len(GRID))
+
+
+def test_certificate_round_trips_through_json():
+    cert = Certificate(0.93, 0.912, 120, 80, 0.97, 0.9, 0.05)
+    assert Certificate.from_json(cert.to_json()) == cert
+    none = Certificate(None, 0.4, 10, 0, 0.8, 0.9, 0.05)
+    assert Certificate.from_json(none.to_json()) == none
