@@ -56,12 +56,15 @@ def cmd_rewards_evaluate(args) -> int:
     if args.json:
         print(json.dumps({"sample": info, "sources": rows}, indent=2))
     else:
-        print(json.dumps(info, indent=2))
+        from rayrlhf.cli.summary import reading_of_sources
+
         print(format_table(rows))
+        print(reading_of_sources(rows) + " (--json: the table with the sample's details)")
     return 0
 
 
 def cmd_train(args) -> int:
+    started = time.perf_counter()
     if args.dry_run:
         from rayrlhf.run.plan import dry_run
 
@@ -113,9 +116,22 @@ def cmd_train(args) -> int:
         stop(f"rayrlhf train: {exc}{hint}")
         return exc.exit_code
     if rows:
-        last = rows[-1]
-        print(json.dumps({k: last[k] for k in last if k == "iteration" or k.startswith(("eval/", "oracle"))}, indent=2))
+        _finish(run_dir, rows, time.perf_counter() - started)
     return 0
+
+
+def _finish(run_dir: str, rows: list[dict], wall_s: float) -> None:
+    """``RUN_DIR/report.md`` with its plots, then the run's summary; the last line names the file to open."""
+    from rayrlhf.cli.summary import run_summary
+    from rayrlhf.core.metrics import MetricsRow
+    from rayrlhf.experiments.report import write_report
+
+    try:
+        report = str(write_report(run_dir))
+    except (OSError, ValueError) as exc:  # the run is done and saved; a report that cannot be written says so
+        _log(f"rayrlhf train: no report.md ({exc}); `rayrlhf report {run_dir}` writes it")
+        report = None
+    print("\n".join(run_summary([MetricsRow.from_json(r) for r in rows], run_dir, wall_s, report)))
 
 
 def cmd_compare(args) -> int:

@@ -28,7 +28,9 @@ def rayrlhf(*args: str, check: bool = True, timeout: float = 900, cwd: Path = RE
 def train(config, run_dir, *overrides, cwd=REPO, **env_extra) -> list[dict]:
     """``rayrlhf train CONFIG... run.output_dir=RUN_DIR`` (relative, as `make quickstart` passes it); its metrics rows."""
     rel = os.path.relpath(run_dir, cwd)
-    rayrlhf("train", *config, f"run.output_dir={rel}", *overrides, cwd=cwd, env_extra=env_extra)
+    out = rayrlhf("train", *config, f"run.output_dir={rel}", *overrides, cwd=cwd, env_extra=env_extra)
+    last = out.stdout.strip().splitlines()[-1]  # a run ends by naming the report it wrote
+    assert last.startswith("Open ") and "report.md" in last and (Path(run_dir) / "report.md").is_file(), out.stdout[-2000:]
     return [json.loads(line) for line in (Path(run_dir) / "metrics.jsonl").read_text().splitlines()]
 
 

@@ -1,0 +1,45 @@
+"""What the terminal says at the end of a first run: a short reading of ``rayrlhf rewards evaluate``'s table, and of
+a finished ``rayrlhf train`` run (with the file to open next)."""
+
+from __future__ import annotations
+
+from rayrlhf.core.metrics import MetricsRow
+
+
+def reading_of_sources(rows: list[dict]) -> str:
+    """One line: which source agrees with people most, and which orders pairs against them (agreement's 95% CI
+    above / below one half)."""
+    scored = sorted((r for r in rows if "agreement" in r), key=lambda r: -r["agreement"])
+    if not scored:
+        return "Reading: no source could be scored on these pairs."
+    best = scored[0]
+    line = (f"Reading: {best['source']} agrees with people most ({best['agreement']:.3f} of the pairs, 95% CI "
+            f"[{best['ci_low']:.3f}, {best['ci_high']:.3f}])")
+    against = [r["source"] for r in scored if r["ci_high"] < 0.5]
+    useless = [r["source"] for r in scored if r["ci_low"] <= 0.5 <= r["ci_high"]]
+    if against:
+        line += f"; {', '.join(against)} order{'s' if len(against) == 1 else ''} pairs against them"
+    if useless:
+        line += f"; {', '.join(useless)} cannot be told from chance"
+    return line + ". Transfer (transfer.mode: ucb) finds the good ones by itself; a label model weighs them all."
+
+
+def run_summary(rows: list[MetricsRow], run_dir: str, wall_s: float, report: str | None) -> list[str]:
+    """The lines ``rayrlhf train`` ends with: held-out oracle score before and after, win rate against the initial
+    policy, human and model labels, wall time, and where to look next."""
+    last = rows[-1]
+    e = last.eval
+    lines = [f"rayrlhf train: {last.iteration} iteration(s) in {wall_s / 60:.1f} min -> {run_dir}"]
+    if "oracle_score" in e:
+        before = e.get("oracle_score_init")
+        lines.append(f"  held-out oracle score: {before:.3f} -> {e['oracle_score']:.3f}" if before is not None
+                     else f"  held-out oracle score: {e['oracle_score']:.3f}")
+    if "win_rate_vs_init" in e:
+        lines.append(f"  win rate against the initial policy: {e['win_rate_vs_init']:.3f} "
+                     f"[{e.get('win_rate_vs_init_ci_low', float('nan')):.3f}, {e.get('win_rate_vs_init_ci_high', float('nan')):.3f}]")
+    model = sum(r.label_model.get("model_labels", 0) for r in rows)
+    labels = f"  human labels (paid): {last.oracle_queries}"
+    lines.append(labels + (f"; model labels (never paid): {model:.0f}" if model else ""))
+    if report:
+        lines.append(f"Open {report} for the plots and tables (`rayrlhf report {run_dir}` rewrites it).")
+    return lines
