@@ -1,8 +1,8 @@
 """The annotation web app (FastAPI, served by uvicorn): one page and a small JSON API over the queue.
 
 Every ``/api`` call needs ``Authorization: Bearer TOKEN`` (``rayrlhf annotate token``): a missing or unknown
-token gets 401. Bodies over 16 KiB get 413, bodies without a length 411, malformed answers 422 with a
-message, unknown queries 404, closed or already answered ones 409. The server binds 127.0.0.1 unless told
+token gets 401. Bodies over 16 KiB get 413, bodies without a length 411, malformed answers (a body that is not
+UTF-8 JSON included) 422 with a message, unknown queries 404, closed or already answered ones 409. The server binds 127.0.0.1 unless told
 otherwise (docs/annotate.md: exposing it behind a reverse proxy or tunnel).
 """
 
@@ -13,16 +13,19 @@ from pathlib import Path
 
 import uvicorn
 from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rayrlhf.annotate import queue
 from rayrlhf.annotate.errors import QueueError
 from rayrlhf.annotate.idle_time import latest_people_figures
 from rayrlhf.annotate.store import QueueStore
+from rayrlhf.core.api_docs import errors
 from rayrlhf.core.app_thread import AppThread
 from rayrlhf.core.asgi_guard import GuardMiddleware
 
@@ -63,6 +66,12 @@ def create_app(store: QueueStore) -> FastAPI:
     async def _queue_error(request: Request, exc: QueueError) -> JSONResponse:
         return JSONResponse({"detail": exc.message}, status_code=exc.status)
 
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:  # a body FastAPI cannot decode at all: the same 422 as any other malformed answer
+            return JSONResponse({"detail": "malformed answer: the body is not UTF-8 JSON"}, status_code=422)
+        return await http_exception_handler(request, exc)
+
     @app.exception_handler(RequestValidationError)
     async def _bad_body(request: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse({"detail": _validation_message(exc)}, status_code=422)
@@ -79,22 +88,22 @@ def create_app(store: QueueStore) -> FastAPI:
     def health() -> dict:
         return {"ok": True}
 
-    @app.get("/api/next")
+    @app.get("/api/next", responses=errors(401))
     def next_query(who: str = Depends(annotator)) -> dict:
         q = queue.lease_next(store, who)
         return {"query": None if q is None else q.shown(), "progress": progress_of(who)}
 
-    @app.post("/api/answer")
+    @app.post("/api/answer", responses=errors(401, 404, 409, 411, 413, 422))
     def answer(body: AnswerIn, who: str = Depends(annotator)) -> dict:
         queue.submit(store, who, body.query_id, body.best, body.worst, body.ranking, body.skip)
         return {"ok": True, "progress": progress_of(who)}
 
-    @app.post("/api/undo")
+    @app.post("/api/undo", responses=errors(401, 409, 411, 413))
     def undo(who: str = Depends(annotator)) -> dict:
         q = queue.undo(store, who)
         return {"query": q.shown(), "progress": progress_of(who)}
 
-    @app.get("/api/progress")
+    @app.get("/api/progress", responses=errors(401))
     def progress(who: str = Depends(annotator)) -> dict:
         return progress_of(who)
 

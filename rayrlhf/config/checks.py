@@ -155,6 +155,8 @@ _TYPE_TAGS = {"str", "int", "float", "bool", "list", "dict", "none"}
 
 def _describe(err: dict, root: type[BaseModel]) -> str:
     loc = tuple(p for p in err["loc"] if _is_key(p))
+    if err["type"] == "extra_forbidden" and err["loc"]:  # the last part is the unknown key, whatever it is written as
+        loc = tuple(p for p in err["loc"][:-1] if _is_key(p)) + (err["loc"][-1],)
     key = ".".join(str(p) for p in loc)
     if err["type"] == "extra_forbidden":
         owner = _model_at(root, loc)

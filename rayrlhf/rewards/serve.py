@@ -20,6 +20,12 @@ from collections.abc import Callable, Sequence
 
 from rayrlhf.rewards.protocol import parse_items
 
+SCORE_REQUEST = {  # the protocol's request body (rayrlhf/rewards/protocol.py), for the OpenAPI schema
+    "type": "object", "required": ["items"], "properties": {"items": {"type": "array", "items": {
+        "type": "object", "required": ["prompt", "response"],
+        "properties": {"prompt": {"type": "string"}, "response": {"type": "string"},
+                       "reference": {"type": ["string", "null"]}}}}}}
+SCORE_ANSWER = {"type": "object", "required": ["scores"], "properties": {"scores": {"type": "array", "items": {"type": "number"}}}}
 Scorer = Callable[[list[str], list[str], list[str] | None], list[float]]
 MAX_BODY_BYTES = 16 << 20
 
@@ -42,6 +48,7 @@ def reward_app(sources: dict[str, ServedSource], token: str | None):
     from fastapi import FastAPI, HTTPException, Request
     from fastapi.responses import JSONResponse
 
+    from rayrlhf.core.api_docs import errors
     from rayrlhf.core.asgi_guard import GuardMiddleware
 
     app = FastAPI(title="rayrlhf rewards", docs_url=None, redoc_url=None, openapi_url=None)
@@ -58,17 +65,19 @@ def reward_app(sources: dict[str, ServedSource], token: str | None):
     def healthz() -> dict:
         return {"ok": True}
 
-    @app.get("/v1/sources")
+    @app.get("/v1/sources", responses=errors(401))
     def list_sources(request: Request) -> dict:
         check_token(request)
         return {"sources": [{"name": n, "kind": s.kind} for n, s in sources.items()]}
 
-    @app.get("/v1/stats")
+    @app.get("/v1/stats", responses=errors(401))
     def stats(request: Request) -> dict:
         check_token(request)
         return {"scored": {n: s.items for n, s in sources.items()}}
 
-    @app.post("/v1/score/{name}")
+    @app.post("/v1/score/{name}", responses={200: {"description": "one finite score per item, in order", "content": {
+                  "application/json": {"schema": SCORE_ANSWER}}}, **errors(401, 404, 411, 413, 422)},
+              openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": SCORE_REQUEST}}}})
     async def score(name: str, request: Request):
         check_token(request)  # before the body is read: a refused call costs nothing
         if name not in sources:
