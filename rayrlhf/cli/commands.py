@@ -135,6 +135,18 @@ def _finish(run_dir: str, rows: list[dict], wall_s: float) -> None:
 
 
 def cmd_compare(args) -> int:
+    if args.resume:
+        if args.config or args.overrides or args.methods:
+            raise ConfigError("--resume takes the comparison's own config.yaml and methods; pass no CONFIG, overrides "
+                              "or --methods with it")
+        from rayrlhf.experiments.compare import resume_compare
+
+        root = resume_compare(args.resume, log=_log, max_concurrent=args.max_concurrent)
+        print((root / "report.md").read_text())
+        return 0
+    if not args.config or not args.methods:
+        raise ConfigError("rayrlhf compare needs CONFIG and --methods (e.g. examples/quickstart.yaml --methods ucb,none), "
+                          "or --resume COMPARE_DIR")
     cfg = _load(args)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     twice = sorted({m for m in methods if methods.count(m) > 1})

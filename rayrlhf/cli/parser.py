@@ -96,8 +96,11 @@ def _add_runs(sub) -> None:
                           description="Train once per method and seed (sharing the task, the workers and the "
                           "evaluation prompts), judge the policies head to head with the oracle, and write "
                           "RUN_DIR/report.md, report.csv, report.json and plots.")
-    _config_args(cmp_)
-    cmp_.add_argument("--methods", required=True,
+    _config_args(cmp_, required=False)
+    cmp_.add_argument("--resume", metavar="COMPARE_DIR", help="continue a comparison that stopped: finished runs kept, "
+                      "begun ones resumed from their checkpoints (no label paid twice), the rest started; takes the "
+                      "comparison's own config and methods")
+    cmp_.add_argument("--methods",
                       help="comma-separated methods MODE[+OPTION...][[KEY=VALUE]...][@M], e.g. ucb,none,none@2,"
                       "fixed:judge_lm,ucb+uncertain,'ucb+uncertain[optim.replay=all]': MODE a transfer.mode; OPTION "
                       "random|disagreement (oracle.query_selection), implied|ranking|listwise (transfer.pairs), "

@@ -7,6 +7,9 @@ the built task, the initial policy's evaluation samples, and sets of workers (th
 oracle actors, the learner's Ray Train workers), each set reset to the initial policy between the runs it
 serves. As many sets run at once as the cluster's CPUs fit (``--max-concurrent`` overrides); each set reserves
 its own placement group, so runs never oversubscribe the cluster. On one machine that is one run at a time.
+
+``compare.json`` is written when the comparison starts and after every run; ``rayrlhf compare --resume DIR``
+continues a comparison that stopped (:func:`resume_compare`).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ def _prepare(cfg: Config, methods: list[str], seeds: int, root: Path, log) -> tu
     root.mkdir(parents=True, exist_ok=True)
     (root / "config.yaml").write_text(dump_config(cfg))
     meta = {"methods": methods, "seeds": list(range(cfg.run.seed, cfg.run.seed + seeds)), "runs": {}, "started": time.time()}
+    (root / "compare.json").write_text(json.dumps(meta, indent=1))  # from now on `--resume` continues it
     if cfg.data.dataset == "builtin" and cfg.policy.model == "builtin":
         from rayrlhf.rewards.evaluate import evaluate_sources, task_pairs
 
@@ -56,33 +60,44 @@ class _Runs:
         self.lock, self.failed, self.pending = threading.Lock(), threading.Event(), queue.SimpleQueue()
 
     def start(self, workers, seed: int, m: str, fresh: bool, eval_init: dict | None):
+        """The run of method ``m`` at ``seed`` on ``workers``: a new one, or one a stopped compare had begun,
+        resumed from its last checkpoint (its ledger answers what was paid for, so nothing is paid twice)."""
+        from rayrlhf.core.run_dir import RunDir
         from rayrlhf.run.entry import new_run_dir
         from rayrlhf.run.loop import Pipeline
 
         run_cfg = self.configs[m].model_copy(update={"run": self.cfg.run.model_copy(update={"seed": seed})})
         rel = f"{method_dir(m)}/seed_{seed}"
-        if not fresh:
+        started, begun = time.time(), (self.root / rel / "config.yaml").is_file()
+        run = RunDir(self.root / rel) if begun else new_run_dir(run_cfg, self.root / rel)
+        if begun:
+            run.lock()
+        latest = run.latest() if begun else None
+        if latest:
+            workers.reset(str(latest[0]), str(latest[0] / "optimizer.pt"))
+        elif not fresh:
             workers.reset(self.init_dir)
-        started = time.time()
-        return Pipeline(run_cfg, new_run_dir(run_cfg, self.root / rel), resume=False, workers=workers,
-                        eval_init=eval_init), rel, started
+        done = run.resume_point() if begun else 0
+        pipe = Pipeline(run_cfg, run, resume=begun, workers=workers, eval_init=eval_init)
+        return pipe, rel, started, done if begun else None
 
-    def finish(self, pipe, rel: str, started: float, seed: int, m: str) -> None:
+    def finish(self, pipe, rel: str, started: float, resumed: int | None, seed: int, m: str) -> None:
         from rayrlhf.run.entry import run_iterations
 
-        self.log(f"[compare] {m} seed {seed}")
+        self.log(f"[compare] {m} seed {seed}" + (f" (resumed after iteration {resumed})" if resumed is not None else ""))
         try:
-            run_iterations(pipe, 0, self.log, experiment_root=self.root)
+            run_iterations(pipe, resumed or 0, self.log, experiment_root=self.root)
         finally:
             pipe.close()  # the run's coordinator; the shared workers stay
             pipe.run.unlock()
         with self.lock:
             self.meta["runs"][rel] = {"method": m, "seed": seed, "wall_s": time.time() - started, "start": started,
-                                      "end": time.time()}
+                                      "end": time.time(), **({"resumed_after": resumed} if resumed is not None else {})}
             (self.root / "compare.json").write_text(json.dumps(self.meta, indent=1))
 
-    def serve(self, i: int, workers, first, eval_init: dict) -> None:
-        fresh = i != 0
+    def serve(self, workers, first, eval_init: dict) -> None:
+        """Runs from the queue on one set of ``workers``, after ``first`` (the run it already started) if any."""
+        fresh = first is None  # workers that have served no run start at the initial policy
         try:
             if first is not None:
                 self.finish(*first)
@@ -97,42 +112,87 @@ class _Runs:
             self.failed.set()
             raise
 
-    def run_all(self, sets: list, runs: list[tuple[int, str]]) -> None:
-        first = self.start(sets[0], *runs[0], fresh=True, eval_init=None)  # makes the initial policy's eval samples
-        for run in runs[1:]:
+    def run_all(self, sets: list, runs: list[tuple[int, str]], eval_init: dict | None = None) -> None:
+        """Every run of ``runs``; the first makes the initial policy's evaluation samples unless ``eval_init``
+        holds them (a resumed compare)."""
+        first = None
+        if eval_init is None:
+            started = self.start(sets[0], *runs[0], fresh=True, eval_init=None)  # makes the initial policy's samples
+            first, eval_init, runs = (*started, *runs[0]), started[0].eval_init, runs[1:]
+        for run in runs:
             self.pending.put(run)
         with ThreadPoolExecutor(len(sets)) as pool:
-            futures = [pool.submit(self.serve, i, w, (*first, *runs[0]) if i == 0 else None, first[0].eval_init)
-                       for i, w in enumerate(sets)]
+            futures = [pool.submit(self.serve, w, first if i == 0 else None, eval_init) for i, w in enumerate(sets)]
             for future in futures:
                 future.result()
 
 
 def run_compare(cfg: Config, methods: list[str], seeds: int, out_dir: str | None = None, log=print,
                 max_concurrent: int | None = None) -> Path:
+    """A new comparison in ``out_dir`` (``run.output_dir``): every method at every seed, then the report."""
+    root = Path(out_dir or cfg.run.output_dir)
+    configs, meta = _prepare(cfg, methods, seeds, root, log)
+    return _execute(cfg, configs, meta, root, [(seed, m) for seed in meta["seeds"] for m in methods], None, log,
+                    max_concurrent)
+
+
+def resume_compare(root: str | Path, log=print, max_concurrent: int | None = None) -> Path:
+    """Continue the comparison in ``root`` that stopped (killed, a fault, the machine gone): finished runs are kept
+    as they are, a run that had begun resumes from its last checkpoint (its paid labels answered from its ledger),
+    the others start; the report says which runs were resumed."""
+    from rayrlhf.config import load_config
+
+    root = Path(root)
+    meta_path = root / "compare.json"
+    if not meta_path.is_file() or not (root / "config.yaml").is_file():
+        raise ConfigError(f"--resume {root}: no compare.json and config.yaml there; is it a `rayrlhf compare` directory?")
+    meta = json.loads(meta_path.read_text())
+    if meta.get("joined"):
+        raise ConfigError(f"--resume {root}: a joined report (`rayrlhf report --into`), not a comparison; resume each "
+                          "comparison it joins")
+    cfg = load_config(root / "config.yaml")
+    configs = {m: method_config(cfg, m) for m in meta["methods"]}
+    finished = {(info["method"], info["seed"]) for info in meta["runs"].values()}
+    runs = [(seed, m) for seed in meta["seeds"] for m in meta["methods"] if (m, seed) not in finished]
+    meta.setdefault("resumed", []).append({"time": time.time(), "finished_before": len(finished)})
+    if not runs:
+        log(f"[compare] {root}: every run had finished; writing the report")
+    return _execute(cfg, configs, meta, root, runs, _saved_eval_init(root, meta, configs), log, max_concurrent)
+
+
+def _saved_eval_init(root: Path, meta: dict, configs: dict[str, Config]) -> dict | None:
+    """The initial policy's held-out samples as a run of this comparison saved them (``eval/iter_0.json``), or None."""
+    for seed in meta["seeds"]:
+        for m in configs:
+            path = root / method_dir(m) / f"seed_{seed}" / "eval" / "iter_0.json"
+            if path.is_file():
+                return json.loads(path.read_text())
+    return None
+
+
+def _execute(cfg: Config, configs: dict[str, Config], meta: dict, root: Path, runs: list[tuple[int, str]],
+             eval_init: dict | None, log, max_concurrent: int | None) -> Path:
     from rayrlhf.experiments.report import write_report
     from rayrlhf.run.actor_group import Workers, init_ray, runs_that_fit
     from rayrlhf.task.build import resolve_model
 
-    root = Path(out_dir or cfg.run.output_dir)
-    configs, meta = _prepare(cfg, methods, seeds, root, log)
     init_dir = resolve_model(cfg.policy.model, cfg.task)
-    runs = [(seed, m) for seed in meta["seeds"] for m in methods]
     if not logs.verbose():
         log(f"[compare] third-party and actor logs: {root / 'logs'} (--verbose shows them here)")
     sets: list[Workers] = []
-    with logs.run_logs(root / "logs"):
-        init_ray(cfg, runs=min(len(runs), max_concurrent or 1))
-        n = meta["concurrent_runs"] = min(len(runs), max_concurrent or runs_that_fit(cfg))
-        log(f"[compare] {len(runs)} runs, {n} at a time")
-        try:
-            for i in range(n):  # each set waits for its placement group and names any missing resource
-                sets.append(Workers(cfg, init_dir, init_dir, root / f"ray_train_{i}" if i else root / "ray_train"))
-            _Runs(cfg, configs, root, init_dir, meta, log).run_all(sets, runs)
-        finally:
-            for workers in sets:
-                workers.close()
-    meta["startup_s"] = sum(w.startup_s for w in sets)
+    if runs:
+        with logs.run_logs(root / "logs"):
+            init_ray(cfg, runs=min(len(runs), max_concurrent or 1))
+            n = meta["concurrent_runs"] = min(len(runs), max_concurrent or runs_that_fit(cfg))
+            log(f"[compare] {len(runs)} runs, {n} at a time")
+            try:
+                for i in range(n):  # each set waits for its placement group and names any missing resource
+                    sets.append(Workers(cfg, init_dir, init_dir, root / f"ray_train_{i}" if i else root / "ray_train"))
+                _Runs(cfg, configs, root, init_dir, meta, log).run_all(sets, runs, eval_init)
+            finally:
+                for workers in sets:
+                    workers.close()
+    meta["startup_s"] = meta.get("startup_s", 0.0) + sum(w.startup_s for w in sets)
     meta["wall_s"] = time.time() - meta["started"]
     (root / "compare.json").write_text(json.dumps(meta, indent=1))
     write_report(root)

@@ -23,9 +23,13 @@ class TrainJob:
 
 @dataclass(frozen=True)
 class ResetJob:
-    """Start a new run on the same workers (``rayrlhf compare``): weights from ``model_dir``, a fresh optimizer."""
+    """Start a run on the same workers (``rayrlhf compare``): weights from ``model_dir``, the initial policy from
+    ``init_dir`` (None: ``model_dir``, a new run), the AdamW state from ``optimizer_state`` (None: a fresh optimizer;
+    a resumed run passes its checkpoint's)."""
 
     model_dir: str
+    init_dir: str | None = None
+    optimizer_state: str | None = None
 
 
 @dataclass(frozen=True)

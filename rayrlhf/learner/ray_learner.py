@@ -58,8 +58,9 @@ def _train_loop(loop_config: dict) -> None:
         job = jobs.get()
         if job is None:
             return
-        if isinstance(job, ResetJob):  # a new run on the same workers (rayrlhf compare): fresh weights and optimizer
-            policy, optimizer, saved_state = start(job.model_dir, job.model_dir), None, None
+        if isinstance(job, ResetJob):  # another run on the same workers (rayrlhf compare): its weights and optimizer
+            policy, optimizer = start(job.model_dir, job.init_dir or job.model_dir), None
+            saved_state = job.optimizer_state
             if rank == 0:
                 results.put(ResetDone(job.model_dir))
             continue
@@ -179,10 +180,11 @@ class Learner:
         for _ in range(self.num_workers):
             self._wait(timeout_s, "startup")
 
-    def reset(self, model_dir: str) -> None:
-        """Start a new run on the same workers: weights from ``model_dir``, a fresh optimizer."""
+    def reset(self, model_dir: str, init_dir: str | None = None, optimizer_state: str | None = None) -> None:
+        """Start a run on the same workers (:class:`~rayrlhf.learner.messages.ResetJob`): weights from
+        ``model_dir``; a resumed run also gives the initial policy and its checkpoint's optimizer state."""
         for q in self._jobs:
-            q.put(ResetJob(model_dir))
+            q.put(ResetJob(model_dir, init_dir, optimizer_state))
         self._wait(self.train_timeout_s, "train")
         self.weights = model_dir
 

@@ -126,10 +126,12 @@ class Workers:
                     self.timeouts.weight_sync)
         return max(done)
 
-    def reset(self, model_dir: str) -> None:
-        """Point the rollout engines and the learner at ``model_dir`` for a new run."""
+    def reset(self, model_dir: str, optimizer_state: str | None = None) -> None:
+        """Point the rollout engines and the learner at ``model_dir`` for a new run, or at a checkpoint (with its
+        ``optimizer_state``) for a resumed one."""
         self.load_weights(self.initial_engine_dir if model_dir == self.initial_dir else model_dir)
-        self.learner.reset(model_dir)
+        resumed = model_dir != self.initial_dir
+        self.learner.reset(model_dir, self.initial_dir if resumed else None, optimizer_state)
 
     def close(self) -> None:
         self.learner.close()

@@ -104,3 +104,44 @@ def test_paper_config_dry_run_downloads_nothing():
     total = next(line for line in out.splitlines() if line.startswith("total"))
     assert total.split()[1:] == ["7.50", "7.00"]  # CPUs and GPUs: every actor and the learner's workers
     assert "reward/t5_large               0.50    0.50" in out and "self bar 0.55" in out
+
+
+@pytest.mark.ray
+def test_a_compare_killed_half_way_resumes_every_run_once_and_pays_nothing_twice(train_config, tmp_path):
+    """The driver of a 2-run compare is killed (its whole process tree) once the second run has paid for labels of
+    iteration 2; `rayrlhf compare --resume` keeps the finished run, resumes the second from its iteration-1
+    checkpoint (its paid labels answered from its ledger, billed once) and writes the report naming it."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.support.cli import env, ledger
+    from tests.support.faults_harness import BILLING, TEST_ENV, check_paid_once
+
+    root = tmp_path / "cmp"
+    args = ["compare", *train_config, "--methods", "none,ucb", "--seeds", "1", "rollout.backend=hf",
+            f"run.output_dir={root}", *BILLING]
+    proc = subprocess.Popen([sys.executable, "-m", "rayrlhf.cli", *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True, env={**env(), **TEST_ENV}, cwd=REPO, start_new_session=True)
+    second = root / "ucb" / "seed_0"
+    try:
+        deadline = time.time() + 900
+        while time.time() < deadline and not any(e["iteration"] == 2 for e in ledger(second)):
+            assert proc.poll() is None, proc.stderr.read()[-3000:]
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert json.loads((root / "compare.json").read_text())["runs"].keys() == {"none/seed_0"}
+    paid_before = ledger(second)
+    out = rayrlhf("compare", "--resume", str(root), timeout=900, env_extra=TEST_ENV)
+    meta = json.loads((root / "compare.json").read_text())
+    assert {rel: info.get("resumed_after") for rel, info in meta["runs"].items()} == {"none/seed_0": None, "ucb/seed_0": 1}
+    for run in (root / "none" / "seed_0", second):
+        check_paid_once(run, 2)
+    assert ledger(second)[: len(paid_before)] == paid_before
+    assert "`ucb` seed 0: after iteration 1" in out.stdout and "Win rate of `ucb` vs each baseline" in out.stdout
