@@ -45,20 +45,23 @@ def cmd_rewards_evaluate(args) -> int:
     cfg = _load(args)
     if not cfg.sources:
         raise ConfigError("no sources configured: add a `sources:` list to the config (see examples/quickstart.yaml)")
-    from rayrlhf.rewards.evaluate import evaluate_sources, format_table, load_pairs, task_pairs
+    from rayrlhf.cli.summary import format_pilot
+    from rayrlhf.labelling.pilot import label_model_pilot
+    from rayrlhf.rewards.evaluate import format_table, load_pairs, score_pairs, task_pairs
 
     if args.pairs:
         pairs, summary = load_pairs(args.pairs, cfg.data.on_bad_row)
         info = {"pairs_file": args.pairs, "rows": summary}
     else:
         pairs, info = task_pairs(cfg, _log)
-    rows = evaluate_sources(cfg, pairs, _log)
+    scores, rows = score_pairs(cfg, pairs, _log)
+    pilot = label_model_pilot(scores, cfg.run.seed) if args.pairs else None  # people's pairs: would a label model do?
     if args.json:
-        print(json.dumps({"sample": info, "sources": rows}, indent=2))
+        print(json.dumps({"sample": info, "sources": rows, **({"label_model": pilot} if pilot else {})}, indent=2))
     else:
         from rayrlhf.cli.summary import reading_of_sources
 
-        print(format_table(rows))
+        print(format_table(rows) + (format_pilot(pilot) if pilot else ""))
         print(reading_of_sources(rows) + " (--json: the table with the sample's details)")
     return 0
 

@@ -13,8 +13,12 @@ def reading_of_sources(rows: list[dict]) -> str:
     if not scored:
         return "Reading: no source could be scored on these pairs."
     best = scored[0]
-    line = (f"Reading: {best['source']} agrees with people most ({best['agreement']:.3f} of the pairs, 95% CI "
-            f"[{best['ci_low']:.3f}, {best['ci_high']:.3f}])")
+    shown = f"{best['agreement']:.3f} of the pairs, 95% CI [{best['ci_low']:.3f}, {best['ci_high']:.3f}]"
+    if best["ci_low"] <= 0.5:
+        return (f"Reading: no source agrees with people better than chance here (the best, {best['source']}: {shown}); "
+                "neither transfer nor a label model has anything to learn from these sources: add better ones, or "
+                "let people label.")
+    line = f"Reading: {best['source']} agrees with people most ({shown})"
     against = [r["source"] for r in scored if r["ci_high"] < 0.5]
     useless = [r["source"] for r in scored if r["ci_low"] <= 0.5 <= r["ci_high"]]
     if against:
@@ -43,3 +47,21 @@ def run_summary(rows: list[MetricsRow], run_dir: str, wall_s: float, report: str
     if report:
         lines.append(f"Open {report} for the plots and tables (`rayrlhf report {run_dir}` rewrites it).")
     return lines
+
+
+def format_pilot(pilot: dict) -> str:
+    """The label model's pilot table (:func:`label_model_pilot`)."""
+    def cell(s: dict) -> str:
+        return f"{s['mean']:.3f} [{s['low']:.3f}, {s['high']:.3f}]"
+
+    lines = ["", f"label model on these pairs (held-out accuracy, {pilot['curve'][0]['repeats']} random splits; "
+             "[2.5%, 97.5%] of the splits)",
+             f"{'fitted on':<10} {'held out':>8}  {'label model':<22} {'best single source':<22} {'mean of sources':<22}"]
+    for r in pilot["curve"]:
+        lines.append(f"{r['size']:<10} {r['held_out']:>8}  {cell(r['label_model']):<22} {cell(r['best_source']):<22} "
+                     f"{cell(r['mean_of_sources']):<22}")
+    shares = " / ".join(f"{c['share']:.2f} at {c['target']:g}" for c in pilot["confident"])
+    delta = pilot["confident"][0]["delta"]
+    lines.append(f"share of pairs it could label with a certified accuracy ({1 - delta:.0%} confidence; fitted on one "
+                 f"half, certified on the other): {shares}")
+    return "\n".join(lines)

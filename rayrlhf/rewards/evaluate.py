@@ -144,15 +144,16 @@ def _describe_scores(x: np.ndarray) -> dict:
     return {"mean": float(x.mean()), "std": float(x.std()), **{f"p{p}": float(v) for p, v in zip((10, 25, 50, 75, 90), q, strict=True)}}
 
 
-def evaluate_sources(cfg: Config, pairs: list[PreferencePair], log=print) -> list[dict]:
-    """One row per configured source: agreement, CI, tie rate (or why it was skipped)."""
+def score_pairs(cfg: Config, pairs: list[PreferencePair], log=print) -> tuple[dict[str, tuple[list, list]], list[dict]]:
+    """Every configured source's scores of each pair's chosen and rejected response (by source name), and one row per
+    source: agreement, CI, tie rate (or why it was skipped)."""
     from rayrlhf.rewards import build_source
     from rayrlhf.task.build import resolve_model
 
     prompts = [p.prompt for p in pairs]
     refs = [p.reference for p in pairs]
     has_refs = all(r is not None for r in refs)
-    rows = []
+    rows, scores = [], {}
     for scfg in cfg.sources:
         source = build_source(scfg, lambda m: resolve_model(m, cfg.task))
         if source.needs_reference and not has_refs:
@@ -161,10 +162,16 @@ def evaluate_sources(cfg: Config, pairs: list[PreferencePair], log=print) -> lis
         r = refs if has_refs else None
         chosen = source.score(prompts, [p.chosen for p in pairs], r)
         rejected = source.score(prompts, [p.rejected for p in pairs], r)
+        scores[scfg.name] = (chosen, rejected)
         rows.append({"source": scfg.name, "kind": scfg.kind, **agreement(chosen, rejected, cfg.run.seed),
                      "truncated": source.stats["truncated"], "empty": source.stats["empty"]})
         log(f"[rewards] scored {len(pairs)} pairs with '{scfg.name}'")
-    return rows
+    return scores, rows
+
+
+def evaluate_sources(cfg: Config, pairs: list[PreferencePair], log=print) -> list[dict]:
+    """One row per configured source: agreement, CI, tie rate (or why it was skipped)."""
+    return score_pairs(cfg, pairs, log)[1]
 
 
 def format_table(rows: list[dict]) -> str:

@@ -82,3 +82,28 @@ def test_rewards_evaluate_on_real_human_labels(tmp_path):
     assert rows["brevity"]["n"] == 300 and rows["rouge_ctx"]["n"] == 300
     # cheap proxies barely beat a coin on real harmlessness labels; the CI says how sure that is
     assert 0.35 < rows["brevity"]["agreement"] < 0.7 and rows["brevity"]["ci_high"] - rows["brevity"]["ci_low"] < 0.15
+
+
+def test_rewards_evaluate_on_a_pilot_says_what_a_label_model_would_do(tmp_path):
+    """120 pairs where the shorter reply is people's choice 80% of the time: the label model's curve and its
+    certified share come with the table (JSON and text)."""
+    import random
+
+    rng = random.Random(0)
+    rows = []
+    for i in range(120):
+        short, long_ = f"reply {i}.", f"a much longer reply number {i} with many more words in it."
+        chosen, rejected = (short, long_) if rng.random() < 0.8 else (long_, short)
+        rows.append({"prompt": f"question {i}?", "chosen": chosen, "rejected": rejected})
+    pairs = tmp_path / "pilot.jsonl"
+    pairs.write_text("\n".join(json.dumps(r) for r in rows))
+    cfg = tmp_path / "sources.yaml"
+    cfg.write_text("data: {reference_field: null}\nsources:\n"
+                   "  - {name: brevity, kind: python, model: 'rayrlhf.rewards.heuristics:brevity'}\n"
+                   "  - {name: refusal, kind: python, model: 'rayrlhf.rewards.heuristics:refusal_phrases'}\n")
+    out = json.loads(rayrlhf("rewards", "evaluate", str(cfg), "--pairs", str(pairs), "--json").stdout)
+    curve = out["label_model"]["curve"]
+    assert [r["size"] for r in curve] == [25, 50, 100] and abs(curve[-1]["label_model"]["mean"] - 0.8) < 0.1
+    assert {c["target"] for c in out["label_model"]["confident"]} == {0.7, 0.8, 0.9}
+    text = rayrlhf("rewards", "evaluate", str(cfg), "--pairs", str(pairs)).stdout
+    assert "label model on these pairs" in text and "share of pairs it could label" in text

@@ -16,6 +16,8 @@ def test_the_reading_names_the_best_source_the_misleading_ones_and_those_at_chan
     assert "abstractive orders pairs against them" in line and "verbosity cannot be told from chance" in line
     assert "rouge" not in line
     assert reading_of_sources([{"source": "down", "kind": "http", "skipped": "x"}]).startswith("Reading: no source")
+    chance = reading_of_sources([_source("brevity", 0.55, 0.49, 0.61), _source("rouge", 0.47, 0.41, 0.52)])
+    assert chance.startswith("Reading: no source agrees with people better than chance here (the best, brevity: 0.550")
 
 
 def test_the_run_summary_gives_before_and_after_labels_and_the_file_to_open():
