@@ -4,7 +4,8 @@ For every routed run directory given (a `rayrlhf compare` method's `seed_N` fold
 round is classed by who labelled it (people on the rule's choice, people on a spot check or audit, the model), and
 for each class this prints: the prompts, the mean r* gap between the best and the worst of its K responses (how much
 a label there can teach), and for model labels the share of their pairs that r* orders the same way, and the mean
-r* gap of the pairs it gets right and of those it gets wrong.
+r* gap of the pairs it gets right and of those it gets wrong; then the model labels' accuracy by their confidence
+(does the label model know when it is right?).
 
     python docs/results/label_errors.py runs/ltm39/ucb+uncertain+ranking/seed_*
 """
@@ -52,6 +53,11 @@ def classify(run: Path) -> dict[str, list[dict]]:
             r = _r_star(items[m["index"]])
             pairs = [(r[a] - r[b]) for a, b in implied_pairs(m["ranking"]) if not np.isclose(r[a], r[b])]
             out["model"].append({"gap": max(r) - min(r), "confidence": m["confidence"], "pairs": pairs})
+        for m in d["spot"]:  # the model's own label of a spot-checked prompt: where it would have labelled
+            r = _r_star(items[m["index"]])
+            pairs = [(r[a] - r[b]) for a, b in implied_pairs(m["ranking"]) if not np.isclose(r[a], r[b])]
+            out["model (spot-checked, its own label)"].append({"gap": max(r) - min(r), "confidence": m["confidence"],
+                                                             "pairs": pairs})
     return out
 
 
@@ -72,6 +78,14 @@ def main(runs: list[str]) -> None:
         else:
             extra = "- | - | -"
         print(f"| {key} | {len(rows)} | {gap:.3f} | {extra} |")
+    labels = [r for key in pooled if key.startswith("model") for r in pooled[key] if r["pairs"]]
+    print("\n| model labels with confidence at least | share of model labels | their pairs r* orders the same way |")
+    print("|---|---|---|")
+    conf = np.array([r["confidence"] for r in labels])
+    acc = np.array([np.mean([p > 0 for p in r["pairs"]]) for r in labels])
+    for t in (0.5, 0.6, 0.7, 0.8, 0.85, 0.9):
+        m = conf >= t
+        print(f"| {t:g} | {m.mean():.3f} | {acc[m].mean() if m.any() else float('nan'):.3f} |")
 
 
 if __name__ == "__main__":

@@ -131,17 +131,20 @@ def _finish(run_dir: str, rows: list[dict], wall_s: float) -> None:
 
     try:
         report = str(write_report(run_dir))
-    except (OSError, ValueError) as exc:  # the run is done and saved; a report that cannot be written says so
+    except Exception as exc:  # noqa: BLE001 - the run is done and saved; a report that cannot be written says so
         _log(f"rayrlhf train: no report.md ({exc}); `rayrlhf report {run_dir}` writes it")
         report = None
-    print("\n".join(run_summary([MetricsRow.from_json(r) for r in rows], run_dir, wall_s, report)))
+    from rayrlhf.core.run_dir import RunDir
+
+    every = [MetricsRow.from_json(r) for r in RunDir(run_dir).metrics()] or [MetricsRow.from_json(r) for r in rows]
+    print("\n".join(run_summary(every, run_dir, wall_s, report, resumed=len(every) > len(rows))))
 
 
 def cmd_compare(args) -> int:
     if args.resume:
-        if args.config or args.overrides or args.methods:
-            raise ConfigError("--resume takes the comparison's own config.yaml and methods; pass no CONFIG, overrides "
-                              "or --methods with it")
+        if args.config or args.overrides or args.methods or args.seeds is not None:
+            raise ConfigError("--resume takes the comparison's own config.yaml, methods and seeds; pass no CONFIG, "
+                              "overrides, --methods or --seeds with it")
         from rayrlhf.experiments.compare import resume_compare
 
         root = resume_compare(args.resume, log=_log, max_concurrent=args.max_concurrent)
@@ -157,7 +160,7 @@ def cmd_compare(args) -> int:
         raise ConfigError(f"--methods needs one or more distinct methods (e.g. ucb,none){'; listed twice: ' + ', '.join(twice) if twice else ''}")
     from rayrlhf.experiments.compare import run_compare
 
-    root = run_compare(cfg, methods, args.seeds, log=_log,
+    root = run_compare(cfg, methods, args.seeds or 1, log=_log,
                        max_concurrent=args.max_concurrent)
     print((root / "report.md").read_text())
     return 0

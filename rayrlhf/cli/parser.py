@@ -107,7 +107,7 @@ def _add_runs(sub) -> None:
                       "uncertain|route_random (oracle.route: model labels where people do not label), ensemble "
                       "(transfer.ensemble); [KEY=VALUE] any other config key for that method alone (quote it in a "
                       "shell); @M: M times the human labels")
-    cmp_.add_argument("--seeds", type=_positive_int, default=1, help="seeds per method (run.seed, run.seed+1, ...)")
+    cmp_.add_argument("--seeds", type=_positive_int, help="seeds per method (run.seed, run.seed+1, ...; default 1)")
     cmp_.add_argument("--max-concurrent", type=_positive_int, metavar="N",
                       help="runs at once, each with its own workers (default: as many as the cluster's CPUs fit)")
     _verbose_arg(cmp_)

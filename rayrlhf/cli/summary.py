@@ -28,12 +28,14 @@ def reading_of_sources(rows: list[dict]) -> str:
     return line + ". Transfer (transfer.mode: ucb) finds the good ones by itself; a label model weighs them all."
 
 
-def run_summary(rows: list[MetricsRow], run_dir: str, wall_s: float, report: str | None) -> list[str]:
+def run_summary(rows: list[MetricsRow], run_dir: str, wall_s: float, report: str | None, resumed: bool = False) -> list[str]:
     """The lines ``rayrlhf train`` ends with: held-out oracle score before and after, win rate against the initial
-    policy, human and model labels, wall time, and where to look next."""
+    policy, human and model labels (``rows``: every iteration of the run), this process's wall time, and where to
+    look next."""
     last = rows[-1]
     e = last.eval
-    lines = [f"rayrlhf train: {last.iteration} iteration(s) in {wall_s / 60:.1f} min -> {run_dir}"]
+    took = f"{wall_s / 60:.1f} min" + (" since the resume" if resumed else "")
+    lines = [f"rayrlhf train: {last.iteration} iteration(s), {took} -> {run_dir}"]
     if "oracle_score" in e:
         before = e.get("oracle_score_init")
         lines.append(f"  held-out oracle score: {before:.3f} -> {e['oracle_score']:.3f}" if before is not None

@@ -35,20 +35,27 @@ def _prepare(cfg: Config, methods: list[str], seeds: int, root: Path, log) -> tu
 
     enabled(cfg.tracking)  # a missing tracker package fails before anything is written
     if (root / "compare.json").exists():
-        raise ConfigError(f"{root} already holds a comparison; choose another run.output_dir")
+        raise ConfigError(f"{root} already holds a comparison: continue it with `rayrlhf compare --resume {root}`, "
+                          "or choose another run.output_dir")
     configs = {m: method_config(cfg, m) for m in methods}
     preflight(cfg, root)  # trackers, data, models: bad input leaves no directory behind
     root.mkdir(parents=True, exist_ok=True)
+    _lock(root)
     (root / "config.yaml").write_text(dump_config(cfg))
     meta = {"methods": methods, "seeds": list(range(cfg.run.seed, cfg.run.seed + seeds)), "runs": {}, "started": time.time()}
-    (root / "compare.json").write_text(json.dumps(meta, indent=1))  # from now on `--resume` continues it
-    if cfg.data.dataset == "builtin" and cfg.policy.model == "builtin":
+    _save(root, meta)  # from now on `rayrlhf compare --resume` continues it
+    _source_quality(cfg, root, log)
+    return configs, meta
+
+
+def _source_quality(cfg: Config, root: Path, log) -> None:
+    """``source_quality.json``: each source's agreement with the built-in task's oracle (built-in task only)."""
+    if cfg.data.dataset == "builtin" and cfg.policy.model == "builtin" and not (root / "source_quality.json").is_file():
         from rayrlhf.rewards.evaluate import evaluate_sources, task_pairs
 
         pairs, info = task_pairs(cfg, log)
         quality = {"sample": info, "sources": evaluate_sources(cfg, pairs, log)}
         (root / "source_quality.json").write_text(json.dumps(quality, indent=1))
-    return configs, meta
 
 
 class _Runs:
@@ -93,7 +100,7 @@ class _Runs:
         with self.lock:
             self.meta["runs"][rel] = {"method": m, "seed": seed, "wall_s": time.time() - started, "start": started,
                                       "end": time.time(), **({"resumed_after": resumed} if resumed is not None else {})}
-            (self.root / "compare.json").write_text(json.dumps(self.meta, indent=1))
+            _save(self.root, self.meta)
 
     def serve(self, workers, first, eval_init: dict) -> None:
         """Runs from the queue on one set of ``workers``, after ``first`` (the run it already started) if any."""
@@ -146,12 +153,18 @@ def resume_compare(root: str | Path, log=print, max_concurrent: int | None = Non
     meta_path = root / "compare.json"
     if not meta_path.is_file() or not (root / "config.yaml").is_file():
         raise ConfigError(f"--resume {root}: no compare.json and config.yaml there; is it a `rayrlhf compare` directory?")
-    meta = json.loads(meta_path.read_text())
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"--resume {root}: compare.json is damaged ({exc}); its runs' directories are intact, but "
+                          "which of them finished is lost: start a new comparison") from None
     if meta.get("joined"):
         raise ConfigError(f"--resume {root}: a joined report (`rayrlhf report --into`), not a comparison; resume each "
                           "comparison it joins")
+    _lock(root)
     cfg = load_config(root / "config.yaml")
     configs = {m: method_config(cfg, m) for m in meta["methods"]}
+    _source_quality(cfg, root, log)
     finished = {(info["method"], info["seed"]) for info in meta["runs"].values()}
     runs = [(seed, m) for seed in meta["seeds"] for m in meta["methods"] if (m, seed) not in finished]
     meta.setdefault("resumed", []).append({"time": time.time(), "finished_before": len(finished)})
@@ -176,7 +189,7 @@ def _execute(cfg: Config, configs: dict[str, Config], meta: dict, root: Path, ru
     from rayrlhf.run.actor_group import Workers, init_ray, runs_that_fit
     from rayrlhf.task.build import resolve_model
 
-    init_dir = resolve_model(cfg.policy.model, cfg.task)
+    init_dir, session_start = resolve_model(cfg.policy.model, cfg.task), time.time()
     if not logs.verbose():
         log(f"[compare] third-party and actor logs: {root / 'logs'} (--verbose shows them here)")
     sets: list[Workers] = []
@@ -193,10 +206,25 @@ def _execute(cfg: Config, configs: dict[str, Config], meta: dict, root: Path, ru
                 for workers in sets:
                     workers.close()
     meta["startup_s"] = meta.get("startup_s", 0.0) + sum(w.startup_s for w in sets)
-    meta["wall_s"] = time.time() - meta["started"]
-    (root / "compare.json").write_text(json.dumps(meta, indent=1))
+    meta["sessions"] = [*meta.get("sessions", []), {"start": session_start, "end": time.time()}]
+    meta["wall_s"] = sum(x["end"] - x["start"] for x in meta["sessions"])  # the time it ran, not the time it stood
+    _save(root, meta)
     write_report(root)
     return root
+
+
+def _save(root: Path, meta: dict) -> None:
+    """``compare.json``, atomically (what ``--resume`` reads)."""
+    from rayrlhf.core.durable import write_text_atomic
+
+    write_text_atomic(root / "compare.json", json.dumps(meta, indent=1))
+
+
+def _lock(root: Path) -> None:
+    """Hold ``COMPARE_DIR/.lock`` for this process: a second driver on one comparison fails at once."""
+    from rayrlhf.core.run_dir import RunDir
+
+    RunDir(root).lock()
 
 
 def join_compares(dirs: list[str | Path], into: str | Path) -> Path:

@@ -62,7 +62,7 @@ class Workers:
 
         init_ray(cfg)
         t0 = time.perf_counter()
-        self.timeouts = cfg.run.timeouts
+        self.cfg, self.timeouts = cfg, cfg.run.timeouts
         self.placement = Placement(cfg)
         self.weights_file = str(storage.resolve() / "rollout_weights")  # beside the learner's storage: shared
         engine_dir = initial_rollout_weights(model_dir, storage.resolve(), cfg)
@@ -77,7 +77,9 @@ class Workers:
         self.learner = Learner(cfg, model_dir, init_dir, storage, optimizer_state=optimizer_state)
         wait([r.generate.remote(["warm-up"], 1) for r in self.rollouts], "startup", "rollout engine", self.timeouts.startup)
         self.learner.wait_ready(self.timeouts.startup)  # a learner that cannot start fails now, not after iteration 1
-        self.initial_dir, self.initial_engine_dir = model_dir, engine_dir
+        self.initial_dir = init_dir  # the run's initial policy (``model_dir`` is where these workers start from)
+        self.initial_engine_dir = engine_dir if model_dir == init_dir else None  # made on a reset to it, if ever
+        self._storage = storage.resolve()
         self.startup_s = time.perf_counter() - t0
         self.engine_calls: Counter[str] = Counter()  # generate calls per stage (metrics' rollout/engine_calls)
         self.generated_tokens: Counter[str] = Counter()  # tokens generated per stage (rollout/generated_tokens)
@@ -129,6 +131,8 @@ class Workers:
     def reset(self, model_dir: str, optimizer_state: str | None = None) -> None:
         """Point the rollout engines and the learner at ``model_dir`` for a new run, or at a checkpoint (with its
         ``optimizer_state``) for a resumed one."""
+        if model_dir == self.initial_dir and self.initial_engine_dir is None:
+            self.initial_engine_dir = initial_rollout_weights(model_dir, self._storage, self.cfg)
         self.load_weights(self.initial_engine_dir if model_dir == self.initial_dir else model_dir)
         resumed = model_dir != self.initial_dir
         self.learner.reset(model_dir, self.initial_dir if resumed else None, optimizer_state)

@@ -160,9 +160,10 @@ def check_run_dir(path: str | Path) -> None:
         try:
             runs = json.loads(meta.read_text()).get("runs")
         except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as exc:
-            raise ConfigError(f"{meta} is damaged ({exc}); rerun `rayrlhf compare`") from None
+            raise ConfigError(f"{meta} is damaged ({exc}); rerun `rayrlhf compare` into another run.output_dir") from None
         if not isinstance(runs, dict) or not runs:
-            raise ConfigError(f"{meta} lists no finished runs yet; nothing to report")
+            raise ConfigError(f"{meta} lists no finished runs yet; nothing to report (a comparison that stopped "
+                              f"continues with `rayrlhf compare --resume {root}`)")
         return
     if not single.is_file():
         raise ConfigError(f"{root} holds no rayrlhf run (no config.yaml or compare.json); {fix}")

@@ -26,7 +26,7 @@ def test_the_run_summary_gives_before_and_after_labels_and_the_file_to_open():
                                   "eval/oracle_score": 2.2, "eval/oracle_score_init": 0.97, "eval/win_rate_vs_init": 0.77,
                                   "eval/win_rate_vs_init_ci_low": 0.74, "eval/win_rate_vs_init_ci_high": 0.80})]
     lines = run_summary(rows, "runs/quickstart", 300.0, "runs/quickstart/report.md")
-    assert lines[0] == "rayrlhf train: 2 iteration(s) in 5.0 min -> runs/quickstart"
+    assert lines[0] == "rayrlhf train: 2 iteration(s), 5.0 min -> runs/quickstart"
     assert "held-out oracle score: 0.970 -> 2.200" in lines[1] and "0.770 [0.740, 0.800]" in lines[2]
     assert lines[3] == "  human labels (paid): 256; model labels (never paid): 148"
     assert lines[-1].startswith("Open runs/quickstart/report.md")

@@ -231,7 +231,7 @@ CLI_CASES = [
     (["task", "build", "--force", "--nope"], ["unrecognized arguments: --nope"]),
     (["compare", "base.yaml"], ["rayrlhf compare needs CONFIG and --methods"]),
     (["compare", "--resume", "nowhere"], ["--resume nowhere: no compare.json and config.yaml there"]),
-    (["compare", "base.yaml", "--resume", "nowhere"], ["--resume takes the comparison's own config.yaml and methods"]),
+    (["compare", "base.yaml", "--resume", "nowhere"], ["--resume takes the comparison's own config.yaml, methods and seeds"]),
     (["compare", "base.yaml", "--methods", ","], ["--methods needs one or more distinct methods"]),
     (["compare", "base.yaml", "--methods", "ucb,none,ucb"], ["listed twice: ucb"]),
     (["compare", "base.yaml", "--methods", "ucb,fixed:nope"], ["--methods: 'fixed:nope' is not a valid method", "names no configured source"]),

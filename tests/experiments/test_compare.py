@@ -128,8 +128,9 @@ def test_a_compare_killed_half_way_resumes_every_run_once_and_pays_nothing_twice
     second = root / "ucb" / "seed_0"
     try:
         deadline = time.time() + 900
-        while time.time() < deadline and not any(e["iteration"] == 2 for e in ledger(second)):
+        while not any(e["iteration"] == 2 for e in ledger(second)):
             assert proc.poll() is None, proc.stderr.read()[-3000:]
+            assert time.time() < deadline, "the second run never paid for an iteration-2 label"
             time.sleep(0.05)
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(60)
