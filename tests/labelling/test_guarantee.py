@@ -92,12 +92,18 @@ def test_the_certificate_takes_the_lowest_passing_threshold_of_the_grid():
 
 
 def test_each_threshold_is_tested_at_delta_over_the_grid_size():
-    # 40 perfect audits: p = 0.9^40 = 0.0148, between delta / 10 and delta: certified with one threshold, not with ten
+    # 40 perfect audits: p = 0.9^40 = 0.0148, between delta / 11 and delta: certified with one threshold, not with 11
     audits = [Audited(0.99, 1.0)] * 40
     assert certify(audits, 0.9, 0.05).threshold is None
     assert certify(audits, 0.9, 0.05, grid=(0.99,)).threshold == 0.99
     cert = certify([Audited(0.99, 1.0)] * 80 + [Audited(0.97, 0.8)] * 20, 0.9, 0.05)  # 100 at 0.96: 0.96, not enough
     assert (cert.threshold, cert.covered) == (0.98, 80) and cert.bound == accuracy_bound([1.0] * 80, 0.05 / len(GRID))
+
+
+def test_a_model_equally_sure_everywhere_is_certified_on_every_prompt():
+    """Confidence that says nothing (every audit at 0.55) but labels 95% right: the threshold 0.5 (every prompt)."""
+    audits = [Audited(0.55, 1.0)] * 190 + [Audited(0.55, 0.0)] * 10
+    assert certify(audits, 0.85, 0.05).threshold == 0.5
 
 
 def test_certificate_round_trips_through_json():
