@@ -165,9 +165,9 @@ def labels_to_match(points: list[BudgetPoint], reference: str = "ucb") -> list[d
 
 def describe(m: float, multiples: list[float]) -> str:
     if math.isinf(m):
-        return f"> {multiples[-1]:g}x (not reached)"
+        return f"> {multiples[-1]:.2f}x (not reached)"
     if m <= multiples[0]:
-        return f"<= {multiples[0]:g}x"
+        return f"<= {multiples[0]:.2f}x"
     return f"{m:.2f}x"
 
 
