@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 import subprocess
 import time
@@ -26,8 +27,9 @@ def commit() -> str:
 def publish(root: Path, name: str, command: str) -> Path:
     report = (root / "report.md").read_text()
     for plot in sorted(root.glob("*.png")):
-        shutil.copy(plot, HERE / f"{name}_{plot.name}")
-        report = report.replace(f"]({plot.name})", f"]({name}_{plot.name})")
+        safe = re.sub(r"[^A-Za-z0-9_.-]", "_", plot.name)  # a plain file name: Markdown links and web servers agree
+        shutil.copy(plot, HERE / f"{name}_{safe}")
+        report = report.replace(f"]({plot.name})", f"]({name}_{safe})")
     header = [f"<!-- written by docs/results/publish.py from {root.name} -->", "",
               f"Command: `{command}`", "", f"Code: commit {commit()}; written {time.strftime('%Y-%m-%d')}.", ""]
     out = HERE / f"{name}_report.md"

@@ -32,7 +32,7 @@ def _cell(value) -> str:
         return "-"
     if isinstance(value, bool):
         return "yes" if value else "no"
-    return f"{value:.0f}" if float(value).is_integer() and abs(value) >= 1 else f"{value:.3f}"
+    return f"{value:.0f}" if float(value).is_integer() else f"{value:.3f}"
 
 
 def section(runs: dict[str, dict[int, Path]]) -> tuple[list[str], dict] | None:
