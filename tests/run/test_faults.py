@@ -58,6 +58,18 @@ def test_every_component_killed_once(train_config, tmp_path):
     check_paid_once(run_dir, 2)
 
 
+def kill_once_iteration_2_is_paid(run: Run, run_dir) -> None:
+    """SIGKILL the driver's process tree (a host crash) once the ledger holds a label of iteration 2."""
+    from tests.support.cli import ledger
+
+    deadline = time.time() + 600
+    while not any(e["iteration"] == 2 for e in ledger(run_dir)):
+        assert run.proc.poll() is None, run.proc.stderr.read()[-3000:]
+        assert time.time() < deadline, "no label of iteration 2 within 600 s"
+        time.sleep(0.05)
+    run.kill("driver")
+
+
 ROUTED = ["oracle.route=uncertain", "oracle.labels_per_iteration=8", "oracle.route_after=4", "oracle.spot_check=0.25",
           "oracle.model_weight=0.5", "optim.replay=last:1", "transfer.ensemble=true", "transfer.pairs=listwise"]
 
@@ -75,11 +87,7 @@ def test_routed_run_killed_then_resumed_replays_its_model_labels(train_config, t
     run_dir = tmp_path / "run"
     run = start(train_config, run_dir, *ROUTED)
     try:  # the driver dies (a host crash) once iteration 2 has paid for some labels, its round already routed
-        deadline = time.time() + 600
-        while time.time() < deadline and not any(e["iteration"] == 2 for e in ledger(run_dir)):
-            assert run.proc.poll() is None, run.proc.stderr.read()[-3000:]
-            time.sleep(0.05)
-        run.kill("driver")
+        kill_once_iteration_2_is_paid(run, run_dir)
         before, paid_before = read_jsonl(run_dir / "model_labels.jsonl"), ledger(run_dir)
         assert [json.loads(x)["iteration"] for x in (run_dir / "metrics.jsonl").read_text().splitlines()] == [1]
         rc, err = resume(run_dir).finish()
@@ -130,11 +138,7 @@ def test_guaranteed_run_killed_then_resumed_replays_its_thresholds(train_config,
     run_dir = tmp_path / "run"
     run = start(train_config, run_dir, *GUARANTEED)
     try:
-        deadline = time.time() + 600
-        while time.time() < deadline and not any(e["iteration"] == 2 for e in ledger(run_dir)):
-            assert run.proc.poll() is None, run.proc.stderr.read()[-3000:]
-            time.sleep(0.05)
-        run.kill("driver")
+        kill_once_iteration_2_is_paid(run, run_dir)
         before, paid_before = read_jsonl(run_dir / "model_labels.jsonl"), ledger(run_dir)
         rc, err = resume(run_dir).finish()
         assert rc == 0, err[-3000:]
