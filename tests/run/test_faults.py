@@ -70,6 +70,19 @@ def kill_once_iteration_2_is_paid(run: Run, run_dir) -> None:
     run.kill("driver")
 
 
+def replayed_and_paid_once(run_dir, before: list[dict], paid_before: list[dict]) -> list[dict]:
+    """After a resume: no label paid twice, the routed rounds written before the kill replayed as written (not
+    redrawn), the ledger's first answers unchanged; returns every routed round's record."""
+    from rayrlhf.core.durable import read_jsonl
+    from tests.support.cli import ledger
+
+    check_paid_once(run_dir, 2)
+    after = read_jsonl(run_dir / "model_labels.jsonl")
+    assert after[: len(before)] == before and any(r["iteration"] == 2 for r in before)  # replayed, not redrawn
+    assert ledger(run_dir)[: len(paid_before)] == paid_before
+    return after
+
+
 ROUTED = ["oracle.route=uncertain", "oracle.labels_per_iteration=8", "oracle.route_after=4", "oracle.spot_check=0.25",
           "oracle.model_weight=0.5", "optim.replay=last:1", "transfer.ensemble=true", "transfer.pairs=listwise"]
 
@@ -94,10 +107,7 @@ def test_routed_run_killed_then_resumed_replays_its_model_labels(train_config, t
         assert rc == 0, err[-3000:]
     finally:
         run.close()
-    check_paid_once(run_dir, 2)
-    after = read_jsonl(run_dir / "model_labels.jsonl")
-    assert after[: len(before)] == before and any(r["iteration"] == 2 for r in before)  # replayed, not redrawn
-    assert ledger(run_dir)[: len(paid_before)] == paid_before
+    after = replayed_and_paid_once(run_dir, before, paid_before)
     assert len({(r["iteration"], r["round"]) for r in after}) == len(after) == 4  # 2 rounds x 2 iterations, once each
     rows = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert rows[1]["annotation/reused"] >= sum(e["iteration"] == 2 for e in paid_before) > 0  # answered from the ledger
@@ -144,10 +154,7 @@ def test_guaranteed_run_killed_then_resumed_replays_its_thresholds(train_config,
         assert rc == 0, err[-3000:]
     finally:
         run.close()
-    check_paid_once(run_dir, 2)
-    after = read_jsonl(run_dir / "model_labels.jsonl")
-    assert after[: len(before)] == before and any(r["iteration"] == 2 for r in before)
-    assert ledger(run_dir)[: len(paid_before)] == paid_before
+    after = replayed_and_paid_once(run_dir, before, paid_before)
     assert len({(r["iteration"], r["round"]) for r in after}) == len(after) == 4
     assert all(set(r["audit"]) <= {h["index"] for h in r["human"]} and r["audit"] for r in after)
     certified = [r["certificate"] for r in after if r["certificate"] is not None]
