@@ -14,9 +14,13 @@ from rayrlhf.config.services import EndpointConfig, JudgeConfig
 
 
 class TaskConfig(_Section):
-    """The built-in summarisation task (``data.dataset: builtin``): its data, initial policy and judge LM are built
-    once and cached (``rayrlhf task build``); changing a key here (but cache_dir) builds a new one."""
+    """The built-in task (``data.dataset: builtin``), one of two worlds: its data, initial policy and judge LM are
+    built once and cached (``rayrlhf task build``); changing a key here (but cache_dir) builds a new one."""
 
+    name: Literal["summaries", "instructions"] = Field(
+        "summaries", description="the world: `summaries` (news briefs, r* counts key facts) or `instructions` (short "
+        "texts under verifiable rules, r* a hidden rubric; set `oracle.reward.model: "
+        "rayrlhf.task.instructions.oracle:gold_reward`, as examples/instructions.yaml does)")
     seed: int = Field(0, description="seeds the task's documents, summaries and models (`0 <= seed < 2**32`)")
     num_train: int = Field(2000, ge=10, description="prompts in the `train` split (and documents for the SFT warm start)")
     num_eval: int = Field(

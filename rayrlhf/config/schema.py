@@ -72,6 +72,7 @@ class Config(_Section):
         self._check_route()
         self._check_judges()
         self._check_prompt_templates()
+        self._check_world_oracle()
         per_step = self.optim.micro_batch_size * self.train.num_workers
         if self.optim.batch_size % per_step:
             raise ValueError(
@@ -95,6 +96,15 @@ class Config(_Section):
                     f"sources.{i}.prompt_template={s.prompt_template!r} adds {twice[0]!r}, which data.prompt_template="
                     f"{self.data.prompt_template!r} already puts in every prompt; set the source's prompt_template to "
                     "'{prompt}'")
+
+    def _check_world_oracle(self) -> None:
+        """Each built-in world has its own gold reward: the simulated human must be the one of the world it labels."""
+        golds = {"summaries": "rayrlhf.task.oracle:gold_reward",
+                 "instructions": "rayrlhf.task.instructions.oracle:gold_reward"}
+        model = self.oracle.reward.model
+        if self.data.dataset == "builtin" and model in golds.values() and model != golds[self.task.name]:
+            raise ValueError(f"oracle.reward.model={model} is the gold reward of another world than task.name="
+                             f"{self.task.name}; set oracle.reward.model={golds[self.task.name]}")
 
     def _check_pairs(self) -> None:
         """``pair_strategy`` picks the one pair of ``pairs: best_worst``; with more pairs per answer it means nothing."""

@@ -1,5 +1,5 @@
-"""The report's note on how a comparison ran: the runs ``rayrlhf compare --resume`` continued, and after which
-iteration each one resumed."""
+"""The report's notes on how a comparison ran: the built-in world its runs trained in, and the runs ``rayrlhf
+compare --resume`` continued, with the iteration each one resumed after."""
 
 from __future__ import annotations
 
@@ -22,4 +22,23 @@ def resumed_section(root: Path) -> list[str]:
              "labels answered from their own ledgers:", ""]
     lines += [f"- `{m}` seed {seed}: after iteration {after}" for m, seed, after in resumed] or ["- none (every run "
                                                                                                  "resumed had not begun)"]
+    return [*lines, ""]
+
+
+def world_section(run_dirs: list[Path]) -> list[str]:
+    """Report lines naming the built-in world(s) the runs trained in, by name and checksum (from each run's
+    ``task.json``; none: no lines)."""
+    seen: dict[tuple[str, str], int] = {}
+    for run in run_dirs:
+        if (run / "task.json").is_file():
+            world = json.loads((run / "task.json").read_text())
+            key = (world["name"], world["checksum"])
+            seen[key] = seen.get(key, 0) + 1
+    if not seen:
+        return []
+    lines = ["## World", "", "The built-in world the runs trained in (`task.json` in each run; the checksum covers the "
+             "splits' rows and the models' weights and tokenizers, so equal checksums mean the same world):", ""]
+    lines += [f"- `{name}` checksum `{checksum[:16]}`: {n} run(s)" for (name, checksum), n in sorted(seen.items())]
+    if len({name for name, _ in seen}) < len(seen):
+        lines += ["", "**Runs of one world saw different builds of it**: their numbers are not comparable."]
     return [*lines, ""]

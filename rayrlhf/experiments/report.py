@@ -24,7 +24,7 @@ from rayrlhf.algorithms.stats import Interval, mean_interval, score_summary, win
 from rayrlhf.annotate.ledger import ledger_answers
 from rayrlhf.core.metrics import read_metrics
 from rayrlhf.experiments import ablation, guarantee, labels_to_match
-from rayrlhf.experiments.provenance import resumed_section
+from rayrlhf.experiments.provenance import resumed_section, world_section
 
 
 def mean_row(values) -> dict:
@@ -384,7 +384,8 @@ def write_report(root: str | Path) -> Path:
         lines += certified[0]
         out["guarantee"] = certified[1]
     lines += [*_quality(runs, iterations, out), *_label_model(root, runs, out), *_allocation(root, runs, out), *_source_quality(root, out),
-              *_costs(root, runs, out), *resumed_section(root)]
+              *_costs(root, runs, out), *world_section([d for m in runs.values() for d in m.values()]),
+              *resumed_section(root)]
     (root / "report.md").write_text("\n".join(lines) + "\n")
     (root / "report.json").write_text(json.dumps(out, indent=1))
     _write_csv(root / "report.csv", out)

@@ -41,10 +41,11 @@ class Pipeline:
     def __init__(self, cfg: Config, run: RunDir, resume: bool, workers: Workers | None = None,
                  eval_init: dict | None = None) -> None:
         from rayrlhf.data.prompts import load_splits
-        from rayrlhf.task.build import resolve_model
+        from rayrlhf.task.build import record_world, resolve_model
 
         self.cfg, self.run = cfg, run
         self.train_rows, self.eval_rows = load_splits(cfg, log=logger.info)
+        record_world(cfg, run.root)
         init_dir = resolve_model(cfg.policy.model, cfg.task)
         latest = run.latest() if resume else None
         self.state = latest[1] if latest else ResumeState()

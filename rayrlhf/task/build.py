@@ -10,16 +10,17 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import random
 import shutil
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from rayrlhf.config import TaskConfig
+from rayrlhf.task.worlds import SPLITS, WORLD_VERSIONS
 
 TASK_VERSION = 1
-SPLITS = ("train", "eval", "heldout")
+BUILD_THREADS = 2  # fixed, so a build is the same on any core count
 POLICY_SHAPE = {"hidden": 128, "layers": 2, "vocab": 1024}
 JUDGE_SHAPE = {"hidden": 192, "layers": 3, "vocab": 1536}
 
@@ -37,7 +38,8 @@ class BuiltTask:
         return self.root / "judge_lm"
 
     def split(self, name: str):
-        """The split as a ``datasets.Dataset`` (columns: document, prompt, reference, fact_*)."""
+        """The split as a ``datasets.Dataset`` (columns: prompt, reference and the world's own: document and fact_*
+        for summaries, topic and constraints for instructions)."""
         import datasets
 
         if name not in SPLITS:
@@ -47,13 +49,27 @@ class BuiltTask:
     def info(self) -> dict:
         return json.loads((self.root / "build.json").read_text())
 
+    def checksum(self) -> str:
+        """The build's :func:`task_checksum`, from ``build.json`` (a cache built before checksums were recorded
+        gets it computed and written there now)."""
+        info = self.info()
+        if "checksum" not in info:
+            info["checksum"] = task_checksum(self.root)
+            tmp = self.root / f"build.json.tmp-{os.getpid()}"
+            tmp.write_text(json.dumps(info, indent=2))
+            os.replace(tmp, self.root / "build.json")
+        return info["checksum"]
+
 
 def cache_dir(cfg: TaskConfig) -> Path:
     return Path(cfg.cache_dir or os.environ.get("RAYRLHF_CACHE") or Path.home() / ".cache" / "rayrlhf")
 
 
 def task_key(cfg: TaskConfig) -> str:
-    spec = {"version": TASK_VERSION, **cfg.model_dump(exclude={"cache_dir"}), "policy": POLICY_SHAPE, "judge": JUDGE_SHAPE}
+    spec = {"version": TASK_VERSION, **cfg.model_dump(exclude={"cache_dir", "name"}), "policy": POLICY_SHAPE,
+            "judge": JUDGE_SHAPE}
+    if cfg.name != "summaries":  # the first world keeps the keys it had before there were two
+        spec |= {"name": cfg.name, "world_version": WORLD_VERSIONS[cfg.name]}
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -81,42 +97,35 @@ def build_task(cfg: TaskConfig, force: bool = False, log=print) -> BuiltTask:
 
 def _build_into(cfg: TaskConfig, out: Path, log) -> dict:
     import datasets
-    import torch
 
-    from rayrlhf.task.corrupt import noisy_summary
     from rayrlhf.task.lm import new_llama, save_hf, supervised_finetune, train_tokenizer
-    from rayrlhf.task.world import SUMMARY_TEMPLATES, facts_of, make_split
+    from rayrlhf.task.worlds import WORLDS
 
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
-    sizes = {"train": cfg.num_train, "eval": cfg.num_eval, "heldout": cfg.num_heldout}
-    splits = {name: make_split(cfg.seed * 1000 + i, sizes[name]) for i, name in enumerate(SPLITS)}
-    sft_rows = make_split(cfg.seed * 1000 + 7, cfg.num_train)  # SFT documents are disjoint from RL prompts
-    for name, rows in splits.items():
+    world = WORLDS[cfg.name](cfg)
+    for name, rows in world.splits.items():
         datasets.Dataset.from_list(rows).save_to_disk(str(out / "data" / name))
     timings["data_s"] = time.perf_counter() - t0
 
-    corpus = [r["prompt"] + " " + r["reference"] for r in sft_rows]
-    rng = random.Random(cfg.seed)
-    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    with deterministic_torch(BUILD_THREADS):
+        t = time.perf_counter()
+        log(f"[task] training the initial policy ({cfg.sft_steps} SFT steps on {world.policy_data})")
+        tok = train_tokenizer(world.corpus, POLICY_SHAPE["vocab"])
+        policy = new_llama(tok, POLICY_SHAPE["hidden"], POLICY_SHAPE["layers"], seed=cfg.seed)
+        policy_losses = supervised_finetune(policy, tok, world.policy_examples, cfg.sft_steps, seed=cfg.seed,
+                                            desc="task: policy SFT")
+        save_hf(policy, tok, out / "policy")
+        timings["policy_s"] = time.perf_counter() - t
 
-    t = time.perf_counter()
-    log(f"[task] training the initial policy ({cfg.sft_steps} SFT steps on noisy summaries)")
-    tok = train_tokenizer(corpus, POLICY_SHAPE["vocab"])
-    policy = new_llama(tok, POLICY_SHAPE["hidden"], POLICY_SHAPE["layers"], seed=cfg.seed)
-    noisy = [(r["prompt"], " " + noisy_summary(rng, facts_of(r), r["document"])) for r in sft_rows]
-    policy_losses = supervised_finetune(policy, tok, noisy, cfg.sft_steps, seed=cfg.seed, desc="task: policy SFT")
-    save_hf(policy, tok, out / "policy")
-    timings["policy_s"] = time.perf_counter() - t
-
-    t = time.perf_counter()
-    log(f"[task] training the judge LM source ({cfg.judge_lm_steps} steps on clean summaries)")
-    jtok = train_tokenizer(corpus, JUDGE_SHAPE["vocab"])
-    judge = new_llama(jtok, JUDGE_SHAPE["hidden"], JUDGE_SHAPE["layers"], seed=cfg.seed + 1)
-    clean = [(r["prompt"], " " + rng.choice(SUMMARY_TEMPLATES).format(**facts_of(r).__dict__)) for r in sft_rows]
-    judge_losses = supervised_finetune(judge, jtok, clean, cfg.judge_lm_steps, seed=cfg.seed + 1, desc="task: judge LM")
-    save_hf(judge, jtok, out / "judge_lm")
-    timings["judge_lm_s"] = time.perf_counter() - t
+        t = time.perf_counter()
+        log(f"[task] training the judge LM source ({cfg.judge_lm_steps} steps on {world.judge_data})")
+        jtok = train_tokenizer(world.corpus, JUDGE_SHAPE["vocab"])
+        judge = new_llama(jtok, JUDGE_SHAPE["hidden"], JUDGE_SHAPE["layers"], seed=cfg.seed + 1)
+        judge_losses = supervised_finetune(judge, jtok, world.judge_examples, cfg.judge_lm_steps, seed=cfg.seed + 1,
+                                           desc="task: judge LM")
+        save_hf(judge, jtok, out / "judge_lm")
+        timings["judge_lm_s"] = time.perf_counter() - t
     timings["total_s"] = time.perf_counter() - t0
 
     def tail(losses: list[float]) -> float | None:
@@ -124,9 +133,40 @@ def _build_into(cfg: TaskConfig, out: Path, log) -> dict:
 
     return {
         "key": out.name.split(".tmp")[0], "config": cfg.model_dump(), "timings": timings,
+        "build_threads": BUILD_THREADS, "checksum": task_checksum(out),
         "policy": {**POLICY_SHAPE, "params": sum(p.numel() for p in policy.parameters()), "final_loss": tail(policy_losses)},
         "judge_lm": {**JUDGE_SHAPE, "params": sum(p.numel() for p in judge.parameters()), "final_loss": tail(judge_losses)},
     }
+
+
+@contextmanager
+def deterministic_torch(threads: int):
+    """Torch on ``threads`` intra-op threads with deterministic algorithms, restored afterwards: the same build on
+    any machine whatever its core count (the reduction order of a matrix product depends on the thread count)."""
+    import torch
+
+    before = (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled())
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(True)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before[0])
+        torch.use_deterministic_algorithms(before[1])
+
+
+def task_checksum(root: Path) -> str:
+    """A SHA-256 over what a run sees of a built task: each split's rows, and each model's weights and tokenizer."""
+    import datasets
+
+    digest = hashlib.sha256()
+    for name in SPLITS:
+        rows = datasets.load_from_disk(str(root / "data" / name)).to_list()
+        digest.update(json.dumps(rows, sort_keys=True).encode())
+    for model in ("policy", "judge_lm"):
+        for file in ("model.safetensors", "tokenizer.json"):
+            digest.update((root / model / file).read_bytes())
+    return digest.hexdigest()
 
 
 def resolve_model(name: str | None, cfg: TaskConfig) -> str | None:
@@ -139,3 +179,15 @@ def resolve_model(name: str | None, cfg: TaskConfig) -> str | None:
     if name not in targets:
         raise ValueError(f"unknown built-in model {name!r}; choose one of {sorted(targets)}")
     return str(targets[name])
+
+
+def record_world(cfg, run_root: Path) -> None:
+    """``RUN_DIR/task.json``: which built-in world a run trains in (its name, cache key and checksum); nothing for a
+    run on a dataset of its own."""
+    if cfg.data.dataset != "builtin":
+        return
+    task = build_task(cfg.task)
+    record = {"name": cfg.task.name, "seed": cfg.task.seed, "key": task.root.name, "checksum": task.checksum()}
+    tmp = run_root / f"task.json.tmp-{os.getpid()}"
+    tmp.write_text(json.dumps(record, indent=1))
+    os.replace(tmp, run_root / "task.json")

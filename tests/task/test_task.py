@@ -10,6 +10,7 @@ from rayrlhf.task.build import build_task, resolve_model
 from rayrlhf.task.oracle import gold_reward, gold_score
 from rayrlhf.task.sources import abstractiveness, copy_length, verbosity
 from rayrlhf.task.world import PROMPT_TEMPLATE, facts_of, make_split
+from tests.support.paths import REPO
 
 DOC = ("Norvale said on Monday that it will hire 50 workers in Oslo. Ana Torres, the company's chair, announced "
        "the plan. Rival Vantor has 20 sites near Lyon.")
@@ -77,3 +78,46 @@ def test_build_is_deterministic(tmp_path):
     assert a.split("train")["prompt"] == b.split("train")["prompt"]
     assert not list(tmp_path.glob("*/*.tmp-*"))  # no half-built leftovers
     assert json.loads((a.root / "build.json").read_text())["key"] == a.root.name
+    assert a.checksum() == b.checksum() == json.loads((a.root / "build.json").read_text())["checksum"]
+
+
+def test_build_is_the_same_whatever_the_ambient_thread_count(tmp_path):
+    """The build fixes its own thread count, so a machine with more cores builds the same world."""
+    import torch
+
+    cfg = dict(num_train=16, num_eval=10, num_heldout=10, sft_steps=4, judge_lm_steps=2)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = build_task(TaskConfig(**cfg, cache_dir=str(tmp_path / "one")), log=lambda m: None)
+        torch.set_num_threads(4)
+        four = build_task(TaskConfig(**cfg, cache_dir=str(tmp_path / "four")), log=lambda m: None)
+        assert torch.get_num_threads() == 4  # restored after the build
+    finally:
+        torch.set_num_threads(before)
+    assert one.checksum() == four.checksum()
+
+
+def test_a_cache_without_a_checksum_gets_one_and_a_run_records_its_world(tmp_path):
+    from rayrlhf.config import load_config
+    from rayrlhf.experiments.provenance import world_section
+    from rayrlhf.task.build import record_world, task_checksum
+
+    cfg = load_config(REPO / "examples" / "quickstart.yaml", [
+        f"task.cache_dir={tmp_path / 'cache'}", "task.num_train=16", "task.num_eval=10", "task.num_heldout=10",
+        "task.sft_steps=2", "task.judge_lm_steps=2"])
+    task = build_task(cfg.task, log=lambda m: None)
+    info = json.loads((task.root / "build.json").read_text())
+    expected = info.pop("checksum")
+    (task.root / "build.json").write_text(json.dumps(info))  # as a build from before checksums were recorded
+    assert task.checksum() == expected == task_checksum(task.root)
+    assert json.loads((task.root / "build.json").read_text())["checksum"] == expected
+    runs = [tmp_path / "a", tmp_path / "b"]
+    for run in runs:
+        run.mkdir()
+        record_world(cfg, run)
+    assert json.loads((runs[0] / "task.json").read_text())["checksum"] == expected
+    lines = world_section(runs)
+    assert f"- `summaries` checksum `{expected[:16]}`: 2 run(s)" in lines and not any("not comparable" in x for x in lines)
+    (runs[1] / "task.json").write_text(json.dumps({"name": "summaries", "checksum": "0" * 64}))
+    assert any("not comparable" in x for x in world_section(runs))
