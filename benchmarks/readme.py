@@ -65,10 +65,29 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def summary(results: dict) -> str:
-    rows = [{"benchmark": sec["title"], "ratio": name, "value": value}
-            for sec in results["sections"].values() for name, value in sec["ratios"].items()]
-    rows += [{"benchmark": sec["title"], "ratio": "FAILED", "value": sec["error"]}
+def later_runs(kept: Path) -> dict[str, dict]:
+    """Benchmarks of the suite run again on their own (``benchmarks/results/<name>.json`` with the section's
+    ``name``, its ``ratios`` and ``commit``), by section name."""
+    later = {}
+    for path in sorted(kept.glob("*.json")):
+        if path.name != "results.json":
+            found = json.loads(path.read_text())
+            if found.get("name") and isinstance(found.get("ratios"), dict):
+                later[found["name"]] = found | {"file": path.name}
+    return later
+
+
+def summary(results: dict, later: dict[str, dict] | None = None) -> str:
+    """The ratio table: each benchmark's ratios from the suite's run, a ratio its later run on its own measured again
+    replaced by that run's (named in the ``run`` column)."""
+    later, rows = later or {}, []
+    for name, sec in results["sections"].items():
+        again = later.get(name, {"ratios": {}})
+        rows += [{"benchmark": sec["title"], "ratio": ratio, "value": value, "run": "suite"}
+                 for ratio, value in sec["ratios"].items() if ratio not in again["ratios"]]
+        rows += [{"benchmark": sec["title"], "ratio": ratio, "value": value,
+                  "run": f"later, `{again['commit']}` (results/{again['file']})"} for ratio, value in again["ratios"].items()]
+    rows += [{"benchmark": sec["title"], "ratio": "FAILED", "value": sec["error"], "run": "suite"}
              for sec in results["sections"].values() if sec["error"]]
     return table(rows)
 
@@ -96,18 +115,23 @@ def startup_changes(results: dict) -> str:
     return "\n".join(lines)
 
 
-def render(results: dict, plots_dir: str = "results") -> str:
+def render(results: dict, plots_dir: str = "results", kept: Path | None = None) -> str:
+    """The page: the suite's run (with later single-benchmark runs in its summary) and ``benchmarks/later.md``."""
+    kept = kept or REPO / "benchmarks" / "results"
+    later_md = kept.parent / "later.md"
     meta = results["meta"]
     head = (f"## Results\n\nOne run: commit `{meta['commit']}`, {meta['date']}, scale `{meta['scale']}`, {meta['cpus']} CPUs "
             f"(load average {fmt(meta.get('load_avg_1m_at_start'))} at the start"
             + (f", OMP_NUM_THREADS={meta['omp_num_threads']}" if meta.get("omp_num_threads") else "")
             + f"), {fmt(meta.get('total_s'))}s in all"
             + (f" (task build {fmt(meta['task_build_s'])}s)" if (meta.get("task_build_s") or 0) > 1 else "") + ".\n\n"
-            + (TINY_NOTE if meta.get("scale") == "tiny" else "") + summary(results))
+            + (TINY_NOTE if meta.get("scale") == "tiny" else "")
+            + summary(results, later_runs(kept) if meta.get("scale") != "tiny" else None))
     pics = "\n\n".join(f"![{p}]({plots_dir}/{p})" for p in meta.get("plots", []))
     body = "\n\n".join(section_md(sec) for sec in results["sections"].values())
     parts = [INTRO, head, pics, "## Details", body, startup_changes(results),
-             "Regenerate this page from a run: `python -m benchmarks.readme RUN/results.json`."]
+             "Regenerate this page from a run: `python -m benchmarks.readme RUN/results.json`.",
+             later_md.read_text() if later_md.is_file() else ""]
     return "\n\n".join(p for p in parts if p).rstrip() + "\n"
 
 
@@ -123,7 +147,7 @@ def main(argv=None) -> int:
         dst = keep / ("results.json" if src == args.results else src.name)
         if src.resolve() != dst.resolve():  # refreshing from the kept copy itself
             shutil.copyfile(src, dst)
-    args.readme.write_text(render(results))
+    args.readme.write_text(render(results, kept=keep))
     print(f"wrote {args.readme} and {keep}/ from {args.results}")
     return 0
 

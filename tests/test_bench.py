@@ -125,7 +125,7 @@ def fabricated_results():
 
 
 def test_readme_is_rendered_from_the_results_alone(tmp_path):
-    text = readme.render(fabricated_results())
+    text = readme.render(fabricated_results(), kept=tmp_path / "bench" / "results")
     assert "commit `abc1234`" in text and "scale `tiny`" in text
     assert "| 2. Rollout | tokens/s ratio | 0.923 |" in text
     assert "| 5. TRL | FAILED | TRL does not import |" in text
@@ -142,6 +142,20 @@ def test_readme_is_rendered_from_the_results_alone(tmp_path):
     assert readme.main([str(run / "results.json"), "--readme", str(out)]) == 0
     assert out.read_text() == text and (out.parent / "results" / "growth.png").read_bytes() == b"png"
     assert readme.main([str(out.parent / "results" / "results.json"), "--readme", str(out)]) == 0  # from the kept copy
+
+
+def test_a_later_run_of_one_benchmark_replaces_its_ratios_in_the_summary(tmp_path):
+    results = fabricated_results()
+    results["meta"]["scale"] = "full"
+    results["sections"]["rollout"]["ratios"] = {"tokens/s ratio": 0.747, "engine in the actor / apart": 0.94}
+    kept = tmp_path / "results"
+    kept.mkdir()
+    (kept / "rollout.json").write_text(json.dumps({"name": "rollout", "commit": "def5678", "ratios": {"tokens/s ratio": 0.996}}))
+    (tmp_path / "later.md").write_text("## Later runs\n\nthe repeats, by hand\n")
+    text = readme.render(results, kept=kept)
+    assert "| 2. Rollout | tokens/s ratio | 0.996 | later, `def5678` (results/rollout.json) |" in text
+    assert "| 2. Rollout | engine in the actor / apart | 0.94 | suite |" in text and "0.747" not in text
+    assert text.rstrip().endswith("the repeats, by hand")
 
 
 def test_projection_of_the_xsum_shape_reads_the_example():
