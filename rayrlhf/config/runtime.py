@@ -40,9 +40,10 @@ class RunConfig(_Section):
     ray_address: Annotated[str | None, SHARED] = Field(
         None, description="an existing Ray cluster to join (`auto`, `ray://host:10001`); null: $RAY_ADDRESS, else a "
         "local Ray started for the run")
-    placement: Annotated[Literal["pack", "spread"], SHARED] = Field(
+    placement: Annotated[Literal["pack", "strict_pack", "spread"], SHARED] = Field(
         "pack", description="placement-group strategy for the rollout and reward actors: as few nodes as possible "
-        "(`pack`) or one per node where possible (`spread`)")
+        "(`pack`), all on one node (`strict_pack`: a compare's parallel runs each on a node of its own) or one per "
+        "node where possible (`spread`)")
     placement_timeout_s: Annotated[float, SHARED] = Field(
         120.0, gt=0.0, description="seconds to wait for the cluster to fit the run's actors; then the run fails, "
         "naming the missing resources")

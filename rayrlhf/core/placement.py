@@ -90,5 +90,9 @@ class Placement:
     def strategy(self, name: str) -> PlacementGroupSchedulingStrategy:
         return PlacementGroupSchedulingStrategy(self.pg, placement_group_bundle_index=self.names.index(name))
 
+    def node_ids(self) -> list[str]:
+        """The nodes the placement group's bundles are on (one node with ``run.placement: strict_pack``)."""
+        return sorted({str(n) for n in ray.util.placement_group_table(self.pg)["bundles_to_node_id"].values()})
+
     def release(self) -> None:
         remove_placement_group(self.pg)

@@ -92,6 +92,7 @@ class _Runs:
         from rayrlhf.run.entry import run_iterations
 
         self.log(f"[compare] {m} seed {seed}" + (f" (resumed after iteration {resumed})" if resumed is not None else ""))
+        nodes = pipe.workers.placement.node_ids()
         try:
             run_iterations(pipe, resumed or 0, self.log, experiment_root=self.root)
         finally:
@@ -99,7 +100,8 @@ class _Runs:
             pipe.run.unlock()
         with self.lock:
             self.meta["runs"][rel] = {"method": m, "seed": seed, "wall_s": time.time() - started, "start": started,
-                                      "end": time.time(), **({"resumed_after": resumed} if resumed is not None else {})}
+                                      "end": time.time(), "nodes": nodes,
+                                      **({"resumed_after": resumed} if resumed is not None else {})}
             _save(self.root, self.meta)
 
     def serve(self, workers, first, eval_init: dict) -> None:

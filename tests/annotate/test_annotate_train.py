@@ -13,55 +13,17 @@ import httpx
 import pytest
 
 from rayrlhf.annotate.ledger import ledger_answers
-from tests.support.browser import Page, artifacts_dir
+from tests.support.browser import Page, answer_shown_query, artifacts_dir
 from tests.support.cli import env, rayrlhf
 from tests.support.paths import REPO
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is in the dev extra")
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.common.keys import Keys  # noqa: E402
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def answer_shown_query(page: Page, use_keys: bool) -> bool:
-    """Answer the query on screen (best = the longest response, worst = the shortest), or return False if none (or
-    if the page re-rendered under us: the caller tries again)."""
-    from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
-
-    try:
-        return _answer(page, use_keys)
-    except (StaleElementReferenceException, TimeoutException):
-        return False
-
-
-def _answer(page: Page, use_keys: bool) -> bool:
-    d = page.d
-    if not d.find_element(By.ID, "task").is_displayed():
-        return False
-    texts = [el.text for el in d.find_elements(By.CSS_SELECTOR, "#responses .response pre.text")]
-    best = max(range(len(texts)), key=lambda i: (len(texts[i]), -i))
-    worst = min(range(len(texts)), key=lambda i: (len(texts[i]), i))
-    if best == worst:
-        page.keys("s")  # every response the same length: skip
-    elif use_keys:
-        page.keys(str(best + 1), str(worst + 1), Keys.ENTER)
-    else:
-        cards = d.find_elements(By.CSS_SELECTOR, "#responses .response")
-        cards[best].find_element(By.CSS_SELECTOR, "button.pick-best").click()
-        cards[worst].find_element(By.CSS_SELECTOR, "button.pick-worst").click()
-        d.find_element(By.ID, "submit").click()
-    from selenium.common.exceptions import StaleElementReferenceException
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    WebDriverWait(d, 15, ignored_exceptions=[StaleElementReferenceException]).until(
-        lambda drv: not drv.find_element(By.ID, "task").is_displayed()
-        or [el.text for el in drv.find_elements(By.CSS_SELECTOR, "#responses .response pre.text")] != texts)
-    return True
 
 
 @pytest.mark.slow

@@ -144,7 +144,7 @@ def test_the_table_lists_every_key_with_its_type_and_default():
     assert sections == {"run.timeouts", "policy.lora", "oracle.reward", "oracle.web", "oracle.pace", "sources.<i>.endpoint",
                         "sources.<i>.judge"}
     assert rows["rollout.top_p"][:2] == ["float (> 0, <= 1)", "`1.0`"]
-    assert rows["run.placement"][:2] == ["one of `pack`, `spread`", "`pack`"]
+    assert rows["run.placement"][:2] == ["one of `pack`, `strict_pack`, `spread`", "`pack`"]
     assert rows["policy.lora.dropout"][:2] == ["float (>= 0, < 1)", "`0.0`"]
     assert rows["policy.lora"][:2] == ["section or null", "`null`"]
     assert rows["sources.<i>.name"][:2] == ["str", "required"]
