@@ -13,11 +13,10 @@ import subprocess
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from rayrlhf.annotate.ledger import ledger_answers
-from tests.support.browser import Page, answer_shown_query
+from tests.support.browser import Page, answer_shown_query, wait_for_app
 from tests.support.cli import env as cli_env
 from tests.support.paths import REPO
 
@@ -48,14 +47,7 @@ def train_with_a_person(command: str, link: str, browser, shell_env: dict, cwd: 
                             stderr=subprocess.PIPE, text=True)
     page, answered, deadline = Page(browser), 0, time.time() + 900
     try:
-        base = link.split("/?", 1)[0]
-        while time.time() < deadline:  # the run starts the app with its first round
-            try:
-                httpx.get(f"{base}/api/progress", timeout=2)
-                break
-            except httpx.HTTPError:
-                assert proc.poll() is None, proc.communicate()[1][-3000:]
-                time.sleep(1)
+        wait_for_app(link.split("/?", 1)[0], proc)
         browser.get(link)
         while proc.poll() is None and time.time() < deadline:
             if answer_shown_query(page, use_keys=True):

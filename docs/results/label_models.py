@@ -24,7 +24,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
-from rayrlhf.algorithms.label_model import LabelExample, features, fit_label_model, mean_label_model
+from rayrlhf.algorithms.label_model import LabelExample, features, fit_label_model, mean_label_model, pair_differences
 
 
 def examples_of(run: Path) -> list[LabelExample]:
@@ -41,25 +41,14 @@ def rank_features(scores) -> np.ndarray:
     return np.concatenate([features(scores), ranks], axis=1)
 
 
-def pair_rows(examples, featurize):
-    """Both orientations of every stated pair: (feature differences, 1 if the first is preferred, weight)."""
-    diffs, weights = [], []
-    for e in examples:
-        x = featurize(e.scores)
-        diffs += [x[a] - x[b] for a, b in e.pairs]
-        weights += [1.0 / len(e.pairs)] * len(e.pairs)
-    d, w = np.asarray(diffs), np.asarray(weights)
-    return np.concatenate([d, -d]), np.r_[np.ones(len(d)), np.zeros(len(d))], np.r_[w, w]
-
-
 def linear(train, featurize):
-    x, y, w = pair_rows(train, featurize)
+    x, y, w = pair_differences(train, featurize)
     fit = LogisticRegression(fit_intercept=False).fit(x, y, sample_weight=w)
     return lambda e: fit.predict_proba(_stated(e, featurize))[:, 1]
 
 
 def boosted(train, featurize):
-    x, y, w = pair_rows(train, featurize)
+    x, y, w = pair_differences(train, featurize)
     fit = HistGradientBoostingClassifier(max_iter=200, learning_rate=0.05, max_leaf_nodes=15, random_state=0)
     fit.fit(x, y, sample_weight=w)
     return lambda e: fit.predict_proba(_stated(e, featurize))[:, 1]

@@ -104,15 +104,22 @@ def fit_label_model(sources: Sequence[str], examples: Sequence[LabelExample], l2
     examples = [e for e in examples if e.pairs]
     if not examples:
         return None
+    x, y, w = pair_differences(examples)
+    fit = LogisticRegression(C=1.0 / l2, fit_intercept=False).fit(x, y, sample_weight=w)
+    return LabelModel(tuple(sources), tuple(float(v) for v in fit.coef_[0]))
+
+
+def pair_differences(examples: Sequence[LabelExample], featurize=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every stated pair in both orientations: feature differences (``featurize``, default :func:`features`), 1 where
+    the first of the two is preferred, and the pair's weight (an answer's n pairs weigh 1/n each)."""
+    featurize = featurize or features
     diffs, weights = [], []
     for e in examples:
-        x = features(e.scores)
+        x = featurize(e.scores)
         diffs += [x[a] - x[b] for a, b in e.pairs]
         weights += [1.0 / len(e.pairs)] * len(e.pairs)
     d, w = np.asarray(diffs), np.asarray(weights)
-    fit = LogisticRegression(C=1.0 / l2, fit_intercept=False).fit(
-        np.concatenate([d, -d]), np.r_[np.ones(len(d)), np.zeros(len(d))], sample_weight=np.r_[w, w])
-    return LabelModel(tuple(sources), tuple(float(v) for v in fit.coef_[0]))
+    return np.concatenate([d, -d]), np.r_[np.ones(len(d)), np.zeros(len(d))], np.r_[w, w]
 
 
 def mean_label_model(sources: Sequence[str]) -> LabelModel:

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from rayrlhf.annotate.ledger import ledger_answers
-from tests.support.browser import Page, answer_shown_query, artifacts_dir
+from tests.support.browser import Page, answer_shown_query, artifacts_dir, wait_for_app
 from tests.support.cli import env, rayrlhf
 from tests.support.paths import REPO
 
@@ -40,15 +40,8 @@ def test_one_training_iteration_answered_by_a_person(browser, train_config, tmp_
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env(), cwd=REPO)
     page, answered, shot = Page(browser), 0, artifacts_dir(tmp_path) / "annotate_train_page.png"
     try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.time() + 600
-        while time.time() < deadline:  # the run starts its server with the first round
-            try:
-                httpx.get(f"{url}/api/progress", timeout=2)
-                break
-            except httpx.HTTPError:
-                assert proc.poll() is None, proc.communicate()[1][-3000:]
-                time.sleep(1)
+        url, deadline = f"http://127.0.0.1:{port}", time.time() + 600
+        wait_for_app(url, proc)
         assert httpx.get(f"{url}/api/next", headers={"Authorization": "Bearer wrong"}).status_code == 401
         browser.get(f"{url}/?token={token}")
         while proc.poll() is None and time.time() < deadline:

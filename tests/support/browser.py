@@ -96,3 +96,21 @@ def _answer(page: Page, use_keys: bool) -> bool:
         lambda drv: not drv.find_element(By.ID, "task").is_displayed()
         or [el.text for el in drv.find_elements(By.CSS_SELECTOR, "#responses .response pre.text")] != texts)
     return True
+
+
+def wait_for_app(base: str, proc, seconds: float = 600) -> None:
+    """Until the annotation app at ``base`` answers (a run starts it with its first round); ``proc``, the run, must
+    not exit first."""
+    import time
+
+    import httpx
+
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            httpx.get(f"{base}/api/progress", timeout=2)
+            return
+        except httpx.HTTPError:
+            assert proc.poll() is None, proc.communicate()[1][-3000:]
+            time.sleep(1)
+    raise AssertionError(f"the annotation app at {base} did not start in {seconds:.0f} s")
