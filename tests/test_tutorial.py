@@ -73,10 +73,13 @@ def test_the_tutorial_runs_as_written(browser, tmp_path):
                 name, value = command.removeprefix("export ").split("=", 1)
                 shell_env[name] = os.path.expandvars(value.replace("$PWD", str(tmp_path)))
             elif command.endswith("&"):
+                port = int(shlex.split(command)[shlex.split(command).index("--port") + 1])
+                with socket.socket() as s:
+                    assert s.connect_ex(("127.0.0.1", port)) != 0, f"port {port} is taken: stop what listens there"
                 proc = subprocess.Popen(["bash", "-c", command.rstrip("&").strip()], cwd=tmp_path, env=shell_env,
                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                 servers.append(proc)
-                wait_for_port(int(shlex.split(command)[shlex.split(command).index("--port") + 1]), proc)
+                wait_for_port(port, proc)
             elif command.startswith("rayrlhf train"):
                 answered = train_with_a_person(command, link, browser, shell_env, tmp_path)
             elif command.startswith("kill "):

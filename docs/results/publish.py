@@ -24,14 +24,14 @@ def commit() -> str:
     return out.stdout.strip() or "unknown"
 
 
-def publish(root: Path, name: str, command: str) -> Path:
+def publish(root: Path, name: str, command: str, code: str | None = None) -> Path:
     report = (root / "report.md").read_text()
     for plot in sorted(root.glob("*.png")):
         safe = re.sub(r"[^A-Za-z0-9_.-]", "_", plot.name)  # a plain file name: Markdown links and web servers agree
         shutil.copy(plot, HERE / f"{name}_{safe}")
         report = report.replace(f"]({plot.name})", f"]({name}_{safe})")
     header = [f"<!-- written by docs/results/publish.py from {root.name} -->", "",
-              f"Command: `{command}`", "", f"Code: commit {commit()}; written {time.strftime('%Y-%m-%d')}.", ""]
+              f"Command: `{command}`", "", f"Code: commit {code or commit()}; written {time.strftime('%Y-%m-%d')}.", ""]
     out = HERE / f"{name}_report.md"
     lines = report.splitlines()
     out.write_text("\n".join([lines[0], "", *header, *lines[1:]]) + "\n")
@@ -44,8 +44,9 @@ def main() -> None:
     parser.add_argument("root", type=Path)
     parser.add_argument("name")
     parser.add_argument("--command", required=True)
+    parser.add_argument("--commit", help="the commit the runs ran on, when HEAD has moved since (default: HEAD)")
     args = parser.parse_args()
-    out = publish(args.root, args.name, args.command)
+    out = publish(args.root, args.name, args.command, args.commit)
     print(out)
     for match in json.loads((HERE / f"{args.name}_report.json").read_text()).get("labels_to_match", {}).get("matches", []):
         print(json.dumps({k: match[k] for k in ("baseline", "reference", "multiple", "ci_low", "ci_high", "seeds")}))
