@@ -151,20 +151,15 @@ def test_a_compare_killed_half_way_resumes_every_run_once_and_pays_nothing_twice
 @pytest.mark.ray
 @pytest.mark.slow
 def test_a_compare_spreads_its_runs_over_a_clusters_nodes(train_config, tmp_path):
-    """On a fake cluster (`ray.cluster_utils.Cluster`: a 1-CPU head and two nodes with room for one run each),
-    `rayrlhf compare` runs its two runs at once, each run's actors on one node (`run.placement=strict_pack`), the
-    two runs on different nodes; compare.json records each run's node."""
-    import math
-
+    """On a fake cluster (`ray.cluster_utils.Cluster`): a head with room for the learners and two nodes that each hold
+    one rollout engine (a custom resource here, a GPU on a real cluster), `rayrlhf compare` runs its two runs at once,
+    each run's actors on one node (`run.placement=strict_pack`), the two runs on different nodes; compare.json
+    records each run's node."""
     from ray.cluster_utils import Cluster
 
-    from rayrlhf.config import load_config
-    from rayrlhf.run.actor_group import ray_cpus_needed
-
-    spread = ["rollout.backend=hf", "run.placement=strict_pack"]
-    need = math.ceil(ray_cpus_needed(load_config(train_config[0], [*train_config[1:], *spread])))
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
-    nodes = [cluster.add_node(num_cpus=need) for _ in range(2)]
+    spread = ["rollout.backend=hf", "run.placement=strict_pack", "rollout.resources={engine_slot: 1}"]
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 5})  # the driver and two learners
+    nodes = [cluster.add_node(num_cpus=3, resources={"engine_slot": 1}) for _ in range(2)]
     cluster.wait_for_nodes()
     root = tmp_path / "cmp"
     try:
@@ -176,4 +171,4 @@ def test_a_compare_spreads_its_runs_over_a_clusters_nodes(train_config, tmp_path
     first, second = meta["runs"].values()
     assert meta["concurrent_runs"] == 2 and first["start"] < second["end"] and second["start"] < first["end"]  # at once
     assert len(first["nodes"]) == len(second["nodes"]) == 1 and first["nodes"] != second["nodes"]
-    assert {first["nodes"][0], second["nodes"][0]} == {n.node_id for n in nodes}  # the worker nodes, not the head
+    assert {first["nodes"][0], second["nodes"][0]} == {n.node_id for n in nodes}  # the engine nodes, not the head
