@@ -72,7 +72,7 @@ browser:
 
 ## Set up and run the test suite (every tier but the fault matrix and the extended end-to-end variants: what CI runs).
 test: env-dev browser
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest -q tests
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest -q --durations=25 tests
 
 ## The fast tier: tests that need no Ray, vLLM, browser or minutes (pure functions, config, files, in-process servers).
 FAST := not (ray or vllm or browser or slow or gpu or faults)

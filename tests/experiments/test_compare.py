@@ -150,6 +150,7 @@ def test_a_compare_killed_half_way_resumes_every_run_once_and_pays_nothing_twice
 
 @pytest.mark.ray
 @pytest.mark.slow
+@pytest.mark.extended  # compare and placement on a fake cluster are each in CI (test_compare_then_report, tests/test_clusters.py)
 def test_a_compare_spreads_its_runs_over_a_clusters_nodes(train_config, tmp_path):
     """On a fake cluster (`ray.cluster_utils.Cluster`): a head with room for the learners and two nodes that each hold
     one rollout engine (a custom resource here, a GPU on a real cluster), `rayrlhf compare` runs its two runs at once,

@@ -158,6 +158,7 @@ def test_judge_data_names_the_prompts_topic_no_more_often_than_any_other_noun():
 
 
 @pytest.mark.slow
+@pytest.mark.extended  # builds the default world (~3.5 min); the properties it checks are tested above on the generators
 def test_built_world_has_graded_partial_sources_and_an_improvable_policy():
     """Builds the default instruction world (about 3.5 minutes on 2 cores; cached in $RAYRLHF_CACHE) and measures its
     sources on the initial policy's pairs, as `rayrlhf rewards evaluate examples/instructions.yaml` does."""
