@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rayrlhf.config import TaskConfig
+from rayrlhf.core.durable import write_text_atomic
 from rayrlhf.task.worlds import SPLITS, WORLD_VERSIONS
 
 TASK_VERSION = 1
@@ -55,9 +56,7 @@ class BuiltTask:
         info = self.info()
         if "checksum" not in info:
             info["checksum"] = task_checksum(self.root)
-            tmp = self.root / f"build.json.tmp-{os.getpid()}"
-            tmp.write_text(json.dumps(info, indent=2))
-            os.replace(tmp, self.root / "build.json")
+            write_text_atomic(self.root / "build.json", json.dumps(info, indent=2))
         return info["checksum"]
 
 
@@ -188,6 +187,4 @@ def record_world(cfg, run_root: Path) -> None:
         return
     task = build_task(cfg.task)
     record = {"name": cfg.task.name, "seed": cfg.task.seed, "key": task.root.name, "checksum": task.checksum()}
-    tmp = run_root / f"task.json.tmp-{os.getpid()}"
-    tmp.write_text(json.dumps(record, indent=1))
-    os.replace(tmp, run_root / "task.json")
+    write_text_atomic(run_root / "task.json", json.dumps(record, indent=1))

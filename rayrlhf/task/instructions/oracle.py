@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from rayrlhf.task.instructions.rules import kept, kind_of, parse_prompt, sentences, words
+from rayrlhf.task.instructions.rules import kept, kind_of, parse_prompt, repeated_sentences, sentences, words
 from rayrlhf.task.instructions.world import TOPICS
 
 RUBRIC_WEIGHTS = {
@@ -41,15 +41,10 @@ def on_topic(prompt: str, response: str) -> float:
     return sum(bool(lexicon & set(words(s))) for s in said) / len(said) if said else 0.0
 
 
-def repeated(response: str) -> int:
-    said = [" ".join(words(s)) for s in sentences(response)]
-    return len(said) - len(set(said))
-
-
 def gold_score(prompt: str, response: str) -> float:
     """``r*`` of one response (see the module docstring)."""
     rambling = max(0, len(words(response)) - 30)
-    return 2.5 * rubric(prompt, response) + 1.5 * on_topic(prompt, response) - 0.75 * repeated(response) - 0.1 * rambling
+    return 2.5 * rubric(prompt, response) + 1.5 * on_topic(prompt, response) - 0.75 * repeated_sentences(response) - 0.1 * rambling
 
 
 def gold_reward(prompts: Sequence[str], responses: Sequence[str], references: Sequence[str] | None = None) -> list[float]:

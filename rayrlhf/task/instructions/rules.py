@@ -135,6 +135,12 @@ def parse_prompt(prompt: str) -> Spec:
     return Spec(match["topic"], tuple(_parse_rule(r.strip()) for r in match["rules"].split(";")))
 
 
+def repeated_sentences(text: str) -> int:
+    """How many of the text's sentences repeat an earlier one (compared by their words)."""
+    said = [" ".join(words(s)) for s in sentences(text)]
+    return len(said) - len(set(said))
+
+
 def kept(constraint: str, response: str) -> bool:
     """Whether ``response`` keeps ``constraint``."""
     return CHECKS[kind_of(constraint)](response, arg_of(constraint))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 
-from rayrlhf.task.instructions.rules import CASUAL_WORDS, Spec, kept, kind_of, render_prompt, sentences, words
+from rayrlhf.task.instructions.rules import CASUAL_WORDS, Spec, arg_of, kept, kind_of, render_prompt, repeated_sentences, words
 
 TOPICS = {
     "gardening": ("soil", "seeds", "roses", "compost", "hedges", "bees", "spades", "tulips"),
@@ -69,7 +69,7 @@ def _sentence(rng: random.Random, topic: str, on_topic: bool, verbs: tuple[str, 
 
 def _draft(rng: random.Random, spec: Spec, goals: dict[str, bool], on_topic: float, repeat: float) -> str:
     """One attempt at a response that keeps the constraints whose goal is True and breaks the others."""
-    goal = {kind_of(c): (c.split(":", 1) + [""])[1] for c in spec.constraints}
+    goal = {kind_of(c): arg_of(c) for c in spec.constraints}
     wants = {kind: goals.get(kind, rng.random() < 0.5) for kind in goal}
     count = rng.choice((1, 2, 3, 4)) if "sentences" not in goal else (
         int(goal["sentences"]) if wants["sentences"] else rng.choice([n for n in (1, 2, 3, 4) if n != int(goal["sentences"])]))
@@ -115,8 +115,7 @@ def compose(rng: random.Random, spec: Spec, goals: dict[str, bool], on_topic: fl
     for _ in range(tries):
         draft = _draft(rng, spec, goals, on_topic, repeat)
         met = sum(kept(c, draft) == goals.get(kind_of(c), kept(c, draft)) for c in spec.constraints)
-        said = [" ".join(words(x)) for x in sentences(draft)]
-        met += not tidy or (len(words(draft)) <= 30 and len(said) == len(set(said)))
+        met += not tidy or (len(words(draft)) <= 30 and not repeated_sentences(draft))
         if met == len(spec.constraints) + 1:
             return draft
         if met > best_met:
