@@ -30,11 +30,24 @@ def test_a_row_is_read_from_a_report_and_its_header(tmp_path, monkeypatch):
         "labels_to_match": {"matches": [{"reference": "ucb+ranking+uncertain", "multiples": [1.0, 2.01, 2.96],
                                          "nominal": [1.0, 2.0, 3.0], "seeds": 5, "reference_labels": 384.0,
                                          "curve": [1.8, 2.3, 2.6], "multiple": 2.4, "ci_low": 1.5,
-                                         "ci_high": float("inf")}]}}
+                                         "ci_high": float("inf")}]},
+              "source_quality": [{"source": "a", "agreement": 0.61}, {"source": "b", "agreement": 0.74}]}
     (tmp_path / "w_report.json").write_text(json.dumps(report))
-    (tmp_path / "w_report.md").write_text("# r\n\nCommand: `rayrlhf compare x.yaml --seeds 5`\n\nCode: commit abc123; written today.\n")
+    (tmp_path / "w_report.md").write_text("# r\n\nCommand: `rayrlhf compare x.yaml --seeds 5`\n\nCode: commit abc123; written today.\n"
+                                          "\n| ucb+uncertain+ranking | 1x | 384 | 290 | 0.871 | 2.5 ± 0.2 | 600 | 1 | 2 |\n")
     row = headline.row("w")
     assert row["reference"] == "2.500 [2.250, 2.750] with 384 human labels"
     assert row["baseline"] == "1.800 (1x), 2.300 (2x), 2.600 (3x)"
     assert (row["match"], row["interval"]) == ("2.40x", "1.50x to > 2.96x")
     assert row["command"] == "rayrlhf compare x.yaml --seeds 5" and "commit abc123" in row["report"]
+    assert (row["best_source"], row["model_labels"]) == ("b 0.740", "290 (0.871 right)")
+
+
+def test_the_pilot_block_is_the_pilot_file_with_its_commit(tmp_path, monkeypatch):
+    headline = _headline()
+    monkeypatch.setattr(headline, "HERE", tmp_path)
+    (tmp_path / "hh_rlhf_pilot.txt").write_text("source  agreement\nbrevity 0.550\n")
+    (tmp_path / "hh_rlhf_pilot.commit").write_text("abc1234\n")
+    block = headline.render_pilot()
+    assert "brevity 0.550" in block and "(commit abc1234)" in block
+    assert block.startswith(headline.PILOT_BEGIN) and block.endswith(headline.PILOT_END)
