@@ -93,7 +93,7 @@ faults: env-dev
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest -q -m "faults or not faults" tests/run/test_faults.py tests/run/test_faults_node.py --junitxml=faults.xml; \
 	  status=$$?; $(PY) -m tests.support.faults_harness faults.xml; exit $$status
 
-## Benchmarks (benchmarks/README.md): every ratio in one run, ~30 min on 2 cores; results.json and plots in BENCH_OUT,
+## Benchmarks (benchmarks/README.md): every ratio in one run, ~16 min on 2 cores (968 s at 91575bb); results.json and plots in BENCH_OUT,
 ## then benchmarks/README.md rewritten from them. BENCH_ARGS adds options (e.g. --scale tiny, --only 1,5).
 .PHONY: bench
 BENCH_STAMP := $(shell date +%Y%m%d-%H%M%S)
