@@ -1,7 +1,8 @@
 """The report's ablation table: what one piece changes, method by method (README, "What it saves").
 
 Two methods of a compare are an ablation pair when they differ in exactly one piece at the same label multiple:
-one ``+OPTION`` (``oracle.query_selection``, ``transfer.pairs``, ``oracle.route``, ``transfer.ensemble``) or one
+the transfer (``MODE``: ``none`` has none, so ``none+uncertain`` -> ``ucb+uncertain`` adds ``transfer.mode=ucb``), one
+``+OPTION`` (``oracle.query_selection``, ``transfer.pairs``, ``oracle.route``, ``transfer.ensemble``) or one
 ``[KEY=VALUE]`` override, added or changed. The base is the method with the piece absent, or, when both set it, the
 one listed first. For each pair: the paired difference of the held-out oracle score after the last iteration
 (same seeds: same prompts and evaluation samples), mean and 95% t-interval, and whether the interval excludes 0.
@@ -16,8 +17,9 @@ from rayrlhf.experiments.methods import MethodSpec, parse_method
 
 
 def pieces(spec: MethodSpec) -> dict[str, str]:
-    """A method's pieces: config key -> value as written."""
-    out = {k: v for k, v in (("oracle.query_selection", spec.selection), ("transfer.pairs", spec.pairs),
+    """A method's pieces: config key -> value as written (``none``, plain online DPO, has no transfer piece)."""
+    out = {k: v for k, v in (("transfer.mode", None if spec.mode == "none" else spec.mode),
+                             ("oracle.query_selection", spec.selection), ("transfer.pairs", spec.pairs),
                              ("oracle.route", {"route_random": "random"}.get(spec.route, spec.route))) if v}
     if spec.ensemble:
         out["transfer.ensemble"] = "true"
@@ -32,7 +34,7 @@ def ablation_pairs(methods: list[str]) -> list[tuple[str, str, str]]:
     for i, base in enumerate(methods):
         for variant in methods:
             a, b = specs[base], specs[variant]
-            if variant == base or (a.mode, a.multiple) != (b.mode, b.multiple):
+            if variant == base or a.multiple != b.multiple:
                 continue
             pa, pb = pieces(a), pieces(b)
             differ = [k for k in pa.keys() | pb.keys() if pa.get(k) != pb.get(k)]

@@ -85,6 +85,7 @@ def test_the_ablation_table_pairs_methods_one_piece_apart(tmp_path):
     methods = ["none", "none@2", "ucb", "ucb+uncertain", "ucb+route_random", "ucb+uncertain[optim.replay=all]",
                "ucb+uncertain+implied@2"]
     assert ablation_pairs(methods) == [
+        ("none", "ucb", "transfer.mode=ucb"),
         ("ucb", "ucb+uncertain", "oracle.route=uncertain"), ("ucb", "ucb+route_random", "oracle.route=random"),
         ("ucb+uncertain", "ucb+route_random", "oracle.route=random"),
         ("ucb+uncertain", "ucb+uncertain[optim.replay=all]", "optim.replay=all")]
@@ -98,6 +99,10 @@ def test_the_ablation_table_pairs_methods_one_piece_apart(tmp_path):
         runs.setdefault(method, {})[seed] = run
     lines, rows = section(runs, lambda run, it: scores[(run.parent.name, int(run.name))] if it == 3 else None,
                           lambda c: f"{c['mean']:.3f}")
+    assert ablation_pairs(["ucb+uncertain+ranking", "none+uncertain+ranking", "fixed:rouge+uncertain+ranking"]) == [
+        ("ucb+uncertain+ranking", "fixed:rouge+uncertain+ranking", "transfer.mode=fixed:rouge"),
+        ("none+uncertain+ranking", "ucb+uncertain+ranking", "transfer.mode=ucb"),
+        ("none+uncertain+ranking", "fixed:rouge+uncertain+ranking", "transfer.mode=fixed:rouge")]
     (row,) = rows
     diffs = [0.5, 0.2]  # seeds 0 and 1 only: the seeds both ran
     half = stats.t.ppf(0.975, 1) * stats.sem(diffs)
