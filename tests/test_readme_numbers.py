@@ -51,3 +51,12 @@ def test_the_pilot_block_is_the_pilot_file_with_its_commit(tmp_path, monkeypatch
     block = headline.render_pilot()
     assert "brevity 0.550" in block and "(commit abc1234)" in block
     assert block.startswith(headline.PILOT_BEGIN) and block.endswith(headline.PILOT_END)
+
+
+def test_the_timing_line_is_the_measured_record(tmp_path, monkeypatch):
+    headline = _headline()
+    monkeypatch.setattr(headline, "HERE", tmp_path)
+    (tmp_path / "quickstart_time.json").write_text(json.dumps(
+        {"commit": "abc1234", "seconds": 605.4, "machine": "2 CPU cores", "cold": "task built", "detail": "install"}))
+    block = headline.render_timing()
+    assert "fresh clone of abc1234" in block and "took 10 min 05 s in all: install." in block

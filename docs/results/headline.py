@@ -4,7 +4,7 @@ every number there comes from a file with its command and commit beside it.
     python docs/results/headline.py            # rewrite the table in README.md
     python docs/results/headline.py --check    # exit 1 if README.md's table is not what the reports say
 
-It also copies the HH-RLHF pilot table (``hh_rlhf_pilot.txt``, the output of the command in ``PILOT_COMMAND`` at the
+It also writes the fresh-clone ``make quickstart`` time (``quickstart_time.json``) and copies the HH-RLHF pilot table (``hh_rlhf_pilot.txt``, the output of the command in ``PILOT_COMMAND`` at the
 commit in ``hh_rlhf_pilot.commit``) into README.md's pilot block.
 
 Each row is one world's labels-to-match set: the reference method's held-out oracle score after the last iteration
@@ -28,6 +28,7 @@ BEGIN, END = "<!-- headline:begin (docs/results/headline.py writes this table) -
 PILOT_BEGIN, PILOT_END = "<!-- pilot:begin (docs/results/headline.py copies hh_rlhf_pilot.txt here) -->", "<!-- pilot:end -->"
 PILOT_COMMAND = ("rayrlhf rewards evaluate examples/hh_rlhf_sources.yaml --pairs ../shared/data/hh_rlhf_harmless_test_300.jsonl"
                  " > docs/results/hh_rlhf_pilot.txt")
+TIMING_BEGIN, TIMING_END = "<!-- timing:begin (docs/results/headline.py writes this from quickstart_time.json) -->", "<!-- timing:end -->"
 WORLDS = {"ltm39": "summaries (`examples/quickstart.yaml`)", "ins40": "instructions (`examples/instructions.yaml`)"}
 
 
@@ -107,6 +108,14 @@ def render_pilot() -> str:
                       PILOT_END])
 
 
+def render_timing() -> str:
+    """The measured ``make quickstart`` on a fresh clone (``quickstart_time.json``: commit, seconds, what was cold)."""
+    t = json.loads((HERE / "quickstart_time.json").read_text())
+    minutes, seconds = divmod(round(t["seconds"]), 60)
+    return "\n".join([TIMING_BEGIN, f"On a fresh clone of {t['commit']} ({t['machine']}; {t['cold']}) `make quickstart` took "
+                      f"{minutes} min {seconds:02d} s in all: {t['detail']}.", TIMING_END])
+
+
 def replace_block(text: str, begin: str, end: str, body: str) -> str:
     """``text`` with the block from ``begin`` to ``end`` replaced by ``body`` (which carries both markers)."""
     if begin not in text or end not in text:
@@ -125,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     text = README.read_text()
     new = replace_block(text, BEGIN, END, render(published()))
     new = replace_block(new, PILOT_BEGIN, PILOT_END, render_pilot())
+    new = replace_block(new, TIMING_BEGIN, TIMING_END, render_timing())
     if args.check:
         if new != text:
             print("README.md's headline or pilot table is stale: run `python docs/results/headline.py`", file=sys.stderr)
