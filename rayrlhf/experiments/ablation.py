@@ -27,16 +27,18 @@ def pieces(spec: MethodSpec) -> dict[str, str]:
     return out
 
 
-def ablation_pairs(methods: list[str]) -> list[tuple[str, str, str]]:
-    """(base, variant, the piece as ``key=value``) for every pair of ``methods`` one piece apart."""
+def ablation_pairs(methods: list[str], settings: dict[str, dict[str, str]] | None = None) -> list[tuple[str, str, str]]:
+    """(base, variant, the piece as ``key=value``) for every pair of ``methods`` one piece apart, counting the
+    ``settings`` a method ran with beyond its name (a joined report's, :func:`provenance.run_settings`)."""
     specs = {m: parse_method(m) for m in methods}
+    settings = settings or {}
     out = []
     for i, base in enumerate(methods):
         for variant in methods:
             a, b = specs[base], specs[variant]
             if variant == base or a.multiple != b.multiple:
                 continue
-            pa, pb = pieces(a), pieces(b)
+            pa, pb = pieces(a) | settings.get(base, {}), pieces(b) | settings.get(variant, {})
             differ = [k for k in pa.keys() | pb.keys() if pa.get(k) != pb.get(k)]
             if len(differ) != 1 or differ[0] not in pb:
                 continue
@@ -47,7 +49,8 @@ def ablation_pairs(methods: list[str]) -> list[tuple[str, str, str]]:
     return out
 
 
-def section(runs: dict[str, dict[int, Path]], score, fmt) -> tuple[list[str], list[dict]] | None:
+def section(runs: dict[str, dict[int, Path]], score, fmt,
+            settings: dict[str, dict[str, str]] | None = None) -> tuple[list[str], list[dict]] | None:
     """The markdown lines and the rows (``report.json``'s ``ablation``); None without any ablation pair.
     ``score(run, iteration)`` is the mean held-out oracle score, ``fmt`` the report's ``mean ± half-width``."""
     from rayrlhf.core.metrics import read_metrics
@@ -57,7 +60,7 @@ def section(runs: dict[str, dict[int, Path]], score, fmt) -> tuple[list[str], li
         return score(run, rows[-1].iteration) if rows else None
 
     rows = []
-    for base, variant, piece in ablation_pairs(list(runs)):
+    for base, variant, piece in ablation_pairs(list(runs), settings):
         seeds = sorted(set(runs[base]) & set(runs[variant]))
         pairs = [(final(runs[variant][s]), final(runs[base][s])) for s in seeds]
         diffs = [v - b for v, b in pairs if v is not None and b is not None]

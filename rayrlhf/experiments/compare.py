@@ -26,6 +26,7 @@ from pathlib import Path
 from rayrlhf.config import Config, ConfigError, dump_config
 from rayrlhf.core import logs
 from rayrlhf.experiments.methods import method_config, method_dir
+from rayrlhf.experiments.provenance import settings_differing
 
 
 def _prepare(cfg: Config, methods: list[str], seeds: int, root: Path, log) -> tuple[dict[str, Config], dict]:
@@ -232,7 +233,8 @@ def _lock(root: Path) -> None:
 def join_compares(dirs: list[str | Path], into: str | Path) -> Path:
     """A compare directory whose ``compare.json`` lists the runs of every one of ``dirs`` (other seeds, other
     methods), for one report; nothing is copied but the first one's source-quality table. A method and seed run
-    in two of them is refused."""
+    in two of them is refused. A run of a comparison whose shared config differs from the first one's (other than
+    its output directory) carries those settings (``settings``), which the report names beside its method."""
     out = Path(into)
     out.mkdir(parents=True, exist_ok=True)
     joined: dict = {"methods": [], "seeds": [], "runs": {}, "joined": [str(Path(d).resolve()) for d in dirs]}
@@ -242,6 +244,7 @@ def join_compares(dirs: list[str | Path], into: str | Path) -> Path:
         if not meta_path.is_file():
             raise ConfigError(f"{d}: no compare.json (rayrlhf report joins `rayrlhf compare` directories)")
         meta = json.loads(meta_path.read_text())
+        settings = settings_differing(Path(dirs[0]) / "config.yaml", d / "config.yaml")
         joined["methods"] += [m for m in meta["methods"] if m not in joined["methods"]]
         joined["seeds"] = sorted(set(joined["seeds"]) | set(meta["seeds"]))
         for rel, info in meta["runs"].items():
@@ -249,7 +252,7 @@ def join_compares(dirs: list[str | Path], into: str | Path) -> Path:
             if key in seen:
                 raise ConfigError(f"{key[0]} seed {key[1]} is in both {seen[key]} and {d}; join directories with other seeds or methods")
             seen[key] = str(d)
-            joined["runs"][os.path.relpath(d.resolve() / rel, out.resolve())] = info
+            joined["runs"][os.path.relpath(d.resolve() / rel, out.resolve())] = info | ({"settings": settings} if settings else {})
     first = Path(dirs[0]) / "source_quality.json"
     if first.is_file():
         shutil.copy(first, out / "source_quality.json")

@@ -1,10 +1,59 @@
-"""The report's notes on how a comparison ran: the built-in world its runs trained in, and the runs ``rayrlhf
-compare --resume`` continued, with the iteration each one resumed after."""
+"""The report's notes on how a comparison ran: the built-in world its runs trained in, the runs ``rayrlhf
+compare --resume`` continued, with the iteration each one resumed after, and, in a joined report, the settings a
+joined comparison ran with beyond its methods' names."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+
+import yaml
+
+IGNORED_SETTINGS = ("run.output_dir",)  # where a comparison writes is not how its runs learn
+
+
+def _flatten(tree: dict, prefix: str = "") -> dict[str, object]:
+    out: dict[str, object] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out |= _flatten(value, f"{prefix}{key}.")
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def settings_differing(first: Path, other: Path) -> dict[str, str]:
+    """Dotted config keys whose value in the comparison config ``other`` differs from ``first`` (ignoring where
+    each writes), with ``other``'s value as written on a command line; empty when either file is missing."""
+    if not (first.is_file() and other.is_file()):
+        return {}
+    a, b = (_flatten(yaml.safe_load(p.read_text()) or {}) for p in (first, other))
+    return {k: json.dumps(b.get(k)) if not isinstance(b.get(k), str) else b[k]
+            for k in sorted(a.keys() | b.keys()) if k not in IGNORED_SETTINGS and a.get(k) != b.get(k)}
+
+
+def run_settings(root: Path) -> dict[str, dict[str, str]]:
+    """method -> the settings its runs were joined with (``compare.json``'s ``settings``), for methods that have any."""
+    meta_path = root / "compare.json"
+    if not meta_path.is_file():
+        return {}
+    out: dict[str, dict[str, str]] = {}
+    for info in json.loads(meta_path.read_text()).get("runs", {}).values():
+        if info.get("settings"):
+            out.setdefault(info["method"], {}).update(info["settings"])
+    return out
+
+
+def settings_section(root: Path) -> list[str]:
+    """Report lines naming, per method, the settings it ran with beyond its name (none: no lines)."""
+    settings = run_settings(root)
+    if not settings:
+        return []
+    lines = ["## Settings beyond the method names", "", "This report joins comparisons run with different shared "
+             "settings; these methods ran with the settings below, the others with the first comparison's. The "
+             "ablation table pairs only methods one piece apart counting these settings.", ""]
+    lines += [f"- `{m}`: " + ", ".join(f"`{k}={v}`" for k, v in s.items()) for m, s in sorted(settings.items())]
+    return [*lines, ""]
 
 
 def resumed_section(root: Path) -> list[str]:

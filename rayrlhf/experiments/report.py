@@ -24,7 +24,7 @@ from rayrlhf.algorithms.stats import Interval, mean_interval, score_summary, win
 from rayrlhf.annotate.ledger import ledger_answers
 from rayrlhf.core.metrics import read_metrics
 from rayrlhf.experiments import ablation, guarantee, labels_to_match
-from rayrlhf.experiments.provenance import resumed_section, world_section
+from rayrlhf.experiments.provenance import resumed_section, run_settings, settings_section, world_section
 
 
 def mean_row(values) -> dict:
@@ -370,12 +370,12 @@ def write_report(root: str | Path) -> Path:
     iterations = sorted({r.iteration for m in runs.values() for run in m.values() for r in read_metrics(run)
                          if (run / "eval" / f"iter_{r.iteration}.json").is_file()})  # eval.every skips some
     out: dict = {"iterations": iterations, "methods": list(runs)}
-    lines = [f"# rayrlhf report: {root.name}", "", *_comparison(runs, iterations, out)]
+    lines = [f"# rayrlhf report: {root.name}", "", *settings_section(root), *_comparison(runs, iterations, out)]
     budgets = labels_to_match.section(root, runs, mean_score, _fmt)
     if budgets:
         lines += budgets[0]
         out["labels_to_match"] = budgets[1]
-    pieces = ablation.section(runs, mean_score, _fmt)
+    pieces = ablation.section(runs, mean_score, _fmt, run_settings(root))
     if pieces:
         lines += pieces[0]
         out["ablation"] = pieces[1]

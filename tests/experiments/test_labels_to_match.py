@@ -148,3 +148,38 @@ def test_compare_directories_join_into_one_report(tmp_path):
     assert json.loads((out / "compare.json").read_text())["seeds"] == [0, 1, 2]
     with pytest.raises(ConfigError, match="none seed 0 is in both"):
         join_compares([a, a], tmp_path / "twice")
+
+
+def test_a_joined_comparison_with_other_shared_settings_names_them_and_the_ablation_counts_them(tmp_path):
+    """Joining a comparison run with `train.prompts_per_iteration=1024` to one run with 256: its runs carry the
+    setting, the report names it beside the method, and a pair of methods one name-piece apart but also apart in
+    that setting is no ablation pair."""
+    import json
+
+    import yaml
+
+    from rayrlhf.experiments.ablation import ablation_pairs
+    from rayrlhf.experiments.compare import join_compares
+    from rayrlhf.experiments.provenance import run_settings, settings_differing, settings_section
+
+    def compare_dir(name, methods, prompts):
+        d = tmp_path / name
+        runs = {f"{m}/seed_0": {"method": m, "seed": 0} for m in methods}
+        for rel in runs:
+            (d / rel).mkdir(parents=True)
+        (d / "compare.json").write_text(json.dumps({"methods": methods, "seeds": [0], "runs": runs}))
+        config = {"run": {"output_dir": str(d), "seed": 0}, "train": {"prompts_per_iteration": prompts}}
+        (d / "config.yaml").write_text(yaml.safe_dump(config))
+        return d
+
+    a = compare_dir("a", ["ucb+uncertain", "ucb"], 256)
+    b = compare_dir("b", ["ucb+uncertain[optim.max_steps=200]"], 1024)
+    assert settings_differing(a / "config.yaml", b / "config.yaml") == {"train.prompts_per_iteration": "1024"}
+    assert settings_differing(a / "config.yaml", a / "config.yaml") == {}
+    out = join_compares([a, b], tmp_path / "all")
+    settings = run_settings(out)
+    assert settings == {"ucb+uncertain[optim.max_steps=200]": {"train.prompts_per_iteration": "1024"}}
+    assert any("`train.prompts_per_iteration=1024`" in line for line in settings_section(out))
+    methods = ["ucb", "ucb+uncertain", "ucb+uncertain[optim.max_steps=200]"]
+    assert ("ucb+uncertain", "ucb+uncertain[optim.max_steps=200]", "optim.max_steps=200") in ablation_pairs(methods)
+    assert ablation_pairs(methods, settings) == [("ucb", "ucb+uncertain", "oracle.route=uncertain")]
