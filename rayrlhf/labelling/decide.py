@@ -11,7 +11,7 @@ from rayrlhf.algorithms.label_model import LabelModel, model_label
 from rayrlhf.algorithms.selection import all_identical
 from rayrlhf.core.records import RoundItem
 from rayrlhf.labelling.guarantee import Certificate
-from rayrlhf.labelling.quota import iteration_labels, label_quota
+from rayrlhf.labelling.quota import burn_in_quota, iteration_labels, label_quota
 from rayrlhf.labelling.records import ModelLabelled, RoundDecision
 from rayrlhf.labelling.rules import LabellingRule, RoundView, Split
 
@@ -24,11 +24,18 @@ def askable(items: Sequence[RoundItem]) -> tuple[int, ...]:
     return tuple(i for i, it in enumerate(items) if not all_identical(it.responses))
 
 
-def round_quota(oracle, prompts_per_iteration: int, rule: LabellingRule, seen_after: int, labelled: int) -> int:
+def round_quota(oracle, prompts_per_iteration: int, rule: LabellingRule, seen_after: int, labelled: int,
+                burn_in_needs: int | None = None, askable_count: int = 0) -> int:
     """People's labels in the next round, so that labelling keeps pace with the iteration's human labels over its
-    prompts (``seen_after`` prompts seen once this round is in, ``labelled`` labels so far)."""
+    prompts (``seen_after`` prompts seen once this round is in, ``labelled`` labels so far). In a burn-in round
+    (``burn_in_needs``: human labels still needed before the label model may label) with ``oracle.burn_in: front``,
+    people label up to all of the round's ``askable_count`` prompts, so the burn-in ends rounds earlier and leaves
+    fewer prompts unlabelled; later rounds then pace the rest."""
     total = iteration_labels(oracle.labels_per_iteration, oracle.human_share, prompts_per_iteration, rule.routes_to_model)
-    return label_quota(total, prompts_per_iteration, seen_after, labelled)
+    paced = label_quota(total, prompts_per_iteration, seen_after, labelled)
+    if burn_in_needs is None or oracle.burn_in != "front":
+        return paced
+    return burn_in_quota(paced, burn_in_needs, total - labelled, askable_count)
 
 
 def decide_round(rule: LabellingRule, iteration: int, round_index: int, items: Sequence[RoundItem], quota: int,

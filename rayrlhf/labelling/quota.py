@@ -9,6 +9,13 @@ def label_quota(total_labels: int, total_prompts: int, seen_after: int, labelled
     return max(0, round(total_labels * seen_after / total_prompts) - labelled_so_far)
 
 
+def burn_in_quota(paced: int, still_needed: int, remaining: int, askable: int) -> int:
+    """People's labels in a burn-in round with ``oracle.burn_in: front``: enough to end the burn-in now
+    (``still_needed`` more human labels before the label model may label), never less than the ``paced`` quota,
+    never more than the iteration has left (``remaining``) or the round can ask (``askable``)."""
+    return max(0, min(remaining, askable, max(paced, still_needed)))
+
+
 def human_quota(labels_per_iteration: int | None, human_share: float, prompts_per_iteration: int) -> int:
     """Human labels per iteration with a routing rule (the label model labels the rest): ``oracle.labels_per_iteration``
     when set, else ``human_share`` of the prompts (at least one)."""

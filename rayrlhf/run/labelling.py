@@ -71,9 +71,10 @@ class Labelling:
             self._check_replay(decision, items)
             decision = replace(decision, identical=tuple(sorted(set(range(len(items))) - set(idx))))
         else:
-            quota = round_quota(self.o, self.prompts, self.rule, seen_after, labelled)
-            rng = np.random.default_rng(derived_seed(self.cfg.run.seed, "select", iteration, r))
             model = self.label_model.ready() if self.label_model is not None else None
+            needs = self.label_model.burn_in_needs() if self.label_model is not None else None
+            quota = round_quota(self.o, self.prompts, self.rule, seen_after, labelled, needs, len(idx))
+            rng = np.random.default_rng(derived_seed(self.cfg.run.seed, "select", iteration, r))
             cert = (self.label_model.certificate(self.o.model_accuracy, 1.0 - self.o.accuracy_confidence)
                     if self.rule.certifies else None)
             decision = decide_round(self.rule, iteration, r, items, quota, rng, scored or None, model, cert)

@@ -121,3 +121,12 @@ def test_every_built_in_rule_splits_disjointly_and_within_the_quota():
         assert set(split.spot) <= set(split.human) and set(split.human) | set(split.model) <= set(range(n))
         if RULES[name].routes_to_model:
             assert sorted(split.human + split.model) == list(range(n))
+
+
+def test_the_front_burn_in_quota_is_what_ends_the_burn_in_within_the_iteration_and_the_round():
+    from rayrlhf.labelling.quota import burn_in_quota
+
+    for paced, needs, remaining, askable in [(1, 3, 4, 6), (4, 3, 4, 6), (1, 64, 20, 32), (1, 64, 128, 10), (0, 0, 5, 5)]:
+        expected = sorted([remaining, askable, max(paced, needs)])[0]  # the tightest of the three caps
+        assert burn_in_quota(paced, needs, remaining, askable) == max(0, expected)
+    assert burn_in_quota(2, 5, -1, 9) == 0  # an iteration already past its labels asks nobody

@@ -131,3 +131,23 @@ def test_the_certificate_is_the_guarantee_of_the_audits_under_the_current_model(
         agree, compared = pair_agreement(implied_pairs(label.ranking), ex.pairs)
         by_hand.append(Audited(label.confidence, agree / compared))
     assert cert == certify(by_hand, 0.9, 0.05) and cert.threshold is not None and cert.bound >= 0.9
+
+
+def test_a_front_burn_in_asks_people_enough_to_end_it_in_one_round(tmp_path):
+    """`oracle.burn_in: front`: a burn-in round asks people what the label model still needs (route_after 3 here)
+    instead of the round's paced share (4 labels over 8 prompts, a round that brings the seen prompts to 2: 1); once
+    people have given them the model labels the next round, whose paced quota is then 0."""
+    timing = {"route_s": 0.0}
+    (tmp_path / "paced").mkdir()
+    (tmp_path / "front").mkdir()
+    paced = Labelling(config(route_after=3), tmp_path / "paced", LocalScorers(config()), []).decide(1, 0, items("a"), 2, 0, timing)
+    assert len(paced.decision.human) == 1
+    cfg = config(route_after=3, burn_in="front")
+    front = Labelling(cfg, tmp_path / "front", LocalScorers(cfg), [])
+    burn = front.decide(1, 0, items("a"), 2, 0, timing)
+    assert len(burn.decision.human) == 3 and burn.decision.model == ()
+    answers = [Answer(it.query().id, sorted(range(3), key=lambda k: -len(it.responses[k]))) if i in burn.decision.human
+               else None for i, it in enumerate(items("a"))]
+    front.complete(burn, answers)
+    routed = front.decide(1, 1, items("b"), 4, 3, timing)  # pace: round(4 * 4 / 8) - 3 < 0 -> nobody
+    assert routed.decision.human == () and len(routed.decision.model) == 6
