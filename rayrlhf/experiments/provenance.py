@@ -24,12 +24,13 @@ def _flatten(tree: dict, prefix: str = "") -> dict[str, object]:
 
 def settings_differing(first: Path, other: Path) -> dict[str, str]:
     """Dotted config keys whose value in the comparison config ``other`` differs from ``first`` (ignoring where
-    each writes), with ``other``'s value as written on a command line; empty when either file is missing."""
+    each writes, and keys only one of them has: a key added to rayrlhf after the other ran took its default there),
+    with ``other``'s value as written on a command line; empty when either file is missing."""
     if not (first.is_file() and other.is_file()):
         return {}
     a, b = (_flatten(yaml.safe_load(p.read_text()) or {}) for p in (first, other))
-    return {k: json.dumps(b.get(k)) if not isinstance(b.get(k), str) else b[k]
-            for k in sorted(a.keys() | b.keys()) if k not in IGNORED_SETTINGS and a.get(k) != b.get(k)}
+    return {k: json.dumps(b[k]) if not isinstance(b[k], str) else b[k]
+            for k in sorted(a.keys() & b.keys()) if k not in IGNORED_SETTINGS and a[k] != b[k]}
 
 
 def run_settings(root: Path) -> dict[str, dict[str, str]]:

@@ -176,6 +176,9 @@ def test_a_joined_comparison_with_other_shared_settings_names_them_and_the_ablat
     b = compare_dir("b", ["ucb+uncertain[optim.max_steps=200]"], 1024)
     assert settings_differing(a / "config.yaml", b / "config.yaml") == {"train.prompts_per_iteration": "1024"}
     assert settings_differing(a / "config.yaml", a / "config.yaml") == {}
+    newer = tmp_path / "newer.yaml"  # a key added to rayrlhf since `a` ran: no difference to name
+    newer.write_text(yaml.safe_dump({"run": {"seed": 0}, "train": {"prompts_per_iteration": 256}, "oracle": {"burn_in": "paced"}}))
+    assert settings_differing(a / "config.yaml", newer) == {}
     out = join_compares([a, b], tmp_path / "all")
     settings = run_settings(out)
     assert settings == {"ucb+uncertain[optim.max_steps=200]": {"train.prompts_per_iteration": "1024"}}
