@@ -90,7 +90,7 @@ class OracleConfig(_Section):
         "paced", description="routed rules, until `route_after` human labels exist: `paced` asks people each round's "
         "share of the iteration's human labels and leaves the rest of the round unlabelled; `front` asks people up to "
         "the whole round, so the burn-in ends in fewer rounds and fewer prompts go unlabelled (later rounds pace the "
-        "rest of the iteration's human labels); not measured yet, so off")
+        "rest of the iteration's human labels); measured at 5 seeds it scores lower (docs/experiments.md), so off")
     spot_check: float = Field(
         0.1, ge=0.0, le=1.0, description="route uncertain: the share of the human labels spent on prompts the model "
         "is confident about, drawn at random, so its accuracy where it labels is measured (reported with its CI)")
