@@ -137,11 +137,12 @@ def main(argv: list[str] | None = None) -> int:
     new = replace_block(new, TIMING_BEGIN, TIMING_END, render_timing())
     if args.check:
         if new != text:
-            print("README.md's headline or pilot table is stale: run `python docs/results/headline.py`", file=sys.stderr)
+            print("README.md's headline table, pilot table or quickstart time is stale: run `python docs/results/headline.py`", file=sys.stderr)
             return 1
         return 0
     README.write_text(new)
-    print(f"wrote the headline and pilot tables of {README} from {', '.join(published())} and hh_rlhf_pilot.txt")
+    print(f"wrote the headline table, pilot table and quickstart time of {README} from {', '.join(published())}, "
+          "hh_rlhf_pilot.txt and quickstart_time.json")
     return 0
 
 

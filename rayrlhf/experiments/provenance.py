@@ -45,9 +45,9 @@ def run_settings(root: Path) -> dict[str, dict[str, str]]:
     return out
 
 
-def settings_section(root: Path) -> list[str]:
-    """Report lines naming, per method, the settings it ran with beyond its name (none: no lines)."""
-    settings = run_settings(root)
+def settings_section(settings: dict[str, dict[str, str]]) -> list[str]:
+    """Report lines naming, per method, the settings it ran with beyond its name (:func:`run_settings`; none: no
+    lines)."""
     if not settings:
         return []
     lines = ["## Settings beyond the method names", "", "This report joins comparisons run with different shared "

@@ -370,12 +370,13 @@ def write_report(root: str | Path) -> Path:
     iterations = sorted({r.iteration for m in runs.values() for run in m.values() for r in read_metrics(run)
                          if (run / "eval" / f"iter_{r.iteration}.json").is_file()})  # eval.every skips some
     out: dict = {"iterations": iterations, "methods": list(runs)}
-    lines = [f"# rayrlhf report: {root.name}", "", *settings_section(root), *_comparison(runs, iterations, out)]
+    settings = run_settings(root)
+    lines = [f"# rayrlhf report: {root.name}", "", *settings_section(settings), *_comparison(runs, iterations, out)]
     budgets = labels_to_match.section(root, runs, mean_score, _fmt)
     if budgets:
         lines += budgets[0]
         out["labels_to_match"] = budgets[1]
-    pieces = ablation.section(runs, mean_score, _fmt, run_settings(root))
+    pieces = ablation.section(runs, mean_score, _fmt, settings)
     if pieces:
         lines += pieces[0]
         out["ablation"] = pieces[1]

@@ -67,10 +67,9 @@ class LabelModelRun:
             return mean_label_model(self.sources)
         return fit_label_model(self.sources, self.pilot + self.examples)
 
-    def burn_in_needs(self) -> int | None:
-        """Human labels still needed before the model may label (None: past its burn-in)."""
-        have = len(self.pilot) + len(self.examples)
-        return None if self.ready() is not None else max(0, self.o.route_after - have)
+    def burn_in_needs(self) -> int:
+        """Human labels still needed before ``oracle.route_after`` (pilot included) lets the model label."""
+        return max(0, self.o.route_after - len(self.pilot) - len(self.examples))
 
     def ready(self) -> LabelModel | None:
         """The model when it may label (past ``oracle.route_after`` human labels, pilot included), else None."""

@@ -72,7 +72,7 @@ class Labelling:
             decision = replace(decision, identical=tuple(sorted(set(range(len(items))) - set(idx))))
         else:
             model = self.label_model.ready() if self.label_model is not None else None
-            needs = self.label_model.burn_in_needs() if self.label_model is not None else None
+            needs = self.label_model.burn_in_needs() if self.label_model is not None and model is None else None
             quota = round_quota(self.o, self.prompts, self.rule, seen_after, labelled, needs, len(idx))
             rng = np.random.default_rng(derived_seed(self.cfg.run.seed, "select", iteration, r))
             cert = (self.label_model.certificate(self.o.model_accuracy, 1.0 - self.o.accuracy_confidence)

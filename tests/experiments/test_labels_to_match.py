@@ -182,7 +182,7 @@ def test_a_joined_comparison_with_other_shared_settings_names_them_and_the_ablat
     out = join_compares([a, b], tmp_path / "all")
     settings = run_settings(out)
     assert settings == {"ucb+uncertain[optim.max_steps=200]": {"train.prompts_per_iteration": "1024"}}
-    assert any("`train.prompts_per_iteration=1024`" in line for line in settings_section(out))
+    assert any("`train.prompts_per_iteration=1024`" in line for line in settings_section(settings))
     methods = ["ucb", "ucb+uncertain", "ucb+uncertain[optim.max_steps=200]"]
     assert ("ucb+uncertain", "ucb+uncertain[optim.max_steps=200]", "optim.max_steps=200") in ablation_pairs(methods)
     assert ablation_pairs(methods, settings) == [("ucb", "ucb+uncertain", "oracle.route=uncertain")]
