@@ -11,6 +11,7 @@ from rayrlhf.core.metrics import read_metrics
 
 COLUMNS = ("target_accuracy", "threshold", "accuracy_bound", "audits", "human_labels", "model_labels", "human_share",
            "oracle_accuracy", "oracle_accuracy_ci_low", "oracle_accuracy_pairs")
+COUNTS = frozenset({"audits", "human_labels", "model_labels", "oracle_accuracy_pairs"})
 
 
 def guarantee_rows(by_seed: dict[int, Path]) -> list[dict]:
@@ -27,12 +28,13 @@ def guarantee_rows(by_seed: dict[int, Path]) -> list[dict]:
     return rows
 
 
-def _cell(value) -> str:
+def _cell(value, count: bool = False) -> str:
+    """A table cell: '-' for a missing value, yes/no for a verdict, a whole number for a count, else 3 decimals."""
     if value is None or value != value:
         return "-"
     if isinstance(value, bool):
         return "yes" if value else "no"
-    return f"{value:.0f}" if float(value).is_integer() else f"{value:.3f}"
+    return f"{value:.0f}" if count else f"{value:.3f}"
 
 
 def section(runs: dict[str, dict[int, Path]]) -> tuple[list[str], dict] | None:
@@ -51,7 +53,7 @@ def section(runs: dict[str, dict[int, Path]]) -> tuple[list[str], dict] | None:
                   "audits it rests on, people's and the model's labels, people's share of the labelled prompts, and "
                   "the realised accuracy of the model's labels against the simulated oracle (its 95% lower end and pairs).",
                   "", "| seed | iteration | " + " | ".join(COLUMNS) + " | met |", "|---|---|" + "---|" * (len(COLUMNS) + 1),
-                  *[f"| {r['seed']} | {r['iteration']} | " + " | ".join(_cell(r[k]) for k in COLUMNS) + f" | {_cell(r['met'])} |"
+                  *[f"| {r['seed']} | {r['iteration']} | " + " | ".join(_cell(r[k], k in COUNTS) for k in COLUMNS) + f" | {_cell(r['met'])} |"
                     for r in rows],
                   "", f"The model labelled in {len(judged)} of {len(rows)} iterations; its labels met the target in "
                   f"{met} of them" + (f" ({met / len(judged):.0%})." if judged else "."), ""]

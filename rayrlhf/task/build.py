@@ -2,7 +2,9 @@
 
 The cache key is a hash of the task config and ``TASK_VERSION``; a build is written to a temporary folder
 and renamed into place, so an interrupted build never leaves a half-built cache behind. A cached task
-loads in well under a second.
+loads in well under a second. The build runs on a fixed thread count with deterministic algorithms, in a process on
+a pinned instruction path (:mod:`rayrlhf.task.pinned`), so machines with other core counts or CPUs build the same
+world; ``build.json`` records its checksum and the path it ran on.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 
 from rayrlhf.config import TaskConfig
 from rayrlhf.core.durable import write_text_atomic
+from rayrlhf.task.pinned import build_in_pinned_process, cpu_capability, pinned_here
 from rayrlhf.task.worlds import SPLITS, WORLD_VERSIONS
 
 TASK_VERSION = 1
@@ -77,6 +80,9 @@ def build_task(cfg: TaskConfig, force: bool = False, log=print) -> BuiltTask:
     root = cache_dir(cfg) / f"task-{task_key(cfg)}"
     if (root / "build.json").is_file() and not force:
         return BuiltTask(root)
+    if not pinned_here():
+        build_in_pinned_process(cfg.model_dump_json(), force, log)
+        return BuiltTask(root)
     tmp = root.parent / f"{root.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     try:
@@ -132,7 +138,7 @@ def _build_into(cfg: TaskConfig, out: Path, log) -> dict:
 
     return {
         "key": out.name.split(".tmp")[0], "config": cfg.model_dump(), "timings": timings,
-        "build_threads": BUILD_THREADS, "checksum": task_checksum(out),
+        "build_threads": BUILD_THREADS, "cpu_capability": cpu_capability(), "checksum": task_checksum(out),
         "policy": {**POLICY_SHAPE, "params": sum(p.numel() for p in policy.parameters()), "final_loss": tail(policy_losses)},
         "judge_lm": {**JUDGE_SHAPE, "params": sum(p.numel() for p in judge.parameters()), "final_loss": tail(judge_losses)},
     }

@@ -32,3 +32,14 @@ def test_met_is_realised_accuracy_at_least_the_target_and_only_where_the_model_l
 
 def test_methods_without_a_guarantee_give_no_section(tmp_path):
     assert section({"none": {0: _run(tmp_path, 0, [{"iteration": 1, "oracle_queries": 10}])}}) is None
+
+
+def test_counts_print_as_whole_numbers_and_shares_with_three_decimals(tmp_path):
+    by_seed = {0: _run(tmp_path, 0, [_row(1, 0, float("nan"), float("nan"))])}
+    lines, _ = section({"ucb+guaranteed": by_seed})
+    cells = [c.strip() for c in next(line for line in lines if line.startswith("| 0 | 1 |")).strip("|").split("|")]
+    row = dict(zip(["seed", "iteration", "target_accuracy", "threshold", "accuracy_bound", "audits", "human_labels",
+                    "model_labels", "human_share", "oracle_accuracy", "oracle_accuracy_ci_low", "oracle_accuracy_pairs",
+                    "met"], cells))
+    assert row["model_labels"] == "0" and row["oracle_accuracy_pairs"] == "0" and row["audits"] == "64"
+    assert row["human_share"] == "1.000" and row["target_accuracy"] == "0.900" and row["threshold"] == "-"

@@ -81,21 +81,50 @@ def test_build_is_deterministic(tmp_path):
     assert a.checksum() == b.checksum() == json.loads((a.root / "build.json").read_text())["checksum"]
 
 
-def test_build_is_the_same_whatever_the_ambient_thread_count(tmp_path):
-    """The build fixes its own thread count, so a machine with more cores builds the same world."""
-    import torch
+BUILD_SCRIPT = """
+import sys
+from rayrlhf.config import TaskConfig
+from rayrlhf.task import build
+cfg = TaskConfig.model_validate_json(sys.argv[1])
+if sys.argv[2] == "unpinned":  # the build's own steps in this process, on whatever path the environment gives it
+    out = build.cache_dir(cfg) / "unpinned"
+    print(build._build_into(cfg, out, lambda m: None)["checksum"])
+else:
+    print(build.build_task(cfg, log=lambda m: None).checksum())
+"""
 
-    cfg = dict(num_train=16, num_eval=10, num_heldout=10, sft_steps=4, judge_lm_steps=2)
-    before = torch.get_num_threads()
-    try:
-        torch.set_num_threads(1)
-        one = build_task(TaskConfig(**cfg, cache_dir=str(tmp_path / "one")), log=lambda m: None)
-        torch.set_num_threads(4)
-        four = build_task(TaskConfig(**cfg, cache_dir=str(tmp_path / "four")), log=lambda m: None)
-        assert torch.get_num_threads() == 4  # restored after the build
-    finally:
-        torch.set_num_threads(before)
-    assert one.checksum() == four.checksum()
+
+@pytest.mark.slow
+def test_build_is_the_same_whatever_the_ambient_threads_and_instruction_set(tmp_path):
+    """Another core count or CPU (simulated by torch's generic kernels, `ATEN_CPU_CAPABILITY=default`) builds the
+    same world; the control shows that path would change the world without the build's pinned process."""
+    import os
+    import subprocess
+    import sys
+
+    def checksum(name, how="build", **env):
+        cfg = TaskConfig(num_train=16, num_eval=10, num_heldout=10, sft_steps=4, judge_lm_steps=2,
+                         cache_dir=str(tmp_path / name))
+        ambient = {k: v for k, v in os.environ.items() if k not in ("ATEN_CPU_CAPABILITY", "MKL_CBWR", "ONEDNN_MAX_CPU_ISA")}
+        done = subprocess.run([sys.executable, "-c", BUILD_SCRIPT, cfg.model_dump_json(), how], env={**ambient, **env},
+                              capture_output=True, text=True, check=True, cwd=REPO)
+        return done.stdout.split()[-1]
+
+    native = checksum("native", OMP_NUM_THREADS="1")
+    generic = checksum("generic", OMP_NUM_THREADS="4", ATEN_CPU_CAPABILITY="default")
+    assert native == generic
+    assert checksum("unpinned", how="unpinned", ATEN_CPU_CAPABILITY="default") != native  # the pin is what holds it
+    info = json.loads(next((tmp_path / "generic").glob("task-*/build.json")).read_text())
+    assert info["cpu_capability"] in ("AVX2", "DEFAULT") and info["checksum"] == generic
+
+
+def test_a_failed_pinned_build_raises_one_line_naming_the_fix(capfd):
+    from rayrlhf.task.pinned import build_in_pinned_process
+
+    logged = []
+    with pytest.raises(RuntimeError, match=r"building the built-in task failed \(exit 1.*rerun `rayrlhf task build"):
+        build_in_pinned_process('{"sft_steps": "many"}', False, logged.append)
+    assert "sft_steps" in capfd.readouterr().err  # the child's error reaches this process's stderr
 
 
 def test_a_cache_without_a_checksum_gets_one_and_a_run_records_its_world(tmp_path):
