@@ -29,7 +29,8 @@ PILOT_BEGIN, PILOT_END = "<!-- pilot:begin (docs/results/headline.py copies hh_r
 PILOT_COMMAND = ("rayrlhf rewards evaluate examples/hh_rlhf_sources.yaml --pairs ../shared/data/hh_rlhf_harmless_test_300.jsonl"
                  " > docs/results/hh_rlhf_pilot.txt")
 TIMING_BEGIN, TIMING_END = "<!-- timing:begin (docs/results/headline.py writes this from quickstart_time.json) -->", "<!-- timing:end -->"
-WORLDS = {"ltm39": "summaries (`examples/quickstart.yaml`)", "ins40": "instructions (`examples/instructions.yaml`)"}
+WORLDS = {"ltm39": "summaries (`examples/quickstart.yaml`)", "ins40": "instructions (`examples/instructions.yaml`)",
+          "bt39": "summaries with noisy people (`oracle.labels=bradley_terry`)"}
 
 
 def _multiple(value: float, largest: float) -> str:
@@ -96,7 +97,7 @@ def render(names: list[str]) -> str:
              "per run (share right) | report |", "|---|---|---|---|---|---|---|---|---|"]
     lines += [f"| {r['world']} | {r['reference']} | {r['baseline']} | {r['match']} | {r['interval']} | {r['seeds']} | "
               f"{r['best_source']} | {r['model_labels']} | {r['report']} |" for r in rows]
-    lines += ["", "Commands:", ""] + [f"- {r['world'].split(' ')[0]}: `{r['command']}`" for r in rows]
+    lines += ["", "Commands:", ""] + [f"- {r['world'].split(' (')[0]}: `{r['command']}`" for r in rows]
     return "\n".join([*lines, "", END])
 
 
