@@ -102,10 +102,12 @@ def test_build_is_the_same_whatever_the_ambient_threads_and_instruction_set(tmp_
     import subprocess
     import sys
 
+    from rayrlhf.task.pinned import PINNED_ENV
+
     def checksum(name, how="build", **env):
         cfg = TaskConfig(num_train=16, num_eval=10, num_heldout=10, sft_steps=4, judge_lm_steps=2,
                          cache_dir=str(tmp_path / name))
-        ambient = {k: v for k, v in os.environ.items() if k not in ("ATEN_CPU_CAPABILITY", "MKL_CBWR", "ONEDNN_MAX_CPU_ISA")}
+        ambient = {k: v for k, v in os.environ.items() if k not in PINNED_ENV}
         done = subprocess.run([sys.executable, "-c", BUILD_SCRIPT, cfg.model_dump_json(), how], env={**ambient, **env},
                               capture_output=True, text=True, check=True, cwd=REPO)
         return done.stdout.split()[-1]
