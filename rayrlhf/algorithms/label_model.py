@@ -63,10 +63,16 @@ class LabelModel:
 
 @dataclass(frozen=True)
 class ModelLabel:
-    """A prompt's label from the model: ``ranking`` best first, ``confidence`` the least sure of its stated pairs."""
+    """A prompt's label from the model: ``ranking`` best first, ``confidence`` the least sure of its stated pairs,
+    ``pair_probs`` the model's probability of each pair it states (:func:`implied_pairs` order)."""
 
     ranking: tuple[int, ...]
     confidence: float
+    pair_probs: tuple[float, ...] = ()
+
+    def pairs_at(self, threshold: float) -> tuple[tuple[int, int], ...]:
+        """The stated pairs the model gives probability at least ``threshold``."""
+        return tuple(p for p, prob in zip(implied_pairs(self.ranking), self.pair_probs, strict=True) if prob >= threshold)
 
 
 def _sigmoid(x):
@@ -131,7 +137,8 @@ def model_label(model: LabelModel, scores: Sequence[Sequence[float]]) -> ModelLa
     """The model's ranking of the K responses (stable on ties) and its confidence (:func:`implied_pairs`)."""
     s = model.combined(scores)
     ranking = tuple(int(i) for i in np.argsort(-s, kind="stable"))
-    return ModelLabel(ranking, float(min(_sigmoid(s[a] - s[b]) for a, b in implied_pairs(ranking))))
+    probs = tuple(float(_sigmoid(s[a] - s[b])) for a, b in implied_pairs(ranking))
+    return ModelLabel(ranking, min(probs), probs)
 
 
 def pair_probs(model: LabelModel, examples: Sequence[LabelExample]) -> np.ndarray:

@@ -48,7 +48,7 @@ class AnnotationLedger:
         if answer.query_id != query.id:
             raise ValueError(f"answer for query {answer.query_id} handed over for query {query.id}")
         row = {"query_id": query.id, "iteration": iteration, "time": time.time(), "prompt": query.prompt,
-               "responses": list(query.responses), **{k: v for k, v in asdict(answer).items() if k != "query_id"}}
+               "responses": list(query.responses), **{k: v for k, v in asdict(answer).items() if k not in ("query_id", "pairs")}}
         append_jsonl(self.path, [row])
         self.answers[query.id] = answer
 

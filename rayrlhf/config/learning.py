@@ -101,6 +101,11 @@ class OracleConfig(_Section):
     accuracy_confidence: float = Field(
         0.95, gt=0.5, lt=1.0, description="route guaranteed: the probability that the certified threshold's accuracy "
         "is at least model_accuracy (1 - delta of Learn then Test)")
+    certify_unit: Literal["prompt", "pair"] = Field(
+        "prompt", description="route guaranteed: what the certified threshold cuts. `prompt`: the model labels a "
+        "prompt's whole best/worst ranking where its least sure pair reaches the threshold; `pair`: it states only the "
+        "pairs of its ranking it gives at least the threshold's probability, on every prompt with one such pair, and "
+        "the audits are scored on those pairs")
     audit_share: float = Field(
         0.5, gt=0.0, lt=1.0, description="route guaranteed: the chance that each human label (a uniform sample of the "
         "round) is an audit, kept out of the label model's fit, that certifies its accuracy; `route_after` counts the "

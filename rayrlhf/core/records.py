@@ -87,7 +87,8 @@ class Answer:
     """An answer to a :class:`Query`. ``ranking`` is best-first; ``None`` when the annotator abstained. ``partial``: a
     best/worst answer, which states only best over each other and each other over worst. ``labeller``: ``oracle``
     (the run's backend: people, a judge, the simulated oracle; paid) or ``model`` (the label model; never paid), with
-    its ``confidence``. ``train_weight`` scales the answer's pairs in the loss. ``meta``: who answered and how
+    its ``confidence``; ``pairs``: the (chosen, rejected) pairs a model label states when it states only some of its
+    ranking's (None: all it implies). ``train_weight`` scales the answer's pairs in the loss. ``meta``: who answered and how
     (annotator, seconds, votes, a judge's usage), for reports."""
 
     query_id: str
@@ -98,6 +99,7 @@ class Answer:
     labeller: str = "oracle"
     confidence: float | None = None
     train_weight: float = 1.0
+    pairs: list[tuple[int, int]] | None = None
 
     def __post_init__(self) -> None:
         """A ``partial`` given in ``meta`` (rows and backends that keep it there) becomes the typed field."""

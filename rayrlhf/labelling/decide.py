@@ -38,13 +38,22 @@ def round_quota(oracle, prompts_per_iteration: int, rule: LabellingRule, seen_af
     return burn_in_quota(paced, burn_in_needs, total - labelled, askable_count)
 
 
+def _confidence(label, certificate: Certificate | None) -> float:
+    """What a rule compares with the round's threshold: the label's least sure pair, or with a certificate cut per
+    pair (``oracle.certify_unit: pair``) its surest, so a prompt is labelled when any of its pairs is certified."""
+    if certificate is not None and certificate.unit == "pair":
+        return max(label.pair_probs)
+    return label.confidence
+
+
 def decide_round(rule: LabellingRule, iteration: int, round_index: int, items: Sequence[RoundItem], quota: int,
                  rng: np.random.Generator, scores: Sequence | None = None, model: LabelModel | None = None,
                  certificate: Certificate | None = None) -> RoundDecision:
     """Who labels each of round ``round_index``'s ``items``. ``scores`` are every source's scores of each askable
     item's K responses (K x W, in :func:`askable` order; needed when the rule ``needs_scores``), ``model`` the label
     model when it may label (None: a rule that routes to it takes its burn-in split), ``certificate`` the confidence
-    threshold certified for the round (``guaranteed``). Deterministic for a given ``rng``."""
+    threshold certified for the round (``guaranteed``; cut per pair, a model label states only its pairs at or above
+    the threshold). Deterministic for a given ``rng``."""
     idx = askable(items)
     labels = None
     if not idx:
@@ -54,15 +63,17 @@ def decide_round(rule: LabellingRule, iteration: int, round_index: int, items: S
     else:
         if rule.routes_to_model:
             labels = [model_label(model, s) for s in scores]
-        view = RoundView(len(idx), scores, [lab.confidence for lab in labels] if labels is not None else None,
-                         certificate.threshold if certificate is not None else None)
+        view = RoundView(len(idx), scores, [_confidence(lab, certificate) for lab in labels] if labels is not None
+                         else None, certificate.threshold if certificate is not None else None)
         split, reason = rule.split(view, quota, rng), rule.reason
+    by_pair = certificate is not None and certificate.unit == "pair" and certificate.threshold is not None
 
-    def labelled(j: int) -> ModelLabelled:
-        return ModelLabelled(idx[j], items[idx[j]].query().id, tuple(labels[j].ranking), labels[j].confidence)
+    def labelled(j: int, states: bool = False) -> ModelLabelled:
+        pairs = labels[j].pairs_at(certificate.threshold) if states and by_pair else None
+        return ModelLabelled(idx[j], items[idx[j]].query().id, tuple(labels[j].ranking), labels[j].confidence, pairs)
 
     human = tuple(idx[j] for j in split.human)
     return RoundDecision(iteration, round_index, rule.name, human, tuple(items[i].query().id for i in human),
-                         tuple(labelled(j) for j in split.model), tuple(labelled(j) for j in split.spot), reason,
+                         tuple(labelled(j, True) for j in split.model), tuple(labelled(j) for j in split.spot), reason,
                          tuple(i for i in range(len(items)) if i not in set(idx)), tuple(idx[j] for j in split.audit),
                          certificate)

@@ -11,7 +11,11 @@ threshold is the one the model labels at.
 
 An audited prompt is one drawn uniformly at random from a round's askable prompts, answered by a person and kept out
 of the label model's fit; its loss is the share of the pairs the model's label states, among those the person's
-answer orders, that the person orders the other way. The bound is on the expected agreement per prompt over the
+answer orders, that the person orders the other way. What a label states at threshold ``t`` depends on the unit
+(``oracle.certify_unit``): ``prompt``, the label's whole best/worst ranking, on prompts whose confidence (its least
+sure pair) is at least ``t``; ``pair``, only the pairs of that ranking the model gives probability at least ``t``, on
+prompts with at least one such pair. The null at ``t`` is then about the prompts the label states something on, and
+the audits that state something at ``t`` are a uniform sample of them. The bound is on the expected agreement per prompt over the
 prompts at or above the threshold, for the model as it stands when the round is decided. The audits are exchangeable with the prompts the model labels only as far as the prompts and the
 policy's responses do not drift between the rounds they come from: the run checks the realised accuracy with the
 simulated oracle (``label_model/oracle_accuracy``).
@@ -29,20 +33,33 @@ from scipy.stats import binom
 GRID = (0.99, 0.98, 0.96, 0.94, 0.92, 0.9, 0.85, 0.8, 0.7, 0.6, 0.5)  # fixed in advance; 0.5: every prompt
 
 
+UNITS = ("prompt", "pair")
+
+
 @dataclass(frozen=True)
 class Audited:
-    """One audited prompt under the current label model: its confidence there and the share of its label's pairs the
-    person orders the same way."""
+    """One audited prompt under the current label model: its confidence there, the share of its label's pairs the
+    person orders the same way, and per pair the person orders, the model's probability of it and whether the person
+    agrees."""
 
     confidence: float
     agreement: float
+    pairs: tuple[tuple[float, bool], ...] = ()
+
+    def agreement_at(self, threshold: float, unit: str) -> float | None:
+        """The agreement of what the label states at ``threshold`` (module docstring), None where it states nothing."""
+        if unit == "prompt":
+            return self.agreement if self.confidence >= threshold else None
+        kept = [agrees for prob, agrees in self.pairs if prob >= threshold]
+        return sum(kept) / len(kept) if kept else None
 
 
 @dataclass(frozen=True)
 class Certificate:
     """The certified threshold (None: no threshold of the grid passes, so the model labels nothing), the lower
     confidence bound on the accuracy of labels at or above it, the audits it rests on (``audited`` in all,
-    ``covered`` at or above the threshold) and their mean agreement there. With no threshold certified, ``bound``
+    ``covered`` those the label states something on at the threshold) and their mean agreement there, and the unit
+    a label's statement is cut at (``prompt`` or ``pair``). With no threshold certified, ``bound``
     and ``accuracy`` are those of every audit (None with no audits), at the same level."""
 
     threshold: float | None
@@ -52,10 +69,11 @@ class Certificate:
     accuracy: float | None
     target: float
     delta: float
+    unit: str = "prompt"
 
     def to_json(self) -> dict:
         return {"threshold": self.threshold, "bound": self.bound, "audited": self.audited, "covered": self.covered,
-                "accuracy": self.accuracy, "target": self.target, "delta": self.delta}
+                "accuracy": self.accuracy, "target": self.target, "delta": self.delta, "unit": self.unit}
 
     @classmethod
     def from_json(cls, row: dict) -> Certificate:
@@ -63,7 +81,7 @@ class Certificate:
         accuracy = row.get("accuracy")
         return cls(None if threshold is None else float(threshold), float(row["bound"]), int(row["audited"]),
                    int(row["covered"]), None if accuracy is None else float(accuracy), float(row["target"]),
-                   float(row["delta"]))
+                   float(row["delta"]), row.get("unit", "prompt"))
 
 
 def _kl_bernoulli(a: float, b: float) -> float:
@@ -106,19 +124,19 @@ def accuracy_bound(agreements: Sequence[float], delta: float) -> float:
     return 1.0 - hi
 
 
-def certify(audited: Sequence[Audited], target: float, delta: float, grid: Sequence[float] = GRID) -> Certificate:
+def certify(audited: Sequence[Audited], target: float, delta: float, grid: Sequence[float] = GRID,
+            unit: str = "prompt") -> Certificate:
     """The lowest threshold of ``grid`` at which the audits reject "accuracy below ``target``" at ``delta / len(grid)``
-    (module docstring), with its bound; no threshold passes -> ``threshold=None`` and the bound of all the audits."""
+    (module docstring; ``unit``: what a label states at a threshold), with its bound; no threshold passes ->
+    ``threshold=None`` and the bound of all the audits."""
+    if unit not in UNITS:
+        raise ValueError(f"unknown certify unit {unit!r}; choose one of {', '.join(UNITS)}")
     level = delta / len(grid)
-    conf = np.array([a.confidence for a in audited], dtype=float)
-    agree = np.array([a.agreement for a in audited], dtype=float)
     passed = None
     for t in sorted(grid, reverse=True):
-        mask = conf >= t
-        n = int(mask.sum())
-        if n and hoeffding_bentkus_p(1.0 - float(agree[mask].mean()), n, 1.0 - target) <= level:
-            passed = (t, mask)
-    mask = passed[1] if passed else np.ones(len(conf), dtype=bool)
-    n = int(mask.sum())
-    return Certificate(passed[0] if passed else None, accuracy_bound(agree[mask].tolist(), level), len(audited),
-                       n if passed else 0, float(agree[mask].mean()) if n else None, target, delta)
+        kept = [g for g in (a.agreement_at(t, unit) for a in audited) if g is not None]
+        if kept and hoeffding_bentkus_p(1.0 - float(np.mean(kept)), len(kept), 1.0 - target) <= level:
+            passed = (t, kept)
+    kept = passed[1] if passed else [a.agreement for a in audited]
+    return Certificate(passed[0] if passed else None, accuracy_bound(kept, level), len(audited),
+                       len(kept) if passed else 0, float(np.mean(kept)) if kept else None, target, delta, unit)

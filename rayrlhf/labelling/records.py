@@ -10,20 +10,25 @@ from rayrlhf.labelling.guarantee import Certificate
 
 @dataclass(frozen=True)
 class ModelLabelled:
-    """The label model's label of one item: its ranking of the K responses and how sure it is (the smallest
-    probability among the pairs the label states)."""
+    """The label model's label of one item: its ranking of the K responses, how sure it is (the smallest
+    probability among the pairs the label states) and, when it states only some of its ranking's best/worst pairs
+    (``oracle.certify_unit: pair``), those (chosen, rejected) pairs."""
 
     index: int
     query_id: str
     ranking: tuple[int, ...]
     confidence: float
+    pairs: tuple[tuple[int, int], ...] | None = None
 
     def to_json(self) -> dict:
-        return {"index": self.index, "query_id": self.query_id, "ranking": list(self.ranking), "confidence": self.confidence}
+        row = {"index": self.index, "query_id": self.query_id, "ranking": list(self.ranking), "confidence": self.confidence}
+        return row | ({"pairs": [list(p) for p in self.pairs]} if self.pairs is not None else {})
 
     @classmethod
     def from_json(cls, row: dict) -> ModelLabelled:
-        return cls(int(row["index"]), row["query_id"], tuple(int(k) for k in row["ranking"]), float(row["confidence"]))
+        pairs = tuple((int(a), int(b)) for a, b in row["pairs"]) if row.get("pairs") is not None else None
+        return cls(int(row["index"]), row["query_id"], tuple(int(k) for k in row["ranking"]), float(row["confidence"]),
+                   pairs)
 
 
 @dataclass(frozen=True)

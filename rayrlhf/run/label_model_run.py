@@ -82,9 +82,10 @@ class LabelModelRun:
         the same ones)."""
         return [e.to_json() for e in self.examples] + [e.to_json() | {"audit": True} for e in self.audits]
 
-    def certificate(self, target: float, delta: float) -> Certificate | None:
+    def certificate(self, target: float, delta: float, unit: str = "prompt") -> Certificate | None:
         """The confidence threshold certified for the model as it stands on every audit so far (none of which it
-        was fitted on; :func:`rayrlhf.labelling.guarantee.certify`), or None before the model may label."""
+        was fitted on; :func:`rayrlhf.labelling.guarantee.certify`, cut per ``unit``), or None before the model may
+        label."""
         model = self.ready()
         if model is None:
             return None
@@ -93,8 +94,12 @@ class LabelModelRun:
             label = model_label(model, ex.scores)
             agree, compared = pair_agreement(implied_pairs(label.ranking), ex.pairs)
             if compared:
-                audited.append(Audited(label.confidence, agree / compared))
-        return certify(audited, target, delta)
+                stated = set(ex.pairs)
+                pairs = tuple((prob, pair in stated) for pair, prob in
+                              zip(implied_pairs(label.ranking), label.pair_probs, strict=True)
+                              if pair in stated or pair[::-1] in stated)
+                audited.append(Audited(label.confidence, agree / compared, pairs))
+        return certify(audited, target, delta, unit=unit)
 
     def _pilot_examples(self) -> list[LabelExample]:
         from rayrlhf.rewards.evaluate import load_pairs
@@ -115,7 +120,9 @@ class LabelModelRun:
         batch = ScoringBatch.of_items([items[i] for i in idx])
         gold = self.workers.oracle_scores(batch)
         for i, r_star in zip(idx, gold, strict=True):
-            agree, compared = score_agreement(implied_pairs(model_answers[i].ranking), r_star)
+            answer = model_answers[i]
+            stated = answer.pairs if answer.pairs is not None else implied_pairs(answer.ranking)
+            agree, compared = score_agreement(stated, r_star)
             self.stats.oracle[0] += agree
             self.stats.oracle[1] += compared
 

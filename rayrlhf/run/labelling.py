@@ -75,8 +75,8 @@ class Labelling:
             needs = self.label_model.burn_in_needs() if self.label_model is not None and model is None else None
             quota = round_quota(self.o, self.prompts, self.rule, seen_after, labelled, needs, len(idx))
             rng = np.random.default_rng(derived_seed(self.cfg.run.seed, "select", iteration, r))
-            cert = (self.label_model.certificate(self.o.model_accuracy, 1.0 - self.o.accuracy_confidence)
-                    if self.rule.certifies else None)
+            cert = (self.label_model.certificate(self.o.model_accuracy, 1.0 - self.o.accuracy_confidence,
+                                                 self.o.certify_unit) if self.rule.certifies else None)
             decision = decide_round(self.rule, iteration, r, items, quota, rng, scored or None, model, cert)
             if self.rule.routes_to_model:
                 append_jsonl(self.path, [decision.to_json()])  # before anyone is asked: this round's resume point
@@ -100,6 +100,7 @@ class Labelling:
         """The label model's answers of the round, by item: partial rankings (best and worst), never paid, trained on
         with ``oracle.model_weight``."""
         return {m.index: Answer(m.query_id, list(m.ranking), partial=True, labeller="model", confidence=m.confidence,
+                                pairs=None if m.pairs is None else list(m.pairs),
                                 train_weight=self.o.model_weight) for m in decision.model}
 
     def complete(self, decided: DecidedRound, answers: list[Answer | None]) -> list[Answer | None]:

@@ -22,11 +22,14 @@ def stated_factors(item: RoundItem, answer: Answer, transfer: TransferConfig,
                    rng: np.random.Generator) -> tuple[list[tuple[int, tuple[int, ...]]], int]:
     """The answer's (chosen, rejected...) index groups, as ``transfer.pairs`` asks: pairs (one rejected each) from
     :func:`stated_pairs`, or ``listwise`` Plackett-Luce factors from :func:`stated_lists`, using only the orders the
-    answer states. A rejected response with the chosen one's text is dropped and counted (a Bradley-Terry draw can
+    answer states (a model label that states only some pairs, ``answer.pairs``: those pairs, whatever
+    ``transfer.pairs``). A rejected response with the chosen one's text is dropped and counted (a Bradley-Terry draw can
     rank a duplicate first and last): in a pair it has no gradient; in a listwise factor it is not a distinct
     item, so it is left out of the factor rather than ranked against itself. Returns the groups and that count."""
     partial = answer.partial
-    if transfer.pairs == "listwise":
+    if answer.pairs is not None:
+        stated = [(c, (j,)) for c, j in answer.pairs]
+    elif transfer.pairs == "listwise":
         stated = stated_lists(answer.ranking, partial)
     else:
         stated = [(c, (j,)) for c, j in stated_pairs(answer.ranking, transfer.pairs, transfer.pair_strategy, rng, partial)]

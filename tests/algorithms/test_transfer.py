@@ -308,3 +308,14 @@ def test_arm_statistics_add_and_discount():
     both = a.plus(b).discounted(0.5)
     assert both.counts == {"x": 2.5, SELF_ARM: 1.0} and both.wins == pytest.approx({"x": 1.75, SELF_ARM: 0.55})
     assert ucb_values(both, 1.0)["x"] == pytest.approx(1.75 / 2.5 + 1 / 2.5**0.5)
+
+
+def test_a_model_label_that_states_some_pairs_trains_on_those_pairs_only():
+    from rayrlhf.core.records import Answer, RoundItem
+    from rayrlhf.run.pairs import answer_pairs
+
+    item = RoundItem("p", None, SELF_ARM, ("a", "b", "c", "d"), (False,) * 4, "a")
+    model = Answer("x", [2, 0, 1, 3], partial=True, labeller="model", pairs=[(2, 0), (1, 3)])
+    for pairs_setting in ("best_worst", "implied", "ranking", "listwise"):
+        pairs, _ = answer_pairs([item], [model], TransferConfig(pairs=pairs_setting), np.random.default_rng(0))
+        assert sorted((p.chosen, p.rejected) for p in pairs) == [("b", "d"), ("c", "a")]

@@ -1,6 +1,8 @@
 """The one labelling decision of a round on plain data (rayrlhf/labelling/decide.py, records.py): scores, the label
 model, quotas; no Ray."""
 
+import json
+
 import numpy as np
 
 from rayrlhf.algorithms.label_model import LabelModel, features
@@ -142,3 +144,32 @@ def test_guaranteed_audits_from_its_burn_in():
     d = decide_round(rule_for(c.oracle, 16), 1, 0, items(8), 4, np.random.default_rng(0), scores_of(8), model=None)
     assert d.reason == BURN_IN and d.model == () and len(d.human) == 4
     assert set(d.audit) <= set(d.human) and d.certificate is None
+
+
+def _by_hand_pairs(k_by_w, weights):
+    """The model's best/worst pairs and their probabilities, from the Bradley-Terry definition."""
+    combined = features(k_by_w) @ np.array(weights)
+    order = [int(k) for k in np.argsort(-combined, kind="stable")]
+    pairs = [(order[0], k) for k in order[1:]] + [(k, order[-1]) for k in order[1:-1]]
+    return [(p, 1 / (1 + np.exp(-(combined[p[0]] - combined[p[1]])))) for p in pairs]
+
+
+def test_guaranteed_per_pair_states_only_the_certified_pairs_and_labels_prompts_with_one():
+    c = cfg(route="guaranteed", labels_per_iteration=8, audit_share=0.5, certify_unit="pair")
+    weights = (1.0, -0.5)
+    s = scores_of(12, seed=5)
+    by_hand = [_by_hand_pairs(x, weights) for x in s]
+    threshold = float(np.median([max(p for _, p in h) for h in by_hand]))
+    cert = Certificate(threshold, 0.91, 100, 40, 0.95, 0.9, 0.05, "pair")
+    d = decide_round(rule_for(c.oracle, 16), 2, 0, items(12), 4, np.random.default_rng(1), s,
+                     LabelModel(("a", "b"), weights), cert)
+    sure = {i for i, h in enumerate(by_hand) if max(p for _, p in h) >= threshold}
+    assert {m.index for m in d.model} == sure - set(d.human) and d.model
+    for m in d.model:
+        assert set(m.pairs) == {pair for pair, p in by_hand[m.index] if p >= threshold}
+    assert all(s.pairs is None for s in d.spot)  # a spot label is compared whole with the person's answer
+    assert RoundDecision.from_json(json.loads(json.dumps(d.to_json()))) == d
+    prompt_cut = decide_round(rule_for(c.oracle, 16), 2, 0, items(12), 4, np.random.default_rng(1), s,
+                              LabelModel(("a", "b"), weights), Certificate(0.5, 0.91, 100, 40, 0.95, 0.9, 0.05))
+    assert prompt_cut.model and all(m.pairs is None for m in prompt_cut.model)
+    assert "pairs" not in prompt_cut.to_json()["model"][0]

@@ -111,3 +111,55 @@ def test_certificate_round_trips_through_json():
     assert Certificate.from_json(cert.to_json()) == cert
     none = Certificate(None, 0.4, 10, 0, 0.8, 0.9, 0.05)
     assert Certificate.from_json(none.to_json()) == none
+
+
+def test_per_pair_a_label_states_only_its_pairs_at_or_above_the_threshold():
+    audit = Audited(0.6, 0.5, ((0.9, True), (0.6, False)))
+    assert audit.agreement_at(0.7, "prompt") is None and audit.agreement_at(0.6, "prompt") == 0.5
+    assert audit.agreement_at(0.7, "pair") == 1.0 and audit.agreement_at(0.5, "pair") == 0.5
+    assert audit.agreement_at(0.95, "pair") is None
+    with pytest.raises(ValueError, match="certify unit"):
+        certify([audit], 0.8, 0.05, unit="item")
+
+
+def test_per_pair_it_certifies_the_sure_pairs_a_least_sure_pair_would_hide():
+    """Every prompt has one sure, right pair and one coin-flip pair: its least sure pair is 0.55, so no prompt
+    threshold above 0.5 covers anything and the whole label is 75% right; cut per pair, the sure pairs pass."""
+    rng = np.random.default_rng(5)
+    audits = [Audited(0.55, (1.0 + hit) / 2, ((0.99, True), (0.55, bool(hit)))) for hit in rng.random(300) < 0.5]
+    assert certify(audits, 0.9, 0.05).threshold is None
+    cert = certify(audits, 0.9, 0.05, unit="pair")
+    assert cert.threshold is not None and 0.55 < cert.threshold <= 0.99 and cert.accuracy == 1.0
+    assert cert.covered == 300 and cert.unit == "pair"
+    assert Certificate.from_json(cert.to_json()) == cert
+
+
+def _pair_audits(rng, n, pairs=5):
+    """Each prompt: ``pairs`` pairs with the model's probability p ~ U(0.5, 1), each one a person orders the model's
+    way with probability p."""
+    probs = rng.uniform(0.5, 1.0, size=(n, pairs))
+    agrees = rng.random((n, pairs)) < probs
+    return [Audited(float(p.min()), float(a.mean()), tuple(zip(p.tolist(), a.tolist(), strict=True)))
+            for p, a in zip(probs, agrees, strict=True)]
+
+
+def _true_pair_accuracy(threshold, pairs=5, draws=400_000):
+    """E[mean of the kept pairs' p | some pair kept], by plain Monte Carlo on the generating process (not certify)."""
+    p = np.random.default_rng(99).uniform(0.5, 1.0, size=(draws, pairs))
+    kept = p >= threshold
+    some = kept.any(axis=1)
+    return float(((p * kept).sum(axis=1)[some] / kept.sum(axis=1)[some]).mean())
+
+
+def test_per_pair_certified_thresholds_hold_their_target_at_least_1_minus_delta_of_the_time():
+    rng = np.random.default_rng(6)
+    truth = {t: _true_pair_accuracy(t) for t in GRID}
+    target, delta, wrong, certified = 0.85, 0.05, 0, 0
+    for _ in range(300):
+        cert = certify(_pair_audits(rng, 300), target, delta, unit="pair")
+        if cert.threshold is not None:
+            certified += 1
+            wrong += truth[cert.threshold] < target
+            assert cert.bound >= target
+    assert wrong / 300 <= delta
+    assert certified >= 150 and truth[0.7] > target > truth[0.5]  # it certifies, and not on the coin-flip pairs

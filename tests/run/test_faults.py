@@ -135,12 +135,12 @@ def test_routed_run_killed_then_resumed_replays_its_model_labels(train_config, t
 
 
 GUARANTEED = ["oracle.route=guaranteed", "oracle.labels_per_iteration=8", "oracle.route_after=2", "oracle.audit_share=0.5",
-              "oracle.model_accuracy=0.55", "oracle.accuracy_confidence=0.55"]
+              "oracle.model_accuracy=0.55", "oracle.accuracy_confidence=0.55", "oracle.certify_unit=pair"]
 
 
 def test_guaranteed_run_killed_then_resumed_replays_its_thresholds(train_config, tmp_path):
-    """oracle.route=guaranteed: each routed round's certificate (threshold, bound, audits) and split are written before
-    anyone is asked; the driver killed once iteration 2 has paid for a label, `--resume` replays them as written, pays
+    """oracle.route=guaranteed, cut per pair: each routed round's certificate (threshold, bound, audits), split and
+    the pairs each model label states are written before anyone is asked; the driver killed once iteration 2 has paid for a label, `--resume` replays them as written, pays
     no label twice, and the metrics carry the guarantee's figures."""
     from rayrlhf.core.durable import read_jsonl
     from tests.support.cli import ledger
@@ -158,7 +158,8 @@ def test_guaranteed_run_killed_then_resumed_replays_its_thresholds(train_config,
     assert len({(r["iteration"], r["round"]) for r in after}) == len(after) == 4
     assert all(set(r["audit"]) <= {h["index"] for h in r["human"]} and r["audit"] for r in after)
     certified = [r["certificate"] for r in after if r["certificate"] is not None]
-    assert certified and all(c["target"] == 0.55 and c["audited"] >= 2 for c in certified)
+    assert certified and all(c["target"] == 0.55 and c["audited"] >= 2 and c["unit"] == "pair" for c in certified)
+    assert all(m["pairs"] for r in after for m in r["model"])
     paid = {e["query_id"] for e in ledger(run_dir)}
     assert not paid & {m["query_id"] for r in after for m in r["model"]}
     rows = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]

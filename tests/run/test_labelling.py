@@ -3,6 +3,9 @@ instead of reward actors: what model_labels.jsonl holds, what a resume replays, 
 
 import json
 
+import numpy as np
+import pytest
+
 from rayrlhf.config import Config
 from rayrlhf.core.records import Answer, RoundItem, ScoringBatch
 from rayrlhf.labelling import askable
@@ -106,14 +109,9 @@ def test_guaranteed_keeps_its_audits_out_of_the_fit_and_records_each_round_s_cer
     assert again.decide(2, 0, items("b"), 8, 0, {"route_s": 0.0}).decision == routed.decision
 
 
-def test_the_certificate_is_the_guarantee_of_the_audits_under_the_current_model(tmp_path):
-    """200 audits where the longer response always wins: the model (fitted on other answers) certifies a threshold,
-    and it is the one certify() gives for the audits rescored by hand."""
-    from rayrlhf.algorithms.label_model import LabelExample, implied_pairs, model_label, pair_agreement
-    from rayrlhf.labelling.guarantee import Audited, certify
-
-    cfg = config(route="guaranteed", model_accuracy=0.9)
-    rng = __import__("numpy").random.default_rng(0)
+def _rows(rng):
+    """40 fitted answers and 200 audits where the longer response always wins."""
+    from rayrlhf.algorithms.label_model import LabelExample
 
     def example(audit):
         lengths = rng.permutation(3) + 1.0
@@ -122,15 +120,42 @@ def test_the_certificate_is_the_guarantee_of_the_audits_under_the_current_model(
         row = LabelExample(tuple(map(tuple, scores)), tuple((truth[i], truth[j]) for i in range(3) for j in range(i + 1, 3)))
         return row.to_json() | ({"audit": True} if audit else {})
 
-    rows = [example(False) for _ in range(40)] + [example(True) for _ in range(200)]
-    run = Labelling(cfg, tmp_path, LocalScorers(cfg), rows).label_model
-    cert = run.certificate(0.9, 0.05)
+    return [example(False) for _ in range(40)] + [example(True) for _ in range(200)]
+
+
+@pytest.mark.parametrize("unit", ["prompt", "pair"])
+def test_the_certificate_is_the_guarantee_of_the_audits_under_the_current_model(tmp_path, unit):
+    """The model (fitted on other answers) certifies a threshold on 200 audits, and it is the one certify() gives
+    for the audits rescored by hand: per prompt its least sure pair, per pair each pair's probability."""
+    from rayrlhf.algorithms.label_model import implied_pairs, model_label, pair_agreement
+    from rayrlhf.labelling.guarantee import Audited, certify
+
+    cfg = config(route="guaranteed", model_accuracy=0.9, certify_unit=unit)
+    run = Labelling(cfg, tmp_path, LocalScorers(cfg), _rows(np.random.default_rng(0))).label_model
+    cert = run.certificate(0.9, 0.05, unit)
     by_hand = []
     for ex in run.audits:
         label = model_label(run.model, ex.scores)
         agree, compared = pair_agreement(implied_pairs(label.ranking), ex.pairs)
-        by_hand.append(Audited(label.confidence, agree / compared))
-    assert cert == certify(by_hand, 0.9, 0.05) and cert.threshold is not None and cert.bound >= 0.9
+        combined = run.model.combined(ex.scores)
+        pairs = tuple((float(1 / (1 + np.exp(combined[b] - combined[a]))), (a, b) in ex.pairs)
+                      for a, b in implied_pairs(label.ranking))
+        by_hand.append(Audited(label.confidence, agree / compared, pairs))
+    assert cert == certify(by_hand, 0.9, 0.05, unit=unit) and cert.threshold is not None and cert.bound >= 0.9
+    assert cert.unit == unit
+
+
+def test_per_pair_model_answers_state_their_certified_pairs_and_a_resume_replays_them(tmp_path):
+    cfg = config(route="guaranteed", model_accuracy=0.9, certify_unit="pair", labels_per_iteration=2)
+    first = Labelling(cfg, tmp_path, LocalScorers(cfg), _rows(np.random.default_rng(0)))
+    routed = first.decide(2, 0, items("b"), 8, 0, {"route_s": 0.0})
+    cert = routed.decision.certificate
+    assert cert.unit == "pair" and cert.threshold is not None and routed.decision.model
+    filled = first.complete(routed, _answers(items("b"), routed.decision.human))
+    for m in routed.decision.model:
+        assert filled[m.index].pairs == list(m.pairs) and m.pairs and filled[m.index].labeller == "model"
+    again = Labelling(cfg, tmp_path, LocalScorers(cfg), first.state())
+    assert again.decide(2, 0, items("b"), 8, 0, {"route_s": 0.0}).decision == routed.decision
 
 
 def test_a_front_burn_in_asks_people_enough_to_end_it_in_one_round(tmp_path):
