@@ -11,7 +11,8 @@ Bradley-Terry on those features,
 on every pair a person's answer states (the 2K-3 a best/worst implies), each answer weighted once. A model label
 for a prompt is the ranking by ``w . x``; its confidence is the smallest probability among the pairs that label
 states (best over each other, each other over worst): the question a label answers is which response is best and
-which worst, so a label is only as sure as its closest call.
+which worst, so a label is only as sure as its closest call (optionally leaving out a pair of one text twice, whose
+probability is 0.5 and whose order means nothing: ``oracle.confidence_skips_identical``).
 
 The same functions score two baselines on held-out answers: each single source (a one-hot weight) and the
 unweighted mean of the standardised sources (all weights 1).
@@ -133,12 +134,16 @@ def mean_label_model(sources: Sequence[str]) -> LabelModel:
     return LabelModel(tuple(sources), (1.0,) * len(sources))
 
 
-def model_label(model: LabelModel, scores: Sequence[Sequence[float]]) -> ModelLabel:
-    """The model's ranking of the K responses (stable on ties) and its confidence (:func:`implied_pairs`)."""
+def model_label(model: LabelModel, scores: Sequence[Sequence[float]], skip_identical: bool = False) -> ModelLabel:
+    """The model's ranking of the K responses (stable on ties) and its confidence (:func:`implied_pairs`). With
+    ``skip_identical`` the confidence leaves out pairs of responses every source scores the same (one text twice:
+    their order is a coin flip to everyone and trains nothing), unless every pair is such a pair."""
     s = model.combined(scores)
     ranking = tuple(int(i) for i in np.argsort(-s, kind="stable"))
-    probs = tuple(float(_sigmoid(s[a] - s[b])) for a, b in implied_pairs(ranking))
-    return ModelLabel(ranking, min(probs), probs)
+    pairs = implied_pairs(ranking)
+    probs = tuple(float(_sigmoid(s[a] - s[b])) for a, b in pairs)
+    distinct = [p for p, (a, b) in zip(probs, pairs, strict=True) if list(scores[a]) != list(scores[b])]
+    return ModelLabel(ranking, min(distinct) if skip_identical and distinct else min(probs), probs)
 
 
 def pair_probs(model: LabelModel, examples: Sequence[LabelExample]) -> np.ndarray:

@@ -48,12 +48,13 @@ def _confidence(label, certificate: Certificate | None) -> float:
 
 def decide_round(rule: LabellingRule, iteration: int, round_index: int, items: Sequence[RoundItem], quota: int,
                  rng: np.random.Generator, scores: Sequence | None = None, model: LabelModel | None = None,
-                 certificate: Certificate | None = None) -> RoundDecision:
+                 certificate: Certificate | None = None, skip_identical: bool = False) -> RoundDecision:
     """Who labels each of round ``round_index``'s ``items``. ``scores`` are every source's scores of each askable
     item's K responses (K x W, in :func:`askable` order; needed when the rule ``needs_scores``), ``model`` the label
     model when it may label (None: a rule that routes to it takes its burn-in split), ``certificate`` the confidence
     threshold certified for the round (``guaranteed``; cut per pair, a model label states only its pairs at or above
-    the threshold). Deterministic for a given ``rng``."""
+    the threshold; ``skip_identical``: a label's confidence leaves out pairs of one text twice,
+    :func:`~rayrlhf.algorithms.label_model.model_label`). Deterministic for a given ``rng``."""
     idx = askable(items)
     labels = None
     if not idx:
@@ -62,7 +63,7 @@ def decide_round(rule: LabellingRule, iteration: int, round_index: int, items: S
         split, reason, certificate = rule.burn_in(len(idx), quota, rng), BURN_IN, None
     else:
         if rule.routes_to_model:
-            labels = [model_label(model, s) for s in scores]
+            labels = [model_label(model, s, skip_identical) for s in scores]
         view = RoundView(len(idx), scores, [_confidence(lab, certificate) for lab in labels] if labels is not None
                          else None, certificate.threshold if certificate is not None else None)
         split, reason = rule.split(view, quota, rng), rule.reason

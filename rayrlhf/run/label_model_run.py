@@ -91,7 +91,7 @@ class LabelModelRun:
             return None
         audited = []
         for ex in self.audits:
-            label = model_label(model, ex.scores)
+            label = model_label(model, ex.scores, self.o.confidence_skips_identical)
             agree, compared = pair_agreement(implied_pairs(label.ranking), ex.pairs)
             if compared:
                 stated = set(ex.pairs)

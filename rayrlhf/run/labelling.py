@@ -77,7 +77,8 @@ class Labelling:
             rng = np.random.default_rng(derived_seed(self.cfg.run.seed, "select", iteration, r))
             cert = (self.label_model.certificate(self.o.model_accuracy, 1.0 - self.o.accuracy_confidence,
                                                  self.o.certify_unit) if self.rule.certifies else None)
-            decision = decide_round(self.rule, iteration, r, items, quota, rng, scored or None, model, cert)
+            decision = decide_round(self.rule, iteration, r, items, quota, rng, scored or None, model, cert,
+                                    self.o.confidence_skips_identical)
             if self.rule.routes_to_model:
                 append_jsonl(self.path, [decision.to_json()])  # before anyone is asked: this round's resume point
                 self.record[(iteration, r)] = decision

@@ -173,3 +173,22 @@ def test_guaranteed_per_pair_states_only_the_certified_pairs_and_labels_prompts_
                               LabelModel(("a", "b"), weights), Certificate(0.5, 0.91, 100, 40, 0.95, 0.9, 0.05))
     assert prompt_cut.model and all(m.pairs is None for m in prompt_cut.model)
     assert "pairs" not in prompt_cut.to_json()["model"][0]
+
+
+def test_a_confidence_that_skips_identical_pairs_stops_sending_people_duplicates_first():
+    """Prompt 0 has one response twice (equal scores from every source): its least sure pair is that tie, 0.5, so
+    `uncertain` sends it to people first; leaving such pairs out, its confidence is its least sure distinct pair (by
+    hand from the Bradley-Terry definition) and the least sure prompt goes instead."""
+    c = cfg(route="uncertain", labels_per_iteration=8, spot_check=0.0)
+    weights = (1.0, -0.5)
+    s = scores_of(6, seed=7)
+    s[0][2] = list(s[0][1])
+    model = LabelModel(("a", "b"), weights)
+    plain = decide_round(rule_for(c.oracle, 16), 2, 0, items(6), 1, np.random.default_rng(0), s, model)
+    assert plain.human == (0,)
+    skipping = decide_round(rule_for(c.oracle, 16), 2, 0, items(6), 1, np.random.default_rng(0), s, model,
+                            skip_identical=True)
+    distinct = [min(p for (a, b), p in _by_hand_pairs(x, weights) if list(x[a]) != list(x[b])) for x in s]
+    assert skipping.human == (int(np.argmin(distinct)),) and skipping.human != (0,)
+    by_index = {m.index: m.confidence for m in skipping.model}
+    assert all(np.isclose(by_index[i], distinct[i]) for i in by_index)
