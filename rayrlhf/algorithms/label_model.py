@@ -65,15 +65,22 @@ class LabelModel:
 @dataclass(frozen=True)
 class ModelLabel:
     """A prompt's label from the model: ``ranking`` best first, ``confidence`` the least sure of its stated pairs,
-    ``pair_probs`` the model's probability of each pair it states (:func:`implied_pairs` order)."""
+    ``pair_probs`` the model's probability of each pair it states and ``ties`` whether that pair is one response
+    text twice (every source scores both the same), both in :func:`implied_pairs` order."""
 
     ranking: tuple[int, ...]
     confidence: float
     pair_probs: tuple[float, ...] = ()
+    ties: tuple[bool, ...] = ()
 
     def pairs_at(self, threshold: float) -> tuple[tuple[int, int], ...]:
-        """The stated pairs the model gives probability at least ``threshold``."""
-        return tuple(p for p, prob in zip(implied_pairs(self.ranking), self.pair_probs, strict=True) if prob >= threshold)
+        """The stated pairs of two different texts the model gives probability at least ``threshold``."""
+        return tuple(p for p, prob, tie in zip(implied_pairs(self.ranking), self.pair_probs, self.ties, strict=True)
+                     if prob >= threshold and not tie)
+
+    def surest(self) -> float:
+        """The largest probability among its pairs of two different texts (0.5 when every pair is a tie)."""
+        return max((p for p, tie in zip(self.pair_probs, self.ties, strict=True) if not tie), default=0.5)
 
 
 def _sigmoid(x):
@@ -142,8 +149,9 @@ def model_label(model: LabelModel, scores: Sequence[Sequence[float]], skip_ident
     ranking = tuple(int(i) for i in np.argsort(-s, kind="stable"))
     pairs = implied_pairs(ranking)
     probs = tuple(float(_sigmoid(s[a] - s[b])) for a, b in pairs)
-    distinct = [p for p, (a, b) in zip(probs, pairs, strict=True) if list(scores[a]) != list(scores[b])]
-    return ModelLabel(ranking, min(distinct) if skip_identical and distinct else min(probs), probs)
+    ties = tuple(list(scores[a]) == list(scores[b]) for a, b in pairs)
+    distinct = [p for p, tie in zip(probs, ties, strict=True) if not tie]
+    return ModelLabel(ranking, min(distinct) if skip_identical and distinct else min(probs), probs, ties)
 
 
 def pair_probs(model: LabelModel, examples: Sequence[LabelExample]) -> np.ndarray:

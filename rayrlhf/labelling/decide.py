@@ -40,9 +40,10 @@ def round_quota(oracle, prompts_per_iteration: int, rule: LabellingRule, seen_af
 
 def _confidence(label, certificate: Certificate | None) -> float:
     """What a rule compares with the round's threshold: the label's least sure pair, or with a certificate cut per
-    pair (``oracle.certify_unit: pair``) its surest, so a prompt is labelled when any of its pairs is certified."""
+    pair (``oracle.certify_unit: pair``) its surest pair of two different texts, so a prompt is labelled when any of
+    its pairs is certified."""
     if certificate is not None and certificate.unit == "pair":
-        return max(label.pair_probs)
+        return label.surest()
     return label.confidence
 
 

@@ -14,7 +14,7 @@ of the label model's fit; its loss is the share of the pairs the model's label s
 answer orders, that the person orders the other way. What a label states at threshold ``t`` depends on the unit
 (``oracle.certify_unit``): ``prompt``, the label's whole best/worst ranking, on prompts whose confidence (its least
 sure pair) is at least ``t``; ``pair``, only the pairs of that ranking the model gives probability at least ``t``, on
-prompts with at least one such pair. The null at ``t`` is then about the prompts the label states something on, and
+prompts with at least one such pair (a pair of one text twice states nothing and is never counted). The null at ``t`` is then about the prompts the label states something on, and
 the audits that state something at ``t`` are a uniform sample of them. The bound is on the expected agreement per prompt over the
 prompts at or above the threshold, for the model as it stands when the round is decided. The audits are exchangeable with the prompts the model labels only as far as the prompts and the
 policy's responses do not drift between the rounds they come from: the run checks the realised accuracy with the

@@ -95,9 +95,9 @@ class LabelModelRun:
             agree, compared = pair_agreement(implied_pairs(label.ranking), ex.pairs)
             if compared:
                 stated = set(ex.pairs)
-                pairs = tuple((prob, pair in stated) for pair, prob in
-                              zip(implied_pairs(label.ranking), label.pair_probs, strict=True)
-                              if pair in stated or pair[::-1] in stated)
+                pairs = tuple((prob, pair in stated) for pair, prob, tie in
+                              zip(implied_pairs(label.ranking), label.pair_probs, label.ties, strict=True)
+                              if not tie and (pair in stated or pair[::-1] in stated))
                 audited.append(Audited(label.confidence, agree / compared, pairs))
         return certify(audited, target, delta, unit=unit)
 

@@ -192,3 +192,17 @@ def test_a_confidence_that_skips_identical_pairs_stops_sending_people_duplicates
     assert skipping.human == (int(np.argmin(distinct)),) and skipping.human != (0,)
     by_index = {m.index: m.confidence for m in skipping.model}
     assert all(np.isclose(by_index[i], distinct[i]) for i in by_index)
+
+
+def test_per_pair_a_label_never_states_a_pair_of_one_text_twice():
+    """At threshold 0.5 a label states every pair it has, except a pair of two responses every source scores the
+    same (probability exactly 0.5, and it trains nothing)."""
+    c = cfg(route="guaranteed", labels_per_iteration=8, audit_share=0.5)
+    s = scores_of(6, seed=9)
+    s[2][1] = list(s[2][0])
+    d = decide_round(rule_for(c.oracle, 16), 2, 0, items(6), 0, np.random.default_rng(0), s,
+                     LabelModel(("a", "b"), (1.0, -0.5)), Certificate(0.5, 0.9, 100, 100, 0.95, 0.8, 0.05, "pair"))
+    stated = {m.index: set(m.pairs) for m in d.model}
+    assert set(stated) == set(range(6))
+    assert {(0, 1), (1, 0)} & stated[2] == set() and len(stated[2]) == 2  # 3 responses: 3 pairs, 1 a tie
+    assert all(len(stated[i]) == 3 for i in stated if i != 2)
