@@ -110,7 +110,7 @@ class OracleConfig(_Section):
         "pair", description="route guaranteed: what the certified threshold cuts. `pair`: the model states only the "
         "pairs of its best/worst ranking it gives at least the threshold's probability, on every prompt with one such "
         "pair, and the audits are scored on those pairs; `prompt`: it labels a prompt's whole ranking where its least "
-        "sure pair reaches the threshold (at 5 seeds it labelled in 5 of 15 iterations against 15 of 15 per pair: "
+        "sure pair reaches the threshold (at 5 seeds it labelled in 5 of 15 iterations against 14 of 15 per pair: "
         "docs/experiments.md)")
     audit_share: float = Field(
         0.5, gt=0.0, lt=1.0, description="route guaranteed: the chance that each human label (a uniform sample of the "
