@@ -38,15 +38,6 @@ def round_quota(oracle, prompts_per_iteration: int, rule: LabellingRule, seen_af
     return burn_in_quota(paced, burn_in_needs, total - labelled, askable_count)
 
 
-def _confidence(label, certificate: Certificate | None) -> float:
-    """What a rule compares with the round's threshold: the label's least sure pair, or with a certificate cut per
-    pair (``oracle.certify_unit: pair``) its surest pair of two different texts, so a prompt is labelled when any of
-    its pairs is certified."""
-    if certificate is not None and certificate.unit == "pair":
-        return label.surest()
-    return label.confidence
-
-
 def decide_round(rule: LabellingRule, iteration: int, round_index: int, items: Sequence[RoundItem], quota: int,
                  rng: np.random.Generator, scores: Sequence | None = None, model: LabelModel | None = None,
                  certificate: Certificate | None = None, skip_identical: bool = False) -> RoundDecision:
@@ -58,6 +49,7 @@ def decide_round(rule: LabellingRule, iteration: int, round_index: int, items: S
     :func:`~rayrlhf.algorithms.label_model.model_label`). Deterministic for a given ``rng``."""
     idx = askable(items)
     labels = None
+    per_pair = certificate is not None and certificate.unit == "pair"  # a prompt is labelled when any pair is certified
     if not idx:
         split, reason = Split(()), rule.reason
     elif rule.routes_to_model and model is None:
@@ -65,10 +57,10 @@ def decide_round(rule: LabellingRule, iteration: int, round_index: int, items: S
     else:
         if rule.routes_to_model:
             labels = [model_label(model, s, skip_identical) for s in scores]
-        view = RoundView(len(idx), scores, [_confidence(lab, certificate) for lab in labels] if labels is not None
-                         else None, certificate.threshold if certificate is not None else None)
+        confidences = None if labels is None else [lab.surest() if per_pair else lab.confidence for lab in labels]
+        view = RoundView(len(idx), scores, confidences, certificate.threshold if certificate is not None else None)
         split, reason = rule.split(view, quota, rng), rule.reason
-    by_pair = certificate is not None and certificate.unit == "pair" and certificate.threshold is not None
+    by_pair = per_pair and certificate.threshold is not None
 
     def labelled(j: int, states: bool = False) -> ModelLabelled:
         pairs = labels[j].pairs_at(certificate.threshold) if states and by_pair else None

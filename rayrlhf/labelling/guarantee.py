@@ -30,6 +30,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import binom
 
+from rayrlhf.algorithms.label_model import ModelLabel, implied_pairs, pair_agreement
+
 GRID = (0.99, 0.98, 0.96, 0.94, 0.92, 0.9, 0.85, 0.8, 0.7, 0.6, 0.5)  # fixed in advance; 0.5: every prompt
 
 
@@ -45,6 +47,19 @@ class Audited:
     confidence: float
     agreement: float
     pairs: tuple[tuple[float, bool], ...] = ()
+
+    @classmethod
+    def of(cls, label: ModelLabel, person: Sequence[tuple[int, int]]) -> Audited | None:
+        """The audit of ``label`` against the (chosen, rejected) pairs a ``person``'s answer states; None when the
+        answer orders none of the label's pairs. A pair of one text twice is left out of the per-pair record."""
+        agree, compared = pair_agreement(implied_pairs(label.ranking), person)
+        if not compared:
+            return None
+        stated = set(person)
+        pairs = tuple((prob, pair in stated) for pair, prob, tie in
+                      zip(implied_pairs(label.ranking), label.pair_probs, label.ties, strict=True)
+                      if not tie and (pair in stated or pair[::-1] in stated))
+        return cls(label.confidence, agree / compared, pairs)
 
     def agreement_at(self, threshold: float, unit: str) -> float | None:
         """The agreement of what the label states at ``threshold`` (module docstring), None where it states nothing."""

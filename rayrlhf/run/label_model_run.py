@@ -82,24 +82,16 @@ class LabelModelRun:
         the same ones)."""
         return [e.to_json() for e in self.examples] + [e.to_json() | {"audit": True} for e in self.audits]
 
-    def certificate(self, target: float, delta: float, unit: str = "prompt") -> Certificate | None:
+    def certificate(self, target: float, delta: float) -> Certificate | None:
         """The confidence threshold certified for the model as it stands on every audit so far (none of which it
-        was fitted on; :func:`rayrlhf.labelling.guarantee.certify`, cut per ``unit``), or None before the model may
-        label."""
+        was fitted on; :func:`rayrlhf.labelling.guarantee.certify`, cut per ``oracle.certify_unit``), or None before
+        the model may label."""
         model = self.ready()
         if model is None:
             return None
-        audited = []
-        for ex in self.audits:
-            label = model_label(model, ex.scores, self.o.confidence_skips_identical)
-            agree, compared = pair_agreement(implied_pairs(label.ranking), ex.pairs)
-            if compared:
-                stated = set(ex.pairs)
-                pairs = tuple((prob, pair in stated) for pair, prob, tie in
-                              zip(implied_pairs(label.ranking), label.pair_probs, label.ties, strict=True)
-                              if not tie and (pair in stated or pair[::-1] in stated))
-                audited.append(Audited(label.confidence, agree / compared, pairs))
-        return certify(audited, target, delta, unit=unit)
+        audited = [Audited.of(model_label(model, ex.scores, self.o.confidence_skips_identical), ex.pairs)
+                   for ex in self.audits]
+        return certify([a for a in audited if a is not None], target, delta, unit=self.o.certify_unit)
 
     def _pilot_examples(self) -> list[LabelExample]:
         from rayrlhf.rewards.evaluate import load_pairs

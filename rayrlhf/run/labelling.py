@@ -75,8 +75,8 @@ class Labelling:
             needs = self.label_model.burn_in_needs() if self.label_model is not None and model is None else None
             quota = round_quota(self.o, self.prompts, self.rule, seen_after, labelled, needs, len(idx))
             rng = np.random.default_rng(derived_seed(self.cfg.run.seed, "select", iteration, r))
-            cert = (self.label_model.certificate(self.o.model_accuracy, 1.0 - self.o.accuracy_confidence,
-                                                 self.o.certify_unit) if self.rule.certifies else None)
+            cert = (self.label_model.certificate(self.o.model_accuracy, 1.0 - self.o.accuracy_confidence)
+                    if self.rule.certifies else None)
             decision = decide_round(self.rule, iteration, r, items, quota, rng, scored or None, model, cert,
                                     self.o.confidence_skips_identical)
             if self.rule.routes_to_model:

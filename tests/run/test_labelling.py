@@ -104,8 +104,7 @@ def test_guaranteed_keeps_its_audits_out_of_the_fit_and_records_each_round_s_cer
     assert routed.decision.model == () and len(routed.decision.human) == 4
     fresh = Labelling(cfg, tmp_path / "b", LocalScorers(cfg), state)  # a resumed model, deciding anew
     assert len(fresh.label_model.audits) == len(audits) and fresh.label_model.examples == first.label_model.examples
-    assert fresh.label_model.certificate(cfg.oracle.model_accuracy, 1.0 - cfg.oracle.accuracy_confidence,
-                                         cfg.oracle.certify_unit) == cert
+    assert fresh.label_model.certificate(cfg.oracle.model_accuracy, 1.0 - cfg.oracle.accuracy_confidence) == cert
     again = Labelling(cfg, tmp_path / "a", LocalScorers(cfg), state)  # a resumed run: replayed as written
     assert again.decide(2, 0, items("b"), 8, 0, {"route_s": 0.0}).decision == routed.decision
 
@@ -133,7 +132,7 @@ def test_the_certificate_is_the_guarantee_of_the_audits_under_the_current_model(
 
     cfg = config(route="guaranteed", model_accuracy=0.9, certify_unit=unit)
     run = Labelling(cfg, tmp_path, LocalScorers(cfg), _rows(np.random.default_rng(0))).label_model
-    cert = run.certificate(0.9, 0.05, unit)
+    cert = run.certificate(0.9, 0.05)
     by_hand = []
     for ex in run.audits:
         label = model_label(run.model, ex.scores)
