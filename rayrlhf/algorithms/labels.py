@@ -12,6 +12,7 @@ from typing import Literal
 
 import numpy as np
 
+from rayrlhf.algorithms.label_model import score_agreement
 from rayrlhf.algorithms.transfer import rank_by_score, same_score
 
 LabelMode = Literal["deterministic", "bradley_terry"]
@@ -38,4 +39,24 @@ def oracle_ranking(
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
         return rank_by_score(s / temperature + rng.gumbel(size=len(s)))
+    raise ValueError(f"unknown label mode {mode!r}; choose 'deterministic' or 'bradley_terry'")
+
+
+def person_agreement(
+    labelled: Sequence[tuple[int, int]], scores: Sequence[float], mode: LabelMode, temperature: float,
+) -> tuple[float, int]:
+    """How many of the ``labelled`` (chosen, rejected) pairs a fresh simulated person (:func:`oracle_ranking` on
+    ``scores``) is expected to order the same way, and over how many pairs: ``(expected agreeing, compared)``.
+
+    ``deterministic``: :func:`~rayrlhf.algorithms.label_model.score_agreement` (the pairs ``scores`` order, ties left
+    out), each agreeing or not. ``bradley_terry``: every pair, agreeing with probability ``sigmoid((r_a - r_b) / T)`` (a
+    Plackett-Luce ranking orders two responses as a Bradley-Terry label does), so a tie counts one half.
+    """
+    if mode == "deterministic":
+        agree, compared = score_agreement(labelled, scores)
+        return float(agree), compared
+    if mode == "bradley_terry":
+        s = np.asarray(scores, dtype=float)
+        gaps = np.array([s[a] - s[b] for a, b in labelled], dtype=float)
+        return float(np.sum(1.0 / (1.0 + np.exp(-gaps / temperature)))), len(gaps)
     raise ValueError(f"unknown label mode {mode!r}; choose 'deterministic' or 'bradley_terry'")

@@ -1,7 +1,7 @@
 """The report's guarantee table (route guaranteed): per method, seed and iteration, the target accuracy, the certified
 threshold and its lower bound, the audits it rests on, the share of labelled prompts people answered, and the
-realised accuracy of the model's labels against the simulated oracle; then how often the realised accuracy met the
-target over the iterations in which the model labelled."""
+realised accuracy of the model's labels against the simulated oracle and against a fresh simulated person; then how
+often the model's labels met the target over the iterations in which it labelled."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 from rayrlhf.core.metrics import read_metrics
 
 COLUMNS = ("target_accuracy", "threshold", "accuracy_bound", "audits", "human_labels", "model_labels", "human_share",
-           "oracle_accuracy", "oracle_accuracy_ci_low", "oracle_accuracy_pairs")
+           "oracle_accuracy", "oracle_accuracy_ci_low", "oracle_accuracy_pairs", "person_accuracy")
 COUNTS = frozenset({"audits", "human_labels", "model_labels", "oracle_accuracy_pairs"})
 
 
@@ -23,9 +23,16 @@ def guarantee_rows(by_seed: dict[int, Path]) -> list[dict]:
             if "target_accuracy" in lm:
                 row = {"seed": seed, "iteration": r.iteration, **{k: lm.get(k) for k in COLUMNS}}
                 labelled = (row["model_labels"] or 0) > 0 and (row["oracle_accuracy_pairs"] or 0) > 0
-                row["met"] = bool(row["oracle_accuracy"] >= row["target_accuracy"]) if labelled else None
+                row["met"] = bool(_realised(row) >= row["target_accuracy"]) if labelled else None
                 rows.append(row)
     return rows
+
+
+def _realised(row: dict) -> float:
+    """The accuracy the target is on: agreement with a fresh simulated person (``person_accuracy``), or, in runs
+    that predate that figure, agreement with the oracle's ``r*`` (the same with ``oracle.labels: deterministic``)."""
+    person = row.get("person_accuracy")
+    return row["oracle_accuracy"] if person is None or person != person else person
 
 
 def _cell(value, count: bool = False) -> str:
@@ -51,7 +58,9 @@ def section(runs: dict[str, dict[int, Path]]) -> tuple[list[str], dict] | None:
                   "Per seed and iteration: the target (`oracle.model_accuracy`), the last round's certified confidence "
                   "threshold (`-`: none), the lowest lower bound on accuracy among rounds the model labelled in, the "
                   "audits it rests on, people's and the model's labels, people's share of the labelled prompts, and "
-                  "the realised accuracy of the model's labels against the simulated oracle (its 95% lower end and pairs).",
+                  "the realised accuracy of the model's labels against the simulated oracle (its 95% lower end and pairs) "
+                  "and against a fresh simulated person (`person_accuracy`: expected agreement, the quantity the "
+                  "target is on; `met` compares it with the target, or `oracle_accuracy` where a run lacks it).",
                   "", "| seed | iteration | " + " | ".join(COLUMNS) + " | met |", "|---|---|" + "---|" * (len(COLUMNS) + 1),
                   *[f"| {r['seed']} | {r['iteration']} | " + " | ".join(_cell(r[k], k in COUNTS) for k in COLUMNS) + f" | {_cell(r['met'])} |"
                     for r in rows],

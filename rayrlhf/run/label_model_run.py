@@ -1,6 +1,7 @@
 """The label model in a run (docs/method.md, "Model labels"): fitted on people's answers (pilot pairs included),
 scored on each round's answers before it learns from them (held-out calibration), and its model labels checked
-against the simulated oracle's ``r*``.
+against the simulated oracle's ``r*`` and against a fresh simulated person (``oracle.labels``: the quantity a
+guarantee's target is on).
 
 Ray touch points: the sources' and the oracle's reward actors (``Workers``).
 """
@@ -24,6 +25,7 @@ from rayrlhf.algorithms.label_model import (
     score_agreement,
     weighting_accuracy,
 )
+from rayrlhf.algorithms.labels import person_agreement
 from rayrlhf.algorithms.stats import proportion_interval
 from rayrlhf.algorithms.transfer import stated_pairs
 from rayrlhf.core.records import Answer, RoundItem, ScoringBatch
@@ -41,6 +43,7 @@ class IterationStats:
     model: int = 0
     spot: list[int] = field(default_factory=lambda: [0, 0])  # agreeing, compared pairs
     oracle: list[int] = field(default_factory=lambda: [0, 0])
+    person: list[float] = field(default_factory=lambda: [0.0, 0])  # expected agreeing, compared pairs
 
 
 def source_scores(workers, items: list[RoundItem]) -> list[list[list[float]]]:
@@ -102,7 +105,8 @@ class LabelModelRun:
 
     def count(self, items: list[RoundItem], model_answers: dict[int, Answer], certificate: Certificate | None) -> None:
         """The round's certificate (route guaranteed), its model labels, and how often ``oracle.reward`` (the simulated oracle's r*, the evaluation's
-        judge) orders their pairs the same way: with the simulated oracle, the model's accuracy where it labels."""
+        judge) orders their pairs the same way, and how many a fresh simulated person would (``oracle.labels``): with the
+        simulated oracle, the model's accuracy where it labels."""
         if certificate is not None:
             self.stats.certificates.append(certificate)
         self.stats.model += len(model_answers)
@@ -117,6 +121,9 @@ class LabelModelRun:
             agree, compared = score_agreement(stated, r_star)
             self.stats.oracle[0] += agree
             self.stats.oracle[1] += compared
+            expected, pairs = person_agreement(stated, r_star, self.o.labels, self.o.temperature)
+            self.stats.person[0] += expected
+            self.stats.person[1] += pairs
 
     def learn(self, decision: RoundDecision, scores: dict[int, list], answers: list[Answer | None]) -> None:
         """People's answers of the round: scored against the model as it stood, then added to its training set."""
@@ -155,6 +162,8 @@ class LabelModelRun:
             interval = proportion_interval(agree, compared)
             out |= {name: interval.mean, f"{name}_ci_low": interval.low, f"{name}_ci_high": interval.high,
                     f"{name}_agree": agree, f"{name}_pairs": compared}
+        expected, pairs = s.person
+        out |= {"person_accuracy": expected / pairs if pairs else float("nan"), "person_accuracy_pairs": pairs}
         out |= _certificate_metrics(s.certificates, s.human, s.model)
         if model is not None:
             out |= {f"weight/{name}": w for name, w in zip(self.sources, model.weights, strict=True)}

@@ -12,8 +12,8 @@ def _run(tmp_path, seed, rows):
     return run
 
 
-def _row(it, model_labels, realised, threshold=0.95):
-    return {"iteration": it, "oracle_queries": 128 * it, "label_model/target_accuracy": 0.9,
+def _row(it, model_labels, realised, threshold=0.95, person=None):
+    return ({} if person is None else {"label_model/person_accuracy": person}) | {"iteration": it, "oracle_queries": 128 * it, "label_model/target_accuracy": 0.9,
             "label_model/threshold": threshold, "label_model/accuracy_bound": 0.91, "label_model/audits": 64 * it,
             "label_model/human_labels": 128, "label_model/model_labels": model_labels,
             "label_model/human_share": 128 / (128 + model_labels), "label_model/oracle_accuracy": realised,
@@ -30,6 +30,12 @@ def test_met_is_realised_accuracy_at_least_the_target_and_only_where_the_model_l
     assert any("met the target in 2 of them (67%)" in line for line in lines)
 
 
+def test_met_is_on_agreement_with_a_person_where_the_run_measured_it(tmp_path):
+    """Noisy people: the oracle's r* is right, a person agrees less; the target is on the person."""
+    by_seed = {0: _run(tmp_path, 0, [_row(1, 40, 0.95, person=0.85), _row(2, 40, 0.88, person=0.91)])}
+    assert [r["met"] for r in guarantee_rows(by_seed)] == [False, True]
+
+
 def test_methods_without_a_guarantee_give_no_section(tmp_path):
     assert section({"none": {0: _run(tmp_path, 0, [{"iteration": 1, "oracle_queries": 10}])}}) is None
 
@@ -40,6 +46,7 @@ def test_counts_print_as_whole_numbers_and_shares_with_three_decimals(tmp_path):
     cells = [c.strip() for c in next(line for line in lines if line.startswith("| 0 | 1 |")).strip("|").split("|")]
     row = dict(zip(["seed", "iteration", "target_accuracy", "threshold", "accuracy_bound", "audits", "human_labels",
                     "model_labels", "human_share", "oracle_accuracy", "oracle_accuracy_ci_low", "oracle_accuracy_pairs",
-                    "met"], cells))
+                    "person_accuracy", "met"], cells))
     assert row["model_labels"] == "0" and row["oracle_accuracy_pairs"] == "0" and row["audits"] == "64"
     assert row["human_share"] == "1.000" and row["target_accuracy"] == "0.900" and row["threshold"] == "-"
+    assert row["person_accuracy"] == "-"

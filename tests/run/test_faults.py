@@ -120,6 +120,9 @@ def test_routed_run_killed_then_resumed_replays_its_model_labels(train_config, t
     assert sum(r["label_model/model_labels"] for r in rows) == len(model)
     for key in ("brier", "ece", "accuracy", "accuracy_mean", "oracle_accuracy", "weight/judge_lm"):
         assert f"label_model/{key}" in rows[-1], key
+    for r in rows:  # deterministic people: a fresh person agrees exactly where r* does
+        assert r["label_model/person_accuracy_pairs"] == r["label_model/oracle_accuracy_pairs"]
+        assert r["label_model/person_accuracy"] == pytest.approx(r["label_model/oracle_accuracy"], nan_ok=True)
     # every pair: people's (weight 1), the model's (oracle.model_weight) and iteration 1's again (optim.replay=last:1)
     assert rows[0]["train/pairs"] == rows[0]["train/pairs_trained"] >= 8 and rows[0]["train/replayed_pairs"] == 0
     assert rows[1]["train/replayed_pairs"] == rows[0]["train/pairs"]
