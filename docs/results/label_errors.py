@@ -23,7 +23,8 @@ from rayrlhf.algorithms.label_model import implied_pairs
 from rayrlhf.task.oracle import gold_score
 
 
-def _rounds(run: Path) -> dict[tuple[int, int], list[dict]]:
+def saved_rounds(run: Path) -> dict[tuple[int, int], list[dict]]:
+    """A run's saved rounds (``rounds/iter_N.jsonl``) by (iteration, round)."""
     out = {}
     for path in sorted((run / "rounds").glob("iter_*.jsonl")):
         it = int(path.stem.split("_")[1])
@@ -38,7 +39,7 @@ def _r_star(item: dict) -> list[float]:
 
 def classify(run: Path) -> dict[str, list[dict]]:
     """Per class of labelled prompt: its r* gap and, for model labels, each pair's correctness and r* gap."""
-    rounds, out = _rounds(run), defaultdict(list)
+    rounds, out = saved_rounds(run), defaultdict(list)
     for line in (run / "model_labels.jsonl").read_text().splitlines():
         d = json.loads(line)
         items = rounds.get((d["iteration"], d["round"]))

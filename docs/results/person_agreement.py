@@ -18,25 +18,17 @@ import sys
 from pathlib import Path
 
 import yaml
+from label_errors import saved_rounds  # this folder's script (run as python docs/results/person_agreement.py)
 
 from rayrlhf.algorithms.label_model import implied_pairs, score_agreement
 from rayrlhf.algorithms.labels import person_agreement
 from rayrlhf.task.oracle import gold_score
 
 
-def _rounds(run: Path) -> dict[tuple[int, int], list[dict]]:
-    out = {}
-    for path in sorted((run / "rounds").glob("iter_*.jsonl")):
-        it = int(path.stem.split("_")[1])
-        for r, line in enumerate(path.read_text().splitlines()):
-            out[(it, r)] = json.loads(line)
-    return out
-
-
 def per_iteration(run: Path) -> dict[int, list[float]]:
     """Per iteration: [r* agreeing, r* compared, person expected agreeing, person compared]."""
     oracle = yaml.safe_load((run / "config.yaml").read_text())["oracle"]
-    rounds, out = _rounds(run), {}
+    rounds, out = saved_rounds(run), {}
     for line in (run / "model_labels.jsonl").read_text().splitlines():
         d = json.loads(line)
         items = rounds.get((d["iteration"], d["round"]))
