@@ -86,11 +86,13 @@ class OracleConfig(_Section):
     route_after: int = Field(
         64, ge=1, description="human labels in the run before the label model may label anything (its burn-in); "
         "until then routed rounds label only the human share and drop the rest")
-    burn_in: Literal["paced", "front"] = Field(
+    burn_in: Literal["paced", "front", "certify"] = Field(
         "paced", description="routed rules, until `route_after` human labels exist: `paced` asks people each round's "
         "share of the iteration's human labels and leaves the rest of the round unlabelled; `front` asks people up to "
         "the whole round, so the burn-in ends in fewer rounds and fewer prompts go unlabelled (later rounds pace the "
-        "rest of the iteration's human labels); measured at 5 seeds it scores lower (docs/experiments.md), so off")
+        "rest of the iteration's human labels); measured at 5 seeds it scores lower (docs/experiments.md), so off. "
+        "`certify` (route guaranteed): people answer up to whole rounds while no threshold is certified (the burn-in "
+        "included), so the model labels from the first round its audits allow; later rounds pace the rest")
     spot_check: float = Field(
         0.1, ge=0.0, le=1.0, description="route uncertain: the share of the human labels spent on prompts the model "
         "is confident about, drawn at random, so its accuracy where it labels is measured (reported with its CI)")
@@ -135,6 +137,9 @@ class OracleConfig(_Section):
         if self.pace.seconds_per_label and self.backend != "simulated":
             raise ValueError(f"oracle.pace paces the simulated oracle; oracle.backend={self.backend} answers at its own "
                              "pace (set oracle.pace.seconds_per_label=0, or oracle.backend=simulated)")
+        if self.burn_in == "certify" and self.route != "guaranteed":
+            raise ValueError(f"oracle.burn_in=certify front-loads people until a threshold is certified, which only "
+                             f"oracle.route=guaranteed does (set oracle.burn_in=paced or front with route {self.route})")
         if self.route != "all" and self.query_selection == "disagreement":
             raise ValueError("oracle.route=%s chooses which prompts people label; it takes no "
                              "oracle.query_selection=disagreement (leave it at random)" % self.route)

@@ -25,14 +25,17 @@ def askable(items: Sequence[RoundItem]) -> tuple[int, ...]:
 
 
 def round_quota(oracle, prompts_per_iteration: int, rule: LabellingRule, seen_after: int, labelled: int,
-                burn_in_needs: int | None = None, askable_count: int = 0) -> int:
+                burn_in_needs: int | None = None, askable_count: int = 0, certified: bool = True) -> int:
     """People's labels in the next round, so that labelling keeps pace with the iteration's human labels over its
-    prompts (``seen_after`` prompts seen once this round is in, ``labelled`` labels so far). In a burn-in round
-    (``burn_in_needs``: human labels still needed before the label model may label) with ``oracle.burn_in: front``,
-    people label up to all of the round's ``askable_count`` prompts, so the burn-in ends rounds earlier and leaves
-    fewer prompts unlabelled; later rounds then pace the rest."""
+    prompts (``seen_after`` prompts seen once this round is in, ``labelled`` labels so far). Front-loaded rounds ask
+    people up to all of the round's ``askable_count`` prompts (never more than the iteration has left), so later
+    rounds pace the rest: with ``oracle.burn_in: front`` a burn-in round (``burn_in_needs``: human labels still
+    needed before the label model may label) asks what ends the burn-in; with ``oracle.burn_in: certify`` a round
+    with no certified threshold (``certified`` False) asks the whole round."""
     total = iteration_labels(oracle.labels_per_iteration, oracle.human_share, prompts_per_iteration, rule.routes_to_model)
     paced = label_quota(total, prompts_per_iteration, seen_after, labelled)
+    if oracle.burn_in == "certify" and not certified:
+        return burn_in_quota(paced, askable_count, total - labelled, askable_count)
     if burn_in_needs is None or oracle.burn_in != "front":
         return paced
     return burn_in_quota(paced, burn_in_needs, total - labelled, askable_count)

@@ -73,10 +73,11 @@ class Labelling:
         else:
             model = self.label_model.ready() if self.label_model is not None else None
             needs = self.label_model.burn_in_needs() if self.label_model is not None and model is None else None
-            quota = round_quota(self.o, self.prompts, self.rule, seen_after, labelled, needs, len(idx))
-            rng = np.random.default_rng(derived_seed(self.cfg.run.seed, "select", iteration, r))
             cert = (self.label_model.certificate(self.o.model_accuracy, 1.0 - self.o.accuracy_confidence)
                     if self.rule.certifies else None)
+            certified = cert is not None and cert.threshold is not None
+            quota = round_quota(self.o, self.prompts, self.rule, seen_after, labelled, needs, len(idx), certified)
+            rng = np.random.default_rng(derived_seed(self.cfg.run.seed, "select", iteration, r))
             decision = decide_round(self.rule, iteration, r, items, quota, rng, scored or None, model, cert,
                                     self.o.confidence_skips_identical)
             if self.rule.routes_to_model:

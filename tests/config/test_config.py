@@ -69,6 +69,7 @@ def test_overrides_parse_types_and_index_lists():
         ("transfer.carry=2", "transfer.carry: Input should be less than or equal to 1"),
         ("oracle.route=sometimes", "oracle.route: must be one of 'all', 'uncertain', 'random', 'guaranteed' (or a name a package registers"),
         ("oracle.route=uncertain oracle.query_selection=disagreement", "takes no oracle.query_selection=disagreement"),
+        ("oracle.route=uncertain oracle.burn_in=certify", "only oracle.route=guaranteed does"),
         ("oracle.route=uncertain oracle.labels_per_iteration=256", "leaves the model nothing to label"),
         ("oracle.labeller=vote", "oracle.labeller: Input should be 'fitted' or 'mean'"),
         ("sources.2.kind=http", "kind 'http' needs `endpoint`"),

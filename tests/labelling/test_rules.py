@@ -130,3 +130,23 @@ def test_the_front_burn_in_quota_is_what_ends_the_burn_in_within_the_iteration_a
         expected = sorted([remaining, askable, max(paced, needs)])[0]  # the tightest of the three caps
         assert burn_in_quota(paced, needs, remaining, askable) == max(0, expected)
     assert burn_in_quota(2, 5, -1, 9) == 0  # an iteration already past its labels asks nobody
+
+
+@pytest.mark.parametrize("burn_in", ["paced", "front", "certify"])
+def test_a_round_without_a_certified_threshold_asks_the_whole_round_only_when_burn_in_is_certify(burn_in):
+    """128 labels over 1,024 prompts in rounds of 32: paced, a round that brings the seen prompts to 64 after 4
+    labels asks 4; `certify` asks the whole round (its 30 askable prompts) while nothing is certified, never more than
+    the iteration has left, and the paced quota once a threshold is certified."""
+    from rayrlhf.labelling.decide import round_quota
+
+    cfg = oracle(route="guaranteed", labels_per_iteration=128, burn_in=burn_in, route_after=16)
+    rule = rule_for(cfg, 1024)
+    for labelled, certified, needs in [(4, False, 12), (4, True, None), (120, False, None), (128, False, None)]:
+        paced = max(0, round(128 * 64 / 1024) - labelled)
+        got = round_quota(cfg, 1024, rule, 64, labelled, needs, 30, certified)
+        if burn_in == "certify" and not certified:
+            assert got == min(30, 128 - labelled)
+        elif burn_in == "front" and needs is not None:
+            assert got == min(30, 128 - labelled, max(paced, needs))
+        else:
+            assert got == paced

@@ -109,6 +109,20 @@ def test_guaranteed_keeps_its_audits_out_of_the_fit_and_records_each_round_s_cer
     assert again.decide(2, 0, items("b"), 8, 0, {"route_s": 0.0}).decision == routed.decision
 
 
+def test_a_certify_burn_in_asks_whole_rounds_until_a_threshold_is_certified_then_paces(tmp_path):
+    """`oracle.burn_in: certify`: with no label model yet and no certificate, a round asks people up to the
+    iteration's 4 labels (the paced share of a round that brings the seen prompts to 2 is 1); with the label model
+    certified on 200 audits the same round asks the paced 1 and the model labels the rest it is sure of."""
+    cfg = config(route="guaranteed", model_accuracy=0.9, burn_in="certify")
+    (tmp_path / "new").mkdir()
+    (tmp_path / "certified").mkdir()
+    burn = Labelling(cfg, tmp_path / "new", LocalScorers(cfg), []).decide(1, 0, items("a"), 2, 0, {"route_s": 0.0})
+    assert len(burn.decision.human) == 4 and burn.decision.model == () and burn.decision.certificate is None
+    run = Labelling(cfg, tmp_path / "certified", LocalScorers(cfg), _rows(np.random.default_rng(0)))
+    routed = run.decide(1, 0, items("a"), 2, 0, {"route_s": 0.0}).decision
+    assert routed.certificate.threshold is not None and len(routed.human) == 1 and routed.model
+
+
 def _rows(rng):
     """40 fitted answers and 200 audits where the longer response always wins."""
     from rayrlhf.algorithms.label_model import LabelExample
