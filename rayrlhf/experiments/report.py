@@ -5,7 +5,7 @@
   half), mean and 95% t-interval over seeds; and ``ucb``'s paired oracle-score gap to each.
 - Mean oracle score of held-out samples and of the chosen training responses per method.
 - Each method vs the initial policy, the same way.
-- Figure-2 analogue: per iteration, the share of prompts each arm got and each arm's win rate.
+- Figure-2 analogue (``arms.py``): per iteration, the share of prompts each arm got, of people's credits, and its win rate.
 - The source-quality table, labels spent, wall time and the timing breakdown per method.
 - Labels to match (``labels_to_match.py``) and the ablation table (``ablation.py``: methods one piece apart).
 """
@@ -23,7 +23,7 @@ import numpy as np
 from rayrlhf.algorithms.stats import Interval, mean_interval, score_summary, win_outcomes
 from rayrlhf.annotate.ledger import ledger_answers
 from rayrlhf.core.metrics import read_metrics
-from rayrlhf.experiments import ablation, guarantee, labels_to_match
+from rayrlhf.experiments import ablation, arms, guarantee, labels_to_match
 from rayrlhf.experiments.provenance import resumed_section, run_settings, settings_section, world_section
 
 
@@ -146,19 +146,6 @@ def judge_usage(rows: list[dict]) -> dict:
             "judge_abstained_share": sum(not r.get("ranking") for r in rows) / n}
 
 
-def arm_allocation(runs: dict[int, Path]) -> dict[int, dict[str, dict]]:
-    """iteration -> arm -> {"share", "win_rate"} averaged over seeds."""
-    acc: dict[int, dict[str, list]] = defaultdict(lambda: defaultdict(list))
-    for run in runs.values():
-        for row in read_metrics(run):
-            total = sum(arm.count for arm in row.arms.values()) or 1
-            for name, arm in row.arms.items():
-                acc[row.iteration][name].append((arm.count / total, arm.win_rate))
-    return {it: {a: {"share": float(np.mean([s for s, _ in v])),
-                     "win_rate": float(np.mean([w for _, w in v if w is not None])) if any(w is not None for _, w in v) else None}
-                 for a, v in arms.items()} for it, arms in sorted(acc.items())}
-
-
 def _fmt(c: Interval | dict) -> str:
     c = c if isinstance(c, Interval) else Interval.from_json(c)
     if np.isnan(c.mean):
@@ -176,38 +163,6 @@ def _ci_table(first: str, rows_by_name: dict[str, list[dict]]) -> list[str]:
 # report.csv: (table, whether its rows are keyed by ucb's baseline rather than by method), in file order
 CSV_TABLES = [("ucb_vs", True), ("vs_init", False), ("ucb_score_gap", True), ("chosen_oracle_score", False),
               ("oracle_score", False)]
-
-
-def _cell(arm: dict | None) -> str:
-    if arm is None:
-        return "-"
-    rate = "-" if arm["win_rate"] is None else f"{arm['win_rate']:.2f}"
-    return f"{arm['share']:.2f} ({rate})"
-
-
-def _plot_allocation(alloc: dict[int, dict[str, dict]], path: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    its = sorted(alloc)
-    arms = sorted({a for v in alloc.values() for a in v})
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
-    bottom = np.zeros(len(its))
-    for a in arms:
-        share = np.array([alloc[i].get(a, {}).get("share", 0.0) for i in its])
-        ax1.bar([str(i) for i in its], share, bottom=bottom, label=a)
-        bottom += share
-        wr = [alloc[i].get(a, {}).get("win_rate") for i in its]
-        ax2.plot(its, [np.nan if w is None else w for w in wr], marker="o", label=a)
-    ax1.set(title="share of prompts per arm", xlabel="iteration", ylabel="share")
-    ax2.set(title="arm win rate vs the online policy", xlabel="iteration", ylabel="win rate", xticks=its)
-    ax1.legend(fontsize=8)
-    fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def _comparison(runs: dict, iterations: list[int], out: dict) -> list[str]:
@@ -239,24 +194,6 @@ def _quality(runs: dict, iterations: list[int], out: dict) -> list[str]:
                   "What transfer changes first: the best of the K responses the oracle saw.", "", *_ci_table("method", data)]
     vs_init = out["vs_init"] = {m: head_to_head(by_seed, None, iterations) for m, by_seed in runs.items()}
     return lines + ["## Each method vs the initial policy", "", *_ci_table("method", vs_init)]
-
-
-def _allocation(root: Path, runs: dict, out: dict) -> list[str]:
-    """Figure-2 analogue per method with more than one arm: shares of prompts and win rates per iteration."""
-    lines: list[str] = []
-    out["arm_allocation"] = {}
-    for m, by_seed in runs.items():
-        alloc = out["arm_allocation"][m] = arm_allocation(by_seed)
-        arms = sorted({a for v in alloc.values() for a in v})
-        if len(arms) < 2:
-            continue
-        png = root / f"arms_{m.replace(':', '_')}.png"
-        _plot_allocation(alloc, png, f"arm allocation: {m}")
-        lines += [f"## Arm allocation and win rates: `{m}` (Figure-2 analogue)", "", f"![arms]({png.name})", "",
-                  "| iteration | " + " | ".join(arms) + " |", "|---|" + "---|" * len(arms),
-                  *[f"| {it} | " + " | ".join(_cell(row.get(a)) for a in arms) + " |" for it, row in alloc.items()],
-                  "", "Cells: share of prompts (arm win rate).", ""]
-    return lines
 
 
 def _costs(root: Path, runs: dict, out: dict) -> list[str]:
@@ -384,7 +321,7 @@ def write_report(root: str | Path) -> Path:
     if certified:
         lines += certified[0]
         out["guarantee"] = certified[1]
-    lines += [*_quality(runs, iterations, out), *_label_model(root, runs, out), *_allocation(root, runs, out), *_source_quality(root, out),
+    lines += [*_quality(runs, iterations, out), *_label_model(root, runs, out), *arms.section(root, runs, out), *_source_quality(root, out),
               *_costs(root, runs, out), *world_section([d for m in runs.values() for d in m.values()]),
               *resumed_section(root)]
     (root / "report.md").write_text("\n".join(lines) + "\n")
