@@ -93,7 +93,8 @@ class OracleConfig(_Section):
         "rest of the iteration's human labels); measured at 5 seeds it scores lower (docs/experiments.md), so off. "
         "`certify` (route guaranteed): people answer up to whole rounds while no threshold is certified (the burn-in "
         "included), so the model labels from the first round its audits allow; later rounds pace the rest, so UCB's "
-        "arm statistics stand still meanwhile; measured at 5 seeds it scores lower (docs/experiments.md), so off")
+        "arm statistics stand still meanwhile; measured at 5 seeds people's share falls to 0.13-0.15 but the score does "
+        "not hold (-0.46 ± 1.49 against paced, two seeds below the initial policy; docs/experiments.md), so off")
     spot_check: float = Field(
         0.1, ge=0.0, le=1.0, description="route uncertain: the share of the human labels spent on prompts the model "
         "is confident about, drawn at random, so its accuracy where it labels is measured (reported with its CI)")
