@@ -19,9 +19,6 @@ from rayrlhf.core.run_dir import RunDir
 
 def prompt_shares(run: Path, iteration: int) -> dict[str, float] | None:
     """Each arm's share of the prompts of the iteration's saved rounds, or None where the run kept none."""
-    path = RunDir(run).rounds_path(iteration)
-    if not path.is_file():
-        return None
     arms = Counter(item["arm"] for round_items in RunDir(run).saved_rounds(iteration) for item in round_items)
     total = sum(arms.values())
     return {arm: n / total for arm, n in arms.items()} if total else None

@@ -34,11 +34,8 @@ def round_quota(oracle, prompts_per_iteration: int, rule: LabellingRule, seen_af
     with no certified threshold (``certified`` False) asks the whole round."""
     total = iteration_labels(oracle.labels_per_iteration, oracle.human_share, prompts_per_iteration, rule.routes_to_model)
     paced = label_quota(total, prompts_per_iteration, seen_after, labelled)
-    if oracle.burn_in == "certify" and not certified:
-        return burn_in_quota(paced, askable_count, total - labelled, askable_count)
-    if burn_in_needs is None or oracle.burn_in != "front":
-        return paced
-    return burn_in_quota(paced, burn_in_needs, total - labelled, askable_count)
+    front = {"front": burn_in_needs, "certify": None if certified else askable_count}.get(oracle.burn_in)
+    return paced if front is None else burn_in_quota(paced, front, total - labelled, askable_count)
 
 
 def decide_round(rule: LabellingRule, iteration: int, round_index: int, items: Sequence[RoundItem], quota: int,
