@@ -165,6 +165,15 @@ def transfer_credit(best_index: int, transfer_mask: Sequence[bool], responses: S
     return sum(bool(transfer_mask[i]) for i in tied) / len(tied)
 
 
+def crediting_answers(credit: str, people: Sequence, labelled: Sequence) -> list:
+    """The answers that credit a round's arms, by item (None: no credit): ``people``'s answers alone with
+    ``transfer.credit: people``, or every labelled item's (``labelled``: people's with the label model's filled in)
+    with ``labels``."""
+    if credit not in ("people", "labels"):
+        raise ValueError(f"transfer.credit must be 'people' or 'labels', got {credit!r}")
+    return list(labelled if credit == "labels" else people)
+
+
 def choose_pair(ranking: Sequence[int], strategy: PairStrategy, rng: np.random.Generator,
                 partial: bool = False) -> tuple[int, int]:
     """(chosen, rejected) indices from the oracle's ranking (best first).

@@ -190,6 +190,11 @@ class TransferConfig(_Section):
         "generated and scored, and its queries asked, while round r is still being labelled), or `iteration` (every "
         "round of an iteration from the iterations before, carried, not reset: the iteration is generated in one engine "
         "call and asked as one batch, so a vendor gets one export per iteration)")
+    credit: Literal["people", "labels"] = Field(
+        "people", description="what credits an arm with a prompt's win: people's answers alone (`people`, the paper, "
+        "where people label every prompt), or also the label model's labels (`labels`, needs oracle.route: the best "
+        "response of the model's whole ranking, uncertified beyond the pairs it states), so UCB keeps learning in "
+        "rounds people do not answer")
     pair_weight: Literal["prompt", "pair"] = Field(
         "prompt", description="how the pairs of one answer weigh in the loss: together as much as one prompt "
         "(`prompt`: 1/n each), or each as much as one pair (`pair`)")

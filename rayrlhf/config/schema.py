@@ -51,6 +51,9 @@ class Config(_Section):
         if self.transfer.ensemble and self.oracle.route == "all":
             raise ValueError("transfer.ensemble ranks Best-of-N by the label model, which oracle.route=all does not fit; "
                              "set oracle.route=uncertain (or random), or transfer.ensemble=false")
+        if self.transfer.credit == "labels" and self.oracle.route == "all":
+            raise ValueError("transfer.credit=labels credits arms with the label model's labels, which oracle.route=all "
+                             "does not make; set oracle.route (guaranteed, uncertain or random), or transfer.credit=people")
         arm_names = [*names, *(["ensemble"] if self.transfer.ensemble else [])]
         if self.transfer.mode.startswith("fixed:") and self.transfer.mode[6:] not in arm_names:
             raise ValueError(f"transfer.mode {self.transfer.mode!r} names no configured source; sources: {arm_names}")

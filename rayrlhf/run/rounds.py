@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import ray
 
+from rayrlhf.algorithms.transfer import crediting_answers
 from rayrlhf.config import Config
 from rayrlhf.core.faults import BudgetSpent, check_stop
 from rayrlhf.core.records import Answer, PreferencePair, RoundItem
@@ -171,12 +172,14 @@ class Rounds:
         return self._finish(oldest, self._answers(oldest.future, timing))
 
     def _finish(self, open_round: OpenRound, got: list[Answer | None]) -> list[PreferencePair]:
-        """Credit a round's arms with its answers, let the label model learn from them; its training pairs."""
+        """Let the label model learn from a round's answers and label its share, credit the round's arms
+        (``transfer.credit``); its training pairs."""
         items, answers = open_round.items, [None] * len(open_round.items)
         for i, answer in zip(open_round.chosen, got, strict=True):
             answers[i] = answer
-        self.coordinator.call("record_wins", items, answers)  # people's answers credit the arms; model labels do not
-        answers = self.labelling.complete(open_round.decided, answers)
+        labelled = self.labelling.complete(open_round.decided, answers)
+        self.coordinator.call("record_wins", items, crediting_answers(self.cfg.transfer.credit, answers, labelled))
+        answers = labelled
         rng = np.random.default_rng(derived_seed(self.cfg.run.seed, "pairs", open_round.iteration, open_round.index))
         return self._pairs(items, answers, rng)
 

@@ -190,3 +190,41 @@ def test_a_front_burn_in_asks_people_enough_to_end_it_in_one_round(tmp_path):
     front.complete(burn, answers)
     routed = front.decide(1, 1, items("b"), 4, 3, timing)  # pace: round(4 * 4 / 8) - 3 < 0 -> nobody
     assert routed.decision.human == () and len(routed.decision.model) == 6
+
+
+@pytest.mark.parametrize("credit", ["people", "labels"])
+def test_transfer_credit_labels_credits_arms_with_the_model_s_labels_too(tmp_path, credit):
+    """`transfer.credit`: a routed round's arm ("long", its response in slot 0) is credited on the prompts people
+    answered (`people`) or on every labelled prompt (`labels`); each credit is 1 where the answer ranks slot 0 first,
+    counted here from the answers by hand."""
+    from dataclasses import replace
+
+    from rayrlhf.algorithms.transfer import crediting_answers
+    from rayrlhf.annotate.oracle import SimulatedOracle
+    from rayrlhf.run.coordinator import Coordinator
+
+    cfg = config(route="guaranteed", model_accuracy=0.9, labels_per_iteration=2)
+    cfg = cfg.model_copy(update={"transfer": cfg.transfer.model_copy(update={"credit": credit})})
+    run = Labelling(cfg, tmp_path, LocalScorers(cfg), _rows(np.random.default_rng(0)))
+    round_items = [replace(it, arm="long", transfer_mask=(True, False, False)) for it in items("b")]
+    decided = run.decide(2, 0, round_items, 8, 0, {"route_s": 0.0})
+    people = _answers(round_items, decided.decision.human)
+    labelled = run.complete(decided, people)
+    assert decided.decision.model and decided.decision.human  # both kinds of answer in the round
+    credited = [i for i in decided.decision.human] + ([m.index for m in decided.decision.model] if credit == "labels" else [])
+    coord = Coordinator(cfg, str(tmp_path), SimulatedOracle(length, "deterministic", 1.0, 0.0, seed=0))
+    coord.start_iteration(2)
+    coord.record_wins(round_items, crediting_answers(cfg.transfer.credit, people, labelled))
+    wins = sum(labelled[i].ranking[0] == 0 for i in credited)
+    m = coord.metrics()
+    assert m["arm/long/count"] == len(credited)
+    assert m["arm/long/win_rate"] == pytest.approx(wins / len(credited))
+
+
+def test_transfer_credit_labels_needs_a_label_model():
+    with pytest.raises(ValueError, match="transfer.credit=labels .* oracle.route=all"):
+        Config.model_validate({"sources": SOURCES, "transfer": {"credit": "labels"}})
+    with pytest.raises(ValueError, match="transfer.credit must be"):
+        from rayrlhf.algorithms.transfer import crediting_answers
+
+        crediting_answers("model", [], [])
