@@ -106,6 +106,8 @@ def preference_loss(
     xpo_alpha: float = 0.0,
     policy_ref_sample_logps: torch.Tensor | None = None,
     ranked_below: RankedBelow | None = None,
+    nll_weight: float = 0.0,
+    policy_chosen_token_logps: torch.Tensor | None = None,
 ) -> PreferenceLoss:
     """Per-example preference loss for a batch of (chosen, rejected) pairs, by the registered loss ``kind``:
 
@@ -117,6 +119,10 @@ def preference_loss(
       ``alpha * sum log pi(a~|s) - sum log sigmoid(beta*h)``: the term has a **positive** sign in the
       minimised loss, so it pushes probability *away* from what the reference already samples (optimism).
       The authors' reference code has the opposite sign (docs/method.md, "Losses").
+
+    With ``nll_weight`` > 0 each example adds ``nll_weight * -log pi(chosen)`` per token
+    (``policy_chosen_token_logps``: the chosen response's mean token log-prob under the policy), the NLL anchor of
+    RPO (Pang et al. 2024, "Iterative Reasoning Preference Optimization"; Liu et al. 2024).
 
     With ``ranked_below`` (``transfer.pairs: listwise``) DPO's and XPO's ``-log sigmoid(beta*h)`` becomes the
     Plackett-Luce factor :func:`plackett_luce_factor` of ``beta * log(pi/pi_ref)`` over the chosen, the rejected and
@@ -136,6 +142,10 @@ def preference_loss(
         if policy_ref_sample_logps is None:
             raise ValueError(f"{kind} needs policy_ref_sample_logps: log pi(a~|s) of reference-policy samples")
         losses = losses + xpo_alpha * policy_ref_sample_logps
+    if nll_weight > 0:
+        if policy_chosen_token_logps is None:
+            raise ValueError("nll_weight > 0 needs policy_chosen_token_logps: the chosen responses' mean token log pi")
+        losses = losses - nll_weight * policy_chosen_token_logps
     return PreferenceLoss(
         losses=losses,
         chosen_rewards=beta * chosen_logratios.detach(),

@@ -240,6 +240,10 @@ class OptimConfig(_Section):
         "(IPO is usually run with `mean`)")
     xpo_alpha: float = Field(
         1e-5, ge=0.0, description="xpo: weight of the exploration term (TRL's default 1e-5; the paper states none)")
+    nll_weight: float = Field(
+        0.0, ge=0.0, description="weight of an NLL term on each chosen response (its per-token mean `-log pi`) added "
+        "to the preference loss, so training does not lower what it prefers (RPO: Pang et al. 2024, Liu et al. 2024; "
+        "TRL's `rpo_alpha`, whose suggested value is 1); 0: off (the paper)")
     reference: Annotated[Literal["iteration", "initial"], SHARED] = Field(
         "iteration", description="the KL reference pi_ref: the policy at the start of each iteration (the paper) or "
         "the initial policy")

@@ -102,14 +102,14 @@ def pair_loss(model, ref_model, tokenizer, batch: Sequence[PreferencePair], cfg:
     owners = [i for i, b in enumerate(batch) for _ in b.more_rejected]  # listwise: whose further rejected response
     prompts = [b.prompt for b in batch] * len(groups) + [batch[i].prompt for i in owners]
     enc = encode(tokenizer, model, prompts, [r for g in groups for r in g] + [t for b in batch for t in b.more_rejected])
-    policy, policy_sum = batch_logps(model, enc, cfg.logp_reduction, "sum")
+    policy, policy_sum, policy_mean = batch_logps(model, enc, cfg.logp_reduction, "sum", "mean")
     with torch.no_grad():
         ref, ref_sum = batch_logps(ref_model, enc, cfg.logp_reduction, "sum")
     m = len(groups) * n
     below = ranked_below(policy[m:], ref[m:], owners, n) if owners else None
     out = preference_loss(cfg.loss, policy[:n], policy[n : 2 * n], ref[:n], ref[n : 2 * n], cfg.beta,
                           xpo_alpha=cfg.xpo_alpha, policy_ref_sample_logps=policy_sum[2 * n : m] if samples_reference else None,
-                          ranked_below=below)
+                          ranked_below=below, nll_weight=cfg.nll_weight, policy_chosen_token_logps=policy_mean[:n])
     w = torch.tensor([b.weight for b in batch], dtype=out.losses.dtype, device=out.losses.device)
     total = w.sum().clamp_min(1e-12)  # a batch of padding alone (weight 0) contributes nothing
 
@@ -123,6 +123,7 @@ def pair_loss(model, ref_model, tokenizer, batch: Sequence[PreferencePair], cfg:
         "reward_accuracy": mean((margin > 0).to(w.dtype)),
         # mean log pi - log pi_ref over the batch's chosen and rejected responses (not a KL: they are the
         # iteration's annotated responses, not fresh samples of the policy being trained)
+        "chosen_nll": mean(-policy_mean[:n]),  # per token, whether or not optim.nll_weight trains on it
         "logratio": mean((policy_sum[:n].detach() - ref_sum[:n] + policy_sum[n : 2 * n].detach() - ref_sum[n : 2 * n]) / 2),
         "tokens": float(enc["attention_mask"].sum().item() + (enc["mask"].sum().item() if enc.get("seq2seq") else 0)),
     }

@@ -11,7 +11,7 @@ from rayrlhf.core.records import PreferencePair
 from rayrlhf.core.run_dir import ResumeState, RunDir
 from rayrlhf.run.pairs import replayed_iterations
 
-TRAIN_FIGURES = ("loss", "reward_margin", "reward_accuracy", "logratio", "steps", "lr", "tokens_per_s")
+TRAIN_FIGURES = ("loss", "reward_margin", "reward_accuracy", "logratio", "chosen_nll", "steps", "lr", "tokens_per_s")
 
 
 @dataclass

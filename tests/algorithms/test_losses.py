@@ -49,6 +49,22 @@ def test_xpo_adds_positive_exploration_term_on_reference_samples():
     assert ref_sample.grad.item() == pytest.approx(0.1)  # descent lowers log pi of reference samples
 
 
+def test_nll_weight_adds_the_chosen_response_s_token_nll_and_raises_its_log_prob():
+    """RPO's anchor: the loss is DPO's plus nll_weight * -mean token log pi(chosen), by hand; its gradient on the
+    chosen response's token log-prob is -nll_weight (descent raises it) on top of DPO's."""
+    pc, pr, rc, rr = _logps(-1.0, -3.0, -2.0, -2.5)
+    tokens = torch.tensor([-0.7], dtype=torch.float64, requires_grad=True)
+    dpo = preference_loss("dpo", pc, pr, rc, rr, beta=0.5).losses
+    rpo = preference_loss("dpo", pc, pr, rc, rr, beta=0.5, nll_weight=2.0, policy_chosen_token_logps=tokens)
+    h = (-1.0 - -2.0) - (-3.0 - -2.5)
+    assert dpo.item() == pytest.approx(math.log1p(math.exp(-0.5 * h)))
+    assert rpo.losses.item() == pytest.approx(dpo.item() + 2.0 * 0.7)
+    rpo.losses.sum().backward()
+    assert tokens.grad.item() == pytest.approx(-2.0)
+    with pytest.raises(ValueError, match="policy_chosen_token_logps"):
+        preference_loss("dpo", pc, pr, rc, rr, beta=0.5, nll_weight=1.0)
+
+
 def test_bad_inputs_are_named():
     t = torch.zeros(1)
     with pytest.raises(ValueError, match="beta must be > 0"):

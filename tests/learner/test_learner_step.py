@@ -44,6 +44,25 @@ def test_dpo_loss_at_initialisation_is_log_2_with_dropout_off(tok, make):
     assert stats["logratio"] == pytest.approx(0.0, abs=1e-5)
 
 
+def test_nll_weight_adds_the_chosen_responses_mean_token_nll_to_the_loss(tok):
+    """optim.nll_weight: at initialisation (policy = reference) the loss is log 2 plus the weight times the chosen
+    responses' mean per-token NLL, computed here from the policy's logits token by token."""
+    disable_dropout(policy := llama(tok))
+    reference = llama(tok).eval()
+    reference.load_state_dict(policy.state_dict())
+    loss, stats = pair_loss(policy, reference, tok, PAIRS, OptimConfig(nll_weight=0.5))
+    nlls = []
+    for pair in PAIRS:
+        enc = encode_responses(tok, [pair.prompt], [pair.chosen])
+        with torch.no_grad():
+            logits = policy(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).logits[0, :-1]
+        token_logps = [logits[t].log_softmax(-1)[label].item() for t, (label, m) in
+                       enumerate(zip(enc["labels"][0].tolist(), enc["mask"][0].tolist(), strict=True)) if m]
+        nlls.append(-sum(token_logps) / len(token_logps))
+    assert stats["chosen_nll"] == pytest.approx(sum(nlls) / len(nlls), rel=1e-5)
+    assert loss.item() == pytest.approx(math.log(2) + 0.5 * sum(nlls) / len(nlls), rel=1e-5)
+
+
 def test_accumulated_micro_batches_take_the_same_step_as_one_batch(tok):
     cfg = dict(loss="dpo", batch_size=8, lr=1e-2, epochs=1, lr_schedule="constant", warmup_steps=0)
     after = []
