@@ -121,9 +121,9 @@ def pair_loss(model, ref_model, tokenizer, batch: Sequence[PreferencePair], cfg:
         "loss": mean(out.losses),
         "reward_margin": mean(margin),
         "reward_accuracy": mean((margin > 0).to(w.dtype)),
+        "chosen_nll": mean(-policy_mean[:n]),  # per token, whether or not optim.nll_weight trains on it
         # mean log pi - log pi_ref over the batch's chosen and rejected responses (not a KL: they are the
         # iteration's annotated responses, not fresh samples of the policy being trained)
-        "chosen_nll": mean(-policy_mean[:n]),  # per token, whether or not optim.nll_weight trains on it
         "logratio": mean((policy_sum[:n].detach() - ref_sum[:n] + policy_sum[n : 2 * n].detach() - ref_sum[n : 2 * n]) / 2),
         "tokens": float(enc["attention_mask"].sum().item() + (enc["mask"].sum().item() if enc.get("seq2seq") else 0)),
     }

@@ -179,9 +179,8 @@ class Rounds:
             answers[i] = answer
         labelled = self.labelling.complete(open_round.decided, answers)
         self.coordinator.call("record_wins", items, crediting_answers(self.cfg.transfer.credit, answers, labelled))
-        answers = labelled
         rng = np.random.default_rng(derived_seed(self.cfg.run.seed, "pairs", open_round.iteration, open_round.index))
-        return self._pairs(items, answers, rng)
+        return self._pairs(items, labelled, rng)
 
     def _check_budget(self, iteration: int, fresh: bool) -> None:
         """Stop before an iteration that could buy no label (``oracle.budget`` spent); an interrupted iteration

@@ -2,14 +2,18 @@
 instead of reward actors: what model_labels.jsonl holds, what a resume replays, the label model's answers."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
+from rayrlhf.algorithms.transfer import crediting_answers
+from rayrlhf.annotate.oracle import SimulatedOracle
 from rayrlhf.config import Config
 from rayrlhf.core.records import Answer, RoundItem, ScoringBatch
 from rayrlhf.labelling import askable
 from rayrlhf.rewards import build_source
+from rayrlhf.run.coordinator import Coordinator
 from rayrlhf.run.labelling import MODEL_LABELS, Labelling
 
 SOURCES = [{"name": "long", "kind": "python", "model": "tests.run.test_labelling:length"},
@@ -197,12 +201,6 @@ def test_transfer_credit_labels_credits_arms_with_the_model_s_labels_too(tmp_pat
     """`transfer.credit`: a routed round's arm ("long", its response in slot 0) is credited on the prompts people
     answered (`people`) or on every labelled prompt (`labels`); each credit is 1 where the answer ranks slot 0 first,
     counted here from the answers by hand."""
-    from dataclasses import replace
-
-    from rayrlhf.algorithms.transfer import crediting_answers
-    from rayrlhf.annotate.oracle import SimulatedOracle
-    from rayrlhf.run.coordinator import Coordinator
-
     cfg = config(route="guaranteed", model_accuracy=0.9, labels_per_iteration=2)
     cfg = cfg.model_copy(update={"transfer": cfg.transfer.model_copy(update={"credit": credit})})
     run = Labelling(cfg, tmp_path, LocalScorers(cfg), _rows(np.random.default_rng(0)))
@@ -211,7 +209,7 @@ def test_transfer_credit_labels_credits_arms_with_the_model_s_labels_too(tmp_pat
     people = _answers(round_items, decided.decision.human)
     labelled = run.complete(decided, people)
     assert decided.decision.model and decided.decision.human  # both kinds of answer in the round
-    credited = [i for i in decided.decision.human] + ([m.index for m in decided.decision.model] if credit == "labels" else [])
+    credited = list(decided.decision.human) + ([m.index for m in decided.decision.model] if credit == "labels" else [])
     coord = Coordinator(cfg, str(tmp_path), SimulatedOracle(length, "deterministic", 1.0, 0.0, seed=0))
     coord.start_iteration(2)
     coord.record_wins(round_items, crediting_answers(cfg.transfer.credit, people, labelled))
@@ -225,6 +223,4 @@ def test_transfer_credit_labels_needs_a_label_model():
     with pytest.raises(ValueError, match="transfer.credit=labels .* oracle.route=all"):
         Config.model_validate({"sources": SOURCES, "transfer": {"credit": "labels"}})
     with pytest.raises(ValueError, match="transfer.credit must be"):
-        from rayrlhf.algorithms.transfer import crediting_answers
-
         crediting_answers("model", [], [])
