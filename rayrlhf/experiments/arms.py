@@ -91,5 +91,6 @@ def section(root: Path, runs: dict[str, dict[int, Path]], out: dict) -> list[str
         lines += [f"## Arm allocation and win rates: `{m}` (Figure-2 analogue)", "", f"![arms]({png.name})", "",
                   "| iteration | " + " | ".join(arms) + " |", "|---|" + "---|" * len(arms),
                   *[f"| {it} | " + " | ".join(_cell(row.get(a)) for a in arms) + " |" for it, row in alloc.items()],
-                  "", "Cells: share of the prompts the arm was given / share of people's credits (arm win rate).", ""]
+                  "", ("Cells: share of the prompts the arm was given / share of the credits, from people's answers and, "
+                   "under `transfer.credit: labels`, the label model's (arm win rate)."), ""]
     return lines

@@ -5,7 +5,8 @@
   half), mean and 95% t-interval over seeds; and ``ucb``'s paired oracle-score gap to each.
 - Mean oracle score of held-out samples and of the chosen training responses per method.
 - Each method vs the initial policy, the same way.
-- Figure-2 analogue (``arms.py``): per iteration, the share of prompts each arm got, of people's credits, and its win rate.
+- Figure-2 analogue (``arms.py``): per iteration, the share of prompts each arm got, of the credits (people's; under
+  `transfer.credit: labels` the label model's too), and its win rate.
 - The source-quality table, labels spent, wall time and the timing breakdown per method.
 - Labels to match (``labels_to_match.py``) and the ablation table (``ablation.py``: methods one piece apart).
 """

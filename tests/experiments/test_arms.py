@@ -1,5 +1,5 @@
 """The report's arm allocation (rayrlhf/experiments/arms.py): the share of prompts each arm was given, read from the
-saved rounds, beside the share of people's credits from metrics.jsonl, on run directories written here."""
+saved rounds, beside the share of the credits from metrics.jsonl, on run directories written here."""
 
 import json
 
