@@ -3,8 +3,8 @@ credits it got and its win rate (means over seeds).
 
 The two shares differ when not every prompt is credited: under a routing rule people answer only part of each round
 (with ``transfer.credit: people``, the default, the label model's answers credit no arm), so an arm that UCB keeps
-choosing while nobody answers takes many prompts and few credits. The prompts come from the run's saved rounds (``rounds/iter_N.jsonl``, each item's
-``arm``); a run without them shows the credited share only."""
+choosing while nobody answers takes many prompts and few credits. The prompts come from the run's saved rounds
+(``rounds/iter_N.jsonl``, each item's ``arm``); a run without them shows the credited share only."""
 
 from __future__ import annotations
 
