@@ -116,6 +116,12 @@ class OracleConfig(_Section):
         "pair, and the audits are scored on those pairs; `prompt`: it labels a prompt's whole ranking where its least "
         "sure pair reaches the threshold (at 5 seeds it labelled in 5 of 15 iterations against 14 of 15 per pair: "
         "docs/experiments.md)")
+    certify_test: Literal["bonferroni", "sequence"] = Field(
+        "bonferroni", description="route guaranteed: how the grid's thresholds are tested together so every certified "
+        "one holds at accuracy_confidence: `bonferroni`, each at (1 - accuracy_confidence) / 11; `sequence`, "
+        "fixed-sequence testing, each at 1 - accuracy_confidence, from the threshold the model's own probabilities on the "
+        "answers it was fitted on make likeliest to pass down the grid until the first that fails (docs/method.md, "
+        "\"Model labels\")")
     audit_share: float = Field(
         0.5, gt=0.0, lt=1.0, description="route guaranteed: the chance that each human label (a uniform sample of the "
         "round) is an audit, kept out of the label model's fit, that certifies its accuracy; `route_after` counts the "

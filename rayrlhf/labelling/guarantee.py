@@ -6,8 +6,15 @@ Selective labelling with guaranteed risk, in the Learn-then-Test form (Angelopou
 grid, the null hypothesis "the model's labels on prompts it is at least ``t`` confident about are less than
 ``target`` accurate" is tested with the Hoeffding-Bentkus p-value (Bates, Angelopoulos, Lei, Malik and Jordan 2021,
 "Distribution-free, risk-controlling prediction sets", for losses in [0, 1]) on the audited prompts at or above
-``t``; every null rejected at ``delta / len(grid)`` (Bonferroni, so all of them hold together), and the lowest such
-threshold is the one the model labels at.
+``t``, and the lowest rejected threshold is the one the model labels at. The nulls are tested so that all the rejected
+ones hold together with probability at least ``1 - delta`` (family-wise error): ``bonferroni`` tests each at
+``delta / len(grid)``; ``sequence`` is fixed-sequence testing (Westfall and Krishen 2001; Learn then Test allows any family-wise procedure), each null at ``delta``
+in an order set before the audits are looked at, stopping at the first that is not rejected. The sequence starts at
+the threshold with the smallest p-value it would get if the model's own probabilities were right, with as many audits
+as it would state something on there, both taken on the answers it was fitted on without their person answers
+(independent of the audits, so the start cannot favour them; ties: the higher threshold), and goes down the grid from
+there; thresholds above the start are not tested. It fits a model whose probabilities top out below the grid's top,
+as with noisy people (about 0.9): those thresholds state nothing, and Bonferroni spends ``delta / 11`` on each.
 
 An audited prompt is one drawn uniformly at random from a round's askable prompts, answered by a person and kept out
 of the label model's fit; its loss is the share of the pairs the model's label states, among those the person's
@@ -36,6 +43,7 @@ GRID = (0.99, 0.98, 0.96, 0.94, 0.92, 0.9, 0.85, 0.8, 0.7, 0.6, 0.5)  # fixed in
 
 
 UNITS = ("prompt", "pair")
+TESTS = ("bonferroni", "sequence")
 
 
 @dataclass(frozen=True)
@@ -66,6 +74,16 @@ class Audited:
         if unit == "prompt":
             return self.agreement if self.confidence >= threshold else None
         kept = [agrees for prob, agrees in self.pairs if prob >= threshold]
+        return sum(kept) / len(kept) if kept else None
+
+    def claimed_at(self, threshold: float, unit: str) -> float | None:
+        """The model's own probability that a person agrees with what the label states at ``threshold``: the mean
+        of its probabilities of those pairs (None where it states nothing); the person's answer is not used."""
+        probs = [prob for prob, _ in self.pairs]
+        if unit == "prompt":
+            kept = probs if self.confidence >= threshold else []
+        else:
+            kept = [prob for prob in probs if prob >= threshold]
         return sum(kept) / len(kept) if kept else None
 
 
@@ -139,19 +157,60 @@ def accuracy_bound(agreements: Sequence[float], delta: float) -> float:
     return 1.0 - hi
 
 
+def rejection_levels(p_values: Sequence[float], delta: float, test: str,
+                     order: Sequence[int] | None = None) -> list[float | None]:
+    """Per null, the level it was rejected at, or None where it was not (module docstring): ``bonferroni`` each at
+    ``delta / len(p_values)``; ``sequence`` at ``delta`` in ``order`` (indices; default as given) until the first
+    null not rejected."""
+    if test not in TESTS:
+        raise ValueError(f"unknown multiple test {test!r}; choose one of {', '.join(TESTS)}")
+    if test == "bonferroni":
+        return [delta / len(p_values) if p <= delta / len(p_values) else None for p in p_values]
+    out: list[float | None] = [None] * len(p_values)
+    for i in range(len(p_values)) if order is None else order:
+        if p_values[i] > delta:
+            break
+        out[i] = delta
+    return out
+
+
+def _p_values(audited: Sequence[Audited], thresholds: Sequence[float], target: float,
+              unit: str) -> tuple[list[list[float]], list[float]]:
+    """Per threshold, the agreements of the audits that state something there and the p-value of "accuracy below
+    ``target``" on them (1 with none)."""
+    kept_at = [[g for g in (a.agreement_at(t, unit) for a in audited) if g is not None] for t in thresholds]
+    return kept_at, [hoeffding_bentkus_p(1.0 - float(np.mean(k)), len(k), 1.0 - target) if k else 1.0
+                     for k in kept_at]
+
+
+def _expected_p(fitted: Sequence[Audited], threshold: float, target: float, unit: str, audits: int) -> float:
+    """The p-value ``audits`` audits would give at ``threshold`` if the model's claims held: its mean claimed
+    accuracy there and its share of prompts stating something, both on the answers it was fitted on, whose person
+    answers are not used (in-sample agreement overstates the top thresholds, where the fit is surest)."""
+    claims = [c for c in (a.claimed_at(threshold, unit) for a in fitted) if c is not None]
+    n = round(audits * len(claims) / len(fitted)) if fitted else 0
+    return hoeffding_bentkus_p(1.0 - float(np.mean(claims)), n, 1.0 - target) if claims and n else 1.0
+
+
 def certify(audited: Sequence[Audited], target: float, delta: float, grid: Sequence[float] = GRID,
-            unit: str = "prompt") -> Certificate:
-    """The lowest threshold of ``grid`` at which the audits reject "accuracy below ``target``" at ``delta / len(grid)``
-    (module docstring; ``unit``: what a label states at a threshold), with its bound; no threshold passes ->
-    ``threshold=None`` and the bound of all the audits."""
+            unit: str = "prompt", test: str = "bonferroni", fitted: Sequence[Audited] = ()) -> Certificate:
+    """The lowest threshold of ``grid`` at which the audits reject "accuracy below ``target``" under ``test`` (module
+    docstring; ``unit``: what a label states at a threshold; ``fitted``: the answers the model was fitted on, scored
+    the same way, which order the ``sequence`` test), with its bound at the level it was rejected at; no threshold
+    passes -> ``threshold=None`` and the bound of all the audits at ``delta / len(grid)``."""
     if unit not in UNITS:
         raise ValueError(f"unknown certify unit {unit!r}; choose one of {', '.join(UNITS)}")
-    level = delta / len(grid)
-    passed = None
-    for t in sorted(grid, reverse=True):
-        kept = [g for g in (a.agreement_at(t, unit) for a in audited) if g is not None]
-        if kept and hoeffding_bentkus_p(1.0 - float(np.mean(kept)), len(kept), 1.0 - target) <= level:
-            passed = (t, kept)
-    kept = passed[1] if passed else [a.agreement for a in audited]
-    return Certificate(passed[0] if passed else None, accuracy_bound(kept, level), len(audited),
-                       len(kept) if passed else 0, float(np.mean(kept)) if kept else None, target, delta, unit)
+    thresholds = sorted(grid, reverse=True)
+    kept_at, p_values = _p_values(audited, thresholds, target, unit)
+    expected = [_expected_p(fitted, t, target, unit, len(audited)) for t in thresholds]
+    start = min(range(len(thresholds)), key=lambda i: (expected[i], i))
+    order = range(start, len(thresholds))  # from the likeliest threshold down, as the grid falls
+    levels = rejection_levels(p_values, delta, test, order)
+    passed = [(t, k, level) for t, k, level in zip(thresholds, kept_at, levels, strict=True) if level is not None]
+    if not passed:
+        kept = [a.agreement for a in audited]
+        return Certificate(None, accuracy_bound(kept, delta / len(grid)), len(audited), 0,
+                           float(np.mean(kept)) if kept else None, target, delta, unit)
+    threshold, kept, level = passed[-1]
+    return Certificate(threshold, accuracy_bound(kept, level), len(audited), len(kept), float(np.mean(kept)), target,
+                       delta, unit)

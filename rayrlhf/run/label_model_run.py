@@ -92,9 +92,15 @@ class LabelModelRun:
         model = self.ready()
         if model is None:
             return None
+        audited, fitted = (self._audited(model, examples) for examples in (self.audits, self.pilot + self.examples))
+        return certify(audited, target, delta, unit=self.o.certify_unit, test=self.o.certify_test, fitted=fitted)
+
+    def _audited(self, model: LabelModel, examples: list[LabelExample]) -> list[Audited]:
+        """``examples`` as the model labels them against the person's answer (those whose answer orders nothing
+        left out)."""
         audited = [Audited.of(model_label(model, ex.scores, self.o.confidence_skips_identical), ex.pairs)
-                   for ex in self.audits]
-        return certify([a for a in audited if a is not None], target, delta, unit=self.o.certify_unit)
+                   for ex in examples]
+        return [a for a in audited if a is not None]
 
     def _pilot_examples(self) -> list[LabelExample]:
         from rayrlhf.rewards.evaluate import load_pairs

@@ -10,7 +10,16 @@ import numpy as np
 import pytest
 from scipy.stats import binomtest
 
-from rayrlhf.labelling.guarantee import GRID, Audited, Certificate, accuracy_bound, certify, hoeffding_bentkus_p
+from rayrlhf.labelling.guarantee import (
+    GRID,
+    TESTS,
+    Audited,
+    Certificate,
+    accuracy_bound,
+    certify,
+    hoeffding_bentkus_p,
+    rejection_levels,
+)
 
 
 @pytest.mark.parametrize("n,errors,alpha", [(50, 0, 0.1), (100, 4, 0.1), (200, 30, 0.2), (30, 10, 0.1), (400, 20, 0.08)])
@@ -50,8 +59,8 @@ def test_accuracy_bound_covers_the_true_mean_of_bounded_agreements():
 
 def _simulated_audits(rng, n, accuracy_of):
     conf = rng.uniform(0.5, 1.0, size=n)
-    agree = (rng.random(n) < accuracy_of(conf)).astype(float)
-    return [Audited(float(c), float(a)) for c, a in zip(conf, agree, strict=True)]
+    agree = rng.random(n) < accuracy_of(conf)
+    return [Audited(float(c), float(a), ((float(c), bool(a)),)) for c, a in zip(conf, agree, strict=True)]
 
 
 def test_certified_thresholds_hold_their_target_at_least_1_minus_delta_of_the_time():
@@ -163,3 +172,58 @@ def test_per_pair_certified_thresholds_hold_their_target_at_least_1_minus_delta_
             assert cert.bound >= target
     assert wrong / 300 <= delta
     assert certified >= 150 and truth[0.7] > target > truth[0.5]  # it certifies, and not on the coin-flip pairs
+
+
+def test_sequence_tests_each_null_at_delta_in_its_order_until_one_fails_and_bonferroni_at_delta_over_m():
+    """Levels worked by hand for delta 0.05 over five nulls (Bonferroni: 0.01 each)."""
+    p = [0.001, 0.04, 0.02, 0.5, 0.001]
+    assert rejection_levels(p, 0.05, "bonferroni") == [0.01, None, None, None, 0.01]
+    assert rejection_levels(p, 0.05, "sequence") == [0.05, 0.05, 0.05, None, None]
+    assert rejection_levels(p, 0.05, "sequence", order=[4, 2, 0, 3, 1]) == [0.05, None, 0.05, None, 0.05]
+    with pytest.raises(ValueError, match="multiple test"):
+        rejection_levels(p, 0.05, "holm")
+
+
+def _flat_top_audits(rng, n):
+    """A model whose pair probabilities never pass 0.9 (as with noisy people): c ~ U(0.5, 0.9), P(agree | c) = c;
+    the true accuracy at or above t <= 0.9 is E[c | c >= t] = (t + 0.9) / 2."""
+    conf = rng.uniform(0.5, 0.9, size=n)
+    agree = rng.random(n) < conf
+    return [Audited(float(c), float(a), ((float(c), bool(a)),)) for c, a in zip(conf, agree, strict=True)]
+
+
+def test_sequence_ordered_on_the_fitted_answers_certifies_where_bonferroni_spends_delta_on_empty_thresholds():
+    rng = np.random.default_rng(7)
+    found = {test: 0 for test in TESTS}
+    for _ in range(200):
+        audits, fitted = _flat_top_audits(rng, 150), _flat_top_audits(rng, 60)
+        for test in TESTS:
+            found[test] += certify(audits, 0.7, 0.05, unit="pair", test=test, fitted=fitted).threshold is not None
+    assert found["sequence"] >= found["bonferroni"] + 40
+
+
+@pytest.mark.parametrize("make_audits,true_accuracy", [
+    (lambda rng, n: _simulated_audits(rng, n, lambda c: c), lambda t: (1 + t) / 2),
+    (_flat_top_audits, lambda t: (max(t, 0.5) + 0.9) / 2),
+])
+def test_sequence_certified_thresholds_hold_their_target_at_least_1_minus_delta_of_the_time(make_audits, true_accuracy):
+    """Coverage against the closed-form accuracy above each threshold, with the order set on separate fitted answers."""
+    rng = np.random.default_rng(8)
+    target, delta, wrong, certified = 0.7, 0.05, 0, 0
+    for _ in range(400):
+        cert = certify(make_audits(rng, 150), target, delta, unit="pair", test="sequence", fitted=make_audits(rng, 60))
+        if cert.threshold is not None:
+            certified += 1
+            wrong += true_accuracy(cert.threshold) < target
+            assert cert.bound >= target
+    assert wrong / 400 <= delta and certified >= 100
+
+
+def test_sequence_under_the_global_null_certifies_at_most_delta_of_the_time():
+    """Every threshold's true accuracy just below the target (0.74 everywhere against 0.75); the order comes from
+    fitted answers that look better than they are (in-sample), which must not help."""
+    rng = np.random.default_rng(9)
+    fitted = [Audited(0.95, 1.0)] * 50
+    certified = np.mean([certify(_simulated_audits(rng, 300, lambda c: np.full_like(c, 0.74)), 0.75, 0.05,
+                                 test="sequence", fitted=fitted).threshold is not None for _ in range(400)])
+    assert certified <= 0.05

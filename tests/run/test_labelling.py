@@ -141,26 +141,36 @@ def _rows(rng):
     return [example(False) for _ in range(40)] + [example(True) for _ in range(200)]
 
 
-@pytest.mark.parametrize("unit", ["prompt", "pair"])
-def test_the_certificate_is_the_guarantee_of_the_audits_under_the_current_model(tmp_path, unit):
-    """The model (fitted on other answers) certifies a threshold on 200 audits, and it is the one certify() gives
-    for the audits rescored by hand: per prompt its least sure pair, per pair each pair's probability."""
+def _audited_by_hand(model, examples):
+    """``examples`` rescored by hand: per prompt its least sure pair and agreement, per pair each pair's
+    probability (a sigmoid of the combined scores' gap) and whether the person orders it that way."""
     from rayrlhf.algorithms.label_model import implied_pairs, model_label, pair_agreement
-    from rayrlhf.labelling.guarantee import Audited, certify
+    from rayrlhf.labelling.guarantee import Audited
 
-    cfg = config(route="guaranteed", model_accuracy=0.9, certify_unit=unit)
-    run = Labelling(cfg, tmp_path, LocalScorers(cfg), _rows(np.random.default_rng(0))).label_model
-    cert = run.certificate(0.9, 0.05)
-    by_hand = []
-    for ex in run.audits:
-        label = model_label(run.model, ex.scores)
+    out = []
+    for ex in examples:
+        label = model_label(model, ex.scores)
         agree, compared = pair_agreement(implied_pairs(label.ranking), ex.pairs)
-        combined = run.model.combined(ex.scores)
+        combined = model.combined(ex.scores)
         pairs = tuple((float(1 / (1 + np.exp(combined[b] - combined[a]))), (a, b) in ex.pairs)
                       for a, b in implied_pairs(label.ranking))
-        by_hand.append(Audited(label.confidence, agree / compared, pairs))
-    assert cert == certify(by_hand, 0.9, 0.05, unit=unit) and cert.threshold is not None and cert.bound >= 0.9
-    assert cert.unit == unit
+        out.append(Audited(label.confidence, agree / compared, pairs))
+    return out
+
+
+@pytest.mark.parametrize("unit,test", [("prompt", "bonferroni"), ("pair", "bonferroni"), ("pair", "sequence")])
+def test_the_certificate_is_the_guarantee_of_the_audits_under_the_current_model(tmp_path, unit, test):
+    """The model (fitted on other answers) certifies a threshold on 200 audits, and it is the one certify() gives
+    for the audits rescored by hand (the sequence ordered on the fitted answers, rescored the same way)."""
+    from rayrlhf.labelling.guarantee import certify
+
+    cfg = config(route="guaranteed", model_accuracy=0.9, certify_unit=unit, certify_test=test)
+    run = Labelling(cfg, tmp_path, LocalScorers(cfg), _rows(np.random.default_rng(0))).label_model
+    cert = run.certificate(0.9, 0.05)
+    by_hand = _audited_by_hand(run.model, run.audits)
+    fitted = _audited_by_hand(run.model, run.examples)
+    assert cert == certify(by_hand, 0.9, 0.05, unit=unit, test=test, fitted=fitted)
+    assert cert.threshold is not None and cert.bound >= 0.9 and cert.unit == unit
 
 
 def test_per_pair_model_answers_state_their_certified_pairs_and_a_resume_replays_them(tmp_path):
