@@ -1,5 +1,5 @@
 """examples/few_people.yaml is the configuration its comments cite: the method measured in
-docs/results/cl1024_report.md, built from the quickstart by `rayrlhf compare`'s method name and overrides."""
+docs/results/seq1024_report.md, built from the quickstart by `rayrlhf compare`'s method name and overrides."""
 
 from pathlib import Path
 
@@ -8,7 +8,7 @@ from rayrlhf.experiments.methods import method_config
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 MEASURED = ("ucb+guaranteed+ranking[oracle.route_after=16][oracle.model_accuracy=0.8][optim.max_steps=200]"
-            "[optim.nll_weight=1][oracle.burn_in=certify][transfer.credit=labels]")
+            "[optim.nll_weight=1][oracle.burn_in=certify][transfer.credit=labels][oracle.certify_test=sequence]")
 
 
 def test_the_few_people_recipe_is_the_measured_method():
