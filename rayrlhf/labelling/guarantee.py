@@ -6,15 +6,16 @@ Selective labelling with guaranteed risk, in the Learn-then-Test form (Angelopou
 grid, the null hypothesis "the model's labels on prompts it is at least ``t`` confident about are less than
 ``target`` accurate" is tested with the Hoeffding-Bentkus p-value (Bates, Angelopoulos, Lei, Malik and Jordan 2021,
 "Distribution-free, risk-controlling prediction sets", for losses in [0, 1]) on the audited prompts at or above
-``t``, and the lowest rejected threshold is the one the model labels at. The nulls are tested so that all the rejected
-ones hold together with probability at least ``1 - delta`` (family-wise error): ``bonferroni`` tests each at
-``delta / len(grid)``; ``sequence`` is fixed-sequence testing (Westfall and Krishen 2001; Learn then Test allows any family-wise procedure), each null at ``delta``
-in an order set before the audits are looked at, stopping at the first that is not rejected. The sequence starts at
-the threshold with the smallest p-value it would get if the model's own probabilities were right, with as many audits
-as it would state something on there, both taken on the answers it was fitted on without their person answers
-(independent of the audits, so the start cannot favour them; ties: the higher threshold), and goes down the grid from
-there; thresholds above the start are not tested. It fits a model whose probabilities top out below the grid's top,
-as with noisy people (about 0.9): those thresholds state nothing, and Bonferroni spends ``delta / 11`` on each.
+``t``, and the lowest rejected threshold is the one the model labels at. The nulls are tested so that all the
+rejected ones hold together with probability at least ``1 - delta`` (family-wise error): ``bonferroni`` tests each at
+``delta / len(grid)``; ``sequence`` is fixed-sequence testing (Westfall and Krishen 2001; Learn then Test allows any
+family-wise procedure), each null at ``delta`` in an order set before the audits are looked at, stopping at the
+first that is not rejected. The sequence starts at the threshold with the smallest p-value it would get if the
+model's own probabilities were right, with as many audits as it would state something on there, both taken on the
+answers it was fitted on without their person answers (independent of the audits, so the start cannot favour them;
+ties: the higher threshold), and goes down the grid from there; thresholds above the start are not tested. It suits
+a model whose probabilities top out below the grid's top, as with noisy people (about 0.9): those thresholds state
+nothing, and Bonferroni spends ``delta / 11`` on each.
 
 An audited prompt is one drawn uniformly at random from a round's askable prompts, answered by a person and kept out
 of the label model's fit; its loss is the share of the pairs the model's label states, among those the person's
