@@ -19,15 +19,10 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from rayrlhf.algorithms.label_model import LabelExample, fit_label_model, model_label
-from rayrlhf.labelling.guarantee import TESTS, Audited, certify
+from rayrlhf.algorithms.label_model import LabelExample, fit_label_model
+from rayrlhf.labelling.guarantee import TESTS, audit, certify
 
 SHARES = (None, 0.625, 0.75)  # None: the run's own split (oracle.audit_share 0.5)
-
-
-def audited(model, examples: list[LabelExample]) -> list[Audited]:
-    """``examples`` scored by ``model`` against their person's answer."""
-    return [a for a in (Audited.of(model_label(model, e.scores), e.pairs) for e in examples) if a is not None]
 
 
 def split(fit: list[LabelExample], audits: list[LabelExample], share: float | None, seed: int = 0):
@@ -42,8 +37,8 @@ def split(fit: list[LabelExample], audits: list[LabelExample], share: float | No
 
 def replay(run: Path, target: float) -> list[str]:
     """One line per audit share: the certificate under each test."""
-    sources = [s["name"] for s in yaml.safe_load((run / "config.yaml").read_text())["sources"]]
-    unit = yaml.safe_load((run / "config.yaml").read_text())["oracle"].get("certify_unit", "pair")
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    sources, unit = [s["name"] for s in config["sources"]], config["oracle"].get("certify_unit", "pair")
     rows = json.loads((run / "checkpoints" / "iter_1" / "state.json").read_text())["label_examples"]
     fit = [LabelExample.from_json(r) for r in rows if not r.get("audit")]
     audits = [LabelExample.from_json(r) for r in rows if r.get("audit")]
@@ -53,7 +48,7 @@ def replay(run: Path, target: float) -> list[str]:
         model = fit_label_model(sources, f)
         cells = []
         for test in TESTS:
-            c = certify(audited(model, a), target, 0.05, unit=unit, test=test, fitted=audited(model, f))
+            c = certify(audit(model, a), target, 0.05, unit=unit, test=test, fitted=audit(model, f))
             acc = "-" if c.threshold is None else f"{c.accuracy:.3f}"
             cells.append(f"{test} {c.threshold} on {c.covered} ({acc})")
         lines.append(f"{run.name} audit share {share or 0.5}: fitted {len(f)}, audits {len(a)}; " + "; ".join(cells))

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import binom
 
-from rayrlhf.algorithms.label_model import ModelLabel, implied_pairs, pair_agreement
+from rayrlhf.algorithms.label_model import LabelExample, LabelModel, ModelLabel, implied_pairs, model_label, pair_agreement
 
 GRID = (0.99, 0.98, 0.96, 0.94, 0.92, 0.9, 0.85, 0.8, 0.7, 0.6, 0.5)  # fixed in advance; 0.5: every prompt
 
@@ -86,6 +86,13 @@ class Audited:
         else:
             kept = [prob for prob in probs if prob >= threshold]
         return sum(kept) / len(kept) if kept else None
+
+
+def audit(model: LabelModel, examples: Sequence[LabelExample], skip_identical: bool = False) -> list[Audited]:
+    """``examples`` as ``model`` labels them, each against its person's answer (those whose answer orders none of
+    the label's pairs left out)."""
+    audited = (Audited.of(model_label(model, ex.scores, skip_identical), ex.pairs) for ex in examples)
+    return [a for a in audited if a is not None]
 
 
 @dataclass(frozen=True)
@@ -193,6 +200,15 @@ def _expected_p(fitted: Sequence[Audited], threshold: float, target: float, unit
     return hoeffding_bentkus_p(1.0 - float(np.mean(claims)), n, 1.0 - target) if claims and n else 1.0
 
 
+def _sequence_order(fitted: Sequence[Audited], thresholds: Sequence[float], target: float, unit: str,
+                    audits: int) -> range:
+    """The ``sequence`` test's order (indices of ``thresholds``, highest first): from the threshold with the
+    smallest expected p-value (ties: the higher) down the grid."""
+    expected = [_expected_p(fitted, t, target, unit, audits) for t in thresholds]
+    start = min(range(len(thresholds)), key=lambda i: (expected[i], i))
+    return range(start, len(thresholds))
+
+
 def certify(audited: Sequence[Audited], target: float, delta: float, grid: Sequence[float] = GRID,
             unit: str = "prompt", test: str = "bonferroni", fitted: Sequence[Audited] = ()) -> Certificate:
     """The lowest threshold of ``grid`` at which the audits reject "accuracy below ``target``" under ``test`` (module
@@ -203,9 +219,7 @@ def certify(audited: Sequence[Audited], target: float, delta: float, grid: Seque
         raise ValueError(f"unknown certify unit {unit!r}; choose one of {', '.join(UNITS)}")
     thresholds = sorted(grid, reverse=True)
     kept_at, p_values = _p_values(audited, thresholds, target, unit)
-    expected = [_expected_p(fitted, t, target, unit, len(audited)) for t in thresholds]
-    start = min(range(len(thresholds)), key=lambda i: (expected[i], i))
-    order = range(start, len(thresholds))  # from the likeliest threshold down, as the grid falls
+    order = _sequence_order(fitted, thresholds, target, unit, len(audited)) if test == "sequence" else None
     levels = rejection_levels(p_values, delta, test, order)
     passed = [(t, k, level) for t, k, level in zip(thresholds, kept_at, levels, strict=True) if level is not None]
     if not passed:

@@ -19,7 +19,6 @@ from rayrlhf.algorithms.label_model import (
     held_out_calibration,
     implied_pairs,
     mean_label_model,
-    model_label,
     pair_agreement,
     pair_probs,
     score_agreement,
@@ -30,7 +29,7 @@ from rayrlhf.algorithms.stats import proportion_interval
 from rayrlhf.algorithms.transfer import stated_pairs
 from rayrlhf.core.records import Answer, RoundItem, ScoringBatch
 from rayrlhf.labelling import RoundDecision
-from rayrlhf.labelling.guarantee import Audited, Certificate, certify
+from rayrlhf.labelling.guarantee import Certificate, audit, certify
 
 
 @dataclass
@@ -92,15 +91,10 @@ class LabelModelRun:
         model = self.ready()
         if model is None:
             return None
-        audited, fitted = (self._audited(model, examples) for examples in (self.audits, self.pilot + self.examples))
-        return certify(audited, target, delta, unit=self.o.certify_unit, test=self.o.certify_test, fitted=fitted)
-
-    def _audited(self, model: LabelModel, examples: list[LabelExample]) -> list[Audited]:
-        """``examples`` as the model labels them against the person's answer (those whose answer orders nothing
-        left out)."""
-        audited = [Audited.of(model_label(model, ex.scores, self.o.confidence_skips_identical), ex.pairs)
-                   for ex in examples]
-        return [a for a in audited if a is not None]
+        skip = self.o.confidence_skips_identical
+        fitted = audit(model, self.pilot + self.examples, skip) if self.o.certify_test == "sequence" else []
+        return certify(audit(model, self.audits, skip), target, delta, unit=self.o.certify_unit,
+                       test=self.o.certify_test, fitted=fitted)
 
     def _pilot_examples(self) -> list[LabelExample]:
         from rayrlhf.rewards.evaluate import load_pairs

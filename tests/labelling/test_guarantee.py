@@ -57,8 +57,8 @@ def test_accuracy_bound_covers_the_true_mean_of_bounded_agreements():
     assert misses / 1000 <= 0.05
 
 
-def _simulated_audits(rng, n, accuracy_of):
-    conf = rng.uniform(0.5, 1.0, size=n)
+def _simulated_audits(rng, n, accuracy_of, top=1.0):
+    conf = rng.uniform(0.5, top, size=n)
     agree = rng.random(n) < accuracy_of(conf)
     return [Audited(float(c), float(a), ((float(c), bool(a)),)) for c, a in zip(conf, agree, strict=True)]
 
@@ -187,9 +187,7 @@ def test_sequence_tests_each_null_at_delta_in_its_order_until_one_fails_and_bonf
 def _flat_top_audits(rng, n):
     """A model whose pair probabilities never pass 0.9 (as with noisy people): c ~ U(0.5, 0.9), P(agree | c) = c;
     the true accuracy at or above t <= 0.9 is E[c | c >= t] = (t + 0.9) / 2."""
-    conf = rng.uniform(0.5, 0.9, size=n)
-    agree = rng.random(n) < conf
-    return [Audited(float(c), float(a), ((float(c), bool(a)),)) for c, a in zip(conf, agree, strict=True)]
+    return _simulated_audits(rng, n, lambda c: c, top=0.9)
 
 
 def test_sequence_ordered_on_the_fitted_answers_certifies_where_bonferroni_spends_delta_on_empty_thresholds():
