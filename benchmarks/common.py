@@ -25,8 +25,10 @@ TINY = ["task.num_train=64", "task.num_eval=24", "task.num_heldout=12", "task.sf
         "eval.reward_pairs=24", "train.prompts_per_iteration=16", "transfer.best_of_n=4", "transfer.num_replace=2",
         "transfer.refresh_every=8", "eval.num_prompts=12", "optim.batch_size=8", "optim.micro_batch_size=4",
         "optim.epochs=1", "rollout.max_new_tokens=16"]
-# The bench measures stages, not the label model: people (the simulated oracle) label every prompt.
-UNROUTED = ["oracle.route=all", "oracle.labels_per_iteration=null", "transfer.pairs=best_worst"]
+# The bench measures stages, not the label model: people (the simulated oracle) label every prompt, and the learner
+# runs plain DPO on them (no NLL anchor, no step budget), as when its ratios were first measured.
+UNROUTED = ["oracle.route=all", "oracle.labels_per_iteration=null", "transfer.pairs=best_worst", "oracle.burn_in=paced",
+            "transfer.credit=people", "optim.nll_weight=0", "optim.max_steps=null"]
 TINY += UNROUTED
 # The full bench: the quickstart's work (128 prompts, K=4, N=8, 6 sources) over two iterations.
 FULL = ["train.iterations=2", *UNROUTED, "train.prompts_per_iteration=128"]

@@ -35,12 +35,14 @@ def test_a_row_is_read_from_a_report_and_its_header(tmp_path, monkeypatch):
     (tmp_path / "w_report.json").write_text(json.dumps(report))
     (tmp_path / "w_report.md").write_text("# r\n\nCommand: `rayrlhf compare x.yaml --seeds 5`\n\nCode: commit abc123; written today.\n"
                                           "\n| ucb+uncertain+ranking | 1x | 384 | 290 | 0.871 | 2.5 ± 0.2 | 600 | 1 | 2 |\n")
-    row = headline.row("w")
+    row = headline.row("w", "summaries", "quickstart", None)
     assert row["reference"] == "2.500 [2.250, 2.750] with 384 human labels"
     assert row["baseline"] == "1.800 (1x), 2.300 (2x), 2.600 (3x)"
     assert (row["match"], row["interval"]) == ("2.40x", "1.50x to > 2.96x")
     assert row["command"] == "rayrlhf compare x.yaml --seeds 5" and "commit abc123" in row["report"]
     assert (row["best_source"], row["model_labels"]) == ("b 0.740", "290 (0.871 right)")
+    assert row["people"] == f"{384 / (384 + 290):.3f}"  # no guarantee table: human labels over human and model labels
+    assert row["world"] == "summaries ?"  # the report names no world checksum
 
 
 def test_the_pilot_block_is_the_pilot_file_with_its_commit(tmp_path, monkeypatch):
@@ -60,3 +62,24 @@ def test_the_timing_line_is_the_measured_record(tmp_path, monkeypatch):
         {"commit": "abc1234", "seconds": 605.4, "machine": "2 CPU cores", "cold": "task built", "detail": "install"}))
     block = headline.render_timing()
     assert "fresh clone of abc1234" in block and "took 10 min 05 s in all: install." in block
+
+
+def test_a_guaranteed_row_pools_people_share_over_the_guarantee_table_and_names_its_world(tmp_path, monkeypatch):
+    headline = _headline()
+    monkeypatch.setattr(headline, "HERE", tmp_path)
+    method = "ucb+guaranteed+ranking[optim.nll_weight=1]"
+    report = {"iterations": [0, 3], "oracle_score": {method: [{"iteration": 3, "mean": 2.5, "ci_low": 2.4, "ci_high": 2.6}]},
+              "labels_to_match": {"matches": [
+                  {"reference": "ucb+ranking+guaranteed", "multiples": [1.0], "nominal": [1.0], "seeds": 5,
+                   "reference_labels": 384.0, "curve": [2.0], "multiple": 9.0, "ci_low": 1.0, "ci_high": 9.0},
+                  {"reference": "ucb+ranking+guaranteed[optim.nll_weight=1]", "multiples": [1.0, 2.0], "nominal": [1.0, 2.0],
+                   "seeds": 5, "reference_labels": 384.0, "curve": [2.0, 2.2], "multiple": float("inf"),
+                   "ci_low": 1.5, "ci_high": float("inf")}]},
+              "guarantee": {method: {"rows": [{"human_labels": 10, "model_labels": 30, "met": True},
+                                              {"human_labels": 20, "model_labels": 40, "met": False}]}},
+              "source_quality": [{"source": "a", "agreement": 0.61}]}
+    (tmp_path / "g_report.json").write_text(json.dumps(report))
+    (tmp_path / "g_report.md").write_text("Command: `c`\n\nCode: commit abc; x\n\n- `summaries` checksum `b6c5475563d463db`: 5 run(s)\n")
+    row = headline.row("g", "summaries", "recipe", "[optim.nll_weight=1]")
+    assert row["people"] == "0.300 (target met 1 of 2)"  # (10 + 20) / (10 + 20 + 30 + 40)
+    assert (row["world"], row["match"], row["interval"]) == ("summaries `b6c54755`", "> 2.00x", "1.50x to > 2.00x")

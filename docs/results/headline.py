@@ -29,8 +29,17 @@ PILOT_BEGIN, PILOT_END = "<!-- pilot:begin (docs/results/headline.py copies hh_r
 PILOT_COMMAND = ("rayrlhf rewards evaluate examples/hh_rlhf_sources.yaml --pairs ../shared/data/hh_rlhf_harmless_test_300.jsonl"
                  " > docs/results/hh_rlhf_pilot.txt")
 TIMING_BEGIN, TIMING_END = "<!-- timing:begin (docs/results/headline.py writes this from quickstart_time.json) -->", "<!-- timing:end -->"
-WORLDS = {"ltm39": "summaries (`examples/quickstart.yaml`)", "ins40": "instructions (`examples/instructions.yaml`)",
-          "bt39": "summaries with noisy people (`oracle.labels=bradley_terry`)"}
+# One row per published labels-to-match set: (report name, world, configuration, the reference method's options that
+# pick its match; None: the report's first match).
+ROWS = [
+    ("qs55", "summaries", "quickstart (`examples/quickstart.yaml`)", "[oracle.certify_test=sequence]"),
+    ("seq1024", "summaries", "few people (`examples/few_people.yaml`)", "[oracle.certify_test=sequence]"),
+    ("seqbt1024", "summaries, noisy people", "few people, `oracle.labels=bradley_terry oracle.model_accuracy=0.7`",
+     "[oracle.certify_test=sequence]"),
+    ("ltm39", "summaries", "the earlier quickstart (`ucb+uncertain+ranking`)", None),
+    ("bt39", "summaries, noisy people", "the earlier quickstart, `oracle.labels=bradley_terry`", None),
+    ("ins40", "instructions", "`examples/instructions.yaml` (`ucb+uncertain+ranking`)", None),
+]
 
 
 def _multiple(value: float, largest: float) -> str:
@@ -52,11 +61,38 @@ def provenance(name: str) -> tuple[str, str]:
     return (command[1] if command else "?"), (commit[1] if commit else "?")
 
 
+def labels_row(name: str, method: str) -> tuple[float, float, str] | None:
+    """The reference run's human labels, model labels and the model labels' agreement with the oracle, from the
+    report's labels-to-match table (None if the method has no row there)."""
+    text = (HERE / f"{name}_report.md").read_text()
+    found = re.search(rf"^\| {re.escape(method)} \| 1x \| ([^|]+) \| ([^|]+) \| ([^|]+) \|", text, re.M)
+    if not found or found[2].strip() == "-":
+        return None
+    return float(found[1]), float(found[2]), found[3].strip()
+
+
 def model_labels(name: str, method: str) -> str:
     """The reference run's model labels and their agreement with the oracle, from the report's labels-to-match table."""
-    text = (HERE / f"{name}_report.md").read_text()
-    found = re.search(rf"^\| {re.escape(method)} \| 1x \| [^|]+ \| ([^|]+) \| ([^|]+) \|", text, re.M)
-    return f"{found[1].strip()} ({found[2].strip()} right)" if found else "-"
+    found = labels_row(name, method)
+    return f"{found[1]:.0f} ({found[2]} right)" if found else "-"
+
+
+def people_share(name: str, report: dict, method: str) -> str:
+    """People's share of the labelled prompts: pooled over the guarantee's table (route guaranteed, with how many
+    iterations met the target), else the run's human labels over human and model labels."""
+    rows = report.get("guarantee", {}).get(method, {}).get("rows", [])
+    if rows:
+        human, model = sum(r["human_labels"] for r in rows), sum(r["model_labels"] for r in rows)
+        met = sum(bool(r["met"]) for r in rows)
+        return f"{human / (human + model):.3f} (target met {met} of {len(rows)})"
+    found = labels_row(name, method)
+    return f"{found[0] / (found[0] + found[1]):.3f}" if found else "1.000"
+
+
+def world_build(name: str) -> str:
+    """The checksum (first 8 hex digits) of the built-in world the report's runs trained in, from its "World" section."""
+    found = re.findall(r"checksum `([0-9a-f]{8})", (HERE / f"{name}_report.md").read_text())
+    return f"`{found[0]}`" if len(set(found)) == 1 else "?"
 
 
 def best_source(report: dict) -> str:
@@ -65,18 +101,21 @@ def best_source(report: dict) -> str:
     return f"{best['source']} {best['agreement']:.3f}"
 
 
-def row(name: str) -> dict:
-    """One world's headline numbers from ``docs/results/NAME_report.json``."""
+def row(name: str, world: str, configuration: str, options: str | None) -> dict:
+    """One configuration's headline numbers from ``docs/results/NAME_report.json``: its first labels-to-match set,
+    or the first whose reference method carries ``options``."""
     report = json.loads((HERE / f"{name}_report.json").read_text())
-    match = report["labels_to_match"]["matches"][0]
+    matches = report["labels_to_match"]["matches"]
+    match = next(m for m in matches if options is None or m["reference"].endswith(options))
     last = report["iterations"][-1]
-    reference = next(r for r in report["oracle_score"][_method_named(report, match["reference"])] if r["iteration"] == last)
+    method = _method_named(report, match["reference"])
+    reference = next(r for r in report["oracle_score"][method] if r["iteration"] == last)
     largest = max(match["multiples"])
     baseline = ", ".join(f"{score:.3f} ({nominal:g}x)" for score, nominal in zip(match["curve"], match["nominal"], strict=True))
     command, commit = provenance(name)
-    method = _method_named(report, match["reference"])
-    return {"world": WORLDS.get(name, name), "seeds": match["seeds"], "best_source": best_source(report),
-            "model_labels": model_labels(name, method),
+    return {"world": f"{world} {world_build(name)}", "configuration": configuration, "seeds": match["seeds"],
+            "best_source": best_source(report), "model_labels": model_labels(name, method),
+            "people": people_share(name, report, method),
             "reference": f"{reference['mean']:.3f} [{reference['ci_low']:.3f}, {reference['ci_high']:.3f}] with "
                          f"{match['reference_labels']:.0f} human labels",
             "baseline": baseline, "match": _multiple(match["multiple"], largest),
@@ -85,19 +124,23 @@ def row(name: str) -> dict:
 
 
 def _method_named(report: dict, reference: str) -> str:
-    """The report's name of the reference method (labels-to-match may list its options in another order)."""
-    wanted = sorted(reference.split("+"))
-    return next(m for m in report["oracle_score"] if sorted(m.split("+")) == wanted)
+    """The report's name of the reference method (labels-to-match may list its mode, rule and pairs in another
+    order; the bracketed options stay in order after the last)."""
+    def key(method: str) -> list[str]:
+        head, _, options = method.partition("[")
+        return sorted(head.split("+")) + [options]
+    return next(m for m in report["oracle_score"] if key(m) == key(reference))
 
 
-def render(names: list[str]) -> str:
-    rows = [row(n) for n in names]
-    lines = [BEGIN, "", "| world | quickstart's configuration | strongest baseline (plain online DPO on every stated pair) "
-             "| labels to match | 95% paired t interval | seeds | best source's agreement with people | model labels "
-             "per run (share right) | report |", "|---|---|---|---|---|---|---|---|---|"]
-    lines += [f"| {r['world']} | {r['reference']} | {r['baseline']} | {r['match']} | {r['interval']} | {r['seeds']} | "
-              f"{r['best_source']} | {r['model_labels']} | {r['report']} |" for r in rows]
-    lines += ["", "Commands:", ""] + [f"- {r['world'].split(' (')[0]}: `{r['command']}`" for r in rows]
+def render(rows: list[dict]) -> str:
+    lines = [BEGIN, "", "| world (build) | configuration | held-out oracle score | strongest baseline (plain online DPO on "
+             "every stated pair) | labels to match | 95% paired t interval | seeds | people's share of labelled prompts | "
+             "model labels per run (share right) | best source's agreement with people | report |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines += [f"| {r['world']} | {r['configuration']} | {r['reference']} | {r['baseline']} | {r['match']} | "
+              f"{r['interval']} | {r['seeds']} | {r['people']} | {r['model_labels']} | {r['best_source']} | "
+              f"{r['report']} |" for r in rows]
+    lines += ["", "Commands:", ""] + [f"- {r['world']}, {r['configuration']}: `{r['command']}`" for r in rows]
     return "\n".join([*lines, "", END])
 
 
@@ -124,8 +167,9 @@ def replace_block(text: str, begin: str, end: str, body: str) -> str:
     return text[:text.index(begin)] + body + text[text.index(end) + len(end):]
 
 
-def published() -> list[str]:
-    return [n for n in WORLDS if (HERE / f"{n}_report.json").is_file()]
+def published() -> list[dict]:
+    """The rows of ``ROWS`` whose report is published."""
+    return [row(*spec) for spec in ROWS if (HERE / f"{spec[0]}_report.json").is_file()]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -133,7 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="exit 1 if README.md's table is stale")
     args = parser.parse_args(argv)
     text = README.read_text()
-    new = replace_block(text, BEGIN, END, render(published()))
+    rows = published()
+    new = replace_block(text, BEGIN, END, render(rows))
     new = replace_block(new, PILOT_BEGIN, PILOT_END, render_pilot())
     new = replace_block(new, TIMING_BEGIN, TIMING_END, render_timing())
     if args.check:
@@ -142,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         return 0
     README.write_text(new)
-    print(f"wrote the headline table, pilot table and quickstart time of {README} from {', '.join(published())}, "
+    print(f"wrote the headline table, pilot table and quickstart time of {README} from {', '.join(r['report'].split(']')[0][1:] for r in rows)}, "
           "hh_rlhf_pilot.txt and quickstart_time.json")
     return 0
 

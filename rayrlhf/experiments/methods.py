@@ -133,7 +133,8 @@ def method_config(cfg: Config, spec: str) -> Config:
     says (``1 / oracle.human_share``, or the config's own prompts per label when it is routed itself); any other
     method has people label every prompt (``oracle.route: all``), and a method trains one best/worst pair per
     answer unless ``+implied`` / ``+ranking`` says otherwise, so ``none`` is plain online DPO whatever the config
-    routes or pairs (examples/quickstart.yaml itself is ``ucb+uncertain+ranking``)."""
+    routes or pairs; a route-bound piece of the config the method's route cannot use falls back to its default
+    (:data:`ROUTE_PIECES`). Every other key (``optim.nll_weight``, ``optim.max_steps``, ...) comes from the config."""
     m = parse_method(spec)
     raw = cfg.model_dump()
     raw["transfer"]["mode"] = m.mode
@@ -143,6 +144,7 @@ def method_config(cfg: Config, spec: str) -> Config:
     raw["transfer"]["ensemble"] = m.ensemble
     apply_overrides(raw, [f"{key}={value}" for key, value in m.overrides])
     _scale_labels(cfg, raw, m)
+    _drop_route_pieces(raw, {key.strip() for key, _ in m.overrides})
     try:
         out = Config.model_validate(raw)
     except ValidationError as exc:
@@ -152,6 +154,23 @@ def method_config(cfg: Config, spec: str) -> Config:
                           "shares read once, from the base config; set it in the base config (or as a command-line "
                           "override) in a compare of its own, and join the two with `rayrlhf report A B --into DIR`")
     return out
+
+
+# route-bound pieces (the config's own checks): (dotted key, its value that needs a route, whether a route can use it,
+# the default it falls back to)
+ROUTE_PIECES = (("oracle.burn_in", "certify", lambda route: route == "guaranteed", "paced"),
+                ("transfer.credit", "labels", lambda route: route != "all", "people"))
+
+
+def _drop_route_pieces(raw: dict, named: set[str]) -> None:
+    """A method's route is its own (its +OPTION, else people label every prompt), so a base config's piece that only
+    a route the method does not take can use (``oracle.burn_in: certify`` without ``guaranteed``, ``transfer.credit:
+    labels`` without model labels) falls back to its default; a piece the method's own ``[KEY=VALUE]`` names stays."""
+    route = raw["oracle"]["route"]
+    for dotted, value, usable, default in ROUTE_PIECES:
+        section, key = dotted.split(".")
+        if dotted not in named and raw[section][key] == value and not usable(route):
+            raw[section][key] = default
 
 
 def shared_differences(base: Config, cfg: Config) -> list[str]:

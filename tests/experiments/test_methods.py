@@ -113,8 +113,10 @@ def test_the_ablation_table_pairs_methods_one_piece_apart(tmp_path):
 
 
 def test_a_method_is_only_its_own_pieces_whatever_the_config_routes_or_pairs():
-    """On examples/quickstart.yaml (routed, ranking pairs) `none` is plain online DPO at the config's 128 human labels
-    per iteration, and `ucb+uncertain+ranking` is the quickstart itself."""
+    """On examples/quickstart.yaml (routed, ranking pairs, certify burn-in, label credit) `none` is plain online DPO
+    at the config's 128 human labels per iteration with people's credit and the paced burn-in, `ucb+uncertain` keeps
+    the label credit but not the certify burn-in, and `ucb+guaranteed+ranking` is the quickstart itself; the anchor
+    and the step budget are the config's for every method."""
     from rayrlhf.config import load_config
     from rayrlhf.experiments.methods import method_config
     from tests.support.paths import REPO
@@ -122,8 +124,28 @@ def test_a_method_is_only_its_own_pieces_whatever_the_config_routes_or_pairs():
     quickstart = load_config(REPO / "examples" / "quickstart.yaml")
     none = method_config(quickstart, "none@2")
     assert (none.oracle.route, none.transfer.pairs, none.oracle.labels_per_iteration) == ("all", "best_worst", None)
+    assert (none.oracle.burn_in, none.transfer.credit) == ("paced", "people")
     assert none.train.prompts_per_iteration == 2 * quickstart.oracle.labels_per_iteration
-    assert method_config(quickstart, "ucb+uncertain+ranking") == quickstart
+    assert (none.optim.nll_weight, none.optim.max_steps) == (quickstart.optim.nll_weight, quickstart.optim.max_steps)
+    uncertain = method_config(quickstart, "ucb+uncertain+ranking")
+    assert (uncertain.oracle.route, uncertain.oracle.burn_in, uncertain.transfer.credit) == ("uncertain", "paced", "labels")
+    assert method_config(quickstart, "ucb+guaranteed+ranking") == quickstart
+
+
+def test_a_route_bound_piece_the_method_names_itself_is_kept_and_checked():
+    """Only a piece the base config carries falls back; one the method's [KEY=VALUE] names is its own, so a route
+    that cannot use it is refused with the config's own message."""
+    from rayrlhf.config import ConfigError, load_config
+    from rayrlhf.experiments.methods import method_config
+    from tests.support.paths import REPO
+
+    quickstart = load_config(REPO / "examples" / "quickstart.yaml")
+    with pytest.raises(ConfigError, match="burn_in=certify .* only oracle.route=guaranteed"):
+        method_config(quickstart, "ucb+uncertain[oracle.burn_in=certify]")
+    with pytest.raises(ConfigError, match="transfer.credit=labels"):
+        method_config(quickstart, "none[transfer.credit=labels]")
+    plain = load_config(REPO / "examples" / "quickstart.yaml", ["oracle.route=uncertain", "oracle.burn_in=front"])
+    assert method_config(plain, "none").oracle.burn_in == "front"  # not route-bound: left as the config has it
 
 
 @pytest.mark.parametrize(("override", "named"), [

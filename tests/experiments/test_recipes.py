@@ -1,5 +1,7 @@
-"""examples/few_people.yaml is the configuration its comments cite: the method measured in
-docs/results/seq1024_report.md, built from the quickstart by `rayrlhf compare`'s method name and overrides."""
+"""examples/quickstart.yaml and examples/few_people.yaml are the configurations their comments cite: the method
+measured in docs/results/qs55_report.md (256 prompts per iteration) and in docs/results/seq1024_report.md (1,024),
+built by `rayrlhf compare`'s method name from the quickstart those runs started from (aeab248's: `uncertain` routing,
+every piece at its default)."""
 
 from pathlib import Path
 
@@ -9,11 +11,22 @@ from rayrlhf.experiments.methods import method_config
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 MEASURED = ("ucb+guaranteed+ranking[oracle.route_after=16][oracle.model_accuracy=0.8][optim.max_steps=200]"
             "[optim.nll_weight=1][oracle.burn_in=certify][transfer.credit=labels][oracle.certify_test=sequence]")
+# the quickstart the measured runs started from: its pieces at the code's defaults, people on the least sure half
+MEASURED_BASE = ["oracle.route=uncertain", "oracle.burn_in=paced", "transfer.credit=people", "optim.nll_weight=0",
+                 "optim.max_steps=null", "oracle.route_after=64", "oracle.model_accuracy=0.9", "run.output_dir=runs/x"]
+
+
+def test_the_quickstart_is_the_measured_method():
+    quickstart = load_config(EXAMPLES / "quickstart.yaml", ["run.output_dir=runs/x"])
+    measured = method_config(load_config(EXAMPLES / "quickstart.yaml", MEASURED_BASE), MEASURED)
+    assert quickstart == measured
+    assert (quickstart.oracle.route, quickstart.optim.nll_weight, quickstart.train.prompts_per_iteration) == ("guaranteed", 1.0, 256)
 
 
 def test_the_few_people_recipe_is_the_measured_method():
     recipe = load_config(EXAMPLES / "few_people.yaml", ["run.output_dir=runs/x"])
-    measured = method_config(load_config(EXAMPLES / "quickstart.yaml",
-                                          ["train.prompts_per_iteration=1024", "run.output_dir=runs/x"]), MEASURED)
+    measured = method_config(load_config(EXAMPLES / "quickstart.yaml", ["train.prompts_per_iteration=1024", *MEASURED_BASE]),
+                             MEASURED)
     assert recipe == measured
+    assert recipe == load_config(EXAMPLES / "quickstart.yaml", ["train.prompts_per_iteration=1024", "run.output_dir=runs/x"])
     assert (recipe.oracle.route, recipe.oracle.burn_in, recipe.transfer.credit) == ("guaranteed", "certify", "labels")

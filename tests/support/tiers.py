@@ -2,11 +2,12 @@
 
 TINY_TASK = ["task.num_train=64", "task.num_eval=24", "task.num_heldout=12", "task.sft_steps=20", "task.judge_lm_steps=10"]
 
-# examples/quickstart.yaml routes half its prompts to the label model (oracle.route) and trains every ranking pair;
-# the tests that use it as a base are about other things and get the plain quickstart (people label all 128 prompts,
-# one best/worst pair each); routed tests say so.
+# examples/quickstart.yaml routes prompts to the label model where its accuracy is certified (oracle.route), trains
+# every ranking pair with an NLL anchor and a step budget; the tests that use it as a base are about other things and
+# get the plain quickstart (people label all 128 prompts, one best/worst pair each, DPO alone); routed tests say so.
 UNROUTED = ["oracle.route=all", "oracle.labels_per_iteration=null", "train.prompts_per_iteration=128",
-            "transfer.pairs=best_worst"]
+            "transfer.pairs=best_worst", "oracle.burn_in=paced", "transfer.credit=people", "optim.nll_weight=0",
+            "optim.max_steps=null"]
 
 TINY_RUN = ["train.prompts_per_iteration=16", "train.responses_per_prompt=4", "transfer.best_of_n=4",
             "transfer.num_replace=2", "transfer.refresh_every=8", "train.iterations=2", "eval.num_prompts=12",
