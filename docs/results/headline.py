@@ -7,10 +7,11 @@ every number there comes from a file with its command and commit beside it.
 It also writes the fresh-clone ``make quickstart`` time (``quickstart_time.json``) and copies the HH-RLHF pilot table (``hh_rlhf_pilot.txt``, the output of the command in ``PILOT_COMMAND`` at the
 commit in ``hh_rlhf_pilot.commit``) into README.md's pilot block.
 
-Each row is one world's labels-to-match set: the reference method's held-out oracle score after the last iteration
-(mean and 95% t interval over the seeds) with its human labels, the baseline's score at each multiple of the
-labels, the multiple of the labels the baseline needs to match (with the 95% paired t interval, inverted over the
-label axis) and the report, its command and its commit.
+Each row is one configuration's labels-to-match set in one build of a world (``ROWS``): the reference method's
+held-out oracle score after the last iteration (mean and 95% t interval over the seeds) with its human labels, the
+baseline's score at each multiple of the labels, the multiple of the labels the baseline needs to match (with the
+95% paired t interval, inverted over the label axis), people's share of the labelled prompts, and the report, its
+command and its commit.
 """
 
 from __future__ import annotations
@@ -62,19 +63,20 @@ def provenance(name: str) -> tuple[str, str]:
 
 
 def labels_row(name: str, method: str) -> tuple[float, float, str] | None:
-    """The reference run's human labels, model labels and the model labels' agreement with the oracle, from the
-    report's labels-to-match table (None if the method has no row there)."""
+    """The reference run's human labels, model labels (0: none) and the model labels' agreement with the oracle, from
+    the report's labels-to-match table (None if the method has no row there)."""
     text = (HERE / f"{name}_report.md").read_text()
     found = re.search(rf"^\| {re.escape(method)} \| 1x \| ([^|]+) \| ([^|]+) \| ([^|]+) \|", text, re.M)
-    if not found or found[2].strip() == "-":
+    if not found:
         return None
-    return float(found[1]), float(found[2]), found[3].strip()
+    model = found[2].strip()
+    return float(found[1]), 0.0 if model == "-" else float(model), found[3].strip()
 
 
 def model_labels(name: str, method: str) -> str:
     """The reference run's model labels and their agreement with the oracle, from the report's labels-to-match table."""
     found = labels_row(name, method)
-    return f"{found[1]:.0f} ({found[2]} right)" if found else "-"
+    return f"{found[1]:.0f} ({found[2]} right)" if found and found[1] else "-"
 
 
 def people_share(name: str, report: dict, method: str) -> str:
@@ -86,7 +88,7 @@ def people_share(name: str, report: dict, method: str) -> str:
         met = sum(bool(r["met"]) for r in rows)
         return f"{human / (human + model):.3f} (target met {met} of {len(rows)})"
     found = labels_row(name, method)
-    return f"{found[0] / (found[0] + found[1]):.3f}" if found else "1.000"
+    return f"{found[0] / (found[0] + found[1]):.3f}" if found else "?"
 
 
 def world_build(name: str) -> str:
