@@ -83,3 +83,5 @@ def test_a_guaranteed_row_pools_people_share_over_the_guarantee_table_and_names_
     row = headline.row("g", "summaries", "recipe", "[optim.nll_weight=1]")
     assert row["people"] == "0.300 (target met 1 of 2)"  # (10 + 20) / (10 + 20 + 30 + 40)
     assert (row["world"], row["match"], row["interval"]) == ("summaries `b6c54755`", "> 2.00x", "1.50x to > 2.00x")
+    # a lower end the baseline's smallest multiple does not reach below is written as the report writes it
+    assert headline._interval(2.98, float("inf"), [2.98, 3.97]) == "<= 2.98x to > 3.97x"

@@ -35,6 +35,8 @@ TIMING_BEGIN, TIMING_END = "<!-- timing:begin (docs/results/headline.py writes t
 ROWS = [
     ("qs55", "summaries", "quickstart (`examples/quickstart.yaml`)", "[oracle.certify_test=sequence]"),
     ("seq1024", "summaries", "few people (`examples/few_people.yaml`)", "[oracle.certify_test=sequence]"),
+    ("qsbt56", "summaries, noisy people", "quickstart, `oracle.labels=bradley_terry oracle.model_accuracy=0.7`",
+     "[oracle.model_accuracy=0.7]"),
     ("seqbt1024", "summaries, noisy people", "few people, `oracle.labels=bradley_terry oracle.model_accuracy=0.7`",
      "[oracle.certify_test=sequence]"),
     ("ltm39", "summaries", "the earlier quickstart (`ucb+uncertain+ranking`)", None),
@@ -43,15 +45,18 @@ ROWS = [
 ]
 
 
-def _multiple(value: float, largest: float) -> str:
-    if math.isinf(value):
-        return f"> {largest:.2f}x"
+def _multiple(value: float | None, multiples: list[float]) -> str:
+    """A multiple of the labels as the report writes it: beyond the largest the baseline was given, at or below the
+    smallest, or the value."""
+    if value is not None and math.isinf(value):
+        return f"> {multiples[-1]:.2f}x"
+    if value is None or value <= multiples[0]:
+        return f"<= {multiples[0]:.2f}x"
     return f"{value:.2f}x"
 
 
-def _interval(low: float, high: float, largest: float) -> str:
-    low_text = f"<= {1:.2f}x" if low is None or low <= 0 else _multiple(low, largest)
-    return f"{low_text} to {_multiple(high, largest)}"
+def _interval(low: float | None, high: float | None, multiples: list[float]) -> str:
+    return f"{_multiple(low, multiples)} to {_multiple(high, multiples)}"
 
 
 def provenance(name: str) -> tuple[str, str]:
@@ -112,7 +117,7 @@ def row(name: str, world: str, configuration: str, options: str | None) -> dict:
     last = report["iterations"][-1]
     method = _method_named(report, match["reference"])
     reference = next(r for r in report["oracle_score"][method] if r["iteration"] == last)
-    largest = max(match["multiples"])
+    multiples = sorted(match["multiples"])
     baseline = ", ".join(f"{score:.3f} ({nominal:g}x)" for score, nominal in zip(match["curve"], match["nominal"], strict=True))
     command, commit = provenance(name)
     return {"world": f"{world} {world_build(name)}", "configuration": configuration, "seeds": match["seeds"],
@@ -120,8 +125,8 @@ def row(name: str, world: str, configuration: str, options: str | None) -> dict:
             "people": people_share(name, report, method),
             "reference": f"{reference['mean']:.3f} [{reference['ci_low']:.3f}, {reference['ci_high']:.3f}] with "
                          f"{match['reference_labels']:.0f} human labels",
-            "baseline": baseline, "match": _multiple(match["multiple"], largest),
-            "interval": _interval(match["ci_low"], match["ci_high"], largest),
+            "baseline": baseline, "match": _multiple(match["multiple"], multiples),
+            "interval": _interval(match["ci_low"], match["ci_high"], multiples),
             "report": f"[{name}](docs/results/{name}_report.md), commit {commit}", "command": command}
 
 
