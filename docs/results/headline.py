@@ -17,6 +17,7 @@ command and its commit.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import re
@@ -59,9 +60,19 @@ def _interval(low: float | None, high: float | None, multiples: list[float]) -> 
     return f"{_multiple(low, multiples)} to {_multiple(high, multiples)}"
 
 
+@functools.cache
+def _read(path: Path) -> str:
+    return path.read_text()
+
+
+def report_text(name: str) -> str:
+    """The published report ``docs/results/NAME_report.md`` (read once per path)."""
+    return _read(HERE / f"{name}_report.md")
+
+
 def provenance(name: str) -> tuple[str, str]:
     """The command and the commit in a published report's header."""
-    text = (HERE / f"{name}_report.md").read_text()
+    text = report_text(name)
     command = re.search(r"^Command: `(.*)`$", text, re.M)
     commit = re.search(r"^Code: commit (\S+);", text, re.M)
     return (command[1] if command else "?"), (commit[1] if commit else "?")
@@ -70,7 +81,7 @@ def provenance(name: str) -> tuple[str, str]:
 def labels_row(name: str, method: str) -> tuple[float, float, str] | None:
     """The reference run's human labels, model labels (0: none) and the model labels' agreement with the oracle, from
     the report's labels-to-match table (None if the method has no row there)."""
-    text = (HERE / f"{name}_report.md").read_text()
+    text = report_text(name)
     found = re.search(rf"^\| {re.escape(method)} \| 1x \| ([^|]+) \| ([^|]+) \| ([^|]+) \|", text, re.M)
     if not found:
         return None
@@ -98,7 +109,7 @@ def people_share(name: str, report: dict, method: str) -> str:
 
 def world_build(name: str) -> str:
     """The checksum (first 8 hex digits) of the built-in world the report's runs trained in, from its "World" section."""
-    found = re.findall(r"checksum `([0-9a-f]{8})", (HERE / f"{name}_report.md").read_text())
+    found = re.findall(r"checksum `([0-9a-f]{8})", report_text(name))
     return f"`{found[0]}`" if len(set(found)) == 1 else "?"
 
 
