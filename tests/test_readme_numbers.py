@@ -76,12 +76,14 @@ def test_a_guaranteed_row_pools_people_share_over_the_guarantee_table_and_names_
                    "seeds": 5, "reference_labels": 384.0, "curve": [2.0, 2.2], "multiple": float("inf"),
                    "ci_low": 1.5, "ci_high": float("inf")}]},
               "guarantee": {method: {"rows": [{"human_labels": 10, "model_labels": 30, "met": True},
-                                              {"human_labels": 20, "model_labels": 40, "met": False}]}},
+                                              {"human_labels": 20, "model_labels": 40, "met": False},
+                                              {"human_labels": 10, "model_labels": 0, "met": None}]}},
               "source_quality": [{"source": "a", "agreement": 0.61}]}
     (tmp_path / "g_report.json").write_text(json.dumps(report))
     (tmp_path / "g_report.md").write_text("Command: `c`\n\nCode: commit abc; x\n\n- `summaries` checksum `b6c5475563d463db`: 5 run(s)\n")
     row = headline.row("g", "summaries", "recipe", "[optim.nll_weight=1]")
-    assert row["people"] == "0.300 (target met 1 of 2)"  # (10 + 20) / (10 + 20 + 30 + 40)
+    # (10 + 20 + 10) / (10 + 20 + 10 + 30 + 40 + 0); the iteration without model labels is not judged
+    assert row["people"] == "0.364 (target met 1 of 2; no model labels in 1 of 3 iterations)"
     assert (row["world"], row["match"], row["interval"]) == ("summaries `b6c54755`", "> 2.00x", "1.50x to > 2.00x")
     # a lower end the baseline's smallest multiple does not reach below is written as the report writes it
     assert headline._interval(2.98, float("inf"), [2.98, 3.97]) == "<= 2.98x to > 3.97x"

@@ -36,6 +36,7 @@ TIMING_BEGIN, TIMING_END = "<!-- timing:begin (docs/results/headline.py writes t
 ROWS = [
     ("qs55", "summaries", "quickstart (`examples/quickstart.yaml`)", "[oracle.certify_test=sequence]"),
     ("seq1024", "summaries", "few people (`examples/few_people.yaml`)", "[oracle.certify_test=sequence]"),
+    ("fq57", "summaries", "few people in the quickstart's time (`examples/few_people_quick.yaml`)", "[optim.nll_weight=1]"),
     ("qsbt56", "summaries, noisy people", "quickstart, `oracle.labels=bradley_terry oracle.model_accuracy=0.7`",
      "[oracle.model_accuracy=0.7]"),
     ("seqbt1024", "summaries, noisy people", "few people, `oracle.labels=bradley_terry oracle.model_accuracy=0.7`",
@@ -97,12 +98,14 @@ def model_labels(name: str, method: str) -> str:
 
 def people_share(name: str, report: dict, method: str) -> str:
     """People's share of the labelled prompts: pooled over the guarantee's table (route guaranteed, with how many
-    iterations met the target), else the run's human labels over human and model labels."""
+    of the iterations the model labelled in met the target, and how many it did not label in), else the run's human
+    labels over human and model labels."""
     rows = report.get("guarantee", {}).get(method, {}).get("rows", [])
     if rows:
         human, model = sum(r["human_labels"] for r in rows), sum(r["model_labels"] for r in rows)
-        met = sum(bool(r["met"]) for r in rows)
-        return f"{human / (human + model):.3f} (target met {met} of {len(rows)})"
+        judged = [r["met"] for r in rows if r["met"] is not None]
+        idle = f"; no model labels in {len(rows) - len(judged)} of {len(rows)} iterations" if len(judged) < len(rows) else ""
+        return f"{human / (human + model):.3f} (target met {sum(judged)} of {len(judged)}{idle})"
     found = labels_row(name, method)
     return f"{found[0] / (found[0] + found[1]):.3f}" if found else "?"
 

@@ -15,17 +15,28 @@ COUNTS = frozenset({"audits", "human_labels", "model_labels", "oracle_accuracy_p
 
 
 def guarantee_rows(by_seed: dict[int, Path]) -> list[dict]:
-    """One row per seed and iteration of a routed-with-guarantee method (``label_model/target_accuracy`` present)."""
+    """One row per seed and iteration of a routed-with-guarantee run (``label_model/target_accuracy`` in some
+    iteration). An iteration of such a run with the label model's counts but no certificate figures (the model not
+    yet fitted, in runs written before those were reported) is a row of people only, at the run's target."""
     rows = []
     for seed, run in sorted(by_seed.items()):
-        for r in read_metrics(run):
-            lm = dict(r.label_model or {})
-            if "target_accuracy" in lm:
-                row = {"seed": seed, "iteration": r.iteration, **{k: lm.get(k) for k in COLUMNS}}
-                labelled = (row["model_labels"] or 0) > 0 and (row["oracle_accuracy_pairs"] or 0) > 0
-                row["met"] = bool(_realised(row) >= row["target_accuracy"]) if labelled else None
-                rows.append(row)
+        per_iteration = [(r.iteration, dict(r.label_model or {})) for r in read_metrics(run)]
+        targets = [lm["target_accuracy"] for _, lm in per_iteration if "target_accuracy" in lm]
+        for iteration, lm in per_iteration:
+            if targets and ("target_accuracy" in lm or "human_labels" in lm):
+                rows.append(_row(seed, iteration, lm, targets[0]))
     return rows
+
+
+def _row(seed: int, iteration: int, lm: dict, target: float) -> dict:
+    """The table's row of one iteration, with whether the model's labels met the target (None: it labelled none)."""
+    row = {"seed": seed, "iteration": iteration, **{k: lm.get(k) for k in COLUMNS}}
+    if "target_accuracy" not in lm:
+        human, model = row["human_labels"] or 0, row["model_labels"] or 0
+        row |= {"target_accuracy": target, "human_share": human / (human + model) if human + model else None}
+    labelled = (row["model_labels"] or 0) > 0 and (row["oracle_accuracy_pairs"] or 0) > 0
+    row["met"] = bool(_realised(row) >= row["target_accuracy"]) if labelled else None
+    return row
 
 
 def _realised(row: dict) -> float:

@@ -164,7 +164,8 @@ class LabelModelRun:
                     f"{name}_agree": agree, f"{name}_pairs": compared}
         expected, pairs = s.person
         out |= {"person_accuracy": expected / pairs if pairs else float("nan"), "person_accuracy_pairs": pairs}
-        out |= _certificate_metrics(s.certificates, s.human, s.model)
+        if self.o.route == "guaranteed":
+            out |= _certificate_metrics(s.certificates, s.human, s.model, self.o.model_accuracy, len(self.audits))
         if model is not None:
             out |= {f"weight/{name}": w for name, w in zip(self.sources, model.weights, strict=True)}
         detail = {"reliability": [list(b) for b in cal.bins],
@@ -173,18 +174,18 @@ class LabelModelRun:
         return out, detail
 
 
-def _certificate_metrics(certificates: list[Certificate], human: int, model: int) -> dict:
+def _certificate_metrics(certificates: list[Certificate], human: int, model: int, target: float, audits: int) -> dict:
     """The guarantee's figures of an iteration (route guaranteed): the share of labelled prompts people answered, the
-    last round's certified threshold (nan: none), the lowest accuracy bound among rounds the model labelled in, and the
-    audits it rests on."""
-    if not certificates:
-        return {}
+    last round's certified threshold (nan: none), the lowest accuracy bound among rounds the model labelled in, the
+    audits it rests on and the target. An iteration with no certificate (the model not yet fitted) has people on every
+    labelled prompt, no threshold, and the ``audits`` kept so far."""
     labelled = [c for c in certificates if c.threshold is not None]
-    last = certificates[-1]
+    last = certificates[-1] if certificates else None
     return {"human_share": human / (human + model) if human + model else float("nan"),
-            "threshold": last.threshold if last.threshold is not None else float("nan"),
+            "threshold": last.threshold if last is not None and last.threshold is not None else float("nan"),
             "accuracy_bound": min(c.bound for c in labelled) if labelled else float("nan"),
-            "certified_rounds": len(labelled), "audits": last.audited, "target_accuracy": last.target}
+            "certified_rounds": len(labelled), "audits": last.audited if last is not None else audits,
+            "target_accuracy": last.target if last is not None else target}
 
 
 def _pooled_calibration(held_out: list[tuple[LabelModel, list[LabelExample]]]):

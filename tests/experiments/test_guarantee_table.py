@@ -50,3 +50,13 @@ def test_counts_print_as_whole_numbers_and_shares_with_three_decimals(tmp_path):
     assert row["model_labels"] == "0" and row["oracle_accuracy_pairs"] == "0" and row["audits"] == "64"
     assert row["human_share"] == "1.000" and row["target_accuracy"] == "0.900" and row["threshold"] == "-"
     assert row["person_accuracy"] == "-"
+
+
+def test_an_iteration_before_the_model_is_fitted_is_a_row_of_people_only(tmp_path):
+    """Runs written before the run reported it: the iteration has the label model's counts but no certificate
+    figures; the table keeps it (people on every labelled prompt) so the pooled share counts its labels."""
+    early = {"iteration": 1, "oracle_queries": 32, "label_model/human_labels": 32, "label_model/model_labels": 0}
+    by_seed = {0: _run(tmp_path, 0, [early, _row(2, 96, 0.95)])}
+    rows = guarantee_rows(by_seed)
+    assert [(r["iteration"], r["human_share"], r["target_accuracy"], r["met"]) for r in rows] == [(1, 1.0, 0.9, None), (2, 128 / 224, 0.9, True)]
+    assert rows[0]["threshold"] is None and rows[0]["audits"] is None

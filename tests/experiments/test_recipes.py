@@ -1,7 +1,8 @@
-"""examples/quickstart.yaml and examples/few_people.yaml are the configurations their comments cite: the method
-measured in docs/results/qs55_report.md (256 prompts per iteration) and in docs/results/seq1024_report.md (1,024),
-built by `rayrlhf compare`'s method name from the quickstart those runs started from (aeab248's: `uncertain` routing,
-every piece at its default)."""
+"""examples/quickstart.yaml, examples/few_people.yaml and examples/few_people_quick.yaml are the configurations their
+comments cite: the method measured in docs/results/qs55_report.md (256 prompts per iteration), in
+docs/results/seq1024_report.md (1,024), built by `rayrlhf compare`'s method name from the quickstart those runs
+started from (aeab248's: `uncertain` routing, every piece at its default), and in docs/results/fq57_report.md (384
+prompts, 32 human labels), built from today's quickstart by the overrides and method name of its command."""
 
 from pathlib import Path
 
@@ -30,3 +31,13 @@ def test_the_few_people_recipe_is_the_measured_method():
     assert recipe == measured
     assert recipe == load_config(EXAMPLES / "quickstart.yaml", ["train.prompts_per_iteration=1024", "run.output_dir=runs/x"])
     assert (recipe.oracle.route, recipe.oracle.burn_in, recipe.transfer.credit) == ("guaranteed", "certify", "labels")
+
+
+def test_the_few_people_quick_recipe_is_the_measured_method():
+    recipe = load_config(EXAMPLES / "few_people_quick.yaml", ["run.output_dir=runs/x"])
+    # fq57's command: the base overrides, then its method (the anchor back on for the method alone)
+    base = ["oracle.labels_per_iteration=32", "train.prompts_per_iteration=384", "optim.nll_weight=0", "run.output_dir=runs/x"]
+    measured = method_config(load_config(EXAMPLES / "quickstart.yaml", base), "ucb+guaranteed+ranking[optim.nll_weight=1]")
+    assert recipe == measured
+    assert recipe == load_config(EXAMPLES / "quickstart.yaml", base[:2] + ["run.output_dir=runs/x"])
+    assert (recipe.oracle.labels_per_iteration, recipe.train.prompts_per_iteration, recipe.optim.nll_weight) == (32, 384, 1.0)
