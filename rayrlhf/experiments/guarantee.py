@@ -29,11 +29,12 @@ def guarantee_rows(by_seed: dict[int, Path]) -> list[dict]:
 
 
 def _row(seed: int, iteration: int, lm: dict, target: float) -> dict:
-    """The table's row of one iteration, with whether the model's labels met the target (None: it labelled none)."""
+    """The table's row of one iteration (people's share from its counts, the run's target where the iteration has
+    none), with whether the model's labels met the target (None: it labelled none)."""
     row = {"seed": seed, "iteration": iteration, **{k: lm.get(k) for k in COLUMNS}}
-    if "target_accuracy" not in lm:
-        human, model = row["human_labels"] or 0, row["model_labels"] or 0
-        row |= {"target_accuracy": target, "human_share": human / (human + model) if human + model else None}
+    human, model = row["human_labels"] or 0, row["model_labels"] or 0
+    row |= {"target_accuracy": lm.get("target_accuracy", target),
+            "human_share": human / (human + model) if human + model else float("nan")}
     labelled = (row["model_labels"] or 0) > 0 and (row["oracle_accuracy_pairs"] or 0) > 0
     row["met"] = bool(_realised(row) >= row["target_accuracy"]) if labelled else None
     return row

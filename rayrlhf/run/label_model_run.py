@@ -181,11 +181,12 @@ def _certificate_metrics(certificates: list[Certificate], human: int, model: int
     labelled prompt, no threshold, and the ``audits`` kept so far."""
     labelled = [c for c in certificates if c.threshold is not None]
     last = certificates[-1] if certificates else None
+    threshold = last.threshold if last is not None else None
     return {"human_share": human / (human + model) if human + model else float("nan"),
-            "threshold": last.threshold if last is not None and last.threshold is not None else float("nan"),
+            "threshold": float("nan") if threshold is None else threshold,
             "accuracy_bound": min(c.bound for c in labelled) if labelled else float("nan"),
             "certified_rounds": len(labelled), "audits": last.audited if last is not None else audits,
-            "target_accuracy": last.target if last is not None else target}
+            "target_accuracy": target}
 
 
 def _pooled_calibration(held_out: list[tuple[LabelModel, list[LabelExample]]]):
