@@ -4,9 +4,10 @@ least ``1 - delta`` over the audit (docs/method.md, "Model labels at a stated ac
 Selective labelling with guaranteed risk, in the Learn-then-Test form (Angelopoulos, Bates, Candes, Jordan and Lei
 2021, "Learn then Test"; the selection problem is Geifman and El-Yaniv 2017): for each threshold ``t`` of a fixed
 grid, the null hypothesis "the model's labels on prompts it is at least ``t`` confident about are less than
-``target`` accurate" is tested with the Hoeffding-Bentkus p-value (Bates, Angelopoulos, Lei, Malik and Jordan 2021,
-"Distribution-free, risk-controlling prediction sets", for losses in [0, 1]) on the audited prompts at or above
-``t``, and the lowest rejected threshold is the one the model labels at. The nulls are tested so that all the
+``target`` accurate" is tested on the audited prompts at or above ``t`` with a p-value for losses in [0, 1]
+(``oracle.certify_bound``): Hoeffding-Bentkus (Bates, Angelopoulos, Lei, Malik and Jordan 2021, "Distribution-free,
+risk-controlling prediction sets") or the betting p-value (:mod:`rayrlhf.labelling.betting`), and the lowest
+rejected threshold is the one the model labels at. The nulls are tested so that all the
 rejected ones hold together with probability at least ``1 - delta`` (family-wise error): ``bonferroni`` tests each at
 ``delta / len(grid)``; ``sequence`` is fixed-sequence testing (Westfall and Krishen 2001; Learn then Test allows any
 family-wise procedure), each null at ``delta`` in an order set before the audits are looked at, stopping at the
@@ -39,12 +40,14 @@ import numpy as np
 from scipy.stats import binom
 
 from rayrlhf.algorithms.label_model import LabelExample, LabelModel, ModelLabel, implied_pairs, model_label, pair_agreement
+from rayrlhf.labelling.betting import betting_p
 
 GRID = (0.99, 0.98, 0.96, 0.94, 0.92, 0.9, 0.85, 0.8, 0.7, 0.6, 0.5)  # fixed in advance; 0.5: every prompt
 
 
 UNITS = ("prompt", "pair")
 TESTS = ("bonferroni", "sequence")
+BOUNDS = ("hoeffding_bentkus", "betting")
 
 
 @dataclass(frozen=True)
@@ -146,19 +149,35 @@ def hoeffding_bentkus_p(mean_loss: float, n: int, alpha: float) -> float:
     return min(1.0, hoeffding, bentkus)
 
 
-def accuracy_bound(agreements: Sequence[float], delta: float) -> float:
+def loss_p(agreements: Sequence[float], alpha: float, bound: str = "hoeffding_bentkus", sizing: float = 0.05) -> float:
+    """The p-value of "the expected loss exceeds ``alpha``" from audits' ``agreements`` (loss: 1 - agreement) under
+    ``bound``: ``hoeffding_bentkus`` (:func:`hoeffding_bentkus_p`, on their mean) or ``betting``
+    (:func:`rayrlhf.labelling.betting.betting_p`, on them in order, its bets sized for level ``sizing``). 1 with
+    none."""
+    if bound not in BOUNDS:
+        raise ValueError(f"unknown accuracy bound {bound!r}; choose one of {', '.join(BOUNDS)}")
+    if len(agreements) == 0:
+        return 1.0
+    losses = 1.0 - np.asarray(agreements, dtype=float)
+    if bound == "betting":
+        return betting_p(losses, alpha, sizing)
+    return hoeffding_bentkus_p(float(losses.mean()), len(losses), alpha)
+
+
+def accuracy_bound(agreements: Sequence[float], delta: float, bound: str = "hoeffding_bentkus",
+                   sizing: float | None = None) -> float:
     """The lower ``1 - delta`` confidence bound on the expected agreement: the smallest accuracy ``a`` whose null
-    ("accuracy below a") the Hoeffding-Bentkus p-value does not reject at ``delta`` (0 with no audits)."""
-    n = len(agreements)
-    if n == 0:
+    ("accuracy below a") ``bound``'s p-value (:func:`loss_p`, betting's bets sized for ``sizing``, default
+    ``delta``) does not reject at ``delta`` (0 with no audits)."""
+    sizing = delta if sizing is None else sizing
+    if len(agreements) == 0:
         return 0.0
-    loss = 1.0 - float(np.mean(agreements))
-    lo, hi = loss, 1.0  # alpha (the largest loss) is in [loss, 1]: the bound is 1 - the smallest rejected alpha
-    if hoeffding_bentkus_p(loss, n, 1.0 - 1e-12) > delta:
+    lo, hi = 0.0, 1.0  # the bound is 1 - the smallest rejected alpha (betting may reject one below the mean loss)
+    if loss_p(agreements, 1.0 - 1e-12, bound, sizing) > delta:
         return 0.0
     for _ in range(60):
         mid = (lo + hi) / 2
-        if hoeffding_bentkus_p(loss, n, mid) <= delta:
+        if loss_p(agreements, mid, bound, sizing) <= delta:
             hi = mid
         else:
             lo = mid
@@ -182,13 +201,12 @@ def rejection_levels(p_values: Sequence[float], delta: float, test: str,
     return out
 
 
-def _p_values(audited: Sequence[Audited], thresholds: Sequence[float], target: float,
-              unit: str) -> tuple[list[list[float]], list[float]]:
-    """Per threshold, the agreements of the audits that state something there and the p-value of "accuracy below
-    ``target``" on them (1 with none)."""
+def _p_values(audited: Sequence[Audited], thresholds: Sequence[float], target: float, unit: str, bound: str,
+              delta: float) -> tuple[list[list[float]], list[float]]:
+    """Per threshold, the agreements of the audits that state something there (in the audits' order) and the
+    p-value of "accuracy below ``target``" on them under ``bound``, betting's bets sized for ``delta`` (1 with none)."""
     kept_at = [[g for g in (a.agreement_at(t, unit) for a in audited) if g is not None] for t in thresholds]
-    return kept_at, [hoeffding_bentkus_p(1.0 - float(np.mean(k)), len(k), 1.0 - target) if k else 1.0
-                     for k in kept_at]
+    return kept_at, [loss_p(k, 1.0 - target, bound, delta) for k in kept_at]
 
 
 def _expected_p(fitted: Sequence[Audited], threshold: float, target: float, unit: str, audits: int) -> float:
@@ -210,22 +228,24 @@ def _sequence_order(fitted: Sequence[Audited], thresholds: Sequence[float], targ
 
 
 def certify(audited: Sequence[Audited], target: float, delta: float, grid: Sequence[float] = GRID,
-            unit: str = "prompt", test: str = "bonferroni", fitted: Sequence[Audited] = ()) -> Certificate:
+            unit: str = "prompt", test: str = "bonferroni", fitted: Sequence[Audited] = (),
+            bound: str = "hoeffding_bentkus") -> Certificate:
     """The lowest threshold of ``grid`` at which the audits reject "accuracy below ``target``" under ``test`` (module
     docstring; ``unit``: what a label states at a threshold; ``fitted``: the answers the model was fitted on, scored
-    the same way, which order the ``sequence`` test), with its bound at the level it was rejected at; no threshold
+    the same way, which order the ``sequence`` test; ``bound``: the p-value, :func:`loss_p`), with its bound at the
+    level it was rejected at (betting's bets sized for ``delta`` whatever the level, as in the test); no threshold
     passes -> ``threshold=None`` and the bound of all the audits at ``delta / len(grid)``."""
     if unit not in UNITS:
         raise ValueError(f"unknown certify unit {unit!r}; choose one of {', '.join(UNITS)}")
     thresholds = sorted(grid, reverse=True)
-    kept_at, p_values = _p_values(audited, thresholds, target, unit)
+    kept_at, p_values = _p_values(audited, thresholds, target, unit, bound, delta)
     order = _sequence_order(fitted, thresholds, target, unit, len(audited)) if test == "sequence" else None
     levels = rejection_levels(p_values, delta, test, order)
     passed = [(t, k, level) for t, k, level in zip(thresholds, kept_at, levels, strict=True) if level is not None]
     if not passed:
         kept = [a.agreement for a in audited]
-        return Certificate(None, accuracy_bound(kept, delta / len(grid)), len(audited), 0,
+        return Certificate(None, accuracy_bound(kept, delta / len(grid), bound, delta), len(audited), 0,
                            float(np.mean(kept)) if kept else None, target, delta, unit)
     threshold, kept, level = passed[-1]
-    return Certificate(threshold, accuracy_bound(kept, level), len(audited), len(kept), float(np.mean(kept)), target,
-                       delta, unit)
+    return Certificate(threshold, accuracy_bound(kept, level, bound, delta), len(audited), len(kept), float(np.mean(kept)),
+                       target, delta, unit)

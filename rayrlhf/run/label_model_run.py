@@ -94,7 +94,7 @@ class LabelModelRun:
         skip = self.o.confidence_skips_identical
         fitted = audit(model, self.pilot + self.examples, skip) if self.o.certify_test == "sequence" else []
         return certify(audit(model, self.audits, skip), target, delta, unit=self.o.certify_unit,
-                       test=self.o.certify_test, fitted=fitted)
+                       test=self.o.certify_test, fitted=fitted, bound=self.o.certify_bound)
 
     def _pilot_examples(self) -> list[LabelExample]:
         from rayrlhf.rewards.evaluate import load_pairs

@@ -1,0 +1,48 @@
+"""Each iteration's last certificate replayed offline under each p-value of route guaranteed
+(``oracle.certify_bound``; rayrlhf/labelling/guarantee.py and betting.py).
+
+For each routed run directory given (a `rayrlhf compare` method's `seed_N` folders), this loads the run's config and
+the label model's answers and audits at the end of each checkpointed iteration (`checkpoints/iter_N/state.json`),
+refits the model and certifies it as the run does before a round, under `hoeffding_bentkus` and `betting`, all else
+the run's. With `oracle.burn_in: certify` and all of an iteration's human labels spent in its first round, that is
+the certificate of the iteration's later rounds. Per case it prints the certified threshold, its bound, the audits
+it rests on and their agreement there.
+
+    python docs/results/replay_bound.py runs/p32w/ucb+guaranteed+ranking/seed_*
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from rayrlhf.config import load_config
+from rayrlhf.labelling.guarantee import BOUNDS
+from rayrlhf.run.label_model_run import LabelModelRun
+
+
+def replay(run: Path) -> list[str]:
+    """One line per checkpointed iteration: the certificate under each bound."""
+    config = load_config(run / "config.yaml")
+    oracle, sources = config.oracle, tuple(s.name for s in config.sources)
+    lines = []
+    for state in sorted((run / "checkpoints").glob("iter_*/state.json"), key=lambda p: int(p.parent.name[5:])):
+        examples = json.loads(state.read_text())["label_examples"]
+        cells = []
+        for bound in BOUNDS:
+            labels = LabelModelRun(oracle.model_copy(update={"certify_bound": bound}), sources, None, examples)
+            c = labels.certificate(oracle.model_accuracy, 1 - oracle.accuracy_confidence)
+            acc = "-" if c.threshold is None else f"{c.accuracy:.3f}"
+            cells.append(f"{bound} {c.threshold} bound {c.bound:.3f} on {c.covered} of {c.audited} ({acc})")
+        lines.append(f"{run.parent.parent.name} {run.name} {state.parent.name}: " + "; ".join(cells))
+    return lines
+
+
+def main(argv: list[str]) -> None:
+    for run in map(Path, argv):
+        print("\n".join(replay(run)))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
