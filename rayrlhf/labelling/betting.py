@@ -8,9 +8,10 @@ supermartingale, so by Ville's inequality its running maximum reaches ``1 / delt
 ``delta``: ``1 / max wealth`` (capped at 1) is a valid p-value. Each bet uses only the losses before it (WSR's
 predictable plug-in, ``sqrt(2 log(1 / delta) / (n var))`` with the running variance estimate) and is capped at
 ``BET_CAP`` < 1, so a factor is never negative for any ``alpha`` in [0, 1] and the bets do not depend on ``alpha``:
-the wealth rises with ``alpha`` and the p-value falls, so a confidence bound is found by bisection. Where most
-losses are 0 (a label model that mostly agrees with people) the variance is small, the bets large and the p-value
-far smaller than Hoeffding-Bentkus gives at a few dozen losses.
+the wealth rises with ``alpha`` and the p-value falls, so a confidence bound is found by bisection. Where a few of
+a few dozen losses are above 0 (a label model that mostly agrees with people) the variance is small and the bets
+large: it rejects more often than Hoeffding-Bentkus there. With every loss 0 its bound is a little lower (0.913
+against 0.928 at 40 losses, 95%).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ def bets(losses: Sequence[float], delta: float, cap: float = BET_CAP) -> np.ndar
 def betting_p(losses: Sequence[float], alpha: float, delta: float = 0.05) -> float:
     """The p-value of "the expected loss is at least ``alpha``" from ``losses`` in [0, 1], taken in the given order
     (module docstring); ``delta`` only sizes the bets. 1 with no losses."""
-    if len(losses) == 0 or alpha >= 1.0:
+    if len(losses) == 0:
         return 1.0
     x = np.asarray(losses, dtype=float)
     if x.min() < 0.0 or x.max() > 1.0:

@@ -221,7 +221,8 @@ def _expected_p(fitted: Sequence[Audited], threshold: float, target: float, unit
 def _sequence_order(fitted: Sequence[Audited], thresholds: Sequence[float], target: float, unit: str,
                     audits: int) -> range:
     """The ``sequence`` test's order (indices of ``thresholds``, highest first): from the threshold with the
-    smallest expected p-value (ties: the higher) down the grid."""
+    smallest expected Hoeffding-Bentkus p-value (ties: the higher) down the grid, whichever bound then tests it
+    (the order rests on the fitted answers alone, so it is valid for either)."""
     expected = [_expected_p(fitted, t, target, unit, audits) for t in thresholds]
     start = min(range(len(thresholds)), key=lambda i: (expected[i], i))
     return range(start, len(thresholds))

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from rayrlhf.labelling.betting import BET_CAP, betting_p
-from rayrlhf.labelling.guarantee import Audited, accuracy_bound, certify, hoeffding_bentkus_p, loss_p
+from rayrlhf.labelling.guarantee import GRID, Audited, accuracy_bound, certify, hoeffding_bentkus_p, loss_p
 
 
 def _loop_p(losses, alpha, delta):
@@ -67,14 +67,21 @@ def test_losses_outside_zero_one_are_refused():
         betting_p([0.0, 1.5], 0.2)
 
 
-def test_accuracy_bound_by_betting_covers_the_true_mean():
+def test_accuracy_bound_by_betting_covers_the_true_mean_and_is_not_vacuous():
     rng = np.random.default_rng(5)
-    true_mean, misses = 0.9, 0
+    true_mean, bounds = 0.9, []
     for _ in range(1000):
         agree = rng.binomial(5, true_mean, size=40) / 5
-        bound = accuracy_bound(agree.tolist(), 0.05, "betting")
-        misses += bound > true_mean
-    assert misses / 1000 <= 0.05
+        bounds.append(accuracy_bound(agree.tolist(), 0.05, "betting"))
+    assert np.mean(np.asarray(bounds) > true_mean) <= 0.05
+    assert np.mean(bounds) > 0.8
+
+
+def test_accuracy_bound_is_where_the_p_value_crosses_delta():
+    agree = [1.0] * 25 + [0.8, 0.6, 1.0, 0.0, 1.0] * 3
+    bound = accuracy_bound(agree, 0.05, "betting")
+    losses_above, losses_below = 1 - bound + 1e-6, 1 - bound - 1e-6
+    assert loss_p(agree, losses_above, "betting") <= 0.05 < loss_p(agree, losses_below, "betting")
 
 
 def test_an_unknown_bound_is_refused_with_the_choices():
@@ -83,11 +90,19 @@ def test_an_unknown_bound_is_refused_with_the_choices():
 
 
 def test_certify_by_betting_passes_where_hoeffding_bentkus_cannot_on_the_same_audits():
-    audits = [Audited(0.95, 1.0)] * 28 + [Audited(0.95, 0.8)] * 2  # 30 audits, mean agreement 0.987
+    audits = [Audited(0.95, 1.0)] * 26 + [Audited(0.95, 0.5)] * 2 + [Audited(0.95, 0.8)] * 2  # mean agreement 0.953
     hb = certify(audits, 0.8, 0.05, grid=(0.9,), bound="hoeffding_bentkus")
     bet = certify(audits, 0.8, 0.05, grid=(0.9,), bound="betting")
+    assert hb.threshold is None
     assert bet.threshold == 0.9 and bet.bound >= 0.8
-    assert hb.bound < bet.bound
+
+
+def test_a_bonferroni_certificate_reports_the_bound_of_the_bets_it_was_tested_with():
+    audits = [Audited(0.95, 1.0)] * 60 + [Audited(0.95, 0.5)] * 4
+    cert = certify(audits, 0.8, 0.05, grid=GRID, test="bonferroni", bound="betting")
+    kept = [a.agreement for a in audits]
+    assert cert.threshold is not None
+    assert cert.bound == accuracy_bound(kept, 0.05 / len(GRID), "betting", sizing=0.05)
 
 
 def _audits(rng, n):

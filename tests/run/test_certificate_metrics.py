@@ -1,9 +1,13 @@
-"""The guarantee's per-iteration figures (route guaranteed) in metrics.jsonl, against counts worked out by hand."""
+"""The guarantee's per-iteration figures (route guaranteed) in metrics.jsonl, against counts worked out by hand, and the
+run's certificate against the rule computed directly with the configured bound."""
 
 import math
 
-from rayrlhf.labelling.guarantee import Certificate
-from rayrlhf.run.label_model_run import _certificate_metrics
+import numpy as np
+
+from rayrlhf.config.learning import OracleConfig
+from rayrlhf.labelling.guarantee import Certificate, audit, certify
+from rayrlhf.run.label_model_run import LabelModelRun, _certificate_metrics
 
 
 def _certificate(threshold, bound, audited):
@@ -21,3 +25,25 @@ def test_the_last_round_gives_threshold_and_audits_and_the_labelled_rounds_the_l
     out = _certificate_metrics(rounds, human=32, model=96, target=0.8, audits=99)
     assert out["human_share"] == 32 / 128 and out["threshold"] == 0.8 and out["accuracy_bound"] == 0.81
     assert out["certified_rounds"] == 2 and out["audits"] == 40 and out["target_accuracy"] == 0.8
+
+
+def test_the_run_certifies_with_the_configured_bound():
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(90):  # source a tracks the true quality, source b is noise; people rank by quality, a few flipped
+        quality = rng.normal(size=4)
+        scores = [[float(q + 0.3 * rng.normal()), float(rng.normal())] for q in quality]
+        order = list(np.argsort(-quality))
+        if rng.random() < 0.1:
+            order[0], order[1] = order[1], order[0]
+        pairs = [[int(order[a]), int(order[b])] for a in range(4) for b in range(a + 1, 4)]
+        rows.append({"scores": scores, "pairs": pairs} | ({"audit": True} if i % 2 else {}))
+    certs = {}
+    for bound in ("hoeffding_bentkus", "betting"):
+        oracle = OracleConfig(route="guaranteed", route_after=16, certify_bound=bound)
+        run = LabelModelRun(oracle, ("a", "b"), None, rows)
+        certs[bound] = run.certificate(0.8, 0.05)
+        direct = certify(audit(run.model, run.audits), 0.8, 0.05, unit=oracle.certify_unit, test=oracle.certify_test,
+                         fitted=audit(run.model, run.examples), bound=bound)
+        assert certs[bound] == direct
+    assert certs["betting"].bound != certs["hoeffding_bentkus"].bound
