@@ -8,7 +8,12 @@ the run's. With `oracle.burn_in: certify` and all of an iteration's human labels
 the certificate of the iteration's later rounds. Per case it prints the certified threshold, its bound, the audits
 it rests on and their agreement there.
 
+With `--resplit N` it instead re-splits the answers of the end of iteration 2 at random N times at each audit share
+of `SHARES` (each answer an audit with that chance, as the run draws them; `oracle.route_after` 8 so the smaller fit
+share may still label) and prints how often each bound certifies a threshold.
+
     python docs/results/replay_bound.py runs/p32w/ucb+guaranteed+ranking/seed_*
+    python docs/results/replay_bound.py --resplit 20 runs/p32w/ucb+guaranteed+ranking/seed_*
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+
+import numpy as np
 
 from rayrlhf.config import load_config
 from rayrlhf.labelling.guarantee import BOUNDS
@@ -39,9 +46,35 @@ def replay(run: Path) -> list[str]:
     return lines
 
 
+SHARES = (0.5, 0.625, 0.75)
+
+
+def resplit(run: Path, repeats: int) -> list[str]:
+    """One line per audit share: the share of ``repeats`` random re-splits of iteration 2's answers each bound
+    certifies a threshold on."""
+    config = load_config(run / "config.yaml")
+    oracle, sources = config.oracle.model_copy(update={"route_after": 8}), tuple(s.name for s in config.sources)
+    answers = [{k: v for k, v in row.items() if k != "audit"} for row in
+               json.loads((run / "checkpoints" / "iter_2" / "state.json").read_text())["label_examples"]]
+    lines = []
+    for share in SHARES:
+        certified = dict.fromkeys(BOUNDS, 0)
+        for repeat in range(repeats):
+            draws = np.random.default_rng(repeat).random(len(answers)) < share
+            rows = [row | {"audit": True} if hit else row for row, hit in zip(answers, draws, strict=True)]
+            for bound in BOUNDS:
+                labels = LabelModelRun(oracle.model_copy(update={"certify_bound": bound}), sources, None, rows)
+                c = labels.certificate(oracle.model_accuracy, 1 - oracle.accuracy_confidence)
+                certified[bound] += c is not None and c.threshold is not None
+        cells = "; ".join(f"{bound} {count / repeats:.2f}" for bound, count in certified.items())
+        lines.append(f"{run.parent.parent.name} {run.name} iter_2 audit share {share}: certified in {cells}")
+    return lines
+
+
 def main(argv: list[str]) -> None:
-    for run in map(Path, argv):
-        print("\n".join(replay(run)))
+    repeats = int(argv[1]) if argv[:1] == ["--resplit"] else 0
+    for run in map(Path, argv[2:] if repeats else argv):
+        print("\n".join(resplit(run, repeats) if repeats else replay(run)))
 
 
 if __name__ == "__main__":

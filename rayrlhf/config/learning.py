@@ -127,7 +127,8 @@ class OracleConfig(_Section):
         "hoeffding_bentkus", description="route guaranteed: the p-value each threshold's null is tested with, for "
         "losses in [0, 1]: `hoeffding_bentkus` (Bates et al. 2021) on the audits' mean loss, or `betting` (Waudby-Smith "
         "and Ramdas 2023) on the audits in the order people answered them, more powerful where a few of a few dozen "
-        "audits disagree with the model (docs/method.md, \"Model labels\")")
+        "audits disagree with the model; measured at 5 seeds it was not better end to end (-0.269 ± 0.448; "
+        "docs/experiments.md), so off")
     audit_share: float = Field(
         0.5, gt=0.0, lt=1.0, description="route guaranteed: the chance that each human label (a uniform sample of the "
         "round) is an audit, kept out of the label model's fit, that certifies its accuracy; `route_after` counts the "
