@@ -36,8 +36,11 @@ TIMING_BEGIN, TIMING_END = "<!-- timing:begin (docs/results/headline.py writes t
 ROWS = [
     ("qs55", "summaries", "quickstart (`examples/quickstart.yaml`)", "[oracle.certify_test=sequence]"),
     ("seq1024", "summaries", "few people (`examples/few_people.yaml`)", "[oracle.certify_test=sequence]"),
-    ("fq57", "summaries", "few people in the quickstart's time (`examples/few_people_quick.yaml`)", "[optim.nll_weight=1]"),
-    ("fq10", "summaries", "the same on seeds 10-14 (baseline with the NLL anchor)", "[oracle.certify_bound=hoeffding_bentkus]"),
+    ("fqa75", "summaries", "few people in the quickstart's time (`examples/few_people_quick.yaml`; seeds 10-14, baseline "
+     "with the NLL anchor)", "[oracle.audit_share=0.75]"),
+    ("fq57", "summaries", "the same with `oracle.audit_share=0.5` (seeds 5-9)", "[optim.nll_weight=1]"),
+    ("fq10", "summaries", "the same with `oracle.audit_share=0.5` on seeds 10-14 (anchored baseline)",
+     "[oracle.certify_bound=hoeffding_bentkus]"),
     ("qsbt56", "summaries, noisy people", "quickstart, `oracle.labels=bradley_terry oracle.model_accuracy=0.7`",
      "[oracle.model_accuracy=0.7]"),
     ("seqbt1024", "summaries, noisy people", "few people, `oracle.labels=bradley_terry oracle.model_accuracy=0.7`",

@@ -2,7 +2,8 @@
 comments cite: the method measured in docs/results/qs55_report.md (256 prompts per iteration), in
 docs/results/seq1024_report.md (1,024), built by `rayrlhf compare`'s method name from the quickstart those runs
 started from (aeab248's: `uncertain` routing, every piece at its default), and in docs/results/fq57_report.md (384
-prompts, 32 human labels), built from today's quickstart by the overrides and method name of its command."""
+prompts, 32 human labels; its audit share 0.75 in docs/results/fqa75_report.md), built from today's quickstart by the
+overrides and method name of its command."""
 
 from pathlib import Path
 
@@ -35,9 +36,10 @@ def test_the_few_people_recipe_is_the_measured_method():
 
 def test_the_few_people_quick_recipe_is_the_measured_method():
     recipe = load_config(EXAMPLES / "few_people_quick.yaml", ["run.output_dir=runs/x"])
-    # fq57's command: the base overrides, then its method (the anchor back on for the method alone)
+    # fqa75's command: the base overrides, then its method (the anchor back on for the method alone)
     base = ["oracle.labels_per_iteration=32", "train.prompts_per_iteration=384", "optim.nll_weight=0", "run.output_dir=runs/x"]
-    measured = method_config(load_config(EXAMPLES / "quickstart.yaml", base), "ucb+guaranteed+ranking[optim.nll_weight=1]")
+    measured = method_config(load_config(EXAMPLES / "quickstart.yaml", base),
+                             "ucb+guaranteed+ranking[optim.nll_weight=1][oracle.audit_share=0.75]")
     assert recipe == measured
-    assert recipe == load_config(EXAMPLES / "quickstart.yaml", base[:2] + ["run.output_dir=runs/x"])
-    assert (recipe.oracle.labels_per_iteration, recipe.train.prompts_per_iteration, recipe.optim.nll_weight) == (32, 384, 1.0)
+    assert recipe == load_config(EXAMPLES / "quickstart.yaml", [*base[:2], "oracle.audit_share=0.75", "run.output_dir=runs/x"])
+    assert (recipe.oracle.labels_per_iteration, recipe.train.prompts_per_iteration, recipe.oracle.audit_share) == (32, 384, 0.75)
