@@ -29,10 +29,15 @@ from rayrlhf.labelling.guarantee import BOUNDS
 from rayrlhf.run.label_model_run import LabelModelRun
 
 
+def _run_setup(run: Path):
+    """The run's oracle config and its sources' names."""
+    config = load_config(run / "config.yaml")
+    return config.oracle, tuple(s.name for s in config.sources)
+
+
 def replay(run: Path) -> list[str]:
     """One line per checkpointed iteration: the certificate under each bound."""
-    config = load_config(run / "config.yaml")
-    oracle, sources = config.oracle, tuple(s.name for s in config.sources)
+    oracle, sources = _run_setup(run)
     lines = []
     for state in sorted((run / "checkpoints").glob("iter_*/state.json"), key=lambda p: int(p.parent.name[5:])):
         examples = json.loads(state.read_text())["label_examples"]
@@ -52,8 +57,8 @@ SHARES = (0.5, 0.625, 0.75)
 def resplit(run: Path, repeats: int) -> list[str]:
     """One line per audit share: the share of ``repeats`` random re-splits of iteration 2's answers each bound
     certifies a threshold on."""
-    config = load_config(run / "config.yaml")
-    oracle, sources = config.oracle.model_copy(update={"route_after": 8}), tuple(s.name for s in config.sources)
+    oracle, sources = _run_setup(run)
+    oracle = oracle.model_copy(update={"route_after": 8})
     answers = [{k: v for k, v in row.items() if k != "audit"} for row in
                json.loads((run / "checkpoints" / "iter_2" / "state.json").read_text())["label_examples"]]
     lines = []

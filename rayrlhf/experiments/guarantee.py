@@ -35,7 +35,7 @@ def _row(seed: int, iteration: int, lm: dict, target: float) -> dict:
     human, model = row["human_labels"] or 0, row["model_labels"] or 0
     row |= {"target_accuracy": lm.get("target_accuracy", target),
             "human_share": human / (human + model) if human + model else float("nan")}
-    labelled = (row["model_labels"] or 0) > 0 and (row["oracle_accuracy_pairs"] or 0) > 0
+    labelled = model > 0 and (row["oracle_accuracy_pairs"] or 0) > 0
     row["met"] = bool(_realised(row) >= row["target_accuracy"]) if labelled else None
     return row
 
