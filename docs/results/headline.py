@@ -45,8 +45,8 @@ ROWS = [
      "[oracle.model_accuracy=0.7]"),
     ("seqbt1024", "summaries, noisy people", "few people, `oracle.labels=bradley_terry oracle.model_accuracy=0.7`",
      "[oracle.certify_test=sequence]"),
-    ("ltm39", "summaries", "the earlier quickstart (`ucb+uncertain+ranking`)", None),
-    ("bt39", "summaries, noisy people", "the earlier quickstart, `oracle.labels=bradley_terry`", None),
+    ("fqbt75", "summaries, noisy people", "few people in the quickstart's time, `oracle.labels=bradley_terry "
+     "oracle.model_accuracy=0.7` (seeds 15-19, an AVX2 machine's build)", "[oracle.model_accuracy=0.7]"),
     ("ins40", "instructions", "`examples/instructions.yaml` (`ucb+uncertain+ranking`)", None),
 ]
 

@@ -12,8 +12,14 @@ With `--resplit N` it instead re-splits the answers of the end of iteration 2 at
 of `SHARES` (each answer an audit with that chance, as the run draws them; `oracle.route_after` 8 so the smaller fit
 share may still label) and prints how often each bound certifies a threshold.
 
+With `--route-after` it instead rebuilds the answers and audits as they stood at the end of iterations 1 and 2
+(the first `label_model/examples` answers and `label_model/audits` audits of `metrics.jsonl`, taken in the order
+`checkpoints/iter_2/state.json` keeps them) and prints, for each `oracle.route_after` of `ROUTE_AFTER`, the
+certificate the next iteration's first round would get (`burn-in`: too few answers to fit on), all else the run's.
+
     python docs/results/replay_bound.py runs/p32w/ucb+guaranteed+ranking/seed_*
     python docs/results/replay_bound.py --resplit 20 runs/p32w/ucb+guaranteed+ranking/seed_*
+    python docs/results/replay_bound.py --route-after runs/fqbt75/ucb+guaranteed+ranking*/seed_*
 """
 
 from __future__ import annotations
@@ -76,7 +82,35 @@ def resplit(run: Path, repeats: int) -> list[str]:
     return lines
 
 
+ROUTE_AFTER = (4, 8, 12, 16)
+
+
+def route_after(run: Path) -> list[str]:
+    """One line per iteration 1 and 2: the certificate on the answers and audits at its end under each
+    ``oracle.route_after`` of ``ROUTE_AFTER``."""
+    oracle, sources = _run_setup(run)
+    metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    rows = json.loads((run / "checkpoints" / "iter_2" / "state.json").read_text())["label_examples"]
+    fitted, audits = [r for r in rows if not r.get("audit")], [r for r in rows if r.get("audit")]
+    lines = []
+    for iteration in (1, 2):
+        n_fitted, n_audits = (metrics[iteration - 1][f"label_model/{k}"] for k in ("examples", "audits"))
+        cells = []
+        for after in ROUTE_AFTER:
+            labels = LabelModelRun(oracle.model_copy(update={"route_after": after}), sources, None,
+                                   fitted[:n_fitted] + audits[:n_audits])
+            c = labels.certificate(oracle.model_accuracy, 1 - oracle.accuracy_confidence)
+            cells.append(f"route_after {after}: " + ("burn-in" if c is None else
+                         f"{c.threshold} bound {c.bound:.3f} on {c.covered} of {c.audited}"))
+        lines.append(f"{run.parent.name} {run.name} end of iter_{iteration} ({n_fitted} to fit on, {n_audits} audits): "
+                     + "; ".join(cells))
+    return lines
+
+
 def main(argv: list[str]) -> None:
+    if argv[:1] == ["--route-after"]:
+        print("\n".join(line for run in argv[1:] for line in route_after(Path(run))))
+        return
     repeats = int(argv[1]) if argv[:1] == ["--resplit"] else 0
     for run in map(Path, argv[2:] if repeats else argv):
         print("\n".join(resplit(run, repeats) if repeats else replay(run)))
