@@ -38,6 +38,7 @@ ROWS = [
     ("seq1024", "summaries", "few people (`examples/few_people.yaml`)", "[oracle.certify_test=sequence]"),
     ("fqa75", "summaries", "few people in the quickstart's time (`examples/few_people_quick.yaml`; seeds 10-14, baseline "
      "with the NLL anchor)", "[oracle.audit_share=0.75]"),
+    ("fqx75", "summaries", "the same on seeds 15-19 in an AVX2 machine's build", "[oracle.audit_share=0.75]"),
     ("fq57", "summaries", "the same with `oracle.audit_share=0.5` (seeds 5-9)", "[optim.nll_weight=1]"),
     ("fq10", "summaries", "the same with `oracle.audit_share=0.5` on seeds 10-14 (anchored baseline)",
      "[oracle.certify_bound=hoeffding_bentkus]"),

@@ -15,7 +15,9 @@ share may still label) and prints how often each bound certifies a threshold.
 With `--route-after` it instead rebuilds the answers and audits as they stood at the end of iterations 1 and 2
 (the first `label_model/examples` answers and `label_model/audits` audits of `metrics.jsonl`, taken in the order
 `checkpoints/iter_2/state.json` keeps them) and prints, for each `oracle.route_after` of `ROUTE_AFTER`, the
-certificate the next iteration's first round would get (`burn-in`: too few answers to fit on), all else the run's.
+certificate on them (`burn-in`: too few answers to fit on), all else the run's. Under `oracle.burn_in: certify` an
+uncertified iteration's human labels all come in its first round, so that is the certificate its later rounds would
+have had: the run is the same up to there under any `route_after` it had not yet reached.
 
     python docs/results/replay_bound.py runs/p32w/ucb+guaranteed+ranking/seed_*
     python docs/results/replay_bound.py --resplit 20 runs/p32w/ucb+guaranteed+ranking/seed_*
