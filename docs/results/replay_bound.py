@@ -43,6 +43,11 @@ def _run_setup(run: Path):
     return config.oracle, tuple(s.name for s in config.sources)
 
 
+def _certificate(oracle, sources: tuple[str, ...], rows: list[dict]):
+    """The certificate the run's rule gives the label model fitted on ``rows`` (audits flagged), or None in burn-in."""
+    return LabelModelRun(oracle, sources, None, rows).certificate(oracle.model_accuracy, 1 - oracle.accuracy_confidence)
+
+
 def replay(run: Path) -> list[str]:
     """One line per checkpointed iteration: the certificate under each bound."""
     oracle, sources = _run_setup(run)
@@ -51,8 +56,10 @@ def replay(run: Path) -> list[str]:
         examples = json.loads(state.read_text())["label_examples"]
         cells = []
         for bound in BOUNDS:
-            labels = LabelModelRun(oracle.model_copy(update={"certify_bound": bound}), sources, None, examples)
-            c = labels.certificate(oracle.model_accuracy, 1 - oracle.accuracy_confidence)
+            c = _certificate(oracle.model_copy(update={"certify_bound": bound}), sources, examples)
+            if c is None:
+                cells.append(f"{bound} burn-in")
+                continue
             acc = "-" if c.threshold is None else f"{c.accuracy:.3f}"
             cells.append(f"{bound} {c.threshold} bound {c.bound:.3f} on {c.covered} of {c.audited} ({acc})")
         lines.append(f"{run.parent.parent.name} {run.name} {state.parent.name}: " + "; ".join(cells))
@@ -76,8 +83,7 @@ def resplit(run: Path, repeats: int) -> list[str]:
             draws = np.random.default_rng(repeat).random(len(answers)) < share
             rows = [row | {"audit": True} if hit else row for row, hit in zip(answers, draws, strict=True)]
             for bound in BOUNDS:
-                labels = LabelModelRun(oracle.model_copy(update={"certify_bound": bound}), sources, None, rows)
-                c = labels.certificate(oracle.model_accuracy, 1 - oracle.accuracy_confidence)
+                c = _certificate(oracle.model_copy(update={"certify_bound": bound}), sources, rows)
                 certified[bound] += c is not None and c.threshold is not None
         cells = "; ".join(f"{bound} {count / repeats:.2f}" for bound, count in certified.items())
         lines.append(f"{run.parent.parent.name} {run.name} iter_2 audit share {share}: certified in {cells}")
@@ -99,9 +105,7 @@ def route_after(run: Path) -> list[str]:
         n_fitted, n_audits = (metrics[iteration - 1][f"label_model/{k}"] for k in ("examples", "audits"))
         cells = []
         for after in ROUTE_AFTER:
-            labels = LabelModelRun(oracle.model_copy(update={"route_after": after}), sources, None,
-                                   fitted[:n_fitted] + audits[:n_audits])
-            c = labels.certificate(oracle.model_accuracy, 1 - oracle.accuracy_confidence)
+            c = _certificate(oracle.model_copy(update={"route_after": after}), sources, fitted[:n_fitted] + audits[:n_audits])
             cells.append(f"route_after {after}: " + ("burn-in" if c is None else
                          f"{c.threshold} bound {c.bound:.3f} on {c.covered} of {c.audited}"))
         lines.append(f"{run.parent.name} {run.name} end of iter_{iteration} ({n_fitted} to fit on, {n_audits} audits): "
